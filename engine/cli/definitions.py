@@ -1,0 +1,77 @@
+"""``gengbao validate``, ``gengbao graph`` and ``gengbao schema``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from engine.cli.common import Context, Failure, add_json, emit
+from engine.definitions import validate_file
+from engine.definitions.diagram import render
+from engine.definitions.jsonschema import workflow_schema
+from engine.paths import template_store
+
+__all__ = ["add_commands"]
+
+
+def add_commands(commands: Any) -> None:
+    p = commands.add_parser("validate", help="check workflow files; report every problem")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    add_json(p)
+    p.set_defaults(handler=validate)
+
+    p = commands.add_parser("graph", help="print a workflow's state diagram")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    p.set_defaults(handler=graph)
+
+    p = commands.add_parser("schema", help="print the JSON Schema of the workflow format")
+    p.set_defaults(handler=schema)
+
+
+def validate(args: argparse.Namespace, ctx: Context) -> int:
+    store = template_store(ctx.config)
+    results = [validate_file(path, store.problem) for path in args.files]
+    errors = sum(len(r.errors) for r in results)
+    warnings = sum(len(r.warnings) for r in results)
+    if args.json:
+        emit(
+            [
+                {
+                    "file": path,
+                    "ok": r.ok,
+                    "workflow": r.workflow.id if r.workflow else None,
+                    "diagnostics": [d.as_dict() for d in r.diagnostics],
+                }
+                for path, r in zip(args.files, results, strict=True)
+            ]
+        )
+    else:
+        for path, r in zip(args.files, results, strict=True):
+            for d in r.diagnostics:
+                print(d, file=sys.stderr)
+            if r.ok and r.workflow is not None:
+                wf = r.workflow
+                print(
+                    f"{path}: ok: {wf.id} ({len(wf.states)} states, "
+                    f"{len(wf.transitions)} transitions)"
+                )
+        if errors or warnings:
+            print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def graph(args: argparse.Namespace, ctx: Context) -> int:
+    result = validate_file(args.file, template_store(ctx.config).problem)
+    if not result.ok or result.workflow is None:
+        for d in result.diagnostics:
+            print(d, file=sys.stderr)
+        raise Failure(f"{args.file} has errors; fix them to draw its diagram")
+    sys.stdout.write(render(result.workflow, args.format))
+    return 0
+
+
+def schema(args: argparse.Namespace, ctx: Context) -> int:
+    emit(workflow_schema())
+    return 0

@@ -1,0 +1,93 @@
+"""Workflow definitions: YAML text → positioned nodes → model → checks → machine.
+
+Public surface::
+
+    result = validate_text(text, "farmland.yaml", templates=store.problem)
+    result.diagnostics            # every error and warning, in file order
+    wf = load_definition(path)    # the Workflow, or DefinitionError with all diagnostics
+    CompiledWorkflow(wf)          # the transitions.Machine for that definition
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.definitions.checks import TemplateCheck, check
+from engine.definitions.compiler import CompiledWorkflow
+from engine.definitions.diagnostics import Diagnostic
+from engine.definitions.durations import Duration, parse_duration
+from engine.definitions.loader import load_text
+from engine.definitions.model import (
+    Deadline,
+    FieldSpec,
+    RoleRef,
+    Rung,
+    StateSpec,
+    TransitionSpec,
+    Workflow,
+)
+from engine.errors import DefinitionError
+
+__all__ = [
+    "CompiledWorkflow",
+    "Deadline",
+    "Diagnostic",
+    "Duration",
+    "FieldSpec",
+    "RoleRef",
+    "Rung",
+    "StateSpec",
+    "TransitionSpec",
+    "Validated",
+    "Workflow",
+    "load_definition",
+    "parse_duration",
+    "validate_file",
+    "validate_text",
+]
+
+
+@dataclass(frozen=True)
+class Validated:
+    workflow: Workflow | None
+    diagnostics: list[Diagnostic]
+    source: str = ""
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if not d.is_error]
+
+    @property
+    def ok(self) -> bool:
+        return self.workflow is not None and not self.errors
+
+
+def validate_text(
+    text: str, filename: str = "<workflow>", templates: TemplateCheck | None = None
+) -> Validated:
+    loaded = load_text(text, filename)
+    diagnostics = check(loaded, templates)
+    return Validated(loaded.workflow, diagnostics, text)
+
+
+def validate_file(path: str | Path, templates: TemplateCheck | None = None) -> Validated:
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return Validated(None, [Diagnostic(name, 1, 1, "error", "", f"cannot read file: {reason}")])
+    return validate_text(text, name, templates)
+
+
+def load_definition(path: str | Path, templates: TemplateCheck | None = None) -> Workflow:
+    """The checked workflow in *path*; :class:`DefinitionError` lists every error."""
+    result = validate_file(path, templates)
+    if not result.ok or result.workflow is None:
+        raise DefinitionError(result.errors or result.diagnostics)
+    return result.workflow

@@ -1,0 +1,251 @@
+"""Cross-reference and graph checks on a loaded definition.
+
+Runs on the neutral model; positions come from the loader's path map, so
+every problem still points at the line and column where it was written.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from engine.definitions.diagnostics import Diagnostic, Severity, did_you_mean
+from engine.definitions.expressions import ExpressionError, compile_guard
+from engine.definitions.loader import Loaded
+from engine.definitions.model import Deadline, StateSpec, TransitionSpec, Workflow
+
+__all__ = ["TemplateCheck", "check"]
+
+TemplateCheck = Callable[[str], str | None]
+"""Given a template name, why it cannot be used (missing, does not compile), or None."""
+
+
+def check(loaded: Loaded, templates: TemplateCheck | None = None) -> list[Diagnostic]:
+    """Add the semantic diagnostics of *loaded* to its own, sorted by position."""
+    if loaded.workflow is not None:
+        _Checker(loaded, templates).run(loaded.workflow)
+    return sorted(set(loaded.diagnostics), key=lambda d: (d.line, d.column, d.message))
+
+
+class _Checker:
+    def __init__(self, loaded: Loaded, templates: TemplateCheck | None) -> None:
+        self.loaded = loaded
+        self.templates = templates
+
+    def report(self, path: str, message: str, severity: Severity = "error") -> None:
+        line, column = self._position(path)
+        self.loaded.diagnostics.append(
+            Diagnostic(self.loaded.filename, line, column, severity, path, message)
+        )
+
+    def _position(self, path: str) -> tuple[int, int]:
+        probe = path
+        while probe:
+            if probe in self.loaded.positions:
+                return self.loaded.positions[probe]
+            cut = max(probe.rfind("."), probe.rfind("["))
+            probe = probe[:cut] if cut > 0 else ""
+        return self.loaded.positions.get("", (1, 1))
+
+    def run(self, wf: Workflow) -> None:
+        names = [s.name for s in wf.states]
+        if wf.timezone is not None:
+            try:
+                ZoneInfo(wf.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                self.report("timezone", f"unknown time zone {wf.timezone!r}, e.g. 'Asia/Shanghai'")
+        if wf.initial and not wf.has_state(wf.initial):
+            self.report(
+                "initial",
+                f"initial state {wf.initial!r} is not a state{did_you_mean(wf.initial, names)}",
+            )
+        for state in wf.states:
+            if state.deadline is not None:
+                self.deadline(wf, state, state.deadline, f"states.{state.name}.deadline")
+        for t in wf.transitions:
+            self.transition(wf, t, names)
+        self.duplicates(wf)
+        self.graph(wf)
+
+    # -- states and deadlines -------------------------------------------
+    def deadline(self, wf: Workflow, state: StateSpec, d: Deadline, path: str) -> None:
+        if state.final:
+            self.report(path, "a final state cannot have a deadline")
+        if d.from_state is not None and not wf.has_state(d.from_state):
+            known = [s.name for s in wf.states]
+            self.report(
+                f"{path}.from",
+                f"'from' names no state: {d.from_state!r}{did_you_mean(d.from_state, known)}",
+            )
+        if d.until_field is not None:
+            spec = wf.field(d.until_field)
+            if spec is None:
+                known = [f.name for f in wf.fields]
+                self.report(
+                    f"{path}.until",
+                    f"'until' names no field: {d.until_field!r}"
+                    f"{did_you_mean(d.until_field, known)}",
+                )
+            elif spec.type not in ("date", "datetime"):
+                self.report(
+                    f"{path}.until",
+                    f"'until' needs a date or datetime field; {d.until_field!r} is {spec.type}",
+                )
+        if d.within is not None:
+            for i, r in enumerate(d.remind):
+                if r.seconds >= d.within.seconds:
+                    self.report(
+                        f"{path}.remind[{i}]",
+                        f"reminder {r} before the deadline is not shorter than the deadline "
+                        f"({d.within})",
+                    )
+            if d.remind_every is not None and d.remind_every.seconds >= d.within.seconds:
+                self.report(
+                    f"{path}.remind.every",
+                    f"repeat {d.remind_every} is not shorter than the deadline ({d.within})",
+                )
+        previous = -1
+        for i, rung in enumerate(d.escalate):
+            rpath = f"{path}.escalate[{i}]"
+            if rung.after.seconds < previous:
+                self.report(f"{rpath}.after", "rungs should be in order of 'after'", "warning")
+            previous = rung.after.seconds
+            self.template(rung.template, f"{rpath}.template")
+            if rung.trigger is not None:
+                allowed = wf.triggers_from(state.name)
+                if rung.trigger not in allowed:
+                    self.report(
+                        f"{rpath}.trigger",
+                        f"trigger {rung.trigger!r} cannot fire from state {state.name!r}"
+                        f"{did_you_mean(rung.trigger, allowed)} "
+                        f"(allowed: {', '.join(allowed) or 'none'})",
+                    )
+
+    # -- transitions -----------------------------------------------------
+    def transition(self, wf: Workflow, t: TransitionSpec, names: list[str]) -> None:
+        path = f"transitions[{t.index}]"
+        for i, source in enumerate(t.sources):
+            spath = (
+                f"{path}.from[{i}]"
+                if f"{path}.from[{i}]" in self.loaded.positions
+                else f"{path}.from"
+            )
+            if not wf.has_state(source):
+                self.report(spath, f"unknown state {source!r}{did_you_mean(source, names)}")
+            elif wf.state(source).final:
+                self.report(spath, f"state {source!r} is final: no transition may leave it")
+        if not wf.has_state(t.dest):
+            self.report(f"{path}.to", f"unknown state {t.dest!r}{did_you_mean(t.dest, names)}")
+        field_names = {f.name for f in wf.fields}
+        payload_names = {f.name for f in t.payload}
+        for p in t.payload:
+            spec = wf.field(p.name)
+            if spec is not None and spec.type != p.type:
+                self.report(
+                    f"{path}.payload.{p.name}",
+                    f"payload field {p.name!r} is {p.type} but case field "
+                    f"{p.name!r} is {spec.type}",
+                )
+        for i, name in enumerate(t.requires):
+            if name not in payload_names and name not in field_names:
+                known = sorted(payload_names | field_names)
+                self.report(
+                    f"{path}.requires[{i}]",
+                    f"requires {name!r}, which is neither a payload field nor a case field"
+                    f"{did_you_mean(name, known)}",
+                )
+        if t.when is not None:
+            self.guard(t.when, f"{path}.when", field_names | payload_names)
+        self.template(t.template, f"{path}.template")
+
+    def guard(self, text: str, path: str, known: set[str]) -> None:
+        try:
+            guard = compile_guard(text)
+        except ExpressionError as exc:
+            self.report(path, f"bad guard {text!r}: {exc} (at character {exc.offset + 1})")
+            return
+        for name in sorted(guard.names - known):
+            self.report(
+                path,
+                f"guard names unknown field {name!r}{did_you_mean(name, known)} "
+                "(a guard sees case fields and this transition's payload)",
+            )
+
+    def template(self, name: str | None, path: str) -> None:
+        if name is None or self.templates is None:
+            return
+        problem = self.templates(name)
+        if problem:
+            self.report(path, problem)
+
+    def duplicates(self, wf: Workflow) -> None:
+        seen: dict[tuple[str, str], int] = {}
+        for t in wf.transitions:
+            if t.when is not None:
+                continue
+            for source in t.sources:
+                first = seen.setdefault((t.trigger, source), t.index)
+                if first != t.index:
+                    self.report(
+                        f"transitions[{t.index}].trigger",
+                        f"trigger {t.trigger!r} from {source!r} is also unguarded in "
+                        f"transitions[{first}]: add 'when' to tell them apart",
+                    )
+        # An unguarded transition listed before a guarded one with the same
+        # trigger and source makes the guarded one unreachable.
+        for t in wf.transitions:
+            for source in t.sources:
+                earlier = seen.get((t.trigger, source))
+                if t.when is not None and earlier is not None and earlier < t.index:
+                    self.report(
+                        f"transitions[{t.index}].when",
+                        f"never taken: unguarded transitions[{earlier}] with trigger "
+                        f"{t.trigger!r} from {source!r} comes first",
+                        "warning",
+                    )
+
+    # -- the graph -------------------------------------------------------
+    def graph(self, wf: Workflow) -> None:
+        if not wf.has_state(wf.initial):
+            return
+        edges: dict[str, set[str]] = {s.name: set() for s in wf.states}
+        for t in wf.transitions:
+            for source in t.sources:
+                if source in edges and wf.has_state(t.dest):
+                    edges[source].add(t.dest)
+        reachable = _reach(wf.initial, edges)
+        for state in wf.states:
+            path = f"states.{state.name}"
+            if state.name not in reachable:
+                self.report(path, f"state {state.name!r} cannot be reached from {wf.initial!r}")
+            if not state.final and not edges[state.name]:
+                self.report(
+                    path,
+                    f"state {state.name!r} is not final and has no way out "
+                    "(add a transition from it, or mark it 'final: true')",
+                )
+        finals = {s.name for s in wf.states if s.final}
+        if not finals:
+            self.report("states", "no state is final: mark the end state(s) with 'final: true'")
+        elif not finals & reachable:
+            self.report("states", f"no final state is reachable from {wf.initial!r}")
+        else:
+            stuck = [
+                s.name
+                for s in wf.states
+                if s.name in reachable and not s.final and not finals & _reach(s.name, edges)
+            ]
+            for name in stuck:
+                self.report(f"states.{name}", f"no final state can be reached from {name!r}")
+
+
+def _reach(start: str, edges: dict[str, set[str]]) -> set[str]:
+    seen = {start}
+    queue = deque([start])
+    while queue:
+        for nxt in edges.get(queue.popleft(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    return seen

@@ -1,0 +1,570 @@
+"""Positioned YAML nodes → the frozen definition model, with every shape error.
+
+This stage checks the *shape* of each key (known keys, required keys, types,
+identifiers, durations, role references) and records where every key path was
+written.  Cross-references and graph properties are checked afterwards by
+:mod:`engine.definitions.checks`, on the neutral model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.definitions.diagnostics import Diagnostic, Severity, did_you_mean
+from engine.definitions.durations import Duration, DurationError, parse_duration
+from engine.definitions.model import (
+    FIELD_TYPES,
+    LEVELS,
+    SYSTEM_ROLE,
+    Deadline,
+    FieldSpec,
+    RoleRef,
+    Rung,
+    StateSpec,
+    TransitionSpec,
+    Workflow,
+)
+from engine.definitions.values import check_value
+from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
+
+__all__ = ["KEYS", "Loaded", "content_hash", "load_text"]
+
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+KEYS: dict[str, tuple[str, ...]] = {
+    "workflow": (
+        "workflow",
+        "title",
+        "description",
+        "initial",
+        "timezone",
+        "roles",
+        "fields",
+        "states",
+        "transitions",
+    ),
+    "field": (
+        "type",
+        "title",
+        "description",
+        "required",
+        "default",
+        "values",
+        "min",
+        "max",
+        "items",
+    ),
+    "state": ("title", "description", "final", "deadline"),
+    "deadline": ("within", "from", "until", "remind", "escalate"),
+    "remind_every": ("every",),
+    "rung": ("after", "notify", "template", "trigger"),
+    "transition": (
+        "trigger",
+        "from",
+        "to",
+        "title",
+        "description",
+        "roles",
+        "requires",
+        "payload",
+        "when",
+        "notify",
+        "template",
+    ),
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "workflow": ("workflow", "initial", "states", "transitions"),
+    "field": ("type",),
+    "rung": ("after", "notify"),
+    "transition": ("trigger", "from", "to"),
+}
+
+
+@dataclass
+class Loaded:
+    """What the loader produced: the model (when the shape allowed one),
+    all diagnostics so far, and where each key path was written."""
+
+    workflow: Workflow | None
+    diagnostics: list[Diagnostic]
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    filename: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+
+def content_hash(text: str) -> str:
+    normalized = text.replace("\r\n", "\n").encode("utf-8")
+    return hashlib.sha256(normalized).hexdigest()
+
+
+def load_text(text: str, filename: str = "<workflow>") -> Loaded:
+    root, diagnostics = parse_yaml(text, filename)
+    reader = _Reader(filename, diagnostics)
+    if root is None:
+        return Loaded(None, diagnostics, reader.positions, filename)
+    workflow = reader.workflow(root)
+    if workflow is not None:
+        workflow = _with_source(workflow, content_hash(text), filename)
+    return Loaded(workflow, reader.diagnostics, reader.positions, filename)
+
+
+def _with_source(wf: Workflow, digest: str, filename: str) -> Workflow:
+    return Workflow(
+        id=wf.id,
+        title=wf.title,
+        initial=wf.initial,
+        states=wf.states,
+        transitions=wf.transitions,
+        fields=wf.fields,
+        roles=wf.roles,
+        timezone=wf.timezone,
+        description=wf.description,
+        content_hash=digest,
+        source_path=filename,
+    )
+
+
+class _Reader:
+    def __init__(self, filename: str, diagnostics: list[Diagnostic]) -> None:
+        self.filename = filename
+        self.diagnostics = diagnostics
+        self.positions: dict[str, tuple[int, int]] = {}
+
+    # -- reporting -------------------------------------------------------
+    def report(self, node: Node, path: str, message: str, severity: Severity = "error") -> None:
+        self.diagnostics.append(
+            Diagnostic(self.filename, node.line, node.column, severity, path, message)
+        )
+
+    def mark(self, path: str, node: Node) -> None:
+        self.positions[path] = (node.line, node.column)
+
+    # -- generic shapes --------------------------------------------------
+    def mapping(self, node: Node, path: str, kind: str) -> MapNode | None:
+        self.mark(path, node)
+        if not isinstance(node, MapNode):
+            self.report(node, path, f"expected a mapping ({_describe(kind)}), got {_kind_of(node)}")
+            return None
+        allowed = KEYS[kind]
+        for key, (key_node, value) in node.entries.items():
+            child = f"{path}.{key}" if path else key
+            self.positions[child] = (value.line, value.column)
+            if key not in allowed:
+                self.report(
+                    key_node,
+                    child,
+                    f"unknown key {key!r}{did_you_mean(key, allowed)} "
+                    f"(allowed: {', '.join(allowed)})",
+                )
+        for key in REQUIRED.get(kind, ()):
+            if key not in node.entries:
+                self.report(node, path, f"missing required key {key!r}")
+        return node
+
+    def text(self, node: Node | None, path: str, *, required: bool = False) -> str | None:
+        if node is None:
+            return None
+        if isinstance(node, ScalarNode) and isinstance(node.value, str):
+            return node.value
+        value = node.value if isinstance(node, ScalarNode) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not required:
+            return str(value)
+        self.report(node, path, f"expected text, got {_kind_of(node)}")
+        return None
+
+    def identifier(self, node: Node | None, path: str, what: str) -> str | None:
+        value = self.text(node, path, required=True)
+        if value is None or node is None:
+            return None
+        if not IDENTIFIER.match(value):
+            self.report(
+                node,
+                path,
+                f"bad {what} {value!r}: use lower-case letters, digits and '_', "
+                "starting with a letter",
+            )
+            return None
+        return value
+
+    def boolean(self, node: Node | None, path: str) -> bool | None:
+        if node is None:
+            return None
+        if isinstance(node, ScalarNode) and isinstance(node.value, bool):
+            return node.value
+        self.report(node, path, f"expected true or false, got {_kind_of(node)}")
+        return None
+
+    def number(self, node: Node | None, path: str) -> float | None:
+        if node is None:
+            return None
+        value = node.value if isinstance(node, ScalarNode) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        self.report(node, path, f"expected a number, got {_kind_of(node)}")
+        return None
+
+    def items(self, node: Node | None, path: str, *, allow_scalar: bool = True) -> list[Node]:
+        """A list; a single scalar counts as a one-item list where *allow_scalar*."""
+        if node is None:
+            return []
+        if isinstance(node, SeqNode):
+            for i, item in enumerate(node.items):
+                self.mark(f"{path}[{i}]", item)
+            return node.items
+        if allow_scalar and isinstance(node, ScalarNode) and node.value is not None:
+            self.mark(f"{path}[0]", node)
+            return [node]
+        self.report(node, path, f"expected a list, got {_kind_of(node)}")
+        return []
+
+    def duration(self, node: Node | None, path: str) -> Duration | None:
+        if node is None:
+            return None
+        value = node.value if isinstance(node, ScalarNode) else node
+        try:
+            return parse_duration(value)
+        except DurationError as exc:
+            self.report(node, path, str(exc))
+            return None
+
+    def role_refs(self, node: Node | None, path: str) -> tuple[RoleRef, ...]:
+        refs: list[RoleRef] = []
+        for i, item in enumerate(self.items(node, path)):
+            ref = self.role_ref(item, f"{path}[{i}]")
+            if ref is not None:
+                refs.append(ref)
+        return tuple(refs)
+
+    def role_ref(self, node: Node, path: str) -> RoleRef | None:
+        value = self.text(node, path, required=True)
+        if value is None:
+            return None
+        if value == SYSTEM_ROLE:
+            return RoleRef("", SYSTEM_ROLE)
+        level, dot, role = value.partition(".")
+        if not dot or not role:
+            self.report(node, path, f"bad role {value!r}: write LEVEL.ROLE, e.g. 'town.leader'")
+            return None
+        if level not in LEVELS:
+            self.report(
+                node,
+                path,
+                f"unknown level {level!r}{did_you_mean(level, LEVELS)} "
+                f"(levels: {', '.join(LEVELS)})",
+            )
+            return None
+        if not ROLE_NAME.match(role):
+            self.report(node, path, f"bad role name {role!r}: use lower-case letters, digits, '_'")
+            return None
+        return RoleRef(level, role)
+
+    def names(self, node: Node | None, path: str, what: str) -> tuple[str, ...]:
+        found: list[str] = []
+        for i, item in enumerate(self.items(node, path)):
+            name = self.identifier(item, f"{path}[{i}]", what)
+            if name is not None:
+                found.append(name)
+        return tuple(found)
+
+    # -- the workflow ----------------------------------------------------
+    def workflow(self, root: Node) -> Workflow | None:
+        top = self.mapping(root, "", "workflow")
+        if top is None:
+            return None
+        wid = self.identifier(top.get("workflow"), "workflow", "workflow id")
+        initial = self.text(top.get("initial"), "initial", required=True)
+        fields = self.fields(top.get("fields"), "fields")
+        states = self.states(top.get("states"))
+        transitions = self.transitions(top.get("transitions"))
+        tz_node = top.get("timezone")
+        return Workflow(
+            id=wid or "",
+            title=self.text(top.get("title"), "title") or wid or "",
+            description=self.text(top.get("description"), "description") or "",
+            initial=initial or "",
+            timezone=self.text(tz_node, "timezone") if tz_node is not None else None,
+            roles=self.role_refs(top.get("roles"), "roles"),
+            fields=fields,
+            states=states,
+            transitions=transitions,
+        )
+
+    def fields(self, node: Node | None, path: str) -> tuple[FieldSpec, ...]:
+        if node is None or (isinstance(node, ScalarNode) and node.value is None):
+            return ()
+        self.mark(path, node)
+        if not isinstance(node, MapNode):
+            self.report(node, path, f"expected a mapping of field names, got {_kind_of(node)}")
+            return ()
+        specs: list[FieldSpec] = []
+        for name, (key_node, value) in node.entries.items():
+            fpath = f"{path}.{name}"
+            self.mark(fpath, value)
+            if not IDENTIFIER.match(name):
+                self.report(
+                    key_node,
+                    fpath,
+                    f"bad field name {name!r}: use lower-case letters, "
+                    "digits and '_', starting with a letter",
+                )
+                continue
+            spec = self.field_spec(name, value, fpath)
+            if spec is not None:
+                specs.append(spec)
+        return tuple(specs)
+
+    def field_spec(self, name: str, node: Node, path: str) -> FieldSpec | None:
+        body = self.mapping(node, path, "field")
+        if body is None:
+            return None
+        ftype = self.text(body.get("type"), f"{path}.type", required=True)
+        if ftype is not None and ftype not in FIELD_TYPES:
+            type_node = body.get("type")
+            assert type_node is not None
+            self.report(
+                type_node,
+                f"{path}.type",
+                f"unknown type {ftype!r}{did_you_mean(ftype, FIELD_TYPES)} "
+                f"(types: {', '.join(FIELD_TYPES)})",
+            )
+            ftype = None
+        values_node = body.get("values")
+        values: tuple[Any, ...] = ()
+        if values_node is not None:
+            values = tuple(
+                n.plain() for n in self.items(values_node, f"{path}.values", allow_scalar=False)
+            )
+            if ftype is not None and ftype != "enum":
+                self.report(values_node, f"{path}.values", "'values' is only for type enum")
+            elif not values:
+                self.report(values_node, f"{path}.values", "an enum needs at least one value")
+            elif len(set(map(str, values))) != len(values):
+                self.report(values_node, f"{path}.values", "enum values must be distinct")
+        elif ftype == "enum":
+            self.report(node, path, "an enum field needs 'values'")
+        items_node = body.get("items")
+        items = self.text(items_node, f"{path}.items", required=True)
+        if items_node is not None and items is not None:
+            if ftype != "list":
+                self.report(items_node, f"{path}.items", "'items' is only for type list")
+            elif items not in FIELD_TYPES or items in ("list", "enum"):
+                self.report(
+                    items_node,
+                    f"{path}.items",
+                    f"unknown item type {items!r}{did_you_mean(items, FIELD_TYPES)}",
+                )
+        lo = self.number(body.get("min"), f"{path}.min")
+        hi = self.number(body.get("max"), f"{path}.max")
+        for key in ("min", "max"):
+            bound = body.get(key)
+            if bound is not None and ftype is not None and ftype not in ("number", "integer"):
+                self.report(bound, f"{path}.{key}", f"'{key}' is only for number and integer")
+        if lo is not None and hi is not None and lo > hi:
+            bound = body.get("min")
+            assert bound is not None
+            self.report(bound, f"{path}.min", f"min {lo:g} is greater than max {hi:g}")
+        default_node = body.get("default")
+        spec = FieldSpec(
+            name=name,
+            type=ftype or "string",
+            title=self.text(body.get("title"), f"{path}.title") or "",
+            description=self.text(body.get("description"), f"{path}.description") or "",
+            required=bool(self.boolean(body.get("required"), f"{path}.required")),
+            default=default_node.plain() if default_node is not None else None,
+            values=values,
+            min=lo,
+            max=hi,
+            items=items,
+        )
+        if default_node is not None and ftype is not None:
+            problem = check_value(spec, spec.default)
+            if problem:
+                self.report(default_node, f"{path}.default", f"bad default: {problem}")
+        return spec
+
+    def states(self, node: Node | None) -> tuple[StateSpec, ...]:
+        if node is None:
+            return ()
+        self.mark("states", node)
+        if not isinstance(node, MapNode) or not node.entries:
+            self.report(node, "states", "expected a mapping of state names to their settings")
+            return ()
+        result: list[StateSpec] = []
+        for name, (key_node, value) in node.entries.items():
+            path = f"states.{name}"
+            self.mark(path, key_node)
+            if not IDENTIFIER.match(name):
+                self.report(
+                    key_node,
+                    path,
+                    f"bad state name {name!r}: use lower-case letters, "
+                    "digits and '_', starting with a letter",
+                )
+                continue
+            if isinstance(value, ScalarNode) and value.value is None:
+                result.append(StateSpec(name=name, title=name))
+                continue
+            body = self.mapping(value, path, "state")
+            self.mark(path, key_node)
+            if body is None:
+                continue
+            deadline_node = body.get("deadline")
+            result.append(
+                StateSpec(
+                    name=name,
+                    title=self.text(body.get("title"), f"{path}.title") or name,
+                    description=self.text(body.get("description"), f"{path}.description") or "",
+                    final=bool(self.boolean(body.get("final"), f"{path}.final")),
+                    deadline=self.deadline(deadline_node, f"{path}.deadline")
+                    if deadline_node is not None
+                    else None,
+                )
+            )
+        return tuple(result)
+
+    def deadline(self, node: Node, path: str) -> Deadline | None:
+        body = self.mapping(node, path, "deadline")
+        if body is None:
+            return None
+        within = self.duration(body.get("within"), f"{path}.within")
+        until_node = body.get("until")
+        if body.get("within") is None and until_node is None:
+            self.report(node, path, "a deadline needs 'within' (a duration) or 'until' (a field)")
+        if body.get("within") is not None and until_node is not None:
+            self.report(until_node, f"{path}.until", "give either 'within' or 'until', not both")
+        if body.get("from") is not None and until_node is not None:
+            self.report(
+                until_node,
+                f"{path}.until",
+                "'from' counts a duration; it has no meaning with 'until'",
+            )
+        remind: list[Duration] = []
+        every: Duration | None = None
+        remind_node = body.get("remind")
+        if isinstance(remind_node, MapNode):
+            every_body = self.mapping(remind_node, f"{path}.remind", "remind_every")
+            if every_body is not None:
+                every = self.duration(every_body.get("every"), f"{path}.remind.every")
+                if every is None and every_body.get("every") is None:
+                    self.report(remind_node, f"{path}.remind", "missing required key 'every'")
+                elif every is not None and every.seconds == 0:
+                    self.report(
+                        remind_node, f"{path}.remind.every", "a repeat must be longer than 0m"
+                    )
+        else:
+            for i, item in enumerate(self.items(remind_node, f"{path}.remind")):
+                d = self.duration(item, f"{path}.remind[{i}]")
+                if d is not None:
+                    remind.append(d)
+        rungs: list[Rung] = []
+        for i, item in enumerate(
+            self.items(body.get("escalate"), f"{path}.escalate", allow_scalar=False)
+        ):
+            rung = self.rung(item, f"{path}.escalate[{i}]")
+            if rung is not None:
+                rungs.append(rung)
+        return Deadline(
+            within=within,
+            from_state=self.identifier(body.get("from"), f"{path}.from", "state name"),
+            until_field=self.identifier(until_node, f"{path}.until", "field name"),
+            remind=tuple(remind),
+            remind_every=every,
+            escalate=tuple(rungs),
+        )
+
+    def rung(self, node: Node, path: str) -> Rung | None:
+        body = self.mapping(node, path, "rung")
+        if body is None:
+            return None
+        after = self.duration(body.get("after"), f"{path}.after")
+        if after is None:
+            return None
+        return Rung(
+            after=after,
+            notify=self.role_refs(body.get("notify"), f"{path}.notify"),
+            template=self.identifier(body.get("template"), f"{path}.template", "template name"),
+            trigger=self.identifier(body.get("trigger"), f"{path}.trigger", "trigger"),
+        )
+
+    def transitions(self, node: Node | None) -> tuple[TransitionSpec, ...]:
+        result: list[TransitionSpec] = []
+        if node is None:
+            return ()
+        self.mark("transitions", node)
+        if not isinstance(node, SeqNode):
+            self.report(
+                node, "transitions", f"expected a list of transitions, got {_kind_of(node)}"
+            )
+            return ()
+        for i, item in enumerate(node.items):
+            spec = self.transition(i, item, f"transitions[{i}]")
+            if spec is not None:
+                result.append(spec)
+        return tuple(result)
+
+    def transition(self, index: int, node: Node, path: str) -> TransitionSpec | None:
+        body = self.mapping(node, path, "transition")
+        if body is None:
+            return None
+        trigger = self.identifier(body.get("trigger"), f"{path}.trigger", "trigger")
+        sources = self.names(body.get("from"), f"{path}.from", "state name")
+        dest = self.identifier(body.get("to"), f"{path}.to", "state name")
+        when_node = body.get("when")
+        when = self.text(when_node, f"{path}.when", required=True)
+        if trigger is None or not sources or dest is None:
+            return None
+        return TransitionSpec(
+            index=index,
+            trigger=trigger,
+            sources=sources,
+            dest=dest,
+            title=self.text(body.get("title"), f"{path}.title") or "",
+            description=self.text(body.get("description"), f"{path}.description") or "",
+            roles=self.role_refs(body.get("roles"), f"{path}.roles"),
+            requires=self.names(body.get("requires"), f"{path}.requires", "field name"),
+            payload=self.fields(body.get("payload"), f"{path}.payload"),
+            when=when,
+            notify=self.role_refs(body.get("notify"), f"{path}.notify"),
+            template=self.identifier(body.get("template"), f"{path}.template", "template name"),
+        )
+
+
+_DESCRIPTIONS = {
+    "workflow": "the workflow",
+    "field": "a field: type, title, ...",
+    "state": "a state: title, final, deadline",
+    "deadline": "within, remind, escalate",
+    "remind_every": "every",
+    "rung": "after, notify, template",
+    "transition": "trigger, from, to, ...",
+}
+
+
+def _describe(kind: str) -> str:
+    return _DESCRIPTIONS.get(kind, kind)
+
+
+def _kind_of(node: Node | None) -> str:
+    if isinstance(node, MapNode):
+        return "a mapping"
+    if isinstance(node, SeqNode):
+        return "a list"
+    if isinstance(node, ScalarNode):
+        value = node.value
+        if value is None:
+            return "nothing (null)"
+        if isinstance(value, bool):
+            return f"a boolean ({str(value).lower()})"
+        if isinstance(value, (int, float)):
+            return f"a number ({value})"
+        if isinstance(value, str):
+            return f"text ({value!r})"
+        return f"{type(value).__name__} ({value})"
+    return "nothing"

@@ -1,0 +1,152 @@
+"""The frozen, format-neutral definition model.
+
+Nothing here knows YAML exists: the loader builds these from positioned
+nodes, the checks and the compiler read them.  Where each thing was written
+is kept beside the model, in a map from key path (``transitions[3].to``) to
+line and column, so later checks can still point at the line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.definitions.durations import Duration
+
+__all__ = [
+    "FIELD_TYPES",
+    "LEVELS",
+    "SYSTEM_ROLE",
+    "Deadline",
+    "FieldSpec",
+    "RoleRef",
+    "Rung",
+    "StateSpec",
+    "TransitionSpec",
+    "Workflow",
+]
+
+LEVELS = ("district", "town", "village", "group")
+FIELD_TYPES = (
+    "string",
+    "text",
+    "number",
+    "integer",
+    "boolean",
+    "enum",
+    "date",
+    "datetime",
+    "point",
+    "list",
+)
+SYSTEM_ROLE = "system"
+
+
+@dataclass(frozen=True)
+class RoleRef:
+    """``LEVEL.ROLE``: a role held on a unit of that level in the case's chain."""
+
+    level: str
+    role: str
+
+    def __str__(self) -> str:
+        return self.role if self.level == "" else f"{self.level}.{self.role}"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: str
+    title: str = ""
+    description: str = ""
+    required: bool = False
+    default: Any = None
+    values: tuple[Any, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    items: str | None = None
+
+
+@dataclass(frozen=True)
+class Rung:
+    after: Duration
+    notify: tuple[RoleRef, ...] = ()
+    template: str | None = None
+    trigger: str | None = None
+
+
+@dataclass(frozen=True)
+class Deadline:
+    within: Duration | None = None
+    from_state: str | None = None
+    until_field: str | None = None
+    remind: tuple[Duration, ...] = ()
+    remind_every: Duration | None = None
+    escalate: tuple[Rung, ...] = ()
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    name: str
+    title: str = ""
+    description: str = ""
+    final: bool = False
+    deadline: Deadline | None = None
+
+
+@dataclass(frozen=True)
+class TransitionSpec:
+    index: int
+    trigger: str
+    sources: tuple[str, ...]
+    dest: str
+    title: str = ""
+    description: str = ""
+    roles: tuple[RoleRef, ...] = ()
+    requires: tuple[str, ...] = ()
+    payload: tuple[FieldSpec, ...] = ()
+    when: str | None = None
+    notify: tuple[RoleRef, ...] = ()
+    template: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.title or self.trigger
+
+
+@dataclass(frozen=True)
+class Workflow:
+    id: str
+    title: str
+    initial: str
+    states: tuple[StateSpec, ...]
+    transitions: tuple[TransitionSpec, ...]
+    fields: tuple[FieldSpec, ...] = ()
+    roles: tuple[RoleRef, ...] = ()
+    timezone: str | None = None
+    description: str = ""
+    content_hash: str = ""
+    source_path: str = ""
+    _index: dict[str, StateSpec] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index.update({s.name: s for s in self.states})
+
+    def state(self, name: str) -> StateSpec:
+        return self._index[name]
+
+    def has_state(self, name: str) -> bool:
+        return name in self._index
+
+    def field(self, name: str) -> FieldSpec | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    def transitions_from(self, state: str) -> list[TransitionSpec]:
+        return [t for t in self.transitions if state in t.sources]
+
+    def triggers_from(self, state: str) -> list[str]:
+        return sorted({t.trigger for t in self.transitions_from(state)})
+
+    @property
+    def triggers(self) -> list[str]:
+        return sorted({t.trigger for t in self.transitions})

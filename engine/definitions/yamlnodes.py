@@ -1,0 +1,169 @@
+"""YAML text → positioned nodes.
+
+PyYAML's node graph keeps marks; we turn it into small neutral nodes that
+keep the line and column of every key and value, reject duplicate keys, and
+resolve only ``true``/``false`` as booleans (``on``, ``off``, ``yes``, ``no``,
+``y``, ``n`` stay strings — YAML 1.1's trap).  Anchors/aliases are refused: a
+workflow file is a plain document.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
+
+from engine.definitions.diagnostics import Diagnostic
+
+__all__ = ["MapNode", "Node", "ScalarNode", "SeqNode", "parse_yaml"]
+
+
+@dataclass
+class Node:
+    line: int  # 1-based
+    column: int  # 1-based
+
+    def plain(self) -> Any:
+        raise NotImplementedError
+
+
+@dataclass
+class ScalarNode(Node):
+    value: Any = None
+    tag: str = ""
+
+    def plain(self) -> Any:
+        return self.value
+
+
+@dataclass
+class SeqNode(Node):
+    items: list[Node] = field(default_factory=list)
+
+    def plain(self) -> list[Any]:
+        return [item.plain() for item in self.items]
+
+
+@dataclass
+class MapNode(Node):
+    """A mapping: ``entries`` maps key text → (key node, value node)."""
+
+    entries: dict[str, tuple[ScalarNode, Node]] = field(default_factory=dict)
+
+    def plain(self) -> dict[str, Any]:
+        return {k: v.plain() for k, (_, v) in self.entries.items()}
+
+    def get(self, key: str) -> Node | None:
+        entry = self.entries.get(key)
+        return entry[1] if entry else None
+
+    def key_node(self, key: str) -> ScalarNode | None:
+        entry = self.entries.get(key)
+        return entry[0] if entry else None
+
+
+class _StrictResolver(Resolver):
+    """YAML 1.2-like booleans: only true/false (any case)."""
+
+
+_StrictResolver.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in Resolver.yaml_implicit_resolvers.items()
+}
+_StrictResolver.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+class _Loader(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    yaml.composer.Composer,
+    SafeConstructor,
+    _StrictResolver,
+):
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        _StrictResolver.__init__(self)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in gengbao files", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def _pos(mark: Any) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
+
+
+def parse_yaml(text: str, filename: str) -> tuple[Node | None, list[Diagnostic]]:
+    """Parse one YAML document; syntax errors come back as diagnostics."""
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = _pos(mark) if mark is not None else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        return None, [Diagnostic(filename, line, col, "error", "", f"YAML syntax: {problem}")]
+    except yaml.YAMLError as exc:
+        return None, [Diagnostic(filename, 1, 1, "error", "", f"YAML syntax: {exc}")]
+    finally:
+        loader.dispose()
+    if root is None:
+        return None, [Diagnostic(filename, 1, 1, "error", "", "the file is empty")]
+    diagnostics: list[Diagnostic] = []
+    node = _convert(root, loader, filename, diagnostics)
+    return node, diagnostics
+
+
+def _convert(raw: Any, loader: _Loader, filename: str, out: list[Diagnostic]) -> Node:
+    line, col = _pos(raw.start_mark)
+    if isinstance(raw, yaml.MappingNode):
+        result = MapNode(line, col)
+        for key_raw, value_raw in raw.value:
+            key = _convert(key_raw, loader, filename, out)
+            value = _convert(value_raw, loader, filename, out)
+            if not isinstance(key, ScalarNode) or key.value is None:
+                out.append(
+                    Diagnostic(filename, key.line, key.column, "error", "", "a key must be text")
+                )
+                continue
+            name = str(key.value)
+            if name in result.entries:
+                first = result.entries[name][0]
+                out.append(
+                    Diagnostic(
+                        filename,
+                        key.line,
+                        key.column,
+                        "error",
+                        "",
+                        f"duplicate key {name!r} (first defined at line {first.line})",
+                    )
+                )
+                continue
+            result.entries[name] = (ScalarNode(key.line, key.column, name, key.tag), value)
+        return result
+    if isinstance(raw, yaml.SequenceNode):
+        return SeqNode(line, col, [_convert(item, loader, filename, out) for item in raw.value])
+    try:
+        value = loader.construct_object(raw, deep=True)
+    except yaml.YAMLError as exc:
+        out.append(Diagnostic(filename, line, col, "error", "", f"bad value: {exc}"))
+        value = raw.value
+    return ScalarNode(line, col, value, raw.tag)

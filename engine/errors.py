@@ -1,0 +1,212 @@
+"""The one exceptions tree of gengbao.
+
+Every error the engine raises on purpose derives from :class:`GengbaoError`;
+lower-level errors (SQLAlchemy, transitions, YAML, Jinja2) are translated at
+the edge of the module that calls them and never leak out.  Each class builds
+its own message from structured fields, so callers (the CLI, the HTTP API)
+can render the message and still act on the fields.
+
+    GengbaoError
+    ├── ConfigError                 settings file or environment is wrong
+    ├── DefinitionError             a workflow file has errors (carries diagnostics)
+    ├── GridError                   a grid file is wrong, or a unit/person is unknown
+    │   ├── UnknownUnit
+    │   └── UnknownPerson
+    ├── NotFound
+    │   ├── UnknownCase
+    │   └── UnknownWorkflow
+    ├── EventRejected               an event was refused; nothing was written
+    │   ├── UnknownTrigger          no such trigger in the workflow
+    │   ├── TriggerNotAllowed       trigger exists, but not from the current state
+    │   ├── NotPermitted            actor unknown or lacks a role
+    │   ├── InvalidData             payload / case data fails its field types
+    │   ├── GuardFailed             every candidate guard was false
+    │   ├── VersionConflict         the case moved on under us
+    │   └── IdempotencyMismatch     same key, different request
+    └── StorageError                the database could not be reached or used
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "DefinitionError",
+    "EventRejected",
+    "GengbaoError",
+    "GridError",
+    "GuardFailed",
+    "IdempotencyMismatch",
+    "InvalidData",
+    "NotFound",
+    "NotPermitted",
+    "StorageError",
+    "TriggerNotAllowed",
+    "UnknownCase",
+    "UnknownPerson",
+    "UnknownTrigger",
+    "UnknownUnit",
+    "UnknownWorkflow",
+    "VersionConflict",
+]
+
+
+class GengbaoError(Exception):
+    """Root of every error gengbao raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(GengbaoError):
+    code = "config_error"
+
+
+class DefinitionError(GengbaoError):
+    """A workflow definition has errors; ``diagnostics`` lists every one."""
+
+    code = "invalid_definition"
+
+    def __init__(self, diagnostics: Sequence[Any]) -> None:
+        self.diagnostics = list(diagnostics)
+        lines = [str(d) for d in self.diagnostics]
+        super().__init__("\n".join(lines) or "invalid definition")
+
+
+class GridError(GengbaoError):
+    code = "grid_error"
+
+
+class UnknownUnit(GridError):
+    code = "unknown_unit"
+
+    def __init__(self, unit: str) -> None:
+        super().__init__(f"unknown grid unit {unit!r}", unit=unit)
+
+
+class UnknownPerson(GridError):
+    code = "unknown_person"
+
+    def __init__(self, person: str) -> None:
+        super().__init__(f"unknown person {person!r}", person=person)
+
+
+class NotFound(GengbaoError):
+    code = "not_found"
+
+
+class UnknownCase(NotFound):
+    code = "unknown_case"
+
+    def __init__(self, case_id: str) -> None:
+        super().__init__(f"unknown case {case_id!r}", case=case_id)
+
+
+class UnknownWorkflow(NotFound):
+    code = "unknown_workflow"
+
+    def __init__(self, workflow: str, version: int | None = None) -> None:
+        what = workflow if version is None else f"{workflow} v{version}"
+        super().__init__(f"unknown workflow {what!r}", workflow=workflow, version=version)
+
+
+class EventRejected(GengbaoError):
+    """An event (or a case creation) was refused; nothing was persisted."""
+
+    code = "rejected"
+
+
+class UnknownTrigger(EventRejected):
+    code = "unknown_trigger"
+
+    def __init__(self, trigger: str, allowed: Sequence[str]) -> None:
+        listed = ", ".join(allowed) or "none"
+        super().__init__(
+            f"unknown trigger {trigger!r}; triggers allowed in the current state: {listed}",
+            trigger=trigger,
+            allowed=list(allowed),
+        )
+
+
+class TriggerNotAllowed(EventRejected):
+    code = "trigger_not_allowed"
+
+    def __init__(self, trigger: str, state: str, allowed: Sequence[str]) -> None:
+        listed = ", ".join(allowed) or "none"
+        super().__init__(
+            f"trigger {trigger!r} is not allowed in state {state!r}; allowed: {listed}",
+            trigger=trigger,
+            state=state,
+            allowed=list(allowed),
+        )
+
+
+class NotPermitted(EventRejected):
+    code = "not_permitted"
+
+    def __init__(self, actor: str, action: str, unit: str, roles: Sequence[str]) -> None:
+        needed = ", ".join(roles) or "a role on the unit's chain"
+        super().__init__(
+            f"{actor!r} may not {action} on unit {unit!r}; it needs one of: {needed}",
+            actor=actor,
+            action=action,
+            unit=unit,
+            roles=list(roles),
+        )
+
+
+class InvalidData(EventRejected):
+    """Data failed its field declarations; ``problems`` maps field → reason."""
+
+    code = "invalid_data"
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        self.problems = dict(problems)
+        text = "; ".join(f"{name}: {why}" for name, why in self.problems.items())
+        super().__init__(f"invalid data: {text}", fields=self.problems)
+
+
+class GuardFailed(EventRejected):
+    code = "guard_failed"
+
+    def __init__(self, trigger: str, guards: Sequence[str]) -> None:
+        listed = " | ".join(guards)
+        super().__init__(
+            f"trigger {trigger!r} refused: guard false: {listed}",
+            trigger=trigger,
+            guards=list(guards),
+        )
+
+
+class VersionConflict(EventRejected):
+    code = "version_conflict"
+
+    def __init__(self, case_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"case {case_id!r} is at version {actual}, not {expected}",
+            case=case_id,
+            expected=expected,
+            actual=actual,
+        )
+
+
+class IdempotencyMismatch(EventRejected):
+    code = "idempotency_mismatch"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"idempotency key {key!r} was already used for a different request", key=key
+        )
+
+
+class StorageError(GengbaoError):
+    code = "storage_error"
