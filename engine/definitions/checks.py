@@ -207,8 +207,11 @@ class _Checker:
 
     # -- the graph -------------------------------------------------------
     def graph(self, wf: Workflow) -> None:
-        if not wf.has_state(wf.initial):
-            return
+        dangling = any(
+            not wf.has_state(name) for t in wf.transitions for name in (*t.sources, t.dest)
+        )
+        if dangling or not wf.has_state(wf.initial):
+            return  # the graph is incomplete: its reachability errors would only be noise
         edges: dict[str, set[str]] = {s.name: set() for s in wf.states}
         for t in wf.transitions:
             for source in t.sources:

@@ -316,6 +316,7 @@ class _Reader:
                 )
                 continue
             spec = self.field_spec(name, value, fpath)
+            self.mark(fpath, key_node)
             if spec is not None:
                 specs.append(spec)
         return tuple(specs)

@@ -1,0 +1,49 @@
+"""Data-driven: every file in data/broken/ has one mistake and names the error it expects.
+
+The last lines of each file say ``# expect: LINE:COL FRAGMENT``; the validator
+must report an error at that position whose text contains the fragment
+(``*`` for the position means any).  The base they were made from,
+data/valid/minimal.yaml, must itself validate cleanly.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from engine.definitions import validate_file
+from notifications.templates import TemplateStore
+
+DATA = Path(__file__).parent / "data"
+BROKEN = sorted((DATA / "broken").glob("*.yaml"))
+EXPECT = re.compile(r"^# expect: (\*|\d+:\d+) (.+)$", re.MULTILINE)
+STORE = TemplateStore([DATA / "templates"])
+
+
+def expectations(path: Path) -> list[tuple[str, str]]:
+    found = EXPECT.findall(path.read_text(encoding="utf-8"))
+    assert found, f"{path.name} has no '# expect:' line"
+    return found
+
+
+def test_the_base_is_valid() -> None:
+    result = validate_file(DATA / "valid" / "minimal.yaml", STORE.problem)
+    assert result.diagnostics == []
+    assert result.ok
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=[p.stem for p in BROKEN])
+def test_broken_file_reports_its_error(path: Path) -> None:
+    result = validate_file(path, STORE.problem)
+    assert not result.ok
+    errors = [(f"{d.line}:{d.column}", str(d)) for d in result.errors]
+    for where, fragment in expectations(path):
+        matching = [text for pos, text in errors if fragment in text and where in ("*", pos)]
+        assert matching, f"expected {where} {fragment!r}; got:\n" + "\n".join(t for _, t in errors)
+        assert all(text.startswith(f"{path}:") for text in matching)
+
+
+def test_the_fixture_folder_covers_many_mistakes() -> None:
+    assert len(BROKEN) >= 30
