@@ -1,0 +1,356 @@
+"""Grid YAML text → a frozen, format-neutral :class:`Grid` (see :mod:`engine.grid`).
+
+Every problem is gathered and raised at once as :class:`GridError`, each with
+``FILE:LINE:COL`` and a key path such as ``units[0].children[1].level``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from engine.definitions.diagnostics import Diagnostic, did_you_mean
+from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
+from engine.errors import GridError
+
+__all__ = [
+    "KINDS",
+    "LEVELS",
+    "LEVEL_RANK",
+    "ROLE_NAME",
+    "Grid",
+    "GridPerson",
+    "GridRole",
+    "GridUnit",
+    "parse_grid",
+]
+
+LEVELS: tuple[str, ...] = ("district", "town", "village", "group")
+KINDS: tuple[str, ...] = ("person", "service")
+LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
+ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_TOP_KEYS = ("units", "people")
+_UNIT_KEYS = ("code", "name", "level", "parent", "children")
+_PERSON_KEYS = ("id", "name", "kind", "phone", "email", "webhook", "roles")
+_ROLE_KEYS = ("unit", "role")
+
+
+# ---------------------------------------------------------------- neutral model
+
+
+@dataclass(frozen=True)
+class GridUnit:
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+    path: str  # "/ddk/ddk-bq/": codes from the root, each followed by "/"
+    depth: int  # 0 for a root
+
+
+@dataclass(frozen=True)
+class GridRole:
+    unit_code: str
+    role: str
+
+
+@dataclass(frozen=True)
+class GridPerson:
+    id: str
+    name: str
+    kind: str
+    phone: str | None
+    email: str | None
+    webhook: str | None
+    roles: tuple[GridRole, ...]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A parsed grid; ``units`` lists every parent before its children."""
+
+    units: tuple[GridUnit, ...]
+    people: tuple[GridPerson, ...]
+
+
+# ---------------------------------------------------------------- parsing
+
+
+@dataclass
+class _RawUnit:
+    code: str | None
+    name: str | None
+    level: str | None
+    parent_code: str | None
+    node: MapNode
+    where: str
+    parent_node: Node | None = None  # the explicit `parent:` value
+
+
+class _Parser:
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.problems: list[Diagnostic] = []
+        self.raw_units: list[_RawUnit] = []
+
+    def error(self, node: Node, path: str, message: str) -> None:
+        self.problems.append(
+            Diagnostic(self.filename, node.line, node.column, "error", path, message)
+        )
+
+    def check_keys(self, node: MapNode, path: str, allowed: Sequence[str]) -> None:
+        for key, (key_node, _) in node.entries.items():
+            if key not in allowed:
+                hint = did_you_mean(key, allowed)
+                self.error(
+                    key_node, path, f"unknown key {key!r}{hint} (allowed: {', '.join(allowed)})"
+                )
+
+    def text(self, node: MapNode, key: str, path: str, *, required: bool) -> str | None:
+        value = node.get(key)
+        if value is None or (isinstance(value, ScalarNode) and value.value is None):
+            if required:
+                self.error(node, path, f"missing {key!r}")
+            return None
+        if not isinstance(value, ScalarNode) or not isinstance(value.value, str):
+            hint = "; quote it" if isinstance(value, ScalarNode) else ""
+            self.error(value, f"{path}.{key}", f"{key!r} must be text{hint}")
+            return None
+        if not value.value.strip():
+            self.error(value, f"{path}.{key}", f"{key!r} must not be empty")
+            return None
+        return value.value.strip()
+
+    def code(self, node: MapNode, key: str, path: str, what: str) -> str | None:
+        value = self.text(node, key, path, required=True)
+        if value is not None and not _CODE.match(value):
+            self.error(
+                node.get(key) or node,
+                f"{path}.{key}",
+                f"bad {what} {value!r}: use letters, digits, '_', '.', '-'",
+            )
+            return None
+        return value
+
+    def choice(self, node: MapNode, key: str, path: str, allowed: Sequence[str]) -> str | None:
+        value = self.text(node, key, path, required=key == "level")
+        if value is not None and value not in allowed:
+            hint = did_you_mean(value, allowed)
+            self.error(
+                node.get(key) or node,
+                f"{path}.{key}",
+                f"bad {key} {value!r}{hint} (allowed: {'|'.join(allowed)})",
+            )
+            return None
+        return value
+
+    def seq(self, node: Node | None, path: str) -> list[Node]:
+        if node is None or (isinstance(node, ScalarNode) and node.value is None):
+            return []
+        if not isinstance(node, SeqNode):
+            self.error(node, path, "expected a list")
+            return []
+        return node.items
+
+    # units ------------------------------------------------------------------
+
+    def units(self, items: list[Node], path: str, parent: _RawUnit | None) -> None:
+        for index, item in enumerate(items):
+            where = f"{path}[{index}]"
+            if not isinstance(item, MapNode):
+                self.error(item, where, "a unit must be a mapping (code, name, level, ...)")
+                continue
+            self.check_keys(item, where, _UNIT_KEYS)
+            raw = _RawUnit(
+                code=self.code(item, "code", where, "unit code"),
+                name=self.text(item, "name", where, required=True),
+                level=self.choice(item, "level", where, LEVELS),
+                parent_code=parent.code if parent is not None else None,
+                node=item,
+                where=where,
+            )
+            explicit = item.get("parent")
+            if explicit is not None:
+                if parent is not None:
+                    self.error(explicit, f"{where}.parent", "a nested unit's parent is implied")
+                else:
+                    raw.parent_code = self.code(item, "parent", where, "parent code")
+                    raw.parent_node = explicit
+            self.raw_units.append(raw)
+            self.units(
+                self.seq(item.get("children"), f"{where}.children"), f"{where}.children", raw
+            )
+
+    def resolve_units(self) -> tuple[GridUnit, ...]:
+        by_code: dict[str, _RawUnit] = {}
+        for raw in self.raw_units:
+            if raw.code is None:
+                continue
+            first = by_code.get(raw.code)
+            if first is not None:
+                self.error(
+                    raw.node.get("code") or raw.node,
+                    f"{raw.where}.code",
+                    f"duplicate unit code {raw.code!r} (first defined at line {first.node.line})",
+                )
+                continue
+            by_code[raw.code] = raw
+        for raw in by_code.values():
+            parent = by_code.get(raw.parent_code) if raw.parent_code else None
+            if raw.parent_node is not None and raw.parent_code and parent is None:
+                hint = did_you_mean(raw.parent_code, by_code)
+                self.error(
+                    raw.parent_node,
+                    f"{raw.where}.parent",
+                    f"unknown parent unit {raw.parent_code!r}{hint}",
+                )
+            if (
+                parent
+                and raw.level
+                and parent.level
+                and LEVEL_RANK[raw.level] <= LEVEL_RANK[parent.level]
+            ):
+                self.error(
+                    raw.node.get("level") or raw.node,
+                    f"{raw.where}.level",
+                    f"unit {raw.code!r} is a {raw.level} but its parent {parent.code!r} is a "
+                    f"{parent.level}; a child's level must be below its parent's "
+                    f"({' > '.join(LEVELS)})",
+                )
+        return self._ordered(by_code)
+
+    def _ordered(self, by_code: dict[str, _RawUnit]) -> tuple[GridUnit, ...]:
+        paths: dict[str, str] = {}
+        reported: set[frozenset[str]] = set()
+        for code in by_code:
+            trail: list[str] = []
+            current: str | None = code
+            while current is not None and current not in paths and current in by_code:
+                if current in trail:
+                    members = trail[trail.index(current) :]
+                    if frozenset(members) not in reported:
+                        reported.add(frozenset(members))
+                        raw = by_code[current]
+                        cycle = " → ".join([*members, current])
+                        self.error(raw.node, raw.where, f"units form a parent cycle: {cycle}")
+                    break
+                trail.append(current)
+                current = by_code[current].parent_code
+            else:
+                base = paths.get(current, "/") if current is not None else "/"
+                for step in reversed(trail):
+                    base = paths[step] = f"{base}{step}/"
+        result = [
+            GridUnit(
+                code=code,
+                name=raw.name or "",
+                level=raw.level or "",
+                parent_code=raw.parent_code if raw.parent_code in by_code else None,
+                path=paths[code],
+                depth=paths[code].count("/") - 2,
+            )
+            for code, raw in by_code.items()
+            if code in paths
+        ]
+        return tuple(sorted(result, key=lambda unit: unit.depth))
+
+    # people -----------------------------------------------------------------
+
+    def people(self, items: list[Node], unit_codes: set[str]) -> tuple[GridPerson, ...]:
+        result: list[GridPerson] = []
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            where = f"people[{index}]"
+            if not isinstance(item, MapNode):
+                self.error(item, where, "a person must be a mapping (id, name, roles, ...)")
+                continue
+            self.check_keys(item, where, _PERSON_KEYS)
+            person_id = self.code(item, "id", where, "person id")
+            name = self.text(item, "name", where, required=True)
+            kind = self.choice(item, "kind", where, KINDS) or "person"
+            phone = self.text(item, "phone", where, required=False)
+            email = self.text(item, "email", where, required=False)
+            webhook = self.text(item, "webhook", where, required=False)
+            if email is not None and "@" not in email:
+                self.error(item.get("email") or item, f"{where}.email", f"bad email {email!r}")
+            if webhook is not None and not webhook.startswith(("http://", "https://")):
+                self.error(
+                    item.get("webhook") or item,
+                    f"{where}.webhook",
+                    "webhook must be an http(s) URL",
+                )
+            roles = self.roles(item, where, unit_codes)
+            if person_id is not None and person_id in seen:
+                self.error(
+                    item.get("id") or item,
+                    f"{where}.id",
+                    f"duplicate person id {person_id!r} (first defined at line {seen[person_id]})",
+                )
+                continue
+            if person_id is not None:
+                seen[person_id] = item.line
+            if person_id is None or name is None:
+                continue
+            result.append(GridPerson(person_id, name, kind, phone, email, webhook, roles))
+        return tuple(result)
+
+    def roles(self, person: MapNode, path: str, unit_codes: set[str]) -> tuple[GridRole, ...]:
+        result: list[GridRole] = []
+        for index, item in enumerate(self.seq(person.get("roles"), f"{path}.roles")):
+            where = f"{path}.roles[{index}]"
+            if not isinstance(item, MapNode):
+                self.error(item, where, "a role must be a mapping {unit: CODE, role: NAME}")
+                continue
+            self.check_keys(item, where, _ROLE_KEYS)
+            unit = self.text(item, "unit", where, required=True)
+            role = self.text(item, "role", where, required=True)
+            if unit is not None and unit not in unit_codes:
+                hint = did_you_mean(unit, unit_codes)
+                self.error(
+                    item.get("unit") or item, f"{where}.unit", f"unknown unit {unit!r}{hint}"
+                )
+                unit = None
+            if role is not None and not ROLE_NAME.match(role):
+                self.error(
+                    item.get("role") or item,
+                    f"{where}.role",
+                    f"bad role name {role!r}: lower-case letters, digits and '_'",
+                )
+                role = None
+            if unit is None or role is None:
+                continue
+            entry = GridRole(unit, role)
+            if entry in result:
+                self.error(item, where, f"role {role!r} on {unit!r} is listed twice")
+                continue
+            result.append(entry)
+        return tuple(result)
+
+
+def parse_grid(text: str, filename: str = "<grid>") -> Grid:
+    """Grid YAML → :class:`Grid`; raises :class:`GridError` listing every problem."""
+    parser = _Parser(filename)
+    root, problems = parse_yaml(text, filename)
+    parser.problems.extend(problems)
+    if root is not None and not isinstance(root, MapNode):
+        parser.error(root, "", "a grid file must be a mapping with 'units' and 'people'")
+    grid = Grid((), ())
+    if isinstance(root, MapNode):
+        parser.check_keys(root, "", _TOP_KEYS)
+        if root.get("units") is None:
+            parser.error(root, "", "missing 'units'")
+        parser.units(parser.seq(root.get("units"), "units"), "units", None)
+        unit_list = parser.resolve_units()
+        codes = {raw.code for raw in parser.raw_units if raw.code is not None}
+        people_list = parser.people(parser.seq(root.get("people"), "people"), codes)
+        grid = Grid(unit_list, people_list)
+    if parser.problems:
+        ordered = sorted(set(parser.problems))
+        raise GridError(
+            "\n".join(str(d) for d in ordered),
+            file=filename,
+            diagnostics=[d.as_dict() for d in ordered],
+        )
+    return grid

@@ -1,0 +1,214 @@
+"""Engines and schema: SQLite (WAL, embedded default) or PostgreSQL (psycopg 3).
+
+SQLite connections run with ``journal_mode=WAL``, ``synchronous=NORMAL``,
+``foreign_keys=ON`` and a busy timeout, and every transaction starts with
+``BEGIN IMMEDIATE`` so a writer takes the write lock before it reads (no
+lock upgrade deadlock between two read-then-write transactions).  Pure
+readers may opt out with :func:`read_only`.  This is SQLAlchemy's documented
+pysqlite recipe: the driver's own transaction handling is switched off
+(``isolation_level = None``) and the ``begin`` event emits ``BEGIN``.
+
+The schema is Alembic migrations in ``engine/migrations``; :func:`upgrade`
+runs them programmatically (no ``alembic.ini``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import Engine, event, exc
+from sqlalchemy.engine import URL, make_url
+
+from engine.errors import StorageError
+
+if TYPE_CHECKING:  # alembic is imported only when migrating (it is slow to import)
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+__all__ = [
+    "READ_ONLY_OPTION",
+    "alembic_config",
+    "ensure_schema",
+    "make_engine",
+    "masked_url",
+    "normalize_url",
+    "read_only",
+    "schema_heads",
+    "storage_errors",
+    "upgrade",
+]
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+READ_ONLY_OPTION = "gengbao_read_only"
+DEFAULT_BUSY_TIMEOUT_MS = 10_000
+_PG_UPGRADE_LOCK = 0x67656E6762616F  # "gengbao": serializes concurrent upgrades
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse *url*; a plain ``postgresql://`` (or ``postgres://``) URL gets psycopg 3."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError as error:
+        raise StorageError(f"invalid database URL: {error}") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def masked_url(url: str | URL) -> str:
+    """The URL as text with its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return "<invalid URL>"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def make_engine(
+    url: str | URL, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, echo: bool = False
+) -> Engine:
+    """An engine for *url*, configured for gengbao (see the module docstring).
+
+    A SQLite file's folder is created if missing (``var/`` on first use).
+    """
+    parsed = normalize_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise StorageError(
+            f"unsupported database {masked_url(parsed)}; use sqlite:// or postgresql://",
+            url=masked_url(parsed),
+        )
+    kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _dumps}
+    if backend == "postgresql":
+        kwargs["pool_pre_ping"] = True
+    else:
+        _make_sqlite_folder(parsed)
+        kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000}
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
+        raise StorageError(f"cannot use {masked_url(parsed)}: {error}") from None
+    if backend == "sqlite":
+        _configure_sqlite(engine, busy_timeout_ms)
+    return engine
+
+
+def _make_sqlite_folder(url: URL) -> None:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        readonly = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def read_only(engine: Engine) -> Engine:
+    """A view of *engine* whose SQLite transactions start deferred (shared read lock).
+
+    Use it only for transactions that never write: they then run beside a
+    writer instead of queueing for the write lock.  No effect on PostgreSQL.
+    """
+    return engine.execution_options(**{READ_ONLY_OPTION: True})
+
+
+@contextmanager
+def storage_errors(engine: Engine | URL | str, doing: str = "use") -> Iterator[None]:
+    """Translate SQLAlchemy/driver errors raised inside into :class:`StorageError`."""
+    try:
+        yield
+    except exc.SQLAlchemyError as error:
+        url = masked_url(engine.url if isinstance(engine, Engine) else engine)
+        reason = getattr(error, "orig", None) or error
+        first_line = str(reason).strip().splitlines()[0] if str(reason).strip() else repr(reason)
+        raise StorageError(
+            f"cannot {doing} database {url}: {first_line}", url=url, reason=first_line
+        ) from error
+
+
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    """An Alembic config for gengbao's migrations (no ``alembic.ini`` involved).
+
+    With *connection*, migrations run on it inside its transaction; without,
+    ``env.py`` connects to ``$GENGBAO_DATABASE_URL`` (for ``command.revision``
+    with autogenerate, ``command.check``, ...).
+    """
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run the migrations up to *revision* in one transaction (idempotent)."""
+    from alembic import command
+
+    with storage_errors(engine, "migrate"), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_UPGRADE_LOCK})
+        command.upgrade(alembic_config(connection), revision)
+
+
+def schema_heads() -> tuple[str, ...]:
+    """The head revision(s) of the migrations shipped with this code."""
+    from alembic.script import ScriptDirectory
+
+    return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Bring the database to the current schema unless it is already there.
+
+    Refuses a database migrated by a newer gengbao (an unknown revision).
+    """
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(schema_heads())
+    script = ScriptDirectory.from_config(alembic_config())
+    with storage_errors(engine, "connect to"), read_only(engine).connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    if current == heads:
+        return
+    unknown = [rev for rev in current if not _known_revision(script, rev)]
+    if unknown:
+        raise StorageError(
+            f"database {masked_url(engine.url)} is at schema revision {', '.join(unknown)}, "
+            "which this gengbao does not know (it was migrated by a newer version)",
+            url=masked_url(engine.url),
+            revisions=unknown,
+        )
+    upgrade(engine)
+
+
+def _known_revision(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except Exception:  # alembic raises several kinds for an unknown id
+        return False

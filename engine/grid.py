@@ -1,0 +1,363 @@
+"""The grid registry: units (district → town → village → group), people, and their roles.
+
+Three stages, with neutral data between them:
+
+* :func:`parse_grid` — grid YAML text → a frozen :class:`Grid`; every problem
+  is gathered and raised at once as :class:`GridError` with ``FILE:LINE:COL``;
+* :func:`load_grid` — a :class:`Grid` (or its file) → the database, in one
+  transaction: rows are updated in place; whatever the file no longer lists is
+  deactivated, never deleted (cases and history keep pointing at it);
+* role resolution — who holds ``LEVEL.ROLE`` on a unit's chain (the unit and
+  its ancestors), for permissions and notification recipients.
+
+A grid file::
+
+    units:
+      - code: ddk                # letters, digits, _ . - ; quote numeric codes
+        name: 大渡口区
+        level: district          # district | town | village | group
+        children:
+          - {code: ddk-bq, name: 八桥镇, level: town}
+      - {code: ddk-bq-xh, name: 新华村, level: village, parent: ddk-bq}  # flat form
+    people:
+      - id: p-zhang
+        name: 张伟
+        phone: "13800000001"     # optional: phone, email, webhook
+        kind: person             # person | service (an office's mailbox or webhook)
+        roles:
+          - {unit: ddk-bq, role: leader}
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, func, select
+
+from engine._grid_parse import (
+    KINDS,
+    LEVEL_RANK,
+    LEVELS,
+    ROLE_NAME,
+    Grid,
+    GridPerson,
+    GridRole,
+    GridUnit,
+    parse_grid,
+)
+from engine.db import storage_errors
+from engine.errors import GridError, UnknownPerson, UnknownUnit
+from engine.tables import people, person_roles, units
+
+__all__ = [
+    "KINDS",
+    "LEVELS",
+    "Grid",
+    "GridPerson",
+    "GridRole",
+    "GridSummary",
+    "GridUnit",
+    "PersonRow",
+    "UnitRow",
+    "chain",
+    "get_person",
+    "get_unit",
+    "holders",
+    "in_subtree",
+    "is_within",
+    "load_grid",
+    "parse_grid",
+    "parse_role_ref",
+    "person_roles_on_chain",
+    "subtree_prefix",
+]
+
+
+# ---------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class GridSummary:
+    """What :func:`load_grid` changed; reactivated rows count as updated (roles: added)."""
+
+    units_added: int = 0
+    units_updated: int = 0
+    units_deactivated: int = 0
+    people_added: int = 0
+    people_updated: int = 0
+    people_deactivated: int = 0
+    roles_added: int = 0
+    roles_deactivated: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"units: {self.units_added} added, {self.units_updated} updated, "
+            f"{self.units_deactivated} deactivated; people: {self.people_added} added, "
+            f"{self.people_updated} updated, {self.people_deactivated} deactivated; "
+            f"roles: {self.roles_added} added, {self.roles_deactivated} deactivated"
+        )
+
+
+def _read_source(source: str | os.PathLike[str] | Grid) -> Grid:
+    if isinstance(source, Grid):
+        return source
+    is_path = isinstance(source, os.PathLike) or (
+        "\n" not in source and (source.endswith((".yaml", ".yml")) or os.path.isfile(source))
+    )
+    if not is_path:
+        return parse_grid(str(source))
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GridError(f"{path}: cannot read grid file: {exc}", file=str(path)) from None
+    return parse_grid(text, str(path))
+
+
+def load_grid(engine: Engine, source: str | os.PathLike[str] | Grid) -> GridSummary:
+    """Load a grid file (a path), grid YAML text, or a parsed :class:`Grid` into the database.
+
+    One transaction; a grid with errors changes nothing.
+    """
+    grid = _read_source(source)
+    with storage_errors(engine, "load the grid into"), engine.begin() as conn:
+        unit_counts = _sync_units(conn, grid.units)
+        people_counts = _sync_people(conn, grid.people)
+        role_counts = _sync_roles(conn, grid.people)
+    return GridSummary(*unit_counts, *people_counts, *role_counts)
+
+
+def _apply(
+    conn: Connection,
+    table: Any,
+    key: str,
+    wanted: dict[Any, dict[str, Any]],
+    existing: dict[Any, dict[str, Any]],
+) -> tuple[int, int, int]:
+    """Insert new rows, update changed ones, deactivate missing ones; return the counts."""
+    inserts = [row for k, row in wanted.items() if k not in existing]
+    updates = [
+        row
+        for k, row in wanted.items()
+        if k in existing and any(existing[k][c] != v for c, v in row.items())
+    ]
+    gone = [
+        {key: k, "active": False}
+        for k, row in existing.items()
+        if row["active"] and k not in wanted
+    ]
+    if inserts:
+        conn.execute(table.insert(), inserts)
+    for batch in (updates, gone):
+        if batch:
+            columns = [c for c in batch[0] if c != key]
+            stmt = (
+                table.update()
+                .where(table.c[key] == bindparam(f"k_{key}"))
+                .values({c: bindparam(f"v_{c}") for c in columns})
+            )
+            conn.execute(
+                stmt, [{f"k_{key}": r[key], **{f"v_{c}": r[c] for c in columns}} for r in batch]
+            )
+    return len(inserts), len(updates), len(gone)
+
+
+def _sync_units(conn: Connection, grid_units: Iterable[GridUnit]) -> tuple[int, int, int]:
+    wanted = {
+        u.code: {
+            "code": u.code,
+            "name": u.name,
+            "level": u.level,
+            "parent_code": u.parent_code,
+            "path": u.path,
+            "depth": u.depth,
+            "active": True,
+        }
+        for u in grid_units
+    }
+    existing = {row["code"]: dict(row) for row in conn.execute(select(units)).mappings()}
+    return _apply(conn, units, "code", wanted, existing)
+
+
+def _sync_people(conn: Connection, grid_people: Iterable[GridPerson]) -> tuple[int, int, int]:
+    wanted = {
+        p.id: {
+            "id": p.id,
+            "name": p.name,
+            "kind": p.kind,
+            "phone": p.phone,
+            "email": p.email,
+            "webhook": p.webhook,
+            "active": True,
+        }
+        for p in grid_people
+    }
+    existing = {row["id"]: dict(row) for row in conn.execute(select(people)).mappings()}
+    return _apply(conn, people, "id", wanted, existing)
+
+
+def _sync_roles(conn: Connection, grid_people: Iterable[GridPerson]) -> tuple[int, int]:
+    existing: dict[Any, dict[str, Any]] = {}
+    for row in conn.execute(select(person_roles)).mappings():
+        existing[(row["person_id"], row["unit_code"], row["role"])] = dict(row)
+    wanted: dict[Any, dict[str, Any]] = {}
+    for person in grid_people:
+        for role in person.roles:
+            k = (person.id, role.unit_code, role.role)
+            if k in existing:
+                wanted[k] = {"id": existing[k]["id"], "active": True}
+            else:
+                wanted[k] = {"person_id": person.id, "unit_code": role.unit_code, "role": role.role}
+    by_id = {row["id"]: row for row in existing.values()}
+    wanted_by_id = {row["id"]: row for row in wanted.values() if "id" in row}
+    added = [row for row in wanted.values() if "id" not in row]
+    if added:
+        conn.execute(person_roles.insert(), added)
+    _, reactivated, deactivated = _apply(conn, person_roles, "id", wanted_by_id, by_id)
+    return len(added) + reactivated, deactivated
+
+
+# ---------------------------------------------------------------- resolution
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+    path: str
+    depth: int
+    active: bool
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    id: str
+    name: str
+    kind: str
+    phone: str | None
+    email: str | None
+    webhook: str | None
+    active: bool
+
+
+def _unit(row: Any) -> UnitRow:
+    return UnitRow(
+        row.code, row.name, row.level, row.parent_code, row.path, row.depth, bool(row.active)
+    )
+
+
+def _person(row: Any) -> PersonRow:
+    return PersonRow(
+        row.id, row.name, row.kind, row.phone, row.email, row.webhook, bool(row.active)
+    )
+
+
+def parse_role_ref(ref: str) -> tuple[str, str]:
+    """``"town.leader"`` → ``("town", "leader")``; a malformed reference raises GridError."""
+    level, dot, role = ref.partition(".")
+    if not dot or level not in LEVEL_RANK or not ROLE_NAME.match(role):
+        raise GridError(
+            f"bad role reference {ref!r}: expected LEVEL.ROLE with LEVEL one of "
+            f"{'|'.join(LEVELS)} (e.g. 'town.leader')",
+            ref=ref,
+        )
+    return level, role
+
+
+def get_unit(conn: Connection, code: str) -> UnitRow:
+    row = conn.execute(select(units).where(units.c.code == code)).one_or_none()
+    if row is None:
+        raise UnknownUnit(code)
+    return _unit(row)
+
+
+def get_person(conn: Connection, person_id: str) -> PersonRow:
+    row = conn.execute(select(people).where(people.c.id == person_id)).one_or_none()
+    if row is None:
+        raise UnknownPerson(person_id)
+    return _person(row)
+
+
+def _chain_codes(conn: Connection, unit_code: str) -> list[str]:
+    path: str | None = conn.execute(
+        select(units.c.path).where(units.c.code == unit_code)
+    ).scalar_one_or_none()
+    if path is None:
+        raise UnknownUnit(unit_code)
+    return path.strip("/").split("/")
+
+
+def chain(conn: Connection, unit_code: str) -> list[UnitRow]:
+    """The unit and its ancestors, nearest first."""
+    codes = _chain_codes(conn, unit_code)
+    rows = conn.execute(select(units).where(units.c.code.in_(codes))).all()
+    return sorted((_unit(r) for r in rows), key=lambda u: -u.depth)
+
+
+def holders(conn: Connection, unit_code: str, role_ref: str) -> list[PersonRow]:
+    """Active people holding active ROLE on the LEVEL unit of *unit_code*'s chain."""
+    level, role = parse_role_ref(role_ref)
+    codes = _chain_codes(conn, unit_code)
+    stmt = (
+        select(people)
+        .join(person_roles, person_roles.c.person_id == people.c.id)
+        .join(units, units.c.code == person_roles.c.unit_code)
+        .where(
+            units.c.code.in_(codes),
+            units.c.level == level,
+            person_roles.c.role == role,
+            person_roles.c.active.is_(True),
+            people.c.active.is_(True),
+        )
+        .order_by(units.c.depth.desc(), people.c.id)
+    )
+    seen: dict[str, PersonRow] = {}
+    for row in conn.execute(stmt):
+        seen.setdefault(row.id, _person(row))
+    return list(seen.values())
+
+
+def person_roles_on_chain(conn: Connection, person_id: str, unit_code: str) -> set[str]:
+    """``LEVEL.ROLE`` strings *person_id* holds on *unit_code*'s chain (none if inactive)."""
+    person = get_person(conn, person_id)
+    codes = _chain_codes(conn, unit_code)
+    if not person.active:
+        return set()
+    stmt = (
+        select(units.c.level, person_roles.c.role)
+        .join(units, units.c.code == person_roles.c.unit_code)
+        .where(
+            person_roles.c.person_id == person_id,
+            person_roles.c.active.is_(True),
+            units.c.code.in_(codes),
+        )
+    )
+    return {f"{level}.{role}" for level, role in conn.execute(stmt)}
+
+
+def is_within(conn: Connection, unit_code: str, ancestor_code: str) -> bool:
+    """Whether *unit_code* is *ancestor_code* or lies below it."""
+    unit_path = get_unit(conn, unit_code).path
+    return unit_path.startswith(subtree_prefix(conn, ancestor_code))
+
+
+def subtree_prefix(conn: Connection, code: str) -> str:
+    """The path prefix shared by *code* and every unit below it (use with :func:`in_subtree`)."""
+    return get_unit(conn, code).path
+
+
+def in_subtree(path_column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+    """SQL condition: *path_column* lies in the subtree of *prefix*, case-sensitively everywhere.
+
+    ``LIKE`` narrows (and can use an index); the ``substr`` comparison makes it
+    exact on SQLite, whose ``LIKE`` ignores ASCII case.
+    """
+    return path_column.startswith(prefix, autoescape=True) & (
+        func.substr(path_column, 1, len(prefix)) == prefix
+    )

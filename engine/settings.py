@@ -1,0 +1,140 @@
+"""Settings: ``config/gengbao.yaml`` (or ``$GENGBAO_CONFIG``), then the environment.
+
+Precedence, lowest first: built-in defaults, the settings file, environment
+variables.  The file is the explicit *path* argument if given, else
+``$GENGBAO_CONFIG``, else ``config/gengbao.yaml`` in the current directory
+(optional: a missing default file means defaults).  ``$GENGBAO_DATABASE_URL``
+overrides ``database_url``.  Relative paths are kept relative to the current
+directory, like the default file itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from engine.definitions.diagnostics import did_you_mean
+from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, parse_yaml
+from engine.errors import ConfigError
+
+__all__ = ["DEFAULT_CONFIG_FILE", "DEFAULT_DATABASE_URL", "Settings", "load_settings"]
+
+DEFAULT_CONFIG_FILE = Path("config/gengbao.yaml")
+DEFAULT_DATABASE_URL = "sqlite:///var/gengbao.db"
+ENV_CONFIG = "GENGBAO_CONFIG"
+ENV_DATABASE_URL = "GENGBAO_DATABASE_URL"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; ``source`` is the file they came from, if any."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    workflows_dir: Path = Path("workflows")
+    timezone: str = "Asia/Shanghai"
+    grid_file: Path | None = None
+    notifications: dict[str, Any] = field(default_factory=dict, hash=False)
+    source: Path | None = None
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] = os.environ
+) -> Settings:
+    """Defaults ← settings file ← environment; a bad file raises :class:`ConfigError`."""
+    explicit = path if path is not None else (env.get(ENV_CONFIG) or None)
+    file = Path(explicit) if explicit is not None else DEFAULT_CONFIG_FILE
+    values: dict[str, Any] = {}
+    if file.exists() or explicit is not None:
+        values = _read_file(file)
+        values["source"] = file
+    url = env.get(ENV_DATABASE_URL)
+    if url:
+        values["database_url"] = url
+    return Settings(**values)
+
+
+def _read_file(file: Path) -> dict[str, Any]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: settings file not found", file=str(file)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read settings file: {exc}", file=str(file)) from None
+    if not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
+        return {}
+    root, diagnostics = parse_yaml(text, str(file))
+    if diagnostics:
+        raise _error(file, [str(d) for d in diagnostics])
+    if not isinstance(root, MapNode):
+        line, col = (root.line, root.column) if root is not None else (1, 1)
+        raise _error(file, [f"{file}:{line}:{col}: the settings file must be a mapping of keys"])
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for key, (key_node, value_node) in root.entries.items():
+        where = f"{file}:{value_node.line}:{value_node.column}"
+        convert = _FIELDS.get(key)
+        if convert is None:
+            allowed = ", ".join(sorted(_FIELDS))
+            hint = did_you_mean(key, _FIELDS)
+            problems.append(
+                f"{file}:{key_node.line}:{key_node.column}: unknown key {key!r}{hint} "
+                f"(allowed: {allowed})"
+            )
+            continue
+        try:
+            values[key] = convert(value_node)
+        except ValueError as exc:
+            problems.append(f"{where}: {key}: {exc}")
+    if problems:
+        raise _error(file, problems)
+    return values
+
+
+def _error(file: Path, problems: list[str]) -> ConfigError:
+    return ConfigError("\n".join(problems), file=str(file), problems=problems)
+
+
+def _text(node: Node) -> str:
+    if not isinstance(node, ScalarNode) or not isinstance(node.value, str) or not node.value:
+        raise ValueError("expected non-empty text")
+    return node.value
+
+
+def _path(node: Node) -> Path:
+    return Path(_text(node))
+
+
+def _optional_path(node: Node) -> Path | None:
+    if isinstance(node, ScalarNode) and node.value is None:
+        return None
+    return _path(node)
+
+
+def _timezone(node: Node) -> str:
+    name = _text(node)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (e.g. 'Asia/Shanghai')") from None
+    return name
+
+
+def _mapping(node: Node) -> dict[str, Any]:
+    if isinstance(node, ScalarNode) and node.value is None:
+        return {}
+    if not isinstance(node, MapNode):
+        raise ValueError("expected a mapping")
+    return node.plain()
+
+
+_FIELDS: dict[str, Callable[[Node], Any]] = {
+    "database_url": _text,
+    "workflows_dir": _path,
+    "timezone": _timezone,
+    "grid_file": _optional_path,
+    "notifications": _mapping,
+}

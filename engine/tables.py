@@ -1,0 +1,202 @@
+"""The database schema, as SQLAlchemy Core tables (the hot path uses Core, not the ORM).
+
+Any change here needs a migration in ``engine/migrations/versions``;
+``tests/test_db.py`` checks that the migrations produce exactly this schema.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from engine.clock import as_utc
+
+__all__ = [
+    "JSONDocument",
+    "UTCDateTime",
+    "cases",
+    "history",
+    "idempotency",
+    "metadata",
+    "people",
+    "person_roles",
+    "state_entries",
+    "units",
+    "workflow_versions",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and read back timezone-aware in UTC, on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores naive UTC text, which sorts
+    correctly.  Naive datetimes are refused on the way in.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        utc = as_utc(value)
+        return utc if dialect.name == "postgresql" else utc.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return as_utc(value)
+
+
+# JSON text on SQLite, JSONB on PostgreSQL.
+JSONDocument: TypeEngine[Any] = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _bool(default: bool) -> Any:
+    return text("true") if default else text("false")
+
+
+units = Table(
+    "units",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("level", Text, nullable=False),
+    Column("parent_code", Text, ForeignKey("units.code"), nullable=True),
+    Column("path", Text, nullable=False),  # "/ddk/ddk-bq/ddk-bq-xh/"
+    Column("depth", Integer, nullable=False),
+    Column("active", Boolean, nullable=False, server_default=_bool(True)),
+    Index("ix_units_parent_code", "parent_code"),
+    Index("ix_units_path", "path"),
+)
+
+people = Table(
+    "people",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("phone", Text, nullable=True),
+    Column("email", Text, nullable=True),
+    Column("webhook", Text, nullable=True),
+    Column("active", Boolean, nullable=False, server_default=_bool(True)),
+    Column("kind", Text, nullable=False, server_default=text("'person'")),
+)
+
+person_roles = Table(
+    "person_roles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("person_id", Text, ForeignKey("people.id"), nullable=False),
+    Column("unit_code", Text, ForeignKey("units.code"), nullable=False),
+    Column("role", Text, nullable=False),
+    Column("active", Boolean, nullable=False, server_default=_bool(True)),
+    UniqueConstraint("person_id", "unit_code", "role"),
+    Index("ix_person_roles_unit_code_role", "unit_code", "role"),
+)
+
+workflow_versions = Table(
+    "workflow_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workflow", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("path", Text, nullable=True),
+    Column("loaded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("workflow", "version"),
+    UniqueConstraint("workflow", "content_hash"),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("workflow", Text, nullable=False),
+    Column("definition_id", Integer, ForeignKey("workflow_versions.id"), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("unit_code", Text, ForeignKey("units.code"), nullable=False),
+    Column("data", JSONDocument, nullable=False),
+    Column("row_version", Integer, nullable=False),
+    Column("escalation_level", Integer, nullable=False, server_default=text("0")),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("state_entered_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Index("ix_cases_workflow_state", "workflow", "state"),
+    Index("ix_cases_unit_code", "unit_code"),
+    Index("ix_cases_closed_at", "closed_at"),
+)
+
+history = Table(
+    "history",
+    metadata,
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("trigger", Text, nullable=False),
+    Column("from_state", Text, nullable=True),
+    Column("to_state", Text, nullable=False),
+    Column("payload", JSONDocument, nullable=False),
+    Column("definition_id", Integer, nullable=False),
+    Column("prev_hash", Text, nullable=False),
+    Column("hash", Text, nullable=False),
+    PrimaryKeyConstraint("case_id", "seq"),
+)
+
+state_entries = Table(
+    "state_entries",
+    metadata,
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("first_entered_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("case_id", "state"),
+)
+
+idempotency = Table(
+    "idempotency",
+    metadata,
+    Column("actor", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("request_hash", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("response", JSONDocument, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("actor", "key"),
+)
