@@ -75,3 +75,10 @@ def test_string_repetition_is_capped() -> None:
     assert compile_guard("'a' * 100 == s")({"s": "a" * 100}) is True
     # Building a huge string is refused at run time: the guard is false, memory is safe.
     assert compile_guard("len('a' * n) > 0")({"n": 10**9}) is False
+
+
+def test_a_mismatched_comparison_is_false_but_the_rest_still_counts() -> None:
+    guard = compile_guard("area_m2 < 1 or key_area")
+    assert guard({"key_area": True}) is True
+    assert guard({"key_area": False}) is False
+    assert compile_guard("not (area_m2 > 5)")({}) is True

@@ -10,7 +10,9 @@ from engine.cli.common import Context, Failure, add_json, emit
 from engine.definitions import validate_file
 from engine.definitions.diagram import render
 from engine.definitions.jsonschema import workflow_schema
-from engine.paths import template_store
+from engine.settings import load_settings
+from engine.templates_path import template_store
+from notifications.templates import TemplateStore
 
 __all__ = ["add_commands"]
 
@@ -30,8 +32,12 @@ def add_commands(commands: Any) -> None:
     p.set_defaults(handler=schema)
 
 
+def _templates(ctx: Context) -> TemplateStore:
+    return template_store(load_settings(ctx.config).source)
+
+
 def validate(args: argparse.Namespace, ctx: Context) -> int:
-    store = template_store(ctx.config)
+    store = _templates(ctx)
     results = [validate_file(path, store.problem) for path in args.files]
     errors = sum(len(r.errors) for r in results)
     warnings = sum(len(r.warnings) for r in results)
@@ -63,7 +69,7 @@ def validate(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def graph(args: argparse.Namespace, ctx: Context) -> int:
-    result = validate_file(args.file, template_store(ctx.config).problem)
+    result = validate_file(args.file, _templates(ctx).problem)
     if not result.ok or result.workflow is None:
         for d in result.diagnostics:
             print(d, file=sys.stderr)

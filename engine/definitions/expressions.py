@@ -5,8 +5,9 @@ Admins write Python-like conditions (``area_m2 >= 3333.35 and land_type ==
 on the allow-list (attribute access, subscripts, lambdas, comprehensions, calls
 except a few pure built-ins), and interpret the tree ourselves.  Names resolve
 to case fields and payload values; a missing optional value is ``None``.
-Comparing or computing with mismatched types makes the guard false rather
-than raising.
+A comparison whose operands do not fit (``null < 3``, ``'a' + 1 == 2``) is
+false rather than an error; the rest of the guard still counts, so
+``area_m2 < 1 or key_area`` is true for a key area with no area recorded.
 """
 
 from __future__ import annotations
@@ -156,11 +157,14 @@ def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
         return result
     if isinstance(node, ast.Compare):
         left = _eval(node.left, env)
-        for op, comparator in zip(node.ops, node.comparators, strict=True):
-            right = _eval(comparator, env)
-            if not _guarded(_CMPOPS[type(op)], left, right):
-                return False
-            left = right
+        try:
+            for op, comparator in zip(node.ops, node.comparators, strict=True):
+                right = _eval(comparator, env)
+                if not _guarded(_CMPOPS[type(op)], left, right):
+                    return False
+                left = right
+        except _Undecidable:
+            return False  # this comparison is false; the rest of the guard still counts
         return True
     if isinstance(node, (ast.List, ast.Tuple)):
         return [_eval(e, env) for e in node.elts]

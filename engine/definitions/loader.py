@@ -359,7 +359,8 @@ class _Reader:
                 self.report(
                     items_node,
                     f"{path}.items",
-                    f"unknown item type {items!r}{did_you_mean(items, FIELD_TYPES)}",
+                    f"bad item type {items!r} (item types: "
+                    f"{', '.join(t for t in FIELD_TYPES if t not in ('list', 'enum'))})",
                 )
         lo = self.number(body.get("min"), f"{path}.min")
         hi = self.number(body.get("max"), f"{path}.max")
