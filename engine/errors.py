@@ -153,10 +153,13 @@ class TriggerNotAllowed(EventRejected):
 class NotPermitted(EventRejected):
     code = "not_permitted"
 
-    def __init__(self, actor: str, action: str, unit: str, roles: Sequence[str]) -> None:
-        needed = ", ".join(roles) or "a role on the unit's chain"
+    def __init__(
+        self, actor: str, action: str, unit: str, roles: Sequence[str], reason: str = ""
+    ) -> None:
+        needed = ", ".join(roles) or "any role on the unit's chain"
+        why = f" ({reason})" if reason else ""
         super().__init__(
-            f"{actor!r} may not {action} on unit {unit!r}; it needs one of: {needed}",
+            f"{actor!r} may not {action} on unit {unit!r}{why}; it needs one of: {needed}",
             actor=actor,
             action=action,
             unit=unit,

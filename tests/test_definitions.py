@@ -16,7 +16,7 @@ from engine.definitions import CompiledWorkflow, load_definition, validate_file,
 from engine.definitions.diagram import render
 from engine.definitions.jsonschema import workflow_schema
 from engine.errors import DefinitionError
-from engine.paths import template_store
+from engine.templates_path import template_store
 
 ROOT = Path(__file__).parent.parent
 DATA = Path(__file__).parent / "data"

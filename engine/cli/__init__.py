@@ -17,13 +17,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from engine.cli import definitions
+from engine.cli import cases, definitions
 from engine.cli.common import Context, Failure
 from engine.errors import GengbaoError
 
 __all__ = ["build_parser", "main"]
 
-_GROUPS = (definitions,)
+_GROUPS = (definitions, cases)
 
 
 def _parse_now(text: str) -> dt.datetime:

@@ -7,7 +7,10 @@ import datetime as dt
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.app import App
 
 __all__ = ["Context", "Failure", "add_json", "emit"]
 
@@ -25,6 +28,21 @@ class Context:
     config: str | None = None
     now: dt.datetime | None = None
     _closers: list[Any] = field(default_factory=list)
+    _app: App | None = None
+
+    def app(self, *, sync: bool = True) -> App:
+        """The application on the configured database (built once per command)."""
+        if self._app is None:
+            from engine.app import App
+            from engine.clock import FixedClock, SystemClock
+            from engine.settings import load_settings
+
+            clock = FixedClock(self.now) if self.now is not None else SystemClock()
+            self._app = App(load_settings(self.config), clock)
+            self.on_close(self._app.close)
+            if sync:
+                self._app.sync_workflows()
+        return self._app
 
     def on_close(self, closer: Any) -> None:
         self._closers.append(closer)

@@ -1,0 +1,38 @@
+"""The composition root: settings → database → catalog → services.
+
+The CLI, the HTTP service and tests build one :class:`App` and ask it for
+what they need; nothing else wires components together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.cases import CaseService
+from engine.catalog import Catalog, Registered
+from engine.clock import Clock, SystemClock
+from engine.db import ensure_schema, make_engine
+from engine.settings import Settings
+from engine.templates_path import template_store
+
+__all__ = ["App"]
+
+
+class App:
+    def __init__(self, settings: Settings, clock: Clock | None = None, *, migrate: bool = True):
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.engine = make_engine(settings.database_url)
+        if migrate:
+            ensure_schema(self.engine)
+        self.templates = template_store(settings.source)
+        self.catalog = Catalog(self.engine, self.clock, self.templates.problem)
+        self.cases = CaseService(self.engine, self.catalog, self.clock)
+
+    def sync_workflows(self) -> list[Registered]:
+        """Register the workflow folder's files (a changed file becomes a new version)."""
+        folder = Path(self.settings.workflows_dir)
+        return self.catalog.sync_folder(folder) if folder.is_dir() else []
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,721 @@
+"""The case service: create cases, submit events, read cases and their history.
+
+One Python API used by the CLI and the HTTP API.  **One event is one
+database transaction**: lock the case row (``FOR UPDATE`` on PostgreSQL;
+SQLite writers hold the database lock from ``BEGIN IMMEDIATE``), attach it to
+the compiled machine of its definition version, check trigger, permission,
+payload and guard, update the case, append the hash-chained history row,
+record the idempotency key, commit.  A refused event raises a specific
+:class:`~engine.errors.EventRejected` and leaves nothing behind.
+
+Effects that must commit with the state change (timers, notifications) are
+applied through :class:`Effects` hooks inside the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from engine import grid
+from engine.catalog import Catalog
+from engine.clock import Clock
+from engine.definitions import FieldSpec, TransitionSpec, Workflow
+from engine.definitions.model import SYSTEM_ROLE
+from engine.definitions.values import validate_data
+from engine.errors import (
+    GuardFailed,
+    IdempotencyMismatch,
+    InvalidData,
+    NotPermitted,
+    StorageError,
+    TriggerNotAllowed,
+    UnknownCase,
+    UnknownPerson,
+    UnknownTrigger,
+    VersionConflict,
+)
+from engine.history import GENESIS, ChainReport, hashed_fields, row_hash, verify_chain
+from engine.tables import cases, history, idempotency, state_entries, units, workflow_versions
+
+__all__ = ["SYSTEM_ACTOR", "CaseFilter", "CaseService", "CaseView", "Effects", "HistoryEntry"]
+
+SYSTEM_ACTOR = "system"
+CREATE_TRIGGER = "create"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CaseView:
+    id: str
+    workflow: str
+    version: int
+    definition_id: int
+    state: str
+    state_title: str
+    unit: str
+    data: dict[str, Any]
+    revision: int
+    escalation_level: int
+    opened_at: datetime
+    state_entered_at: datetime
+    closed_at: datetime | None
+    updated_at: datetime
+    created_by: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at is None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {
+            "id": self.id,
+            "workflow": self.workflow,
+            "version": self.version,
+            "definition_id": self.definition_id,
+            "state": self.state,
+            "state_title": self.state_title,
+            "unit": self.unit,
+            "data": self.data,
+            "revision": self.revision,
+            "escalation_level": self.escalation_level,
+            "open": self.open,
+            "opened_at": self.opened_at.isoformat(),
+            "state_entered_at": self.state_entered_at.isoformat(),
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "updated_at": self.updated_at.isoformat(),
+            "created_by": self.created_by,
+        }
+        out.update(self.extra)
+        return out
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    seq: int
+    at: datetime
+    actor: str
+    trigger: str
+    from_state: str | None
+    to_state: str
+    payload: dict[str, Any]
+    definition_id: int
+    hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "trigger": self.trigger,
+            "from": self.from_state,
+            "to": self.to_state,
+            "payload": self.payload,
+            "definition_id": self.definition_id,
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    workflow: str | None = None
+    state: str | None = None
+    unit: str | None = None  # the unit and everything below it
+    open: bool | None = None
+    limit: int = 100
+    after: str | None = None  # cursor: list cases with id > after
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one accepted event did, handed to the effects inside its transaction."""
+
+    case_id: str
+    workflow: Workflow
+    definition_id: int
+    unit: str
+    actor: str
+    trigger: str
+    transition: TransitionSpec | None  # None for case creation
+    from_state: str | None
+    to_state: str
+    data: dict[str, Any]
+    payload: dict[str, Any]
+    at: datetime
+    seq: int
+
+
+class Effects(Protocol):
+    """Work that commits with a state change (timers, notification outbox)."""
+
+    def on_change(self, conn: Connection, change: Change) -> dict[str, Any]:
+        """Apply the change's effects; returns extra fields for the reply."""
+        ...
+
+
+class CaseService:
+    def __init__(
+        self,
+        engine: Engine,
+        catalog: Catalog,
+        clock: Clock,
+        effects: Sequence[Effects] = (),
+    ) -> None:
+        self.engine = engine
+        self.catalog = catalog
+        self.clock = clock
+        self.effects: list[Effects] = list(effects)
+        self._pg = engine.dialect.name == "postgresql"
+
+    # -- the write path --------------------------------------------------
+    def create_case(
+        self,
+        workflow: str,
+        unit: str,
+        actor: str,
+        data: Mapping[str, Any],
+        key: str | None = None,
+    ) -> CaseView:
+        request = {"op": "create", "workflow": workflow, "unit": unit, "data": dict(data)}
+        return self._idempotent(
+            actor, key, request, lambda conn: self._create(conn, workflow, unit, actor, data)
+        )
+
+    def submit_event(
+        self,
+        case_id: str,
+        trigger: str,
+        actor: str,
+        payload: Mapping[str, Any] | None = None,
+        key: str | None = None,
+        expected_revision: int | None = None,
+    ) -> CaseView:
+        if actor == SYSTEM_ACTOR:
+            raise NotPermitted(
+                actor, trigger, "-", [], "the system actor is reserved for the engine"
+            )
+        body = dict(payload or {})
+        request = {
+            "op": "event",
+            "case": case_id,
+            "trigger": trigger,
+            "payload": body,
+            "expected_revision": expected_revision,
+        }
+        return self._idempotent(
+            actor,
+            key,
+            request,
+            lambda conn: self._event(conn, case_id, trigger, actor, body, expected_revision),
+        )
+
+    def fire_as_system(self, conn: Connection, case_id: str, trigger: str) -> CaseView:
+        """A trigger fired by the engine (an escalation rung), in the caller's transaction."""
+        return self._event(conn, case_id, trigger, SYSTEM_ACTOR, {}, None)
+
+    def _idempotent(
+        self,
+        actor: str,
+        key: str | None,
+        request: dict[str, Any],
+        work: Callable[[Connection], CaseView],
+    ) -> CaseView:
+        digest = _digest(request)
+        try:
+            with self.engine.begin() as conn:
+                if key is not None:
+                    replay = self._replay(conn, actor, key, digest)
+                    if replay is not None:
+                        return replay
+                view = work(conn)
+                if key is not None:
+                    conn.execute(
+                        insert(idempotency).values(
+                            actor=actor,
+                            key=key,
+                            request_hash=digest,
+                            kind=request["op"],
+                            response=_jsonable(view.as_dict()),
+                            created_at=self.clock.now(),
+                        )
+                    )
+                return view
+        except IntegrityError:
+            if key is None:
+                raise
+            # A concurrent request with the same key committed first: answer as it did.
+            with self.engine.connect() as conn:
+                replay = self._replay(conn, actor, key, digest)
+            if replay is None:
+                raise
+            return replay
+        except OperationalError as exc:
+            raise StorageError(f"database error: {exc.orig}") from None
+
+    def _replay(self, conn: Connection, actor: str, key: str, digest: str) -> CaseView | None:
+        row = conn.execute(
+            select(idempotency.c.request_hash, idempotency.c.response).where(
+                idempotency.c.actor == actor, idempotency.c.key == key
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        if row.request_hash != digest:
+            raise IdempotencyMismatch(key)
+        return _view_from_dict(row.response)
+
+    def _create(
+        self, conn: Connection, workflow: str, unit: str, actor: str, data: Mapping[str, Any]
+    ) -> CaseView:
+        definition_id, version = self.catalog.latest(conn, workflow)
+        compiled = self.catalog.compiled(conn, definition_id)
+        wf = compiled.workflow
+        unit_row = grid.get_unit(conn, unit)
+        if not unit_row.active:
+            raise InvalidData({"unit": f"unit {unit!r} is no longer active"})
+        self._authorize(conn, actor, unit, [str(r) for r in wf.roles], f"open a {workflow} case")
+        clean = _case_data(wf.fields, {}, data, complete=True)
+        now = self.clock.now()
+        case_id = _new_case_id(now)
+        final = wf.state(wf.initial).final
+        conn.execute(
+            insert(cases).values(
+                id=case_id,
+                workflow=wf.id,
+                definition_id=definition_id,
+                state=wf.initial,
+                unit_code=unit,
+                data=clean,
+                row_version=1,
+                escalation_level=0,
+                opened_at=now,
+                state_entered_at=now,
+                closed_at=now if final else None,
+                updated_at=now,
+                created_by=actor,
+            )
+        )
+        change = Change(
+            case_id,
+            wf,
+            definition_id,
+            unit,
+            actor,
+            CREATE_TRIGGER,
+            None,
+            None,
+            wf.initial,
+            clean,
+            clean,
+            now,
+            1,
+        )
+        self._record(conn, change, prev_hash=GENESIS)
+        extra = self._effects(conn, change)
+        view = CaseView(
+            case_id,
+            wf.id,
+            version,
+            definition_id,
+            wf.initial,
+            wf.state(wf.initial).title,
+            unit,
+            clean,
+            1,
+            0,
+            now,
+            now,
+            now if final else None,
+            now,
+            actor,
+            extra,
+        )
+        return view
+
+    def _event(
+        self,
+        conn: Connection,
+        case_id: str,
+        trigger: str,
+        actor: str,
+        payload: dict[str, Any],
+        expected_revision: int | None,
+    ) -> CaseView:
+        stmt = select(cases).where(cases.c.id == case_id)
+        row = conn.execute(stmt.with_for_update() if self._pg else stmt).one_or_none()
+        if row is None:
+            raise UnknownCase(case_id)
+        if expected_revision is not None and expected_revision != row.row_version:
+            raise VersionConflict(case_id, expected_revision, row.row_version)
+        compiled = self.catalog.compiled(conn, row.definition_id)
+        wf = compiled.workflow
+        state = row.state
+        allowed = wf.triggers_from(state)
+        if trigger not in wf.triggers:
+            raise UnknownTrigger(trigger, allowed)
+        candidates = compiled.candidates(state, trigger)
+        if not candidates:
+            raise TriggerNotAllowed(trigger, state, allowed)
+        held = self._roles(conn, actor, row.unit_code, f"fire {trigger!r}")
+        if not any(_permits(t, held, actor) for t in candidates):
+            needed = sorted({str(r) for t in candidates for r in t.roles})
+            raise NotPermitted(actor, f"fire {trigger!r}", row.unit_code, needed)
+        declared = _payload_specs(wf, candidates)
+        typed, problems = validate_data(declared.values(), payload)
+        if problems:
+            raise InvalidData(problems)
+        env = {**row.data, **typed}
+        chosen = compiled.fire(state, trigger, env)
+        if chosen is None:
+            raise GuardFailed(trigger, [t.when or "" for t in candidates])
+        if not _permits(chosen, held, actor):
+            raise NotPermitted(
+                actor,
+                f"fire {trigger!r} ({chosen.label})",
+                row.unit_code,
+                [str(r) for r in chosen.roles],
+            )
+        missing = {n: "is required" for n in chosen.requires if typed.get(n) is None}
+        if missing:
+            raise InvalidData(missing)
+        updates = {k: v for k, v in typed.items() if wf.field(k) is not None}
+        data = _case_data(wf.fields, row.data, updates, complete=True)
+        now = self.clock.now()
+        revision = row.row_version + 1
+        dest = wf.state(chosen.dest)
+        closed_at = now if dest.final else None
+        done = conn.execute(
+            update(cases)
+            .where(cases.c.id == case_id, cases.c.row_version == row.row_version)
+            .values(
+                state=dest.name,
+                data=data,
+                row_version=revision,
+                escalation_level=0,
+                state_entered_at=now,
+                closed_at=closed_at,
+                updated_at=now,
+            )
+        )
+        if done.rowcount != 1:
+            raise VersionConflict(case_id, row.row_version, row.row_version + 1)
+        change = Change(
+            case_id,
+            wf,
+            row.definition_id,
+            row.unit_code,
+            actor,
+            trigger,
+            chosen,
+            state,
+            dest.name,
+            data,
+            typed,
+            now,
+            revision,
+        )
+        self._record(conn, change, prev_hash=None)
+        extra = self._effects(conn, change)
+        version = self._version_number(conn, row.definition_id)
+        return CaseView(
+            case_id,
+            wf.id,
+            version,
+            row.definition_id,
+            dest.name,
+            dest.title,
+            row.unit_code,
+            data,
+            revision,
+            0,
+            row.opened_at,
+            now,
+            closed_at,
+            now,
+            row.created_by,
+            extra,
+        )
+
+    def _record(self, conn: Connection, change: Change, prev_hash: str | None) -> None:
+        if prev_hash is None:
+            prev_hash = conn.execute(
+                select(history.c.hash).where(
+                    history.c.case_id == change.case_id, history.c.seq == change.seq - 1
+                )
+            ).scalar_one()
+        values = {
+            "case_id": change.case_id,
+            "seq": change.seq,
+            "at": change.at,
+            "actor": change.actor,
+            "trigger": change.trigger,
+            "from_state": change.from_state,
+            "to_state": change.to_state,
+            "payload": _jsonable(change.payload),
+            "definition_id": change.definition_id,
+        }
+        digest = row_hash(prev_hash, hashed_fields(values))
+        conn.execute(insert(history).values(**values, prev_hash=prev_hash, hash=digest))
+        entered = conn.execute(
+            select(state_entries.c.state).where(
+                state_entries.c.case_id == change.case_id, state_entries.c.state == change.to_state
+            )
+        ).first()
+        if entered is None:
+            conn.execute(
+                insert(state_entries).values(
+                    case_id=change.case_id, state=change.to_state, first_entered_at=change.at
+                )
+            )
+
+    def _effects(self, conn: Connection, change: Change) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        for effect in self.effects:
+            extra.update(effect.on_change(conn, change))
+        return extra
+
+    # -- permissions -----------------------------------------------------
+    def _roles(self, conn: Connection, actor: str, unit: str, action: str) -> set[str]:
+        if actor == SYSTEM_ACTOR:
+            return {SYSTEM_ROLE}
+        try:
+            person = grid.get_person(conn, actor)
+        except UnknownPerson:
+            raise NotPermitted(actor, action, unit, [], "unknown actor") from None
+        if not person.active:
+            raise NotPermitted(actor, action, unit, [], "the actor has been deactivated")
+        return grid.person_roles_on_chain(conn, actor, unit)
+
+    def _authorize(
+        self, conn: Connection, actor: str, unit: str, roles: list[str], action: str
+    ) -> None:
+        held = self._roles(conn, actor, unit, action)
+        if (roles and not held & set(roles)) or not held:
+            raise NotPermitted(
+                actor, action, unit, roles, "" if held else "it holds no role on this unit's chain"
+            )
+
+    # -- reading ---------------------------------------------------------
+    def get_case(self, case_id: str) -> CaseView:
+        with self.engine.connect() as conn:
+            return self._get(conn, case_id)
+
+    def _get(self, conn: Connection, case_id: str) -> CaseView:
+        row = conn.execute(
+            select(cases, workflow_versions.c.version)
+            .join(workflow_versions, workflow_versions.c.id == cases.c.definition_id)
+            .where(cases.c.id == case_id)
+        ).one_or_none()
+        if row is None:
+            raise UnknownCase(case_id)
+        return self._view(conn, row)
+
+    def _view(self, conn: Connection, row: Any) -> CaseView:
+        wf = self.catalog.compiled(conn, row.definition_id).workflow
+        title = wf.state(row.state).title if wf.has_state(row.state) else row.state
+        return CaseView(
+            row.id,
+            row.workflow,
+            row.version,
+            row.definition_id,
+            row.state,
+            title,
+            row.unit_code,
+            row.data,
+            row.row_version,
+            row.escalation_level,
+            row.opened_at,
+            row.state_entered_at,
+            row.closed_at,
+            row.updated_at,
+            row.created_by,
+        )
+
+    def list_cases(self, f: CaseFilter = CaseFilter()) -> list[CaseView]:
+        stmt = (
+            select(cases, workflow_versions.c.version)
+            .join(workflow_versions, workflow_versions.c.id == cases.c.definition_id)
+            .order_by(cases.c.id)
+            .limit(max(1, min(f.limit, 1000)))
+        )
+        if f.workflow is not None:
+            stmt = stmt.where(cases.c.workflow == f.workflow)
+        if f.state is not None:
+            stmt = stmt.where(cases.c.state == f.state)
+        if f.open is not None:
+            stmt = stmt.where(
+                cases.c.closed_at.is_(None) if f.open else cases.c.closed_at.is_not(None)
+            )
+        if f.after is not None:
+            stmt = stmt.where(cases.c.id > f.after)
+        with self.engine.connect() as conn:
+            if f.unit is not None:
+                prefix = grid.subtree_prefix(conn, f.unit)
+                stmt = stmt.join(units, units.c.code == cases.c.unit_code).where(
+                    grid.in_subtree(units.c.path, prefix)
+                )
+            return [self._view(conn, r) for r in conn.execute(stmt)]
+
+    def history(self, case_id: str) -> list[HistoryEntry]:
+        with self.engine.connect() as conn:
+            self._exists(conn, case_id)
+            rows = conn.execute(
+                select(history).where(history.c.case_id == case_id).order_by(history.c.seq)
+            )
+            return [
+                HistoryEntry(
+                    r.seq,
+                    r.at,
+                    r.actor,
+                    r.trigger,
+                    r.from_state,
+                    r.to_state,
+                    r.payload,
+                    r.definition_id,
+                    r.hash,
+                )
+                for r in rows
+            ]
+
+    def verify(self, case_id: str) -> ChainReport:
+        with self.engine.connect() as conn:
+            revision = self._exists(conn, case_id)
+            rows = conn.execute(
+                select(history).where(history.c.case_id == case_id).order_by(history.c.seq)
+            ).mappings()
+            return verify_chain(case_id, (dict(r) for r in rows), revision)
+
+    def _exists(self, conn: Connection, case_id: str) -> int:
+        revision: int | None = conn.execute(
+            select(cases.c.row_version).where(cases.c.id == case_id)
+        ).scalar_one_or_none()
+        if revision is None:
+            raise UnknownCase(case_id)
+        return revision
+
+    def _version_number(self, conn: Connection, definition_id: int) -> int:
+        version: int = conn.execute(
+            select(workflow_versions.c.version).where(workflow_versions.c.id == definition_id)
+        ).scalar_one()
+        return version
+
+
+def _permits(t: TransitionSpec, held: set[str], actor: str) -> bool:
+    if actor == SYSTEM_ACTOR:
+        return True  # the engine fires rung triggers whatever roles the transition names
+    if not t.roles:
+        return bool(held - {SYSTEM_ROLE})
+    return bool(held & {str(r) for r in t.roles})
+
+
+def _payload_specs(wf: Workflow, candidates: list[TransitionSpec]) -> dict[str, FieldSpec]:
+    """Payload names a trigger accepts: its declared payload, then the case fields."""
+    specs: dict[str, FieldSpec] = {}
+    for t in candidates:
+        for spec in t.payload:
+            specs.setdefault(spec.name, spec)
+    for spec in wf.fields:
+        specs.setdefault(spec.name, _optional(spec))
+    return specs
+
+
+def _optional(spec: FieldSpec) -> FieldSpec:
+    return FieldSpec(
+        name=spec.name,
+        type=spec.type,
+        values=spec.values,
+        min=spec.min,
+        max=spec.max,
+        items=spec.items,
+    )
+
+
+def _case_data(
+    specs: Sequence[FieldSpec],
+    current: Mapping[str, Any],
+    updates: Mapping[str, Any],
+    *,
+    complete: bool,
+) -> dict[str, Any]:
+    """Current data with *updates* applied and defaults filled in, checked in full."""
+    merged = dict(current)
+    merged.update(updates)
+    for spec in specs:
+        if spec.name not in merged and spec.default is not None:
+            merged[spec.name] = spec.default
+    required = [s.name for s in specs if s.required] if complete else []
+    clean, problems = validate_data(specs, merged, require=required)
+    if problems:
+        raise InvalidData(problems)
+    return clean
+
+
+def _new_case_id(now: datetime) -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    suffix = "".join(secrets.choice(alphabet) for _ in range(6))
+    return f"C{now:%Y%m%d}-{suffix}"
+
+
+def _digest(request: Mapping[str, Any]) -> str:
+    text = json.dumps(request, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def _view_from_dict(d: Mapping[str, Any]) -> CaseView:
+    known = {
+        "id",
+        "workflow",
+        "version",
+        "state",
+        "state_title",
+        "unit",
+        "data",
+        "revision",
+        "escalation_level",
+        "open",
+        "opened_at",
+        "state_entered_at",
+        "closed_at",
+        "updated_at",
+        "created_by",
+        "definition_id",
+    }
+
+    def moment(text: str | None) -> datetime | None:
+        return datetime.fromisoformat(text) if text else None
+
+    opened = moment(d["opened_at"])
+    entered = moment(d["state_entered_at"])
+    updated = moment(d["updated_at"])
+    assert opened and entered and updated
+    return CaseView(
+        d["id"],
+        d["workflow"],
+        d["version"],
+        d.get("definition_id", 0),
+        d["state"],
+        d["state_title"],
+        d["unit"],
+        d["data"],
+        d["revision"],
+        d["escalation_level"],
+        opened,
+        entered,
+        moment(d["closed_at"]),
+        updated,
+        d["created_by"],
+        {k: v for k, v in d.items() if k not in known},
+    )

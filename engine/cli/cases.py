@@ -1,0 +1,231 @@
+"""``gengbao case``, ``workflow``, ``grid load`` and ``db upgrade``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import Any
+
+from engine.cases import CaseFilter, CaseView
+from engine.cli.common import Context, Failure, add_json, emit
+from engine.db import upgrade
+from engine.grid import load_grid
+
+__all__ = ["add_commands"]
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"not valid JSON: {exc.msg} at character {exc.pos}"
+        ) from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('expected a JSON object, e.g. \'{"address": "..."}\'')
+    return value
+
+
+def add_commands(commands: Any) -> None:
+    db = commands.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", metavar="COMMAND", required=True
+    )
+    p = db.add_parser("upgrade", help="migrate the database to the current schema")
+    add_json(p)
+    p.set_defaults(handler=db_upgrade)
+
+    grid = commands.add_parser("grid", help="the grid registry").add_subparsers(
+        dest="grid_command", metavar="COMMAND", required=True
+    )
+    p = grid.add_parser("load", help="load or update units, people and roles from a grid file")
+    p.add_argument("file", metavar="FILE")
+    add_json(p)
+    p.set_defaults(handler=grid_load)
+
+    wf = commands.add_parser("workflow", help="workflow versions").add_subparsers(
+        dest="workflow_command", metavar="COMMAND", required=True
+    )
+    p = wf.add_parser("load", help="register workflow files (a changed file is a new version)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    add_json(p)
+    p.set_defaults(handler=workflow_load)
+    p = wf.add_parser("list", help="versions and their open cases")
+    add_json(p)
+    p.set_defaults(handler=workflow_list)
+
+    case = commands.add_parser("case", help="cases").add_subparsers(
+        dest="case_command", metavar="COMMAND", required=True
+    )
+    p = case.add_parser("create", help="open a case")
+    p.add_argument("workflow", metavar="WORKFLOW")
+    p.add_argument("--unit", required=True, metavar="UNIT_CODE")
+    p.add_argument("--actor", required=True, metavar="PERSON_ID")
+    p.add_argument("--data", type=_json_object, default={}, metavar="JSON")
+    p.add_argument("--key", metavar="IDEMPOTENCY_KEY")
+    add_json(p)
+    p.set_defaults(handler=case_create)
+
+    p = case.add_parser("event", help="submit an event (a trigger) to a case")
+    p.add_argument("case_id", metavar="CASE_ID")
+    p.add_argument("trigger", metavar="TRIGGER")
+    p.add_argument("--actor", required=True, metavar="PERSON_ID")
+    p.add_argument("--payload", type=_json_object, default={}, metavar="JSON")
+    p.add_argument("--key", metavar="IDEMPOTENCY_KEY")
+    p.add_argument(
+        "--expect-revision",
+        type=int,
+        metavar="N",
+        help="refuse unless the case is at this revision",
+    )
+    add_json(p)
+    p.set_defaults(handler=case_event)
+
+    p = case.add_parser("show", help="one case")
+    p.add_argument("case_id", metavar="CASE_ID")
+    add_json(p)
+    p.set_defaults(handler=case_show)
+
+    p = case.add_parser("list", help="cases, filtered")
+    p.add_argument("--workflow")
+    p.add_argument("--state")
+    p.add_argument("--unit", help="this unit and everything below it")
+    status = p.add_mutually_exclusive_group()
+    status.add_argument("--open", dest="open", action="store_const", const=True)
+    status.add_argument("--closed", dest="open", action="store_const", const=False)
+    p.add_argument("--limit", type=int, default=100)
+    add_json(p)
+    p.set_defaults(handler=case_list)
+
+    p = case.add_parser("history", help="a case's history, oldest first")
+    p.add_argument("case_id", metavar="CASE_ID")
+    add_json(p)
+    p.set_defaults(handler=case_history)
+
+    p = case.add_parser("verify", help="check a case's history hash chain")
+    p.add_argument("case_id", metavar="CASE_ID")
+    add_json(p)
+    p.set_defaults(handler=case_verify)
+
+
+def db_upgrade(args: argparse.Namespace, ctx: Context) -> int:
+    app = ctx.app(sync=False)
+    upgrade(app.engine)
+    if args.json:
+        emit({"ok": True})
+    else:
+        print("database is at the current schema")
+    return 0
+
+
+def grid_load(args: argparse.Namespace, ctx: Context) -> int:
+    summary = load_grid(ctx.app(sync=False).engine, args.file)
+    if args.json:
+        emit(dataclasses.asdict(summary))
+    else:
+        print(summary)
+    return 0
+
+
+def workflow_load(args: argparse.Namespace, ctx: Context) -> int:
+    app = ctx.app(sync=False)
+    loaded = [app.catalog.register_file(path) for path in args.files]
+    if args.json:
+        emit([r.as_dict() for r in loaded])
+    else:
+        for r in loaded:
+            what = "new version" if r.created else "unchanged"
+            print(f"{r.path}: {r.workflow} v{r.version} ({what})")
+    return 0
+
+
+def workflow_list(args: argparse.Namespace, ctx: Context) -> int:
+    app = ctx.app()
+    with app.engine.connect() as conn:
+        versions = app.catalog.versions(conn)
+    if args.json:
+        emit([v.as_dict() for v in versions])
+    else:
+        for v in versions:
+            print(
+                f"{v.workflow} v{v.version}  {v.title}  open cases: {v.open_cases} "
+                f"(of {v.total_cases})  {v.content_hash[:12]}"
+            )
+    return 0
+
+
+def _print_case(view: CaseView, as_json: bool) -> None:
+    if as_json:
+        emit(view.as_dict())
+        return
+    status = "open" if view.open else f"closed {view.closed_at:%Y-%m-%d %H:%M}"
+    print(
+        f"{view.id}  {view.workflow} v{view.version}  {view.state} ({view.state_title})  "
+        f"unit {view.unit}  revision {view.revision}  {status}"
+    )
+    for name, value in view.data.items():
+        print(f"  {name}: {json.dumps(value, ensure_ascii=False)}")
+
+
+def case_create(args: argparse.Namespace, ctx: Context) -> int:
+    view = ctx.app().cases.create_case(args.workflow, args.unit, args.actor, args.data, args.key)
+    _print_case(view, args.json)
+    return 0
+
+
+def case_event(args: argparse.Namespace, ctx: Context) -> int:
+    view = ctx.app().cases.submit_event(
+        args.case_id, args.trigger, args.actor, args.payload, args.key, args.expect_revision
+    )
+    _print_case(view, args.json)
+    return 0
+
+
+def case_show(args: argparse.Namespace, ctx: Context) -> int:
+    _print_case(ctx.app().cases.get_case(args.case_id), args.json)
+    return 0
+
+
+def case_list(args: argparse.Namespace, ctx: Context) -> int:
+    views = ctx.app().cases.list_cases(
+        CaseFilter(
+            workflow=args.workflow,
+            state=args.state,
+            unit=args.unit,
+            open=args.open,
+            limit=args.limit,
+        )
+    )
+    if args.json:
+        emit([v.as_dict() for v in views])
+    else:
+        for v in views:
+            print(
+                f"{v.id}  {v.workflow} v{v.version}  {v.state:<18} {v.unit:<14} "
+                f"rev {v.revision}  {'open' if v.open else 'closed'}"
+            )
+    return 0
+
+
+def case_history(args: argparse.Namespace, ctx: Context) -> int:
+    entries = ctx.app().cases.history(args.case_id)
+    if args.json:
+        emit([e.as_dict() for e in entries])
+    else:
+        for e in entries:
+            print(
+                f"{e.seq:>3}  {e.at:%Y-%m-%d %H:%M:%S}Z  {e.actor:<18} {e.trigger:<16} "
+                f"{e.from_state or '-'} → {e.to_state}"
+            )
+    return 0
+
+
+def case_verify(args: argparse.Namespace, ctx: Context) -> int:
+    report = ctx.app().cases.verify(args.case_id)
+    if args.json:
+        emit(report.as_dict())
+    else:
+        print(report)
+    if not report.ok:
+        raise Failure("history verification failed")
+    return 0
