@@ -158,6 +158,11 @@ class Catalog:
         with self._lock:
             return self._compiled.setdefault(definition_id, compiled)
 
+    def compiled_latest(self, workflow: str) -> CompiledWorkflow:
+        with self.engine.connect() as conn:
+            definition_id, _ = self.latest(conn, workflow)
+            return self.compiled(conn, definition_id)
+
     def versions(self, conn: Connection, workflow: str | None = None) -> list[VersionInfo]:
         v = workflow_versions.c
         open_count = func.count(cases.c.id).filter(cases.c.closed_at.is_(None))

@@ -1,0 +1,133 @@
+"""The CLI as a user runs it: every step a new process on the same database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Database
+from tests.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT
+
+ROOT = Path(__file__).parent.parent
+GENGBAO = str(Path(sys.executable).parent / "gengbao")
+
+
+def run(db: Database, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GENGBAO_DATABASE_URL": db.url}
+    done = subprocess.run(
+        [GENGBAO, *args], capture_output=True, text=True, env=env, cwd=ROOT, check=False
+    )
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def run_json(db: Database, *args: str) -> Any:
+    return json.loads(run(db, *args, "--json").stdout)
+
+
+def test_the_farmland_lifecycle_one_process_per_step(database: Database) -> None:
+    run(database, "grid", "load", str(GRID_FILE))
+    created = run_json(
+        database,
+        "--now", "2026-09-18T10:00:00+08:00",
+        "case", "create", "farmland_violation",
+        "--unit", UNIT, "--actor", REPORTER, "--data", json.dumps(CASE_DATA),
+    )  # fmt: skip
+    case_id = created["id"]
+    assert {k: created[k] for k in ("workflow", "version", "state", "unit")} == {
+        "workflow": "farmland_violation",
+        "version": 1,
+        "state": "discovered",
+        "unit": UNIT,
+    }
+    for hour, (trigger, actor, payload, reached) in enumerate(LIFECYCLE, start=11):
+        view = run_json(
+            database,
+            "--now", f"2026-09-18T{hour}:00:00+08:00",
+            "case", "event", case_id, trigger,
+            "--actor", actor, "--payload", json.dumps(payload, ensure_ascii=False),
+        )  # fmt: skip
+        assert view["state"] == reached
+    shown = run_json(database, "case", "show", case_id)
+    assert shown["state"] == "closed" and shown["open"] is False
+    entries = run_json(database, "case", "history", case_id)
+    assert [e["trigger"] for e in entries] == ["create"] + [s[0] for s in LIFECYCLE]
+    assert entries[1]["at"] == "2026-09-18T03:00:00+00:00"
+    assert {"seq", "trigger", "from", "to", "actor", "at"} <= set(entries[0])
+    assert run_json(database, "case", "verify", case_id)["ok"] is True
+    listed = run_json(database, "case", "list", "--unit", "ddk-bq", "--closed")
+    assert [c["id"] for c in listed] == [case_id]
+    versions = run_json(database, "workflow", "list")
+    assert [(v["workflow"], v["version"], v["open_cases"]) for v in versions] == [
+        ("farmland_violation", 1, 0)
+    ]
+
+
+def test_a_refused_event_exits_1_with_the_reason(database: Database) -> None:
+    run(database, "grid", "load", str(GRID_FILE))
+    case_id = run_json(
+        database, "case", "create", "farmland_violation",
+        "--unit", UNIT, "--actor", REPORTER, "--data", json.dumps(CASE_DATA),
+    )["id"]  # fmt: skip
+    done = run(database, "case", "event", case_id, "accept", "--actor", "p-bq-office", check=False)
+    assert done.returncode == 1
+    assert "not allowed in state 'discovered'; allowed: stop, stop_fail" in done.stderr
+    assert "Traceback" not in done.stderr
+    bad_json = run(
+        database,
+        "case",
+        "event",
+        case_id,
+        "stop",
+        "--actor",
+        REPORTER,
+        "--payload",
+        "{oops",
+        check=False,
+    )
+    assert bad_json.returncode == 2 and "not valid JSON" in bad_json.stderr
+
+
+def test_two_processes_race_on_one_case(database: Database) -> None:
+    run(database, "grid", "load", str(GRID_FILE))
+    env = {**os.environ, "GENGBAO_DATABASE_URL": database.url}
+    for _ in range(3):
+        case_id = run_json(
+            database, "case", "create", "farmland_violation",
+            "--unit", UNIT, "--actor", REPORTER, "--data", json.dumps(CASE_DATA),
+        )["id"]  # fmt: skip
+        procs = [
+            subprocess.Popen(
+                [
+                    GENGBAO,
+                    "case",
+                    "event",
+                    case_id,
+                    trigger,
+                    "--actor",
+                    REPORTER,
+                    "--payload",
+                    json.dumps({"stop_note": trigger}),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                cwd=ROOT,
+            )  # fmt: skip
+            for trigger in ("stop", "stop_fail")
+        ]
+        outcomes = [p.wait(timeout=60) for p in procs]
+        for p in procs:
+            assert p.stdout is not None and p.stderr is not None
+            p.stdout.close()
+            p.stderr.close()
+        assert sorted(outcomes) == [0, 1]
+        history = run_json(database, "case", "history", case_id)
+        assert len(history) == 2
+        assert run_json(database, "case", "verify", case_id)["ok"] is True
