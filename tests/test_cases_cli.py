@@ -119,7 +119,7 @@ def test_two_processes_race_on_one_case(database: Database) -> None:
                 text=True,
                 env=env,
                 cwd=ROOT,
-            )  # fmt: skip
+            )
             for trigger in ("stop", "stop_fail")
         ]
         outcomes = [p.wait(timeout=60) for p in procs]
