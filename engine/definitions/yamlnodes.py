@@ -163,7 +163,7 @@ def _convert(raw: Any, loader: _Loader, filename: str, out: list[Diagnostic]) ->
         return SeqNode(line, col, [_convert(item, loader, filename, out) for item in raw.value])
     try:
         value = loader.construct_object(raw, deep=True)
-    except yaml.YAMLError as exc:
-        out.append(Diagnostic(filename, line, col, "error", "", f"bad value: {exc}"))
+    except (yaml.YAMLError, ValueError) as exc:  # e.g. an impossible date 2027-02-30
+        out.append(Diagnostic(filename, line, col, "error", "", f"bad value {raw.value!r}: {exc}"))
         value = raw.value
     return ScalarNode(line, col, value, raw.tag)
