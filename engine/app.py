@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.calendars import WorkingCalendar
 from engine.cases import CaseService
 from engine.catalog import Catalog, Registered
 from engine.clock import Clock, SystemClock
 from engine.db import ensure_schema, make_engine
 from engine.settings import Settings
 from engine.templates_path import template_store
+from engine.timers import TimerSchedule, TimerService
+from notifications.outbox import TransitionNotifications
 
 __all__ = ["App"]
 
@@ -27,7 +30,20 @@ class App:
             ensure_schema(self.engine)
         self.templates = template_store(settings.source)
         self.catalog = Catalog(self.engine, self.clock, self.templates.problem)
-        self.cases = CaseService(self.engine, self.catalog, self.clock)
+        self.calendar = WorkingCalendar(self._calendars_dir())
+        self.cases = CaseService(
+            self.engine,
+            self.catalog,
+            self.clock,
+            effects=[TimerSchedule(self.calendar, settings.timezone), TransitionNotifications()],
+        )
+        self.timers = TimerService(self.engine, self.cases, self.clock)
+
+    def _calendars_dir(self) -> Path | None:
+        """``calendars/`` beside the settings file (default ``config/``), if there is one."""
+        base = self.settings.source.parent if self.settings.source else Path("config")
+        folder = base / "calendars"
+        return folder if folder.is_dir() else None
 
     def sync_workflows(self) -> list[Registered]:
         """Register the workflow folder's files (a changed file becomes a new version)."""

@@ -37,9 +37,12 @@ __all__ = [
     "history",
     "idempotency",
     "metadata",
+    "notifications",
+    "overdue_facts",
     "people",
     "person_roles",
     "state_entries",
+    "timers",
     "units",
     "workflow_versions",
 ]
@@ -156,6 +159,7 @@ cases = Table(
     Column("opened_at", UTCDateTime, nullable=False),
     Column("state_entered_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime, nullable=True),
+    Column("deadline_at", UTCDateTime, nullable=True),  # the current state's deadline
     Column("updated_at", UTCDateTime, nullable=False),
     Column("created_by", Text, nullable=False),
     Index("ix_cases_workflow_state", "workflow", "state"),
@@ -199,4 +203,70 @@ idempotency = Table(
     Column("response", JSONDocument, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("actor", "key"),
+)
+
+# Timers are rows: a state's deadline, its reminders and escalation rungs are
+# written in the transaction that enters the state and cancelled in the one
+# that leaves it.  ``case_revision`` is the case revision that entered the
+# state: a timer fires only while the case is still at that revision.
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("case_revision", Integer, nullable=False),
+    Column("kind", Text, nullable=False),  # deadline | reminder | escalation
+    Column("rung", Integer, nullable=True),
+    Column("deadline_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("repeat_seconds", Integer, nullable=True),
+    Column("status", Text, nullable=False),  # pending | fired | cancelled
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("fired_at", UTCDateTime, nullable=True),
+    Column("fired_by", Text, nullable=True),
+    Index(
+        "ix_timers_pending_due",
+        "due_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index("ix_timers_case_id_status", "case_id", "status"),
+)
+
+# What assessment counts: a deadline that passed (rung NULL) and each rung
+# that escalated, with the state and deadline it belonged to.
+overdue_facts = Table(
+    "overdue_facts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("unit_code", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("deadline_at", UTCDateTime, nullable=False),
+    Column("rung", Integer, nullable=True),
+    Column("level", Integer, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("timer_id", Integer, nullable=False),
+    UniqueConstraint("timer_id"),
+    Index("ix_overdue_facts_case_id", "case_id"),
+)
+
+# The notification outbox: one row per thing to tell, written in the same
+# transaction as its cause; the dispatcher resolves recipients and channels.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=True),
+    Column("kind", Text, nullable=False),  # transition | reminder | escalation
+    Column("template", Text, nullable=False),
+    Column("roles", JSONDocument, nullable=False),
+    Column("context", JSONDocument, nullable=False),
+    Column("dedupe_key", Text, nullable=False),
+    Column("status", Text, nullable=False),  # pending | sent | undeliverable | dead
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("dedupe_key"),
+    Index("ix_notifications_status", "status"),
+    Index("ix_notifications_case_id", "case_id"),
 )

@@ -182,7 +182,20 @@ def case_event(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def case_show(args: argparse.Namespace, ctx: Context) -> int:
-    _print_case(ctx.app().cases.get_case(args.case_id), args.json)
+    app = ctx.app()
+    view = app.cases.get_case(args.case_id)
+    timing = app.timers.describe(args.case_id)
+    if args.json:
+        emit({**view.as_dict(), **timing})
+        return 0
+    _print_case(view, False)
+    print(f"  escalation level: {view.escalation_level}")
+    for t in timing["timers"]:
+        rung = f" rung {t['rung'] + 1}" if t["rung"] is not None else ""
+        print(f"  pending {t['kind']}{rung} at {t['due']}")
+    for f in timing["overdue"]:
+        what = "deadline passed" if f["rung"] is None else f"escalated, rung {f['rung'] + 1}"
+        print(f"  overdue in {f['state']}: {what} (deadline {f['deadline']}, at {f['at']})")
     return 0
 
 

@@ -1,0 +1,106 @@
+"""APScheduler 3 drives the sweep: one interval job, never one job per deadline.
+
+The job is ``max_instances=1`` and ``coalesce=True``: a slow sweep is never
+run twice at once in a process, and missed runs collapse into one.  Its first
+run is immediate, so timers that fell due while no process was running fire
+at start (catch-up), oldest first.  Across processes, the claims in
+:mod:`engine.timers.sweep` make each timer fire once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from engine.timers.sweep import TimerService
+
+__all__ = ["TimerLoop"]
+
+log = logging.getLogger(__name__)
+
+
+class TimerLoop:
+    def __init__(
+        self,
+        timers: TimerService,
+        interval_seconds: float = 5.0,
+        *,
+        after_sweep: Callable[[int], None] | None = None,
+        extra_jobs: list[tuple[Callable[[], Any], float]] | None = None,
+    ) -> None:
+        self.timers = timers
+        self.interval = interval_seconds
+        self.after_sweep = after_sweep
+        self.extra_jobs = extra_jobs or []
+        self.scheduler: BackgroundScheduler | BlockingScheduler | None = None
+        self.sweeps = 0
+
+    def sweep(self) -> int:
+        try:
+            fired = self.timers.run_due()
+        except Exception:  # keep the loop alive; the next sweep retries
+            log.exception("timer sweep failed")
+            return 0
+        self.sweeps += 1
+        for f in fired:
+            log.info(
+                "timer %s %s case %s (%s) late %.0fs: %s",
+                f.timer_id,
+                f.kind,
+                f.case,
+                f.state,
+                f.late_seconds,
+                f.outcome,
+            )
+        if self.after_sweep is not None:
+            self.after_sweep(len(fired))
+        return len(fired)
+
+    def _configure(self, scheduler: BackgroundScheduler | BlockingScheduler) -> None:
+        scheduler.add_job(
+            self.sweep,
+            "interval",
+            seconds=self.interval,
+            id="sweep",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        for i, (job, seconds) in enumerate(self.extra_jobs):
+            scheduler.add_job(
+                job,
+                "interval",
+                seconds=seconds,
+                id=f"job{i}",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC),
+            )
+        self.scheduler = scheduler
+
+    def start(self) -> None:
+        """Run in a background thread (inside ``gengbao serve``)."""
+        scheduler = BackgroundScheduler(timezone=UTC)
+        self._configure(scheduler)
+        scheduler.start()
+
+    def run_forever(self) -> None:
+        """Run in the foreground (``gengbao worker``) until interrupted."""
+        scheduler = BlockingScheduler(timezone=UTC)
+        self._configure(scheduler)
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            scheduler.start()
+
+    def stop(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+
+    @property
+    def running(self) -> bool:
+        return self.scheduler is not None and bool(self.scheduler.running)

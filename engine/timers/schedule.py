@@ -1,0 +1,141 @@
+"""Entering a state writes its timer rows; leaving it cancels them — in the event's transaction.
+
+For a state with a deadline: one ``deadline`` row, one ``reminder`` row per
+``remind`` entry (or one repeating row for ``remind: {every: D}``), and one
+``escalation`` row per rung.  Due times come from the working-day calendar
+in the workflow's time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, insert, select, update
+
+from engine.calendars import WorkingCalendar
+from engine.cases import Change
+from engine.definitions import Deadline, Duration
+from engine.tables import cases, state_entries, timers
+from engine.timers.facts import record_overdue
+
+__all__ = ["TimerSchedule"]
+
+log = logging.getLogger(__name__)
+
+
+class TimerSchedule:
+    """Effects hook that keeps a case's timer rows in step with its state."""
+
+    def __init__(self, calendar: WorkingCalendar, default_timezone: str = "Asia/Shanghai") -> None:
+        self.calendar = calendar
+        self.default_timezone = default_timezone
+
+    def on_change(self, conn: Connection, change: Change) -> dict[str, Any]:
+        if change.from_state is not None:
+            self.leave(conn, change)
+        state = change.workflow.state(change.to_state)
+        deadline_at: dt.datetime | None = None
+        if state.deadline is not None and not state.final:
+            tz = change.workflow.timezone or self.default_timezone
+            deadline_at = self.deadline_at(conn, change, state.deadline, tz)
+            if deadline_at is not None:
+                rows = self.rows(change, state.deadline, deadline_at, tz)
+                conn.execute(insert(timers), rows)
+        if deadline_at is not None or change.from_state is not None:
+            conn.execute(
+                update(cases).where(cases.c.id == change.case_id).values(deadline_at=deadline_at)
+            )
+        return {"deadline_at": deadline_at.isoformat() if deadline_at else None}
+
+    def leave(self, conn: Connection, change: Change) -> None:
+        """Cancel the old state's timers.  A deadline or rung already due that no
+        sweep has fired yet still happened while the case was in the state: its
+        overdue fact is recorded now (no message: the case has moved on)."""
+        pending = conn.execute(
+            select(timers).where(timers.c.case_id == change.case_id, timers.c.status == "pending")
+        ).all()
+        due = [t for t in pending if t.due_at <= change.at and t.kind != "reminder"]
+        for t in due:
+            record_overdue(
+                conn, t, change.unit, (t.rung + 1) if t.rung is not None else 0, change.at
+            )
+        if due:
+            conn.execute(
+                update(timers)
+                .where(timers.c.id.in_([t.id for t in due]))
+                .values(status="fired", fired_at=change.at, fired_by="on-leave")
+            )
+        if len(due) < len(pending):
+            conn.execute(
+                update(timers)
+                .where(timers.c.case_id == change.case_id, timers.c.status == "pending")
+                .values(status="cancelled")
+            )
+
+    def deadline_at(
+        self, conn: Connection, change: Change, d: Deadline, tz: str
+    ) -> dt.datetime | None:
+        if d.until_field is not None:
+            return _until(change.data.get(d.until_field), tz)
+        assert d.within is not None
+        start = change.at
+        if d.from_state is not None:
+            first = conn.execute(
+                select(state_entries.c.first_entered_at).where(
+                    state_entries.c.case_id == change.case_id,
+                    state_entries.c.state == d.from_state,
+                )
+            ).scalar_one_or_none()
+            start = first or change.at
+        for warning in self.calendar.warnings_for(start, d.within, tz):
+            log.warning("case %s, state %s: %s", change.case_id, change.to_state, warning)
+        return self.calendar.due(start, d.within, tz)
+
+    def rows(
+        self, change: Change, d: Deadline, deadline_at: dt.datetime, tz: str
+    ) -> list[dict[str, Any]]:
+        def row(
+            kind: str, due: dt.datetime, rung: int | None = None, repeat: int | None = None
+        ) -> dict[str, Any]:
+            return {
+                "case_id": change.case_id,
+                "state": change.to_state,
+                "case_revision": change.seq,
+                "kind": kind,
+                "rung": rung,
+                "deadline_at": deadline_at,
+                "due_at": due,
+                "repeat_seconds": repeat,
+                "status": "pending",
+                "created_at": change.at,
+            }
+
+        out = [row("deadline", deadline_at)]
+        for before in d.remind:
+            out.append(row("reminder", self.calendar.before(deadline_at, before, tz)))
+        if d.remind_every is not None and d.remind_every.seconds > 0:
+            first = change.at + dt.timedelta(seconds=d.remind_every.seconds)
+            if first < deadline_at:
+                out.append(row("reminder", first, repeat=d.remind_every.seconds))
+        for i, rung in enumerate(d.escalate):
+            out.append(row("escalation", self.after(deadline_at, rung.after, tz), rung=i))
+        return out
+
+    def after(self, deadline_at: dt.datetime, span: Duration, tz: str) -> dt.datetime:
+        if span.kind == "exact":
+            return deadline_at + dt.timedelta(seconds=span.seconds)
+        return self.calendar.due(deadline_at, span, tz)
+
+
+def _until(value: Any, tz: str) -> dt.datetime | None:
+    """A date field means the end of that day (24:00 local); a datetime is itself."""
+    if value is None:
+        return None
+    text = str(value)
+    if len(text) == 10:
+        day = dt.date.fromisoformat(text) + dt.timedelta(days=1)
+        return dt.datetime.combine(day, dt.time(0), ZoneInfo(tz)).astimezone(dt.UTC)
+    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)

@@ -1,0 +1,84 @@
+"""The outbox: notifications are rows written in the transaction of their cause.
+
+A row says *what* to tell (kind, template, the context of the cause) and *to
+whom by role* (``town.leader``); recipients and channels are resolved on the
+grid when the dispatcher sends it, like permissions are.  ``dedupe_key``
+names the cause, so a cause can enqueue a given notification only once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, insert
+
+from engine.cases import Change
+from engine.tables import notifications
+
+__all__ = ["GENERIC", "TransitionNotifications", "enqueue"]
+
+GENERIC = {
+    "transition": "generic_transition",
+    "reminder": "generic_reminder",
+    "escalation": "generic_escalation",
+}
+
+
+def enqueue(
+    conn: Connection,
+    *,
+    case_id: str | None,
+    kind: str,
+    roles: Iterable[str],
+    template: str | None,
+    context: Mapping[str, Any],
+    dedupe_key: str,
+    at: Any,
+) -> int:
+    """Insert one pending notification; returns its id."""
+    row_id: int = conn.execute(
+        insert(notifications)
+        .values(
+            case_id=case_id,
+            kind=kind,
+            template=template or GENERIC[kind],
+            roles=sorted(set(roles)),
+            context=dict(context),
+            dedupe_key=dedupe_key,
+            status="pending",
+            created_at=at,
+        )
+        .returning(notifications.c.id)
+    ).scalar_one()
+    return row_id
+
+
+class TransitionNotifications:
+    """Effects hook: a transition with ``notify`` queues its notification."""
+
+    def on_change(self, conn: Connection, change: Change) -> dict[str, Any]:
+        t = change.transition
+        if t is None or not t.notify:
+            return {}
+        row_id = enqueue(
+            conn,
+            case_id=change.case_id,
+            kind="transition",
+            roles=[str(r) for r in t.notify],
+            template=t.template,
+            context={
+                "event": {
+                    "trigger": t.trigger,
+                    "title": t.label,
+                    "actor": change.actor,
+                    "payload": change.payload,
+                    "from": change.from_state,
+                    "to": change.to_state,
+                    "seq": change.seq,
+                }
+            },
+            dedupe_key=f"{change.case_id}:{change.seq}:transition",
+            at=change.at,
+        )
+        return {"notifications_queued": [row_id]}
