@@ -1,0 +1,126 @@
+"""Property: for random events and clock moves, each deadline that passes while the
+case stays in its state is recorded exactly once, and none after the case leaves.
+
+The sweep does not run after every clock move (the loop may be slow or down):
+a deadline that passed before the case moved on is still recorded once, by
+the event that leaves the state.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from engine.app import App
+from engine.clock import FixedClock
+from engine.db import make_engine, upgrade
+from engine.grid import load_grid
+from engine.settings import Settings
+from engine.tables import history, overdue_facts, timers
+from tests.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+
+FORWARD = {
+    "discovered" if i == 0 else LIFECYCLE[i - 1][3]: step for i, step in enumerate(LIFECYCLE)
+}
+TEMPLATE = Path(tempfile.mkdtemp(prefix="gb-timers-model-")) / "template.db"
+
+
+def _template() -> Path:
+    if not TEMPLATE.exists():
+        engine = make_engine(f"sqlite:///{TEMPLATE}")
+        upgrade(engine)
+        load_grid(engine, GRID_FILE)
+        engine.dispose()
+    return TEMPLATE
+
+
+class DeadlineMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        folder = Path(tempfile.mkdtemp(dir=TEMPLATE.parent))
+        shutil.copyfile(_template(), folder / "t.db")
+        self.folder = folder
+        self.clock = FixedClock(datetime(2026, 9, 18, 2, tzinfo=UTC))
+        self.app = App(Settings(database_url=f"sqlite:///{folder / 't.db'}"), self.clock)
+        self.app.catalog.register_file(WORKFLOW_FILE)
+        self.case_id = ""
+        self.last_sweep: datetime | None = None
+
+    @initialize()
+    def open_case(self) -> None:
+        self.case_id = self.app.cases.create_case(
+            "farmland_violation", UNIT, REPORTER, CASE_DATA
+        ).id
+
+    @rule(minutes=st.integers(1, 60 * 24 * 12), sweep=st.booleans())
+    def time_passes(self, minutes: int, sweep: bool) -> None:
+        self.clock.advance(timedelta(minutes=minutes))
+        if sweep:
+            self.app.timers.run_due()
+            self.last_sweep = self.clock.now()
+
+    @rule()
+    def step_forward(self) -> None:
+        state = self.app.cases.get_case(self.case_id).state
+        if state in FORWARD:
+            trigger, actor, payload, _ = FORWARD[state]
+            self.app.cases.submit_event(self.case_id, trigger, actor, payload)
+
+    @invariant()
+    def each_passed_deadline_recorded_once(self) -> None:
+        if not self.case_id:
+            return
+        with self.app.engine.connect() as conn:
+            entries = conn.execute(
+                sa.select(history.c.seq, history.c.at)
+                .where(history.c.case_id == self.case_id)
+                .order_by(history.c.seq)
+            ).all()
+            deadlines = {
+                r.case_revision: r.due_at
+                for r in conn.execute(
+                    sa.select(timers).where(
+                        timers.c.case_id == self.case_id, timers.c.kind == "deadline"
+                    )
+                )
+            }
+            facts: dict[int, list[Any]] = {}
+            for f in conn.execute(
+                sa.select(overdue_facts.c.recorded_at, timers.c.case_revision)
+                .join(timers, timers.c.id == overdue_facts.c.timer_id)
+                .where(overdue_facts.c.case_id == self.case_id, overdue_facts.c.rung.is_(None))
+            ):
+                facts.setdefault(f.case_revision, []).append(f.recorded_at)
+        for i, (seq, _) in enumerate(entries):
+            due = deadlines.get(seq)
+            left = entries[i + 1].at if i + 1 < len(entries) else None
+            recorded = facts.get(seq, [])
+            if due is None:
+                assert recorded == []
+                continue
+            horizon = left if left is not None else self.last_sweep
+            expected = 1 if horizon is not None and due <= horizon else 0
+            assert len(recorded) == expected, (seq, due, left, self.last_sweep, recorded)
+            if left is not None:
+                assert all(at <= left for at in recorded)
+
+    def teardown(self) -> None:
+        self.app.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+DeadlineMachine.TestCase.settings = settings(
+    max_examples=30,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestDeadlines = DeadlineMachine.TestCase
