@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from engine import grid
@@ -154,6 +156,30 @@ class Change:
     seq: int
 
 
+@dataclass(frozen=True)
+class _HistoryRow:
+    """One history row and its place in the hash chain, computed before it is written."""
+
+    values: dict[str, Any]
+    prev: str
+    hash: str
+
+    @classmethod
+    def of(cls, change: Change, prev: str) -> _HistoryRow:
+        values = {
+            "case_id": change.case_id,
+            "seq": change.seq,
+            "at": change.at,
+            "actor": change.actor,
+            "trigger": change.trigger,
+            "from_state": change.from_state,
+            "to_state": change.to_state,
+            "payload": _jsonable(change.payload),
+            "definition_id": change.definition_id,
+        }
+        return cls(values, prev, row_hash(prev, hashed_fields(values)))
+
+
 class Effects(Protocol):
     """Work that commits with a state change (timers, notification outbox)."""
 
@@ -282,28 +308,13 @@ class CaseService:
         unit_row = grid.get_unit(conn, unit)
         if not unit_row.active:
             raise InvalidData({"unit": f"unit {unit!r} is no longer active"})
-        self._authorize(conn, actor, unit, [str(r) for r in wf.roles], f"open a {workflow} case")
+        self._authorize(
+            conn, actor, unit_row.path, [str(r) for r in wf.roles], f"open a {workflow} case"
+        )
         clean = _case_data(wf.fields, {}, data, complete=True)
         now = self.clock.now()
         case_id = _new_case_id(now)
         final = wf.state(wf.initial).final
-        conn.execute(
-            insert(cases).values(
-                id=case_id,
-                workflow=wf.id,
-                definition_id=definition_id,
-                state=wf.initial,
-                unit_code=unit,
-                data=clean,
-                row_version=1,
-                escalation_level=0,
-                opened_at=now,
-                state_entered_at=now,
-                closed_at=now if final else None,
-                updated_at=now,
-                created_by=actor,
-            )
-        )
         change = Change(
             case_id,
             wf,
@@ -319,7 +330,26 @@ class CaseService:
             now,
             1,
         )
-        self._record(conn, change, prev_hash=GENESIS)
+        entry = _HistoryRow.of(change, GENESIS)
+        conn.execute(
+            insert(cases).values(
+                id=case_id,
+                workflow=wf.id,
+                definition_id=definition_id,
+                state=wf.initial,
+                unit_code=unit,
+                data=clean,
+                row_version=1,
+                escalation_level=0,
+                opened_at=now,
+                state_entered_at=now,
+                closed_at=now if final else None,
+                updated_at=now,
+                created_by=actor,
+                head_hash=entry.hash,
+            )
+        )
+        self._record(conn, entry)
         extra = self._effects(conn, change)
         view = CaseView(
             case_id,
@@ -350,8 +380,12 @@ class CaseService:
         payload: dict[str, Any],
         expected_revision: int | None,
     ) -> CaseView:
-        stmt = select(cases).where(cases.c.id == case_id)
-        row = conn.execute(stmt.with_for_update() if self._pg else stmt).one_or_none()
+        stmt = (
+            select(cases, units.c.path.label("unit_path"))
+            .join(units, units.c.code == cases.c.unit_code)
+            .where(cases.c.id == case_id)
+        )
+        row = conn.execute(stmt.with_for_update(of=cases) if self._pg else stmt).one_or_none()
         if row is None:
             raise UnknownCase(case_id)
         if expected_revision is not None and expected_revision != row.row_version:
@@ -365,7 +399,7 @@ class CaseService:
         candidates = compiled.candidates(state, trigger)
         if not candidates:
             raise TriggerNotAllowed(trigger, state, allowed)
-        held = self._roles(conn, actor, row.unit_code, f"fire {trigger!r}")
+        held = self._roles(conn, actor, row.unit_code, f"fire {trigger!r}", row.unit_path)
         if not any(_permits(t, held, actor) for t in candidates):
             needed = sorted({str(r) for t in candidates for r in t.roles})
             raise NotPermitted(actor, f"fire {trigger!r}", row.unit_code, needed)
@@ -393,21 +427,6 @@ class CaseService:
         revision = row.row_version + 1
         dest = wf.state(chosen.dest)
         closed_at = now if dest.final else None
-        done = conn.execute(
-            update(cases)
-            .where(cases.c.id == case_id, cases.c.row_version == row.row_version)
-            .values(
-                state=dest.name,
-                data=data,
-                row_version=revision,
-                escalation_level=0,
-                state_entered_at=now,
-                closed_at=closed_at,
-                updated_at=now,
-            )
-        )
-        if done.rowcount != 1:
-            raise VersionConflict(case_id, row.row_version, row.row_version + 1)
         change = Change(
             case_id,
             wf,
@@ -423,9 +442,26 @@ class CaseService:
             now,
             revision,
         )
-        self._record(conn, change, prev_hash=None)
+        entry = _HistoryRow.of(change, row.head_hash or self._head(conn, case_id))
+        done = conn.execute(
+            update(cases)
+            .where(cases.c.id == case_id, cases.c.row_version == row.row_version)
+            .values(
+                state=dest.name,
+                data=data,
+                row_version=revision,
+                escalation_level=0,
+                state_entered_at=now,
+                closed_at=closed_at,
+                updated_at=now,
+                head_hash=entry.hash,
+            )
+        )
+        if done.rowcount != 1:
+            raise VersionConflict(case_id, row.row_version, row.row_version + 1)
+        self._record(conn, entry)
         extra = self._effects(conn, change)
-        version = self._version_number(conn, row.definition_id)
+        version = self.catalog.version_number(conn, row.definition_id)
         return CaseView(
             case_id,
             wf.id,
@@ -445,37 +481,25 @@ class CaseService:
             extra,
         )
 
-    def _record(self, conn: Connection, change: Change, prev_hash: str | None) -> None:
-        if prev_hash is None:
-            prev_hash = conn.execute(
-                select(history.c.hash).where(
-                    history.c.case_id == change.case_id, history.c.seq == change.seq - 1
-                )
-            ).scalar_one()
-        values = {
-            "case_id": change.case_id,
-            "seq": change.seq,
-            "at": change.at,
-            "actor": change.actor,
-            "trigger": change.trigger,
-            "from_state": change.from_state,
-            "to_state": change.to_state,
-            "payload": _jsonable(change.payload),
-            "definition_id": change.definition_id,
-        }
-        digest = row_hash(prev_hash, hashed_fields(values))
-        conn.execute(insert(history).values(**values, prev_hash=prev_hash, hash=digest))
-        entered = conn.execute(
-            select(state_entries.c.state).where(
-                state_entries.c.case_id == change.case_id, state_entries.c.state == change.to_state
-            )
-        ).first()
-        if entered is None:
-            conn.execute(
-                insert(state_entries).values(
-                    case_id=change.case_id, state=change.to_state, first_entered_at=change.at
-                )
-            )
+    def _head(self, conn: Connection, case_id: str) -> str:
+        """The newest history hash, for rows written before cases.head_hash existed."""
+        head: str = conn.execute(
+            select(history.c.hash)
+            .where(history.c.case_id == case_id)
+            .order_by(history.c.seq.desc())
+            .limit(1)
+        ).scalar_one()
+        return head
+
+    def _record(self, conn: Connection, entry: _HistoryRow) -> None:
+        """Append the history row and mark the state's first entry."""
+        conn.execute(insert(history).values(**entry.values, prev_hash=entry.prev, hash=entry.hash))
+        first_entry = self._insert_ignore(state_entries).values(
+            case_id=entry.values["case_id"],
+            state=entry.values["to_state"],
+            first_entered_at=entry.values["at"],
+        )
+        conn.execute(first_entry)
 
     def _effects(self, conn: Connection, change: Change) -> dict[str, Any]:
         extra: dict[str, Any] = {}
@@ -484,7 +508,15 @@ class CaseService:
         return extra
 
     # -- permissions -----------------------------------------------------
-    def _roles(self, conn: Connection, actor: str, unit: str, action: str) -> set[str]:
+    def _insert_ignore(self, table: sa.Table) -> Any:
+        """INSERT that does nothing when the row exists (state_entries keeps the first)."""
+        if self._pg:
+            return postgresql.insert(table).on_conflict_do_nothing()
+        return sqlite.insert(table).on_conflict_do_nothing()
+
+    def _roles(
+        self, conn: Connection, actor: str, unit: str, action: str, path: str | None = None
+    ) -> set[str]:
         if actor == SYSTEM_ACTOR:
             return {SYSTEM_ROLE}
         try:
@@ -493,12 +525,13 @@ class CaseService:
             raise NotPermitted(actor, action, unit, [], "unknown actor") from None
         if not person.active:
             raise NotPermitted(actor, action, unit, [], "the actor has been deactivated")
-        return grid.person_roles_on_chain(conn, actor, unit)
+        return grid.roles_on_path(conn, actor, path or grid.get_unit(conn, unit).path)
 
     def _authorize(
-        self, conn: Connection, actor: str, unit: str, roles: list[str], action: str
+        self, conn: Connection, actor: str, path: str, roles: list[str], action: str
     ) -> None:
-        held = self._roles(conn, actor, unit, action)
+        unit = path.strip("/").rsplit("/", 1)[-1]
+        held = self._roles(conn, actor, unit, action, path)
         if (roles and not held & set(roles)) or not held:
             raise NotPermitted(
                 actor, action, unit, roles, "" if held else "it holds no role on this unit's chain"
@@ -588,11 +621,15 @@ class CaseService:
 
     def verify(self, case_id: str) -> ChainReport:
         with self.engine.connect() as conn:
-            revision = self._exists(conn, case_id)
+            case = conn.execute(
+                select(cases.c.row_version, cases.c.head_hash).where(cases.c.id == case_id)
+            ).one_or_none()
+            if case is None:
+                raise UnknownCase(case_id)
             rows = conn.execute(
                 select(history).where(history.c.case_id == case_id).order_by(history.c.seq)
             ).mappings()
-            return verify_chain(case_id, (dict(r) for r in rows), revision)
+            return verify_chain(case_id, (dict(r) for r in rows), case.row_version, case.head_hash)
 
     def _exists(self, conn: Connection, case_id: str) -> int:
         revision: int | None = conn.execute(
@@ -601,12 +638,6 @@ class CaseService:
         if revision is None:
             raise UnknownCase(case_id)
         return revision
-
-    def _version_number(self, conn: Connection, definition_id: int) -> int:
-        version: int = conn.execute(
-            select(workflow_versions.c.version).where(workflow_versions.c.id == definition_id)
-        ).scalar_one()
-        return version
 
 
 def _permits(t: TransitionSpec, held: set[str], actor: str) -> bool:

@@ -77,6 +77,7 @@ class Catalog:
         self.clock = clock
         self.templates = templates
         self._compiled: dict[int, CompiledWorkflow] = {}
+        self._versions: dict[int, int] = {}
         self._lock = threading.Lock()
 
     # -- registering -----------------------------------------------------
@@ -157,6 +158,16 @@ class Catalog:
         compiled = CompiledWorkflow(result.workflow)
         with self._lock:
             return self._compiled.setdefault(definition_id, compiled)
+
+    def version_number(self, conn: Connection, definition_id: int) -> int:
+        """The version number of a definition id (immutable, so cached)."""
+        cached = self._versions.get(definition_id)
+        if cached is None:
+            cached = conn.execute(
+                select(workflow_versions.c.version).where(workflow_versions.c.id == definition_id)
+            ).scalar_one()
+            self._versions[definition_id] = cached
+        return cached
 
     def compiled_latest(self, workflow: str) -> CompiledWorkflow:
         with self.engine.connect() as conn:

@@ -73,6 +73,7 @@ __all__ = [
     "parse_grid",
     "parse_role_ref",
     "person_roles_on_chain",
+    "roles_on_path",
     "subtree_prefix",
 ]
 
@@ -326,9 +327,17 @@ def holders(conn: Connection, unit_code: str, role_ref: str) -> list[PersonRow]:
 def person_roles_on_chain(conn: Connection, person_id: str, unit_code: str) -> set[str]:
     """``LEVEL.ROLE`` strings *person_id* holds on *unit_code*'s chain (none if inactive)."""
     person = get_person(conn, person_id)
-    codes = _chain_codes(conn, unit_code)
-    if not person.active:
-        return set()
+    path = get_unit(conn, unit_code).path
+    return roles_on_path(conn, person_id, path) if person.active else set()
+
+
+def roles_on_path(conn: Connection, person_id: str, path: str) -> set[str]:
+    """``LEVEL.ROLE`` strings *person_id* holds on the units of a materialized *path*.
+
+    The caller has the unit's path already (and has checked the person is
+    active), so this is one query — the hot path of every event.
+    """
+    codes = path.strip("/").split("/")
     stmt = (
         select(units.c.level, person_roles.c.role)
         .join(units, units.c.code == person_roles.c.unit_code)

@@ -76,8 +76,11 @@ class ChainReport:
         return f"case {self.case_id}: history broken at seq {self.first_bad_seq}: {self.reason}"
 
 
-def verify_chain(case_id: str, rows: Iterable[Mapping[str, Any]], revision: int) -> ChainReport:
-    """Check rows (in seq order) against the chain and the case's *revision*."""
+def verify_chain(
+    case_id: str, rows: Iterable[Mapping[str, Any]], revision: int, head: str | None = None
+) -> ChainReport:
+    """Check rows (in seq order) against the chain, the case's *revision* and its
+    recorded *head* hash (the newest row's)."""
     prev = GENESIS
     count = 0
     for expected_seq, row in enumerate(rows, start=1):
@@ -108,5 +111,9 @@ def verify_chain(case_id: str, rows: Iterable[Mapping[str, Any]], revision: int)
             False,
             count + 1 if count < revision else revision + 1,
             f"the case is at revision {revision} but the history has {count} rows",
+        )
+    if head is not None and head != prev:
+        return ChainReport(
+            case_id, count, False, count, "the newest row is not the one the case recorded"
         )
     return ChainReport(case_id, count, True)

@@ -34,6 +34,7 @@ __all__ = [
     "JSONDocument",
     "UTCDateTime",
     "cases",
+    "deliveries",
     "history",
     "idempotency",
     "metadata",
@@ -160,6 +161,7 @@ cases = Table(
     Column("state_entered_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime, nullable=True),
     Column("deadline_at", UTCDateTime, nullable=True),  # the current state's deadline
+    Column("head_hash", Text, nullable=True),  # hash of the newest history row
     Column("updated_at", UTCDateTime, nullable=False),
     Column("created_by", Text, nullable=False),
     Index("ix_cases_workflow_state", "workflow", "state"),
@@ -269,4 +271,30 @@ notifications = Table(
     UniqueConstraint("dedupe_key"),
     Index("ix_notifications_status", "status"),
     Index("ix_notifications_case_id", "case_id"),
+)
+
+# One row per (notification, channel, address): what the dispatcher sends,
+# retries with backoff, and finally marks sent or dead.  A claim is a lease
+# (``claimed_until``): a dispatcher that dies mid-send loses its claim when
+# the lease runs out, and the row is sent again under the same dedupe key.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("notification_id", Integer, ForeignKey("notifications.id"), nullable=False),
+    Column("person_id", Text, nullable=True),
+    Column("channel", Text, nullable=False),
+    Column("address", Text, nullable=False),
+    Column("dedupe_key", Text, nullable=False),
+    Column("status", Text, nullable=False),  # pending | sending | sent | dead | skipped
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime, nullable=True),
+    Column("claimed_by", Text, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("dedupe_key"),
+    Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_deliveries_notification_id", "notification_id"),
 )

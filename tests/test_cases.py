@@ -388,3 +388,26 @@ class TestVersions:
         with service.engine.connect() as conn:
             counts = {(v.version, v.open_cases) for v in service.catalog.versions(conn)}
         assert counts == {(1, 1), (2, 1)}
+
+
+def test_a_rewritten_tail_is_detected_by_the_head_hash(service: CaseService) -> None:
+    """Rewriting the last row *and* its hash consistently still breaks the case's head."""
+    from engine.history import hashed_fields, row_hash
+
+    case_id = open_case(service)
+    service.submit_event(case_id, "stop", REPORTER, {"stop_note": "x"})
+    with service.engine.begin() as conn:
+        row = dict(
+            conn.execute(sa.select(history).where(history.c.case_id == case_id, history.c.seq == 2))
+            .mappings()
+            .one()
+        )
+        row["actor"] = "p-bq-leader"
+        forged = row_hash(row["prev_hash"], hashed_fields(row))
+        conn.execute(
+            sa.update(history)
+            .where(history.c.case_id == case_id, history.c.seq == 2)
+            .values(actor="p-bq-leader", hash=forged)
+        )
+    report = service.verify(case_id)
+    assert not report.ok and "newest row" in report.reason
