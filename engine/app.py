@@ -16,7 +16,10 @@ from engine.db import ensure_schema, make_engine
 from engine.settings import Settings
 from engine.templates_path import template_store
 from engine.timers import TimerSchedule, TimerService
+from notifications.channels import build_channels
+from notifications.dispatch import Dispatcher, DispatchPolicy
 from notifications.outbox import TransitionNotifications
+from notifications.render import CaseContext
 
 __all__ = ["App"]
 
@@ -38,6 +41,15 @@ class App:
             effects=[TimerSchedule(self.calendar, settings.timezone), TransitionNotifications()],
         )
         self.timers = TimerService(self.engine, self.cases, self.clock)
+        options = settings.notifications
+        self.dispatcher = Dispatcher(
+            self.engine,
+            self.clock,
+            build_channels(options.get("channels"), clock=self.clock),
+            self.templates,
+            CaseContext(self.catalog, settings.timezone, options.get("base_url")),
+            DispatchPolicy.from_settings(options),
+        )
 
     def _calendars_dir(self) -> Path | None:
         """``calendars/`` beside the settings file (default ``config/``), if there is one."""
