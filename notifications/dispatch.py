@@ -1,0 +1,391 @@
+"""The dispatcher: outbox rows → recipients on the grid → channels, with retries.
+
+Two steps, each safe to run in several processes at once:
+
+1. **expand** — a pending notification is resolved to people *now*, like a
+   permission check: the holders of each ``notify`` role on the case unit's
+   chain.  Each (channel, address) a person can be reached at becomes a
+   delivery row with a stable dedupe key (cause × channel × address).  A role
+   that resolves to nobody is recorded (``undeliverable`` when nobody at all
+   is reachable) and logged as a warning, never silently dropped.
+2. **send** — due deliveries are claimed with a lease (``FOR UPDATE SKIP
+   LOCKED`` on PostgreSQL), the claim committed, then each is rendered and
+   sent outside any transaction (a slow endpoint holds no lock), and marked
+   ``sent``; a failure is retried with exponential backoff and jitter up to
+   ``max_attempts``, then marked ``dead`` (retry by hand with ``retry``).  A
+   dispatcher that dies mid-send loses its lease; the row is sent again under
+   the same dedupe key, which receivers use to drop the repeat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, or_, select, update
+
+from engine import grid
+from engine.clock import Clock
+from engine.errors import NotFound
+from engine.tables import cases, deliveries, notifications, people
+from engine.timers.sweep import worker_id
+from notifications.channels.base import Channel, DeliveryFailed, Message, Recipient
+from notifications.outbox import GENERIC
+from notifications.render import CaseContext
+from notifications.templates import TemplateStore
+
+__all__ = ["DispatchPolicy", "Dispatcher", "Sent"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    max_attempts: int = 5
+    backoff_seconds: float = 30.0
+    backoff_max_seconds: float = 3600.0
+    lease_seconds: float = 300.0
+    batch: int = 50
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> DispatchPolicy:
+        retry = settings.get("retry") or {}
+        return cls(
+            max_attempts=int(retry.get("max_attempts", cls.max_attempts)),
+            backoff_seconds=float(retry.get("backoff_seconds", cls.backoff_seconds)),
+            backoff_max_seconds=float(retry.get("backoff_max_seconds", cls.backoff_max_seconds)),
+            lease_seconds=float(retry.get("lease_seconds", cls.lease_seconds)),
+        )
+
+    def delay(self, attempts: int, rng: random.Random) -> float:
+        """Exponential backoff with jitter: a random delay in [50%, 100%] of the step."""
+        growth: float = 2.0 ** max(attempts - 1, 0)
+        step = min(self.backoff_max_seconds, self.backoff_seconds * growth)
+        return step * (0.5 + rng.random() / 2)
+
+
+@dataclass(frozen=True)
+class Sent:
+    delivery_id: int
+    channel: str
+    address: str
+    status: str  # sent | pending (will retry) | dead
+    attempts: int
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.delivery_id,
+            "channel": self.channel,
+            "address": self.address,
+            "status": self.status,
+            "attempts": self.attempts,
+            "error": self.error,
+        }
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        channels: Mapping[str, Channel],
+        templates: TemplateStore,
+        context: CaseContext,
+        policy: DispatchPolicy | None = None,
+        *,
+        seed: int | None = None,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.channels = dict(channels)
+        self.templates = templates
+        self.context = context
+        self.policy = policy or DispatchPolicy()
+        self.worker = worker_id()
+        self._rng = random.Random(seed)
+        self._pg = engine.dialect.name == "postgresql"
+
+    # -- the loop body ---------------------------------------------------
+    def run_once(self) -> list[Sent]:
+        """Expand every pending notification, then send every due delivery."""
+        while self.expand():
+            pass
+        results: list[Sent] = []
+        while batch := self.send_due():
+            results.extend(batch)
+        return results
+
+    # -- step 1: notifications → deliveries ----------------------------
+    def expand(self) -> int:
+        query = (
+            select(notifications)
+            .where(notifications.c.status == "pending")
+            .order_by(notifications.c.id)
+            .limit(self.policy.batch)
+        )
+        if self._pg:
+            query = query.with_for_update(skip_locked=True)
+        with self.engine.begin() as conn:
+            rows = conn.execute(query).all()
+            for row in rows:
+                self._expand_one(conn, row)
+        return len(rows)
+
+    def _expand_one(self, conn: Connection, row: Any) -> None:
+        now = self.clock.now()
+        unit = conn.execute(select(cases.c.unit_code).where(cases.c.id == row.case_id)).scalar_one()
+        seen: set[str] = set()
+        made = 0
+        for role in row.roles:
+            holders = grid.holders(conn, unit, role)
+            if not holders:
+                log.warning(
+                    "notification %s (%s, case %s): role %s resolves to nobody on %s",
+                    row.id,
+                    row.kind,
+                    row.case_id,
+                    role,
+                    unit,
+                )
+            for person in holders:
+                if person.id in seen:
+                    continue
+                seen.add(person.id)
+                made += self._deliveries_for(conn, row, _recipient(person), now)
+        status = "expanded" if made else "undeliverable"
+        if not made:
+            log.warning(
+                "notification %s (%s, case %s) reaches nobody: roles %s",
+                row.id,
+                row.kind,
+                row.case_id,
+                ", ".join(row.roles),
+            )
+        conn.execute(
+            update(notifications).where(notifications.c.id == row.id).values(status=status)
+        )
+
+    def _deliveries_for(
+        self, conn: Connection, row: Any, recipient: Recipient, now: dt.datetime
+    ) -> int:
+        made = 0
+        for name, channel in self.channels.items():
+            address = channel.address(recipient)
+            if not address:
+                continue
+            key = f"{row.dedupe_key}:{name}:{address}"
+            exists = conn.execute(
+                select(deliveries.c.id).where(deliveries.c.dedupe_key == key)
+            ).first()
+            if exists is None:
+                conn.execute(
+                    insert(deliveries).values(
+                        notification_id=row.id,
+                        person_id=recipient.id,
+                        channel=name,
+                        address=address,
+                        dedupe_key=key,
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
+            made += 1
+        return made
+
+    # -- step 2: deliveries → channels ---------------------------------
+    def send_due(self) -> list[Sent]:
+        claimed = self._claim()
+        return [self._send(row) for row in claimed]
+
+    def _claim(self) -> list[Any]:
+        now = self.clock.now()
+        d = deliveries.c
+        due = or_(
+            (d.status == "pending") & (d.next_attempt_at <= now),
+            (d.status == "sending") & (d.claimed_until < now),  # a dead dispatcher's lease
+        )
+        query = select(deliveries).where(due).order_by(d.next_attempt_at, d.id)
+        query = query.limit(self.policy.batch)
+        if self._pg:
+            query = query.with_for_update(skip_locked=True)
+        lease = now + dt.timedelta(seconds=self.policy.lease_seconds)
+        claimed = []
+        with self.engine.begin() as conn:
+            for row in conn.execute(query).all():
+                won = conn.execute(
+                    update(deliveries)
+                    .where(d.id == row.id, d.status == row.status)
+                    .values(
+                        status="sending",
+                        claimed_until=lease,
+                        claimed_by=self.worker,
+                        attempts=row.attempts + 1,
+                    )
+                ).rowcount
+                if won == 1:
+                    claimed.append(row)
+        return claimed
+
+    def _send(self, row: Any) -> Sent:
+        attempts = row.attempts + 1
+        channel = self.channels.get(row.channel)
+        try:
+            if channel is None:
+                raise DeliveryFailed(f"channel {row.channel!r} is not configured", retryable=True)
+            message = self._message(row)
+            channel.send(message, row.address)
+        except DeliveryFailed as exc:
+            return self._failed(row, attempts, exc.reason, exc.retryable)
+        except Exception as exc:  # a template or context bug must not stop the loop
+            log.exception("delivery %s: cannot build the message", row.id)
+            return self._failed(row, attempts, f"{type(exc).__name__}: {exc}", False)
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == row.id)
+                .values(status="sent", sent_at=now, claimed_until=None, last_error=None)
+            )
+            self._settle(conn, row.notification_id)
+        return Sent(row.id, row.channel, row.address, "sent", attempts)
+
+    def _failed(self, row: Any, attempts: int, reason: str, retryable: bool) -> Sent:
+        now = self.clock.now()
+        dead = not retryable or attempts >= self.policy.max_attempts
+        status = "dead" if dead else "pending"
+        values: dict[str, Any] = {
+            "status": status,
+            "last_error": reason[:1000],
+            "claimed_until": None,
+        }
+        if not dead:
+            delay = self.policy.delay(attempts, self._rng)
+            values["next_attempt_at"] = now + dt.timedelta(seconds=delay)
+        with self.engine.begin() as conn:
+            conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
+        level = logging.ERROR if dead else logging.WARNING
+        log.log(
+            level,
+            "delivery %s via %s to %s failed (attempt %d): %s%s",
+            row.id,
+            row.channel,
+            row.address,
+            attempts,
+            reason,
+            " — dead" if dead else "",
+        )
+        return Sent(row.id, row.channel, row.address, status, attempts, reason)
+
+    def _settle(self, conn: Connection, notification_id: int) -> None:
+        left = conn.execute(
+            select(deliveries.c.id).where(
+                deliveries.c.notification_id == notification_id,
+                deliveries.c.status.in_(("pending", "sending")),
+            )
+        ).first()
+        if left is None:
+            conn.execute(
+                update(notifications)
+                .where(notifications.c.id == notification_id)
+                .values(status="sent")
+            )
+
+    def _message(self, row: Any) -> Message:
+        with self.engine.connect() as conn:
+            note = conn.execute(
+                select(notifications).where(notifications.c.id == row.notification_id)
+            ).one()
+            person = conn.execute(select(people).where(people.c.id == row.person_id)).one()
+            context = self.context.build(conn, note, self.clock.now())
+        recipient = _recipient(person)
+        template = (
+            self.templates.get(note.template)
+            if self.templates.path(note.template) is not None
+            else self.templates.get(GENERIC[note.kind])
+        )
+        rendered = template.render(self.context.with_recipient(context, recipient))
+        return Message(
+            subject=rendered["subject"],
+            body=rendered["body"],
+            short=rendered["short"],
+            recipient=recipient,
+            dedupe_key=row.dedupe_key,
+            case_id=note.case_id,
+            kind=note.kind,
+        )
+
+    # -- administration --------------------------------------------------
+    def retry(self, delivery_id: int) -> None:
+        """Put a dead delivery back in the queue, due now."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(deliveries.c.status).where(deliveries.c.id == delivery_id)
+            ).one_or_none()
+            if row is None:
+                raise NotFound(f"unknown delivery {delivery_id}", delivery=delivery_id)
+            if row.status != "dead":
+                raise NotFound(
+                    f"delivery {delivery_id} is {row.status}, not dead", delivery=delivery_id
+                )
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == delivery_id)
+                .values(status="pending", next_attempt_at=self.clock.now(), attempts=0)
+            )
+
+    def list(
+        self, status: str | None = None, case: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        d, n = deliveries.c, notifications.c
+        query = (
+            select(
+                d.id,
+                d.status,
+                d.channel,
+                d.address,
+                d.person_id,
+                d.attempts,
+                d.next_attempt_at,
+                d.last_error,
+                d.sent_at,
+                n.case_id,
+                n.kind,
+                n.template,
+            )
+            .join(notifications, n.id == d.notification_id)
+            .order_by(d.id)
+            .limit(limit)
+        )
+        if status is not None:
+            query = query.where(d.status == status)
+        if case is not None:
+            query = query.where(n.case_id == case)
+        with self.engine.connect() as conn:
+            return [
+                {
+                    "id": r.id,
+                    "status": r.status,
+                    "channel": r.channel,
+                    "address": r.address,
+                    "person": r.person_id,
+                    "attempts": r.attempts,
+                    "next_attempt_at": r.next_attempt_at.isoformat(),
+                    "last_error": r.last_error,
+                    "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+                    "case": r.case_id,
+                    "kind": r.kind,
+                    "template": r.template,
+                }
+                for r in conn.execute(query)
+            ]
+
+
+def _recipient(person: Any) -> Recipient:
+    return Recipient(person.id, person.name, person.email, person.phone, person.webhook)

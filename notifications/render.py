@@ -1,0 +1,110 @@
+"""The template context of a notification, built at send time from the database.
+
+Names available to templates (``CONTEXT_NAMES``): ``case``, ``event``,
+``deadline``, ``recipient``, ``link``, ``kind`` — see docs/workflow-format.md.
+Times are shown in the workflow's time zone, in a form a phone reader takes
+in at a glance (``9月18日 12:00``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, select
+
+from engine import grid
+from engine.catalog import Catalog
+from engine.tables import cases, people
+from notifications.channels.base import Recipient
+
+__all__ = ["CaseContext", "human_span", "local_text"]
+
+
+def local_text(moment: dt.datetime, tz: str) -> str:
+    local = moment.astimezone(ZoneInfo(tz))
+    return f"{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def human_span(seconds: float) -> str:
+    """``3天2小时``, ``2小时``, ``45分钟`` — rounded down to what matters."""
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{max(minutes, 0)}分钟"
+    hours, days = minutes // 60, minutes // 1440
+    if days:
+        rest = hours - days * 24
+        return f"{days}天{rest}小时" if rest else f"{days}天"
+    return f"{hours}小时"
+
+
+class CaseContext:
+    """Builds the ``case``/``event``/``deadline`` parts once per notification."""
+
+    def __init__(self, catalog: Catalog, timezone: str, base_url: str | None = None) -> None:
+        self.catalog = catalog
+        self.timezone = timezone
+        self.base_url = base_url.rstrip("/") if base_url else None
+
+    def build(self, conn: Connection, notification: Any, now: dt.datetime) -> dict[str, Any]:
+        case = conn.execute(select(cases).where(cases.c.id == notification.case_id)).one()
+        wf = self.catalog.compiled(conn, case.definition_id).workflow
+        tz = wf.timezone or self.timezone
+        chain = grid.chain(conn, case.unit_code)
+        state = wf.state(case.state) if wf.has_state(case.state) else None
+        fields = [
+            {"name": f.name, "title": f.title or f.name, "value": case.data.get(f.name)}
+            for f in wf.fields
+            if case.data.get(f.name) not in (None, "", [])
+        ]
+        context: dict[str, Any] = {
+            "kind": notification.kind,
+            "link": f"{self.base_url}/cases/{case.id}" if self.base_url else "",
+            "case": {
+                "id": case.id,
+                "workflow": wf.id,
+                "workflow_title": wf.title,
+                "state": case.state,
+                "state_title": state.title if state else case.state,
+                "unit": {"code": chain[0].code, "name": chain[0].name, "level": chain[0].level},
+                "unit_chain": " / ".join(u.name for u in reversed(chain)),
+                "fields": fields,
+                "data": dict(case.data),
+                "escalation_level": case.escalation_level,
+            },
+            "event": None,
+            "deadline": None,
+        }
+        stored: Mapping[str, Any] = notification.context
+        if "event" in stored:
+            event = dict(stored["event"])
+            event["actor_name"] = _person_name(conn, event.get("actor", ""))
+            context["event"] = event
+        if "deadline" in stored:
+            d = stored["deadline"]
+            due = dt.datetime.fromisoformat(d["due"])
+            late = (now - due).total_seconds()
+            context["deadline"] = {
+                "due": local_text(due, tz),
+                "state": d["state"],
+                "state_title": d["state_title"],
+                "rung": d["rung"],
+                "overdue": human_span(late) if late > 0 else "",
+                "remaining": human_span(-late) if late < 0 else "",
+            }
+        return context
+
+    @staticmethod
+    def with_recipient(context: Mapping[str, Any], recipient: Recipient) -> dict[str, Any]:
+        return {**context, "recipient": {"id": recipient.id, "name": recipient.name}}
+
+
+def _person_name(conn: Connection, person_id: str) -> str:
+    if person_id == "system":
+        return "系统"
+    name: str | None = conn.execute(
+        select(people.c.name).where(people.c.id == person_id)
+    ).scalar_one_or_none()
+    return name or person_id

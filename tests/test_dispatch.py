@@ -1,0 +1,301 @@
+"""The outbox and dispatcher end to end: real SMTP and HTTP receivers on loopback.
+
+The clock is fake; retries are driven by moving it past each backoff, never
+by sleeping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from engine.app import App
+from engine.cases import Change
+from engine.clock import FixedClock
+from engine.grid import load_grid
+from engine.settings import Settings
+from engine.tables import deliveries, notifications
+from tests.conftest import Database
+from tests.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.receivers import HttpReceiver, Reply, SmtpReceiver, free_port
+
+SH = ZoneInfo("Asia/Shanghai")
+START = datetime(2026, 9, 18, 10, 0, tzinfo=SH)
+SECRET = "s3cret"
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpReceiver]:
+    with SmtpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def hook() -> Iterator[HttpReceiver]:
+    with HttpReceiver() as receiver:
+        yield receiver
+
+
+def make_app(database: Database, clock: FixedClock, channels: dict[str, Any]) -> App:
+    settings = Settings(
+        database_url=database.url,
+        workflows_dir=Path("workflows"),
+        notifications={
+            "base_url": "https://gengbao.example.org",
+            "channels": channels,
+            "retry": {"max_attempts": 3, "backoff_seconds": 60},
+        },
+    )
+    return App(settings, clock)
+
+
+def channels(smtp: SmtpReceiver, hook: HttpReceiver) -> dict[str, Any]:
+    return {
+        "email": {
+            "host": smtp.host,
+            "port": smtp.port,
+            "security": "none",
+            "sender": "耕保通知 <noreply@example.org>",
+            "timeout": 5,
+        },
+        "webhook": {"url": hook.url("/hook"), "secret": SECRET, "timeout": 0.5},
+    }
+
+
+@pytest.fixture
+def app(
+    database: Database, clock: FixedClock, smtp: SmtpReceiver, hook: HttpReceiver
+) -> Iterator[App]:
+    application = make_app(database, clock, channels(smtp, hook))
+    load_grid(application.engine, GRID_FILE)
+    application.catalog.register_file(WORKFLOW_FILE)
+    try:
+        yield application
+    finally:
+        application.close()
+
+
+def open_case(app: App) -> str:
+    return app.cases.create_case("farmland_violation", UNIT, REPORTER, CASE_DATA).id
+
+
+def deliveries_of(app: App, channel: str | None = None) -> list[Any]:
+    query = sa.select(deliveries).order_by(deliveries.c.id)
+    if channel is not None:
+        query = query.where(deliveries.c.channel == channel)
+    with app.engine.connect() as conn:
+        return list(conn.execute(query))
+
+
+def test_a_transition_reaches_the_right_people_in_chinese(
+    app: App, smtp: SmtpReceiver, hook: HttpReceiver
+) -> None:
+    case_id = open_case(app)
+    trigger, actor, payload, _ = LIFECYCLE[0]
+    app.cases.submit_event(case_id, trigger, actor, payload)  # stop_fail: notify town + village
+    results = app.dispatcher.run_once()
+    assert results and {r.status for r in results} == {"sent"}
+    # town.duty, town.office, village.leader of 八桥镇 / 新华村 in the demo grid
+    people = {r.person_id for r in deliveries_of(app, "email")}
+    assert people == {"p-bq-duty", "p-bq-office", "p-bq-xh-leader"}
+    mails = smtp.messages
+    assert len(mails) == 3
+    subject = str(mails[0].message["Subject"])
+    body = mails[0].message.get_content()
+    assert case_id in subject + body
+    assert "制止无效" in subject + body
+    assert "八桥镇" in body and "新华村" in body
+    assert mails[0].message["Message-ID"]
+    # the group webhook got the same notification once, signed
+    assert len(hook.requests) == 1
+    request = hook.requests[0]
+    signature = hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+    assert request.headers["x-gengbao-signature"] == f"sha256={signature}"
+    assert request.json()["case"] == case_id
+    assert app.dispatcher.run_once() == []  # nothing twice
+
+
+def test_past_a_deadline_the_town_hears_of_it(
+    app: App, clock: FixedClock, smtp: SmtpReceiver
+) -> None:
+    case_id = open_case(app)
+    clock.set(datetime(2026, 9, 18, 12, 5, tzinfo=SH))
+    app.timers.run_due()  # two reminders, the deadline, rung 1 (notify town.office, town.duty…)
+    app.dispatcher.run_once()
+    subjects = [str(m.message["Subject"]) for m in smtp.messages]
+    escalations = [
+        m
+        for m in smtp.messages
+        if "超时" in str(m.message["Subject"]) or "逾期" in str(m.message["Subject"])
+    ]
+    assert escalations, subjects
+    to = {addr for m in escalations for addr in m.rcpt_tos}
+    assert any("bq" in a for a in to)  # town people of 八桥镇
+    assert all(case_id in m.message.get_content() for m in escalations)
+
+
+def test_an_endpoint_that_fails_twice_then_succeeds(
+    app: App, clock: FixedClock, hook: HttpReceiver
+) -> None:
+    hook.reply(Reply(500), Reply(503))
+    case_id = open_case(app)
+    trigger, actor, payload, _ = LIFECYCLE[0]
+    app.cases.submit_event(case_id, trigger, actor, payload)
+    for _ in range(3):
+        app.dispatcher.run_once()
+        clock.advance(timedelta(minutes=5))  # past the 60 s (then 120 s) backoff
+    [row] = deliveries_of(app, "webhook")
+    assert (row.status, row.attempts) == ("sent", 3)
+    keys = Counter(r.headers["x-gengbao-dedupe-key"] for r in hook.requests)
+    assert list(keys.values()) == [3]  # one message, three attempts, one key
+
+
+def test_a_hanging_endpoint_times_out_and_is_retried_later(
+    app: App, clock: FixedClock, hook: HttpReceiver
+) -> None:
+    hook.reply(Reply(200, delay=10))
+    case_id = open_case(app)
+    trigger, actor, payload, _ = LIFECYCLE[0]
+    app.cases.submit_event(case_id, trigger, actor, payload)
+    results = app.dispatcher.run_once()
+    webhook = [r for r in results if r.channel == "webhook"]
+    assert [r.status for r in webhook] == ["pending"]
+    assert "timed out" in webhook[0].error.lower() or "timeout" in webhook[0].error.lower()
+    emails = [r for r in results if r.channel == "email"]
+    assert {r.status for r in emails} == {"sent"}  # a slow endpoint delays only its own
+    [row] = deliveries_of(app, "webhook")
+    assert row.next_attempt_at > clock.now()
+    clock.advance(timedelta(minutes=5))
+    assert [r.status for r in app.dispatcher.run_once()] == ["sent"]
+
+
+def test_a_down_endpoint_goes_dead_then_a_manual_retry_delivers(
+    database: Database, clock: FixedClock
+) -> None:
+    port = free_port()
+    app = make_app(
+        database, clock, {"webhook": {"url": f"http://127.0.0.1:{port}/hook", "timeout": 0.5}}
+    )
+    try:
+        load_grid(app.engine, GRID_FILE)
+        app.catalog.register_file(WORKFLOW_FILE)
+        case_id = open_case(app)
+        trigger, actor, payload, _ = LIFECYCLE[0]
+        app.cases.submit_event(case_id, trigger, actor, payload)
+        for _ in range(3):
+            app.dispatcher.run_once()
+            clock.advance(timedelta(hours=1))
+        [row] = deliveries_of(app)
+        assert (row.status, row.attempts) == ("dead", 3)
+        assert [d["id"] for d in app.dispatcher.list(status="dead")] == [row.id]
+        with HttpReceiver(port=port) as hook:
+            app.dispatcher.retry(row.id)
+            assert [r.status for r in app.dispatcher.run_once()] == ["sent"]
+            assert len(hook.requests) == 1
+    finally:
+        app.close()
+
+
+def test_a_crash_between_commit_and_send_sends_after_restart_once(
+    database: Database, clock: FixedClock, app: App, smtp: SmtpReceiver, hook: HttpReceiver
+) -> None:
+    case_id = open_case(app)
+    trigger, actor, payload, _ = LIFECYCLE[0]
+    app.cases.submit_event(case_id, trigger, actor, payload)
+    app.dispatcher.expand()
+    claimed = app.dispatcher._claim()  # a dispatcher claims, then dies before sending
+    assert claimed
+    restarted = make_app(database, clock, channels(smtp, hook))
+    try:
+        assert restarted.dispatcher.run_once() == []  # the dead one's lease still holds
+        clock.advance(timedelta(minutes=10))  # the lease (5 min) runs out
+        sent = restarted.dispatcher.run_once()
+        assert {r.status for r in sent} == {"sent"}
+        assert len(smtp.messages) + len(hook.requests) == len(claimed)
+    finally:
+        restarted.close()
+
+
+def test_nothing_is_sent_for_an_event_that_did_not_commit(
+    app: App, hook: HttpReceiver, smtp: SmtpReceiver
+) -> None:
+    case_id = open_case(app)
+
+    class Boom:
+        def on_change(self, conn: sa.Connection, change: Change) -> dict[str, Any]:
+            raise RuntimeError("crash after the outbox row was written")
+
+    app.cases.effects.append(Boom())
+    trigger, actor, payload, _ = LIFECYCLE[0]
+    with pytest.raises(RuntimeError):
+        app.cases.submit_event(case_id, trigger, actor, payload)
+    app.cases.effects.pop()
+    with app.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(notifications)).scalar() == 0
+    assert app.dispatcher.run_once() == []
+    assert hook.requests == [] and smtp.messages == []
+
+
+def test_a_role_that_resolves_to_nobody_is_recorded(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    case_id = open_case(app)
+    with app.engine.begin() as conn:  # the town office and duty staff leave, the village leader too
+        conn.execute(
+            sa.text(
+                "UPDATE people SET active = false WHERE id IN "
+                "('p-bq-duty', 'p-bq-office', 'p-bq-xh-leader')"
+            )
+        )
+    trigger, actor, payload, _ = LIFECYCLE[0]
+    app.cases.submit_event(case_id, trigger, actor, payload)
+    with caplog.at_level(logging.WARNING):
+        app.dispatcher.run_once()
+    with app.engine.connect() as conn:
+        statuses = [s for (s,) in conn.execute(sa.select(notifications.c.status))]
+    assert "undeliverable" in statuses
+    assert "resolves to nobody" in caplog.text
+
+
+def test_two_dispatchers_never_send_the_same_row(
+    database: Database, clock: FixedClock, app: App, hook: HttpReceiver, smtp: SmtpReceiver
+) -> None:
+    for _ in range(6):
+        case_id = open_case(app)
+        trigger, actor, payload, _ = LIFECYCLE[0]
+        app.cases.submit_event(case_id, trigger, actor, payload)
+    other = make_app(database, clock, channels(smtp, hook))
+    barrier = threading.Barrier(2)
+
+    def run(target: App) -> None:
+        barrier.wait()
+        target.dispatcher.run_once()
+
+    try:
+        threads = [threading.Thread(target=run, args=(a,)) for a in (app, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        other.close()
+    keys = Counter(r.headers["x-gengbao-dedupe-key"] for r in hook.requests)
+    assert len(keys) == 6 and set(keys.values()) == {1}
+    assert len(smtp.messages) == 6 * 3
+    assert {r.status for r in deliveries_of(app)} == {"sent"}
