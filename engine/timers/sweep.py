@@ -98,6 +98,9 @@ class TimerService:
         self.worker = worker or worker_id()
         self._pg = engine.dialect.name == "postgresql"
         self.on_fired: list[Callable[[Fired], None]] = []
+        # Timer kinds owned by other subsystems: kind → handler(conn, timer row, now) → detail.
+        # Each runs in the sweep's transaction, like the case timers' effects.
+        self.handlers: dict[str, Callable[[Connection, Any, dt.datetime], str]] = {}
 
     # -- the loop body ---------------------------------------------------
     def run_due(self, now: dt.datetime | None = None, limit: int | None = None) -> list[Fired]:
@@ -149,6 +152,24 @@ class TimerService:
 
     def _fire(self, conn: Connection, timer: Any) -> Fired:
         now = self.clock.now()
+        handler = self.handlers.get(timer.kind)
+        if handler is not None:  # a timer of another subsystem (e.g. patrol obligations)
+            with conn.begin_nested():
+                detail = handler(conn, timer, now)
+            conn.execute(
+                update(timers).where(timers.c.id == timer.id).values(status="fired", fired_at=now)
+            )
+            return Fired(
+                timer.id,
+                timer.case_id or "",
+                timer.state,
+                timer.kind,
+                timer.rung,
+                timer.due_at,
+                now,
+                "fired",
+                detail,
+            )
         query = select(cases).where(cases.c.id == timer.case_id)
         case = conn.execute(query.with_for_update() if self._pg else query).one()
         current = (
