@@ -16,7 +16,6 @@ from engine.db import ensure_schema, make_engine
 from engine.settings import Settings
 from engine.templates_path import template_store
 from engine.timers import TimerSchedule, TimerService
-from engine.tokens import TokenStore
 from notifications.channels import build_channels
 from notifications.dispatch import Dispatcher, DispatchPolicy
 from notifications.outbox import TransitionNotifications
@@ -42,7 +41,6 @@ class App:
             effects=[TimerSchedule(self.calendar, settings.timezone), TransitionNotifications()],
         )
         self.timers = TimerService(self.engine, self.cases, self.clock)
-        self.tokens = TokenStore(self.engine, self.clock)
         options = settings.notifications
         self.dispatcher = Dispatcher(
             self.engine,

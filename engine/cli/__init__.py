@@ -17,13 +17,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from engine.cli import cases, definitions, notifications, serve, timers
+from engine.cli import cases, definitions, notifications, timers
 from engine.cli.common import Context, Failure
 from engine.errors import GengbaoError
 
 __all__ = ["build_parser", "main"]
 
-_GROUPS = (definitions, cases, timers, notifications, serve)
+_GROUPS = (definitions, cases, timers, notifications)
 
 
 def _parse_now(text: str) -> dt.datetime:
