@@ -301,8 +301,14 @@ def chain(conn: Connection, unit_code: str) -> list[UnitRow]:
     return sorted((_unit(r) for r in rows), key=lambda u: -u.depth)
 
 
-def holders(conn: Connection, unit_code: str, role_ref: str) -> list[PersonRow]:
-    """Active people holding active ROLE on the LEVEL unit of *unit_code*'s chain."""
+def holders(
+    conn: Connection, unit_code: str, role_ref: str, *, include_inactive: bool = False
+) -> list[PersonRow]:
+    """Active people holding active ROLE on the LEVEL unit of *unit_code*'s chain.
+
+    With *include_inactive*, people deactivated since also come back (their
+    ``active`` is false), so a sender can record whom it skipped.
+    """
     level, role = parse_role_ref(role_ref)
     codes = _chain_codes(conn, unit_code)
     stmt = (
@@ -313,8 +319,11 @@ def holders(conn: Connection, unit_code: str, role_ref: str) -> list[PersonRow]:
             units.c.code.in_(codes),
             units.c.level == level,
             person_roles.c.role == role,
-            person_roles.c.active.is_(True),
-            people.c.active.is_(True),
+            *(
+                ()
+                if include_inactive
+                else (person_roles.c.active.is_(True), people.c.active.is_(True))
+            ),
         )
         .order_by(units.c.depth.desc(), people.c.id)
     )

@@ -142,8 +142,8 @@ class Dispatcher:
         seen: set[str] = set()
         made = 0
         for role in row.roles:
-            holders = grid.holders(conn, unit, role)
-            if not holders:
+            everyone = grid.holders(conn, unit, role, include_inactive=True)
+            if not any(p.active for p in everyone):
                 log.warning(
                     "notification %s (%s, case %s): role %s resolves to nobody on %s",
                     row.id,
@@ -152,11 +152,14 @@ class Dispatcher:
                     role,
                     unit,
                 )
-            for person in holders:
+            for person in everyone:
                 if person.id in seen:
                     continue
                 seen.add(person.id)
-                made += self._deliveries_for(conn, row, _recipient(person), now)
+                if person.active:
+                    made += self._deliveries_for(conn, row, _recipient(person), now)
+                else:
+                    self._skipped(conn, row, person.id, now)
         status = "expanded" if made else "undeliverable"
         if not made:
             log.warning(
@@ -168,6 +171,26 @@ class Dispatcher:
             )
         conn.execute(
             update(notifications).where(notifications.c.id == row.id).values(status=status)
+        )
+
+    def _skipped(self, conn: Connection, row: Any, person_id: str, now: dt.datetime) -> None:
+        """Record a holder of the role deactivated since: not sent, and not silently lost."""
+        key = f"{row.dedupe_key}:skipped:{person_id}"
+        if conn.execute(select(deliveries.c.id).where(deliveries.c.dedupe_key == key)).first():
+            return
+        conn.execute(
+            insert(deliveries).values(
+                notification_id=row.id,
+                person_id=person_id,
+                channel="-",
+                address=person_id,
+                dedupe_key=key,
+                status="skipped",
+                attempts=0,
+                next_attempt_at=now,
+                last_error="deactivated",
+                created_at=now,
+            )
         )
 
     def _deliveries_for(

@@ -271,6 +271,10 @@ def test_a_role_that_resolves_to_nobody_is_recorded(
         statuses = [s for (s,) in conn.execute(sa.select(notifications.c.status))]
     assert "undeliverable" in statuses
     assert "resolves to nobody" in caplog.text
+    skipped = {(r.person_id, r.status, r.last_error) for r in deliveries_of(app)}
+    assert skipped == {
+        (p, "skipped", "deactivated") for p in ("p-bq-duty", "p-bq-office", "p-bq-xh-leader")
+    }
 
 
 def test_two_dispatchers_never_send_the_same_row(

@@ -9,7 +9,7 @@ from engine.cli.common import Context, add_json, emit
 
 __all__ = ["add_commands"]
 
-STATUSES = ("pending", "sending", "sent", "dead")
+STATUSES = ("pending", "sending", "sent", "dead", "skipped")
 
 
 def add_commands(commands: Any) -> None:
