@@ -49,13 +49,16 @@ from typing import Any, TypeVar
 from sqlalchemy import event, insert, select, update
 
 import engine as engine_package
-from engine.cases import CaseService
+from engine.calendars import WorkingCalendar
+from engine.cases import CaseService, Effects
 from engine.catalog import Catalog
 from engine.clock import FixedClock
 from engine.db import make_engine, normalize_url, upgrade
 from engine.grid import load_grid
 from engine.history import GENESIS, hashed_fields, row_hash
 from engine.tables import cases, history, state_entries
+from engine.timers import TimerSchedule
+from notifications.outbox import TransitionNotifications
 from notifications.templates import TemplateStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,14 +130,21 @@ PHASES = ("lifecycle", "create", "event")
 class Bench:
     """One migrated database with the grid and the workflow loaded, and both write paths."""
 
-    def __init__(self, backend: str, url: str) -> None:
+    def __init__(self, backend: str, url: str, deployed: bool = False) -> None:
         self.backend = backend
         self.engine = make_engine(url)
         upgrade(self.engine)
         load_grid(self.engine, GRID_FILE)
         self.clock = FixedClock(START)
         catalog = Catalog(self.engine, self.clock, TemplateStore().problem)
-        self.service = CaseService(self.engine, catalog, self.clock)
+        # --deployed: the effects `gengbao` runs with (timer rows, notification outbox);
+        # the default measures the core event path the bare loop mirrors.
+        effects: list[Effects] = (
+            [TimerSchedule(WorkingCalendar(), "Asia/Shanghai"), TransitionNotifications()]
+            if deployed
+            else []
+        )
+        self.service = CaseService(self.engine, catalog, self.clock, effects)
         registered = catalog.register_file(WORKFLOW_FILE)
         self.workflow = registered.workflow
         self.definition_id = registered.definition_id
@@ -496,9 +506,9 @@ def profile(bench: Bench, n: int) -> list[str]:
 
 
 @contextmanager
-def sqlite_bench() -> Iterator[Bench]:
+def sqlite_bench(deployed: bool = False) -> Iterator[Bench]:
     with tempfile.TemporaryDirectory(prefix="gengbao-bench-") as folder:
-        bench = Bench("sqlite", f"sqlite:///{Path(folder) / 'bench.db'}")
+        bench = Bench("sqlite", f"sqlite:///{Path(folder) / 'bench.db'}", deployed)
         try:
             yield bench
         finally:
@@ -506,14 +516,14 @@ def sqlite_bench() -> Iterator[Bench]:
 
 
 @contextmanager
-def postgres_bench(base: str) -> Iterator[Bench]:
+def postgres_bench(base: str, deployed: bool = False) -> Iterator[Bench]:
     schema = f"bench_{secrets.token_hex(5)}"
     admin = make_engine(base).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     try:
         url = normalize_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-        bench = Bench("postgres", url.render_as_string(hide_password=False))
+        bench = Bench("postgres", url.render_as_string(hide_password=False), deployed)
         try:
             yield bench
         finally:
@@ -536,14 +546,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="profile one extra engine run per backend"
     )
+    parser.add_argument(
+        "--deployed",
+        action="store_true",
+        help="run the engine with its timer and outbox effects (the bare loop writes neither)",
+    )
     args = parser.parse_args(argv)
     if args.cases < 1 or args.repeat < 1:
         parser.error("--cases and --repeat must be at least 1")
 
-    backends: list[Callable[[], AbstractContextManager[Bench]]] = [sqlite_bench]
+    deployed: bool = args.deployed
+    backends: list[Callable[[], AbstractContextManager[Bench]]] = [lambda: sqlite_bench(deployed)]
     if args.postgres:
         url: str = args.postgres
-        backends.append(lambda: postgres_bench(url))
+        backends.append(lambda: postgres_bench(url, deployed))
     results: list[Result] = []
     profiles: list[str] = []
     for open_bench in backends:
