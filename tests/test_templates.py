@@ -1,0 +1,121 @@
+"""Notification templates: every bundled one renders in Chinese within limits; the
+sandbox refuses escape attempts; the validator catches unknown names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jinja2.exceptions import TemplateRuntimeError
+
+from notifications.templates import SMS_LIMIT, TemplateStore
+
+STORE = TemplateStore()
+CASE_TEMPLATES = [n for n in STORE.names() if not n.startswith("patrol")]
+
+CASE: dict[str, Any] = {
+    "id": "C20260918-K3F9QX",
+    "workflow": "farmland_violation",
+    "workflow_title": "违法占用耕地案件处置",
+    "state": "stop_failed",
+    "state_title": "制止无效待报告",
+    "unit": {"code": "ddk-bq-xh-1", "name": "新华村一组", "level": "group"},
+    "unit_chain": "大渡口区 / 八桥镇 / 新华村 / 新华村一组",
+    "fields": [{"name": "address", "title": "地址", "value": "新华村一组 12 号旁"}],
+    "data": {
+        "address": "新华村一组 12 号旁",
+        "land_type": "永久基本农田",
+        "area_m2": 4000,
+        "source": "村级巡查",
+        "rectify_by": "2026-10-30",
+        "rectify_kind": "拆除",
+        "case_no": "大规资立〔2026〕1号",
+    },
+    "escalation_level": 1,
+}
+EVENT = {
+    "trigger": "stop_fail",
+    "title": "制止无效",
+    "actor": "p-bq-xh-1-member",
+    "actor_name": "陈组长",
+    "payload": {"stop_note": "当事人拒绝停工"},
+    "from": "discovered",
+    "to": "stop_failed",
+    "seq": 2,
+}
+DEADLINE = {
+    "due": "9月18日 12:00",
+    "state": "discovered",
+    "state_title": "待制止",
+    "rung": 0,
+    "overdue": "2小时",
+    "remaining": "",
+}
+
+
+def context(kind: str) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "case": CASE,
+        "event": EVENT if kind == "transition" else None,
+        "deadline": None if kind == "transition" else DEADLINE,
+        "recipient": {"id": "p-bq-leader", "name": "王镇长"},
+        "link": "https://gengbao.example.org/cases/C20260918-K3F9QX",
+    }
+
+
+def kinds_for(name: str) -> list[str]:
+    if name in ("reminder", "generic_reminder"):
+        return ["reminder"]
+    if name in ("overdue", "supervise", "generic_escalation"):
+        return ["escalation"]
+    return ["transition"]
+
+
+@pytest.mark.parametrize("name", CASE_TEMPLATES)
+def test_bundled_template_renders_within_limits(name: str) -> None:
+    for kind in kinds_for(name):
+        out = STORE.get(name).render(context(kind))
+        assert "\n" not in out["subject"] and out["subject"]
+        assert len(out["short"]) <= SMS_LIMIT, out["short"]
+        assert CASE["id"] in out["subject"] + out["body"] + out["short"]
+        assert "None" not in out["body"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ case.__class__ }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ case.data.items.__globals__ }}",
+        "{{ 'x' * 100000 }}",
+        "{{ 2 ** 999999 }}",
+        "{{ '{0.__class__}'.format(case) }}",
+        "{% for c in ().__class__.__base__.__subclasses__() %}{{ c }}{% endfor %}",
+    ],
+)
+def test_escape_attempts_never_execute(tmp_path: Path, source: str) -> None:
+    (tmp_path / "evil.yaml").write_text(
+        f'subject: "{source.replace(chr(34), chr(39))}"\nbody: x\nshort: x\n', encoding="utf-8"
+    )
+    store = TemplateStore([tmp_path])
+    template = store.get("evil")
+    # SecurityError for unsafe calls and operators; an unsafe attribute is undefined,
+    # which StrictUndefined turns into an error: either way nothing runs.
+    with pytest.raises(TemplateRuntimeError):
+        template.render(context("transition"))
+
+
+def test_admin_overrides_win_and_unknown_names_are_caught(tmp_path: Path) -> None:
+    (tmp_path / "overdue.yaml").write_text(
+        'subject: "本地 {{ case.id }}"\nbody: x\nshort: x\n', encoding="utf-8"
+    )
+    (tmp_path / "typo.yaml").write_text(
+        'subject: "{{ cse.id }}"\nbody: x\nshort: x\n', encoding="utf-8"
+    )
+    store = TemplateStore([tmp_path])
+    assert store.get("overdue").render(context("escalation"))["subject"] == f"本地 {CASE['id']}"
+    problem = store.problem("typo")
+    assert problem is not None and "unknown name(s) cse" in problem
+    assert "does not exist" in (store.problem("nope") or "")
