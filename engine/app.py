@@ -14,7 +14,7 @@ from engine.catalog import Catalog, Registered
 from engine.clock import Clock, SystemClock
 from engine.db import ensure_schema, make_engine
 from engine.settings import Settings
-from engine.templates_path import template_store
+from engine.paths import calendars_folder, template_store
 from engine.timers import TimerSchedule, TimerService
 from notifications.channels import build_channels
 from notifications.dispatch import Dispatcher, DispatchPolicy
@@ -33,7 +33,7 @@ class App:
             ensure_schema(self.engine)
         self.templates = template_store(settings.source)
         self.catalog = Catalog(self.engine, self.clock, self.templates.problem)
-        self.calendar = WorkingCalendar(self._calendars_dir())
+        self.calendar = WorkingCalendar(calendars_folder(settings.source))
         self.cases = CaseService(
             self.engine,
             self.catalog,
@@ -50,12 +50,6 @@ class App:
             CaseContext(self.catalog, settings.timezone, options.get("base_url")),
             DispatchPolicy.from_settings(options),
         )
-
-    def _calendars_dir(self) -> Path | None:
-        """``calendars/`` beside the settings file (default ``config/``), if there is one."""
-        base = self.settings.source.parent if self.settings.source else Path("config")
-        folder = base / "calendars"
-        return folder if folder.is_dir() else None
 
     def sync_workflows(self) -> list[Registered]:
         """Register the workflow folder's files (a changed file becomes a new version)."""

@@ -16,7 +16,7 @@ from engine.definitions import CompiledWorkflow, load_definition, validate_file,
 from engine.definitions.diagram import render
 from engine.definitions.jsonschema import workflow_schema
 from engine.errors import DefinitionError
-from engine.templates_path import template_store
+from engine.paths import template_store
 
 ROOT = Path(__file__).parent.parent
 DATA = Path(__file__).parent / "data"
@@ -165,6 +165,17 @@ class TestCli:
     def test_schema_prints_json(self, capsys: pytest.CaptureFixture[str]) -> None:
         assert main(["schema"]) == 0
         assert json.loads(capsys.readouterr().out)["title"] == "gengbao workflow definition"
+
+    def test_working_days_into_an_unannounced_year_warn(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        bundled = str(ROOT / "workflows" / "farmland_violation.yaml")
+        assert main(["--now", "2026-09-18T09:00:00+08:00", "validate", bundled]) == 0
+        assert "warning" not in capsys.readouterr().err
+        assert main(["--now", "2026-12-20T09:00:00+08:00", "validate", bundled]) == 0
+        err = capsys.readouterr().err
+        assert "warning: states.town_handling.deadline.within" in err
+        assert "no official holiday arrangement for 2027" in err
 
     def test_console_script_runs(self) -> None:
         script = Path(sys.executable).parent / "gengbao"

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
+from dataclasses import replace
 from typing import Any
 
+from engine.calendars import WorkingCalendar
 from engine.cli.common import Context, Failure, add_json, emit
-from engine.definitions import validate_file
+from engine.definitions import Diagnostic, Validated, validate_file
 from engine.definitions.diagram import render
 from engine.definitions.jsonschema import workflow_schema
+from engine.paths import calendars_folder, template_store
 from engine.settings import load_settings
-from engine.templates_path import template_store
 from notifications.templates import TemplateStore
 
 __all__ = ["add_commands"]
@@ -36,9 +39,38 @@ def _templates(ctx: Context) -> TemplateStore:
     return template_store(load_settings(ctx.config).source)
 
 
+def calendar_warnings(
+    result: Validated, calendar: WorkingCalendar, now: dt.datetime, default_tz: str
+) -> list[Diagnostic]:
+    """Working-day deadlines that, started now, would run into a year with no
+    official holiday arrangement: still counted (weekends and known holidays),
+    but an administrator should add the year under config/calendars/."""
+    wf = result.workflow
+    if wf is None:
+        return []
+    tz = wf.timezone or default_tz
+    found: list[Diagnostic] = []
+    for state in wf.states:
+        within = state.deadline.within if state.deadline else None
+        if within is None or within.kind != "working_days":
+            continue
+        path = f"states.{state.name}.deadline.within"
+        line, column = result.positions.get(path, (1, 1))
+        for warning in calendar.warnings_for(now, within, tz):
+            found.append(Diagnostic(wf.source_path, line, column, "warning", path, warning))
+    return found
+
+
 def validate(args: argparse.Namespace, ctx: Context) -> int:
-    store = _templates(ctx)
-    results = [validate_file(path, store.problem) for path in args.files]
+    settings = load_settings(ctx.config)
+    store = template_store(settings.source)
+    calendar = WorkingCalendar(calendars_folder(settings.source))
+    now = ctx.now or dt.datetime.now(dt.UTC)
+    results = []
+    for path in args.files:
+        result = validate_file(path, store.problem)
+        extra = calendar_warnings(result, calendar, now, settings.timezone)
+        results.append(replace(result, diagnostics=result.diagnostics + extra))
     errors = sum(len(r.errors) for r in results)
     warnings = sum(len(r.warnings) for r in results)
     if args.json:

@@ -10,7 +10,7 @@ Public surface::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.definitions.checks import TemplateCheck, check
@@ -53,6 +53,7 @@ class Validated:
     workflow: Workflow | None
     diagnostics: list[Diagnostic]
     source: str = ""
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -72,7 +73,7 @@ def validate_text(
 ) -> Validated:
     loaded = load_text(text, filename)
     diagnostics = check(loaded, templates)
-    return Validated(loaded.workflow, diagnostics, text)
+    return Validated(loaded.workflow, diagnostics, text, loaded.positions)
 
 
 def validate_file(path: str | Path, templates: TemplateCheck | None = None) -> Validated:
