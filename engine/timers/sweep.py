@@ -26,7 +26,7 @@ import datetime as dt
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,14 +104,18 @@ class TimerService:
 
     # -- the loop body ---------------------------------------------------
     def run_due(self, now: dt.datetime | None = None, limit: int | None = None) -> list[Fired]:
-        """Fire every timer due at *now* (default: the clock), oldest first."""
+        """Fire every timer due at *now* (default: the clock), oldest first.
+
+        Timers whose case another transaction holds (an event in flight, another
+        sweeper) are left for the next sweep rather than waited for.
+        """
         at = now or self.clock.now()
         fired: list[Fired] = []
         while limit is None or len(fired) < limit:
             size = self.batch if limit is None else min(self.batch, limit - len(fired))
-            done, claimed = self._sweep_once(at, size)
+            done, seen = self._sweep_once(at, size)
             fired.extend(done)
-            if claimed < size:
+            if seen < size or not done:
                 break
         return fired
 
@@ -123,35 +127,72 @@ class TimerService:
             return due
 
     def _sweep_once(self, at: dt.datetime, size: int) -> tuple[list[Fired], int]:
+        """One batch in one transaction; returns what fired and how many rows were due.
+
+        Locks are taken in the order events take them — the case row, then its
+        timers — so a sweep never deadlocks with an event or another sweeper:
+        on PostgreSQL the batch's cases are locked ``FOR UPDATE SKIP LOCKED`` in
+        id order, and only the timers of cases this sweeper holds are claimed.
+        """
         t = timers.c
-        query = (
+        due = (
             select(timers)
             .where(t.status == "pending", t.due_at <= at)
             .order_by(t.due_at, t.id)
             .limit(size)
         )
-        if self._pg:
-            query = query.with_for_update(skip_locked=True)
         fired: list[Fired] = []
         with self.engine.begin() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(due).all()
+            held = self._lock(conn, rows)
             for row in rows:
+                if row.id not in held:
+                    continue  # its case (or the row) is another transaction's right now
                 claimed = conn.execute(
                     update(timers)
                     .where(t.id == row.id, t.status == "pending")
                     .values(status="firing", fired_by=self.worker)
                 ).rowcount
-                if claimed != 1:
-                    continue  # another claimer won it
-                result = self._fire(conn, row)
-                fired.append(result)
+                if claimed == 1:
+                    fired.append(self._fire(conn, row, at))
         for result in fired:
             for hook in self.on_fired:
                 hook(result)
         return fired, len(rows)
 
-    def _fire(self, conn: Connection, timer: Any) -> Fired:
-        now = self.clock.now()
+    def _lock(self, conn: Connection, rows: Sequence[Any]) -> set[int]:
+        """The ids of *rows* this transaction may fire (SQLite: all; it holds the database)."""
+        if not self._pg:
+            return {row.id for row in rows}
+        case_ids = sorted({r.case_id for r in rows if r.kind not in self.handlers})
+        locked_cases: set[str] = set()
+        if case_ids:
+            locked_cases = set(
+                conn.execute(
+                    select(cases.c.id)
+                    .where(cases.c.id.in_(case_ids))
+                    .order_by(cases.c.id)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+        own = sorted(r.id for r in rows if r.kind in self.handlers)
+        locked_own: set[int] = set()
+        if own:
+            locked_own = set(
+                conn.execute(
+                    select(timers.c.id)
+                    .where(timers.c.id.in_(own))
+                    .order_by(timers.c.id)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+        return {
+            r.id
+            for r in rows
+            if (r.id in locked_own if r.kind in self.handlers else r.case_id in locked_cases)
+        }
+
+    def _fire(self, conn: Connection, timer: Any, now: dt.datetime) -> Fired:
         handler = self.handlers.get(timer.kind)
         if handler is not None:  # a timer of another subsystem (e.g. patrol obligations)
             with conn.begin_nested():
@@ -170,8 +211,7 @@ class TimerService:
                 "fired",
                 detail,
             )
-        query = select(cases).where(cases.c.id == timer.case_id)
-        case = conn.execute(query.with_for_update() if self._pg else query).one()
+        case = conn.execute(select(cases).where(cases.c.id == timer.case_id)).one()
         current = (
             case.state == timer.state
             and case.row_version == timer.case_revision
@@ -221,7 +261,7 @@ class TimerService:
                 dedupe_key=f"timer:{timer.id}",
                 at=now,
             )
-            self._repeat(conn, timer)
+            self._repeat(conn, timer, now)
             return "reminder queued"
         if timer.kind == "deadline":
             record_overdue(conn, timer, case.unit_code, case.escalation_level, now)
@@ -258,13 +298,13 @@ class TimerService:
                 detail += f"; trigger {rung.trigger} refused: {exc}"
         return detail
 
-    def _repeat(self, conn: Connection, timer: Any) -> None:
+    def _repeat(self, conn: Connection, timer: Any, now: dt.datetime) -> None:
         if not timer.repeat_seconds:
             return
         # The next occurrence after now: after downtime, one reminder, not a burst.
         step = dt.timedelta(seconds=timer.repeat_seconds)
         following = timer.due_at + step
-        while following <= self.clock.now():
+        while following <= now:
             following += step
         if following >= timer.deadline_at:
             return
@@ -279,7 +319,7 @@ class TimerService:
                 due_at=following,
                 repeat_seconds=timer.repeat_seconds,
                 status="pending",
-                created_at=self.clock.now(),
+                created_at=now,
             )
         )
 
