@@ -138,7 +138,12 @@ class Dispatcher:
 
     def _expand_one(self, conn: Connection, row: Any) -> None:
         now = self.clock.now()
-        unit = conn.execute(select(cases.c.unit_code).where(cases.c.id == row.case_id)).scalar_one()
+        if row.case_id is None:  # no case (a patrol notice): the row names its unit
+            unit = row.unit_code
+        else:
+            unit = conn.execute(
+                select(cases.c.unit_code).where(cases.c.id == row.case_id)
+            ).scalar_one()
         seen: set[str] = set()
         made = 0
         for role in row.roles:

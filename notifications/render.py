@@ -1,7 +1,10 @@
 """The template context of a notification, built at send time from the database.
 
 Names available to templates (``CONTEXT_NAMES``): ``case``, ``event``,
-``deadline``, ``recipient``, ``link``, ``kind`` — see docs/workflow-format.md.
+``deadline``, ``patrol``, ``recipient``, ``link``, ``kind`` — see
+docs/workflow-format.md.  A notification without a case (a patrol reminder or
+missed-patrol notice) has ``case`` None and ``patrol`` set — see
+docs/patrols-and-assessment.md.
 Times are shown in the workflow's time zone, in a form a phone reader takes
 in at a glance (``9月18日 12:00``).
 """
@@ -49,6 +52,8 @@ class CaseContext:
         self.base_url = base_url.rstrip("/") if base_url else None
 
     def build(self, conn: Connection, notification: Any, now: dt.datetime) -> dict[str, Any]:
+        if notification.case_id is None:
+            return self._patrol(conn, notification, now)
         case = conn.execute(select(cases).where(cases.c.id == notification.case_id)).one()
         wf = self.catalog.compiled(conn, case.definition_id).workflow
         tz = wf.timezone or self.timezone
@@ -76,6 +81,7 @@ class CaseContext:
             },
             "event": None,
             "deadline": None,
+            "patrol": None,
         }
         stored: Mapping[str, Any] = notification.context
         if "event" in stored:
@@ -95,6 +101,30 @@ class CaseContext:
                 "remaining": human_span(-late) if late < 0 else "",
             }
         return context
+
+    def _patrol(self, conn: Connection, notification: Any, now: dt.datetime) -> dict[str, Any]:
+        """A patrol obligation notice: ``patrol`` is the rule, period and unit; no case."""
+        stored: Mapping[str, Any] = notification.context.get("patrol") or {}
+        chain = grid.chain(conn, notification.unit_code)
+        end = dt.datetime.fromisoformat(stored["period_end"])
+        late = (now - end).total_seconds()
+        link = f"{self.base_url}/patrols?unit={chain[0].code}" if self.base_url else ""
+        patrol = {
+            **stored,
+            "unit": {"code": chain[0].code, "name": chain[0].name, "level": chain[0].level},
+            "unit_chain": " / ".join(u.name for u in reversed(chain)),
+            "due": local_text(end, self.timezone),
+            "overdue": human_span(late) if late > 0 else "",
+            "remaining": human_span(-late) if late < 0 else "",
+        }
+        return {
+            "kind": notification.kind,
+            "link": link,
+            "case": None,
+            "event": None,
+            "deadline": None,
+            "patrol": patrol,
+        }
 
     @staticmethod
     def with_recipient(context: Mapping[str, Any], recipient: Recipient) -> dict[str, Any]:

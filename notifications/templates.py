@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 BUNDLED_DIR = Path(__file__).parent / "templates"
-CONTEXT_NAMES = frozenset({"case", "event", "deadline", "recipient", "link", "kind"})
+CONTEXT_NAMES = frozenset({"case", "event", "deadline", "patrol", "recipient", "link", "kind"})
 PARTS = ("subject", "body", "short")
 SMS_LIMIT = 70
 MAX_OUTPUT = 100_000

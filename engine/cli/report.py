@@ -1,0 +1,68 @@
+"""``gengbao report assessment``: the per-unit assessment (考评) over a period."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.assessment import FORMATS, AssessmentConfig, assess, load_config, render
+from engine.cli.common import Context, Failure, add_json
+from engine.cli.patrols import iso_date, write_output
+from engine.grid import LEVELS
+
+__all__ = ["add_commands", "assessment_config"]
+
+
+def assessment_config(explicit: str | None, settings_file: Path | None) -> AssessmentConfig:
+    """``--weights FILE``, else ``assessment.yaml`` beside the settings file (default
+    ``config/``), else the built-in defaults (the same as the bundled file)."""
+    if explicit:
+        return load_config(explicit)
+    base = settings_file.parent if settings_file else Path("config")
+    candidate = base / "assessment.yaml"
+    return load_config(candidate) if candidate.is_file() else AssessmentConfig()
+
+
+def add_commands(commands: Any) -> None:
+    report = commands.add_parser("report", help="reports").add_subparsers(
+        dest="report_command", metavar="COMMAND", required=True
+    )
+    p = report.add_parser(
+        "assessment", help="per-unit assessment (考评) over a period, rolled up the grid"
+    )
+    p.add_argument("--from", dest="date_from", type=iso_date, required=True, metavar="DATE")
+    p.add_argument("--to", dest="date_to", type=iso_date, required=True, metavar="DATE")
+    p.add_argument("--unit", help="this unit and everything below it")
+    p.add_argument("--level", choices=LEVELS, help="only rows of this level")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="assessment settings (default: assessment.yaml beside the settings file)",
+    )
+    p.add_argument("--output", "-o", metavar="FILE", help="default: stdout")
+    add_json(p)
+    p.set_defaults(handler=report_assessment)
+
+
+def report_assessment(args: argparse.Namespace, ctx: Context) -> int:
+    if args.date_to < args.date_from:
+        raise Failure(f"--to {args.date_to} is before --from {args.date_from}", 2)
+    app = ctx.app(sync=False)
+    config = assessment_config(args.weights, app.settings.source)
+    report = assess(
+        app.engine,
+        args.date_from,
+        args.date_to,
+        config,
+        app.settings.timezone,
+        unit=args.unit,
+        level=args.level,
+    )
+    fmt = "json" if args.json else args.format
+    write_output(render(report, fmt), args.output)
+    if args.output:
+        print(f"{args.output}: {len(report.rows)} unit(s)", file=sys.stderr)
+    return 0
