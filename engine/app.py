@@ -13,9 +13,11 @@ from engine.cases import CaseService
 from engine.catalog import Catalog, Registered
 from engine.clock import Clock, SystemClock
 from engine.db import ensure_schema, make_engine
-from engine.settings import Settings
 from engine.paths import calendars_folder, template_store
+from engine.patrols import PatrolLinks, Patrols
+from engine.settings import Settings
 from engine.timers import TimerSchedule, TimerService
+from engine.tokens import TokenStore
 from notifications.channels import build_channels
 from notifications.dispatch import Dispatcher, DispatchPolicy
 from notifications.outbox import TransitionNotifications
@@ -38,9 +40,23 @@ class App:
             self.engine,
             self.catalog,
             self.clock,
-            effects=[TimerSchedule(self.calendar, settings.timezone), TransitionNotifications()],
+            effects=[
+                TimerSchedule(self.calendar, settings.timezone),
+                TransitionNotifications(),
+                PatrolLinks(),
+            ],
         )
         self.timers = TimerService(self.engine, self.cases, self.clock)
+        self.patrols = Patrols(
+            self.engine,
+            self.clock,
+            self.calendar,
+            self.cases,
+            settings.timezone,
+            self.templates.problem,
+        )
+        self.timers.handlers["patrol"] = self.patrols.obligations.fire
+        self.tokens = TokenStore(self.engine, self.clock)
         options = settings.notifications
         self.dispatcher = Dispatcher(
             self.engine,

@@ -135,6 +135,8 @@ class CaseFilter:
     open: bool | None = None
     limit: int = 100
     after: str | None = None  # cursor: list cases with id > after
+    overdue: bool | None = None  # open with its current deadline passed (or not)
+    within: tuple[str, ...] | None = None  # only these units' subtrees (None: everywhere)
 
 
 @dataclass(frozen=True)
@@ -210,10 +212,24 @@ class CaseService:
         actor: str,
         data: Mapping[str, Any],
         key: str | None = None,
+        origin: Mapping[str, str] | None = None,
     ) -> CaseView:
-        request = {"op": "create", "workflow": workflow, "unit": unit, "data": dict(data)}
+        """Open a case.  *origin* names what it came from (``{"patrol": "P…"}``); it is
+        written into the creation event's payload under ``"origin"``, so the history
+        (and its hash chain) says where the case was discovered."""
+        request: dict[str, Any] = {
+            "op": "create",
+            "workflow": workflow,
+            "unit": unit,
+            "data": dict(data),
+        }
+        if origin:
+            request["origin"] = dict(origin)
         return self._idempotent(
-            actor, key, request, lambda conn: self._create(conn, workflow, unit, actor, data)
+            actor,
+            key,
+            request,
+            lambda conn: self._create(conn, workflow, unit, actor, data, origin),
         )
 
     def submit_event(
@@ -300,7 +316,13 @@ class CaseService:
         return _view_from_dict(row.response)
 
     def _create(
-        self, conn: Connection, workflow: str, unit: str, actor: str, data: Mapping[str, Any]
+        self,
+        conn: Connection,
+        workflow: str,
+        unit: str,
+        actor: str,
+        data: Mapping[str, Any],
+        origin: Mapping[str, str] | None = None,
     ) -> CaseView:
         definition_id, version = self.catalog.latest(conn, workflow)
         compiled = self.catalog.compiled(conn, definition_id)
@@ -326,7 +348,7 @@ class CaseService:
             None,
             wf.initial,
             clean,
-            clean,
+            {**clean, "origin": dict(origin)} if origin else clean,
             now,
             1,
         )
@@ -590,12 +612,25 @@ class CaseService:
             )
         if f.after is not None:
             stmt = stmt.where(cases.c.id > f.after)
+        if f.overdue is not None:
+            late = cases.c.closed_at.is_(None) & (cases.c.deadline_at < self.clock.now())
+            stmt = stmt.where(late if f.overdue else ~late | cases.c.deadline_at.is_(None))
+        if f.within is not None and not f.within:
+            return []
         with self.engine.connect() as conn:
+            if f.unit is not None or f.within is not None:
+                stmt = stmt.join(units, units.c.code == cases.c.unit_code)
             if f.unit is not None:
                 prefix = grid.subtree_prefix(conn, f.unit)
-                stmt = stmt.join(units, units.c.code == cases.c.unit_code).where(
-                    grid.in_subtree(units.c.path, prefix)
-                )
+                stmt = stmt.where(grid.in_subtree(units.c.path, prefix))
+            if f.within is not None:
+                prefixes = conn.execute(
+                    select(units.c.path).where(units.c.code.in_(f.within))
+                ).scalars()
+                scope = [grid.in_subtree(units.c.path, p) for p in prefixes]
+                if not scope:
+                    return []
+                stmt = stmt.where(sa.or_(*scope))
             return [self._view(conn, r) for r in conn.execute(stmt)]
 
     def history(self, case_id: str) -> list[HistoryEntry]:

@@ -9,12 +9,14 @@ can render the message and still act on the fields.
     GengbaoError
     ├── ConfigError                 settings file or environment is wrong
     ├── DefinitionError             a workflow file has errors (carries diagnostics)
+    │   └── PatrolRulesError        a patrol rules file has errors
     ├── GridError                   a grid file is wrong, or a unit/person is unknown
     │   ├── UnknownUnit
     │   └── UnknownPerson
     ├── NotFound
     │   ├── UnknownCase
-    │   └── UnknownWorkflow
+    │   ├── UnknownWorkflow
+    │   └── UnknownPatrol
     ├── EventRejected               an event was refused; nothing was written
     │   ├── UnknownTrigger          no such trigger in the workflow
     │   ├── TriggerNotAllowed       trigger exists, but not from the current state
@@ -23,6 +25,8 @@ can render the message and still act on the fields.
     │   ├── GuardFailed             every candidate guard was false
     │   ├── VersionConflict         the case moved on under us
     │   └── IdempotencyMismatch     same key, different request
+    ├── Unauthenticated             no API token, or an unknown or revoked one
+    ├── SurveyFileError             a findings CSV cannot be imported at all
     └── StorageError                the database could not be reached or used
 """
 
@@ -42,9 +46,13 @@ __all__ = [
     "InvalidData",
     "NotFound",
     "NotPermitted",
+    "PatrolRulesError",
     "StorageError",
+    "SurveyFileError",
     "TriggerNotAllowed",
+    "Unauthenticated",
     "UnknownCase",
+    "UnknownPatrol",
     "UnknownPerson",
     "UnknownTrigger",
     "UnknownUnit",
@@ -82,6 +90,12 @@ class DefinitionError(GengbaoError):
         super().__init__("\n".join(lines) or "invalid definition")
 
 
+class PatrolRulesError(DefinitionError):
+    """A patrol rules file has errors; ``diagnostics`` lists every one."""
+
+    code = "invalid_patrol_rules"
+
+
 class GridError(GengbaoError):
     code = "grid_error"
 
@@ -117,6 +131,13 @@ class UnknownWorkflow(NotFound):
     def __init__(self, workflow: str, version: int | None = None) -> None:
         what = workflow if version is None else f"{workflow} v{version}"
         super().__init__(f"unknown workflow {what!r}", workflow=workflow, version=version)
+
+
+class UnknownPatrol(NotFound):
+    code = "unknown_patrol"
+
+    def __init__(self, patrol_id: str) -> None:
+        super().__init__(f"unknown patrol {patrol_id!r}", patrol=patrol_id)
 
 
 class EventRejected(GengbaoError):
@@ -209,6 +230,21 @@ class IdempotencyMismatch(EventRejected):
         super().__init__(
             f"idempotency key {key!r} was already used for a different request", key=key
         )
+
+
+class Unauthenticated(GengbaoError):
+    """The request carries no API token, or one that is malformed, unknown or revoked."""
+
+    code = "unauthenticated"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"authentication required: {reason}")
+
+
+class SurveyFileError(GengbaoError):
+    """A findings file cannot be imported at all (unreadable, a required column missing)."""
+
+    code = "invalid_survey_file"
 
 
 class StorageError(GengbaoError):

@@ -38,6 +38,8 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     grid_file: Path | None = None
     notifications: dict[str, Any] = field(default_factory=dict, hash=False)
+    api: dict[str, Any] = field(default_factory=dict, hash=False)  # read by engine/api
+    serve: dict[str, Any] = field(default_factory=dict, hash=False)  # read by gengbao serve
     source: Path | None = None
 
 
@@ -137,4 +139,6 @@ _FIELDS: dict[str, Callable[[Node], Any]] = {
     "timezone": _timezone,
     "grid_file": _optional_path,
     "notifications": _mapping,
+    "api": _mapping,
+    "serve": _mapping,
 }

@@ -13,8 +13,10 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -40,10 +42,17 @@ __all__ = [
     "metadata",
     "notifications",
     "overdue_facts",
+    "patrol_cases",
+    "patrol_missed",
+    "patrol_periods",
+    "patrol_rules",
+    "patrols",
     "people",
     "person_roles",
     "state_entries",
+    "survey_findings",
     "timers",
+    "tokens",
     "units",
     "workflow_versions",
 ]
@@ -211,11 +220,14 @@ idempotency = Table(
 # written in the transaction that enters the state and cancelled in the one
 # that leaves it.  ``case_revision`` is the case revision that entered the
 # state: a timer fires only while the case is still at that revision.
+# Patrol-obligation timers (kind ``patrol``, see engine/patrols/obligations.py)
+# have no case: ``rule_id`` and ``period_start`` name the rule and period,
+# ``state`` the step (remind | close | escalate), ``case_revision`` is 0.
 timers = Table(
     "timers",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=True),
     Column("state", Text, nullable=False),
     Column("case_revision", Integer, nullable=False),
     Column("kind", Text, nullable=False),  # deadline | reminder | escalation
@@ -227,6 +239,8 @@ timers = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("fired_at", UTCDateTime, nullable=True),
     Column("fired_by", Text, nullable=True),
+    Column("rule_id", Text, nullable=True),
+    Column("period_start", UTCDateTime, nullable=True),
     Index(
         "ix_timers_pending_due",
         "due_at",
@@ -234,6 +248,7 @@ timers = Table(
         postgresql_where=text("status = 'pending'"),
     ),
     Index("ix_timers_case_id_status", "case_id", "status"),
+    Index("ix_timers_rule_id_status", "rule_id", "status"),
 )
 
 # What assessment counts: a deadline that passed (rung NULL) and each rung
@@ -268,6 +283,8 @@ notifications = Table(
     Column("dedupe_key", Text, nullable=False),
     Column("status", Text, nullable=False),  # pending | sent | undeliverable | dead
     Column("created_at", UTCDateTime, nullable=False),
+    # The unit whose chain resolves the roles when there is no case (patrol notices).
+    Column("unit_code", Text, nullable=True),
     UniqueConstraint("dedupe_key"),
     Index("ix_notifications_status", "status"),
     Index("ix_notifications_case_id", "case_id"),
@@ -297,4 +314,133 @@ deliveries = Table(
     UniqueConstraint("dedupe_key"),
     Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_deliveries_notification_id", "notification_id"),
+)
+
+# API tokens: only the SHA-256 of a token is stored; the token itself is shown
+# once, when it is created.  ``id`` is the public handle (``token list``,
+# ``token revoke``) and is also written inside the token text.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("actor", Text, ForeignKey("people.id"), nullable=False),
+    Column("name", Text, nullable=True),
+    Column("secret_hash", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    UniqueConstraint("secret_hash"),
+    Index("ix_tokens_actor", "actor"),
+)
+
+# ---------------------------------------------------------------- patrols (巡查)
+# The patrol ledger (巡查台账): one row per patrol, with the cases it opened.
+patrols = Table(
+    "patrols",
+    metadata,
+    Column("id", Text, primary_key=True),  # P20260918-7KQ2MX
+    Column("unit_code", Text, ForeignKey("units.code"), nullable=False),
+    Column("actor", Text, ForeignKey("people.id"), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("route", JSONDocument, nullable=True),  # [[lng, lat], ...]
+    Column("area_m2", Float, nullable=True),
+    Column("findings", Text, nullable=True),
+    Column("suspected", JSONDocument, nullable=False),  # suspected violations, a list
+    Column("attachments", JSONDocument, nullable=False),  # file names or URLs
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Index("ix_patrols_unit_code_started_at", "unit_code", "started_at"),
+    Index("ix_patrols_started_at", "started_at"),
+)
+
+patrol_cases = Table(
+    "patrol_cases",
+    metadata,
+    Column("patrol_id", Text, ForeignKey("patrols.id"), nullable=False),
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    PrimaryKeyConstraint("patrol_id", "case_id"),
+    Index("ix_patrol_cases_case_id", "case_id"),
+)
+
+# Patrol obligations as loaded by ``gengbao patrol rules load``; ``active``
+# marks the current set (a rule dropped from the file is deactivated).
+patrol_rules = Table(
+    "patrol_rules",
+    metadata,
+    Column("id", Text, primary_key=True),  # LEVEL-EVERY: village-week, town-month, group-14d
+    Column("level", Text, nullable=False),
+    Column("every", Text, nullable=False),
+    Column("times", Integer, nullable=False),
+    Column("roles", JSONDocument, nullable=False),
+    Column("remind", JSONDocument, nullable=False),
+    Column("escalate", JSONDocument, nullable=False),
+    Column("timezone", Text, nullable=False),
+    Column("content_hash", Text, nullable=False),
+    Column("source", Text, nullable=True),
+    Column("active", Boolean, nullable=False, server_default=_bool(True)),
+    Column("loaded_at", UTCDateTime, nullable=False),
+)
+
+# One row per (rule, unit, period): how many patrols it needs and has had.
+# ``done`` counts patrols by the rule's roles recorded while the period was open.
+patrol_periods = Table(
+    "patrol_periods",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule_id", Text, ForeignKey("patrol_rules.id"), nullable=False),
+    Column("unit_code", Text, ForeignKey("units.code"), nullable=False),
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("required", Integer, nullable=False),
+    Column("done", Integer, nullable=False, server_default=text("0")),
+    Column("status", Text, nullable=False),  # open | met | missed | void
+    Column("closed_at", UTCDateTime, nullable=True),
+    UniqueConstraint("rule_id", "unit_code", "period_start"),
+    Index("ix_patrol_periods_period_end", "period_end"),
+    Index("ix_patrol_periods_rule_id_period_start_status", "rule_id", "period_start", "status"),
+)
+
+# Missed-patrol facts: a period that closed with fewer patrols than required.
+# ``level`` is the highest escalation rung fired for it (0: none yet).
+patrol_missed = Table(
+    "patrol_missed",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule_id", Text, nullable=False),
+    Column("unit_code", Text, nullable=False),
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("done", Integer, nullable=False),
+    Column("required", Integer, nullable=False),
+    Column("level", Integer, nullable=False, server_default=text("0")),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("timer_id", Integer, nullable=True),
+    UniqueConstraint("rule_id", "unit_code", "period_start"),
+    Index("ix_patrol_missed_period_end", "period_end"),
+)
+
+# Findings of the annual land-change survey (年度变更调查) and satellite spots
+# (卫片图斑), imported from CSV; the assessment decides which the grid missed.
+# ``found_until`` is 24:00 local of ``found_on``; ``m_per_deg_lng``/``_lat`` are
+# metres per degree at ``lat`` (distances in SQL without trigonometry).
+survey_findings = Table(
+    "survey_findings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ref", Text, nullable=False),
+    Column("unit_code", Text, ForeignKey("units.code"), nullable=False),
+    Column("found_on", Date, nullable=False),
+    Column("found_until", UTCDateTime, nullable=False),
+    Column("area_m2", Float, nullable=True),
+    Column("lng", Float, nullable=True),
+    Column("lat", Float, nullable=True),
+    Column("m_per_deg_lng", Float, nullable=True),
+    Column("m_per_deg_lat", Float, nullable=True),
+    Column("note", Text, nullable=True),
+    Column("source", Text, nullable=False),
+    Column("file", Text, nullable=True),
+    Column("line", Integer, nullable=True),
+    Column("imported_at", UTCDateTime, nullable=False),
+    UniqueConstraint("ref"),
+    Index("ix_survey_findings_found_on", "found_on"),
+    Index("ix_survey_findings_unit_code", "unit_code"),
 )

@@ -17,13 +17,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from engine.cli import cases, definitions, notifications, timers
+from engine.cli import cases, definitions, notifications, patrols, report, serve, timers
 from engine.cli.common import Context, Failure
 from engine.errors import GengbaoError
 
 __all__ = ["build_parser", "main"]
 
-_GROUPS = (definitions, cases, timers, notifications)
+_GROUPS = (definitions, cases, timers, notifications, serve, patrols, report)
 
 
 def _parse_now(text: str) -> dt.datetime:

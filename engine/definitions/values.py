@@ -13,7 +13,9 @@ from typing import Any
 
 from engine.definitions.model import FieldSpec
 
-__all__ = ["check_value", "normalize", "validate_data"]
+__all__ = ["MAX_YEAR", "MIN_YEAR", "check_value", "normalize", "validate_data"]
+
+MIN_YEAR, MAX_YEAR = 1900, 2999  # dates and date-times a case can hold
 
 
 def check_value(spec: FieldSpec, value: Any) -> str | None:
@@ -43,15 +45,15 @@ def _check(ftype: str, spec: FieldSpec, value: Any) -> str | None:
             return None
         return f"{_show(value)} is not one of: {', '.join(map(str, spec.values))}"
     if ftype == "date":
-        return (
-            None
-            if _as_date(value) is not None
-            else f"expected a date YYYY-MM-DD, got {_show(value)}"
-        )
+        day = _as_date(value)
+        if day is None:
+            return f"expected a date YYYY-MM-DD, got {_show(value)}"
+        return None if MIN_YEAR <= day.year <= MAX_YEAR else _out_of_range(value)
     if ftype == "datetime":
-        if _as_datetime(value) is not None:
-            return None
-        return f"expected a date-time with its offset (ISO 8601), got {_show(value)}"
+        moment = _as_datetime(value)
+        if moment is None:
+            return f"expected a date-time with its offset (ISO 8601), got {_show(value)}"
+        return None if MIN_YEAR <= moment.year <= MAX_YEAR else _out_of_range(value)
     if ftype == "point":
         if (
             isinstance(value, (list, tuple))
@@ -146,6 +148,11 @@ def _as_datetime(value: Any) -> dt.datetime | None:
             return None
         return moment if moment.tzinfo is not None else None
     return None
+
+
+def _out_of_range(value: Any) -> str:
+    # Deadlines are computed from dates (``until:``); year 9999 would overflow them.
+    return f"{_show(value)} is outside the years {MIN_YEAR}–{MAX_YEAR}"
 
 
 def _show(value: Any) -> str:

@@ -1,0 +1,235 @@
+"""Event throughput through HTTP (``gengbao serve``), beside the engine's in-process rate.
+
+Usage::
+
+    python bench/api.py [--cases N] [--repeat R] [--postgres URL]
+
+Each run walks N farmland cases through their full lifecycle (``POST /cases``
+and the 7 ``POST /cases/{id}/events`` of ``tests/farmland.py``, each step by
+its own actor's token), with 1 client and then with 8 concurrent clients
+(threads, one keep-alive ``httpx.Client`` each, the cases split between
+them).  The rate is operations per wall-clock second over the run.
+
+The server is a real ``gengbao serve`` process on a loopback port, on a fresh
+database (SQLite file; with ``--postgres`` also a fresh PostgreSQL schema,
+dropped at the end), access log off.  Its timer sweep and dispatcher run,
+but once an hour: the console channel would otherwise print every
+notification of the run into the measurement.  The in-process rate is
+``bench/events.py``'s engine path with the same effects the server runs
+(timer rows, notification outbox: ``--deployed``), one thread, on its own
+fresh database.
+
+Runs alternate between the paths within each repeat; the table shows medians
+with min–max.  The machine may be shared and noisy (2 cores here: the
+clients, the server and the database share them), so read medians and
+ratios; nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python bench/api.py` puts only bench/ on the path
+    sys.path.insert(0, str(ROOT))
+
+from bench.events import Bench, postgres_bench, sqlite_bench  # noqa: E402
+from tests.api_server import ApiServer  # noqa: E402
+from tests.conftest import PostgresSchemas  # noqa: E402
+from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT  # noqa: E402
+
+WORKFLOW = "farmland_violation"
+CONCURRENCY = (1, 8)
+WARMUP_CASES = 5
+OPS_PER_CASE = 1 + len(LIFECYCLE)
+LOOP_SECONDS = 3600.0
+
+
+@dataclass
+class Series:
+    backend: str
+    path: str
+    rates: list[float]
+
+    def median(self) -> float:
+        return statistics.median(self.rates)
+
+
+# ---------------------------------------------------------------- the HTTP path
+
+
+class HttpBench:
+    def __init__(self, server: ApiServer) -> None:
+        self.server = server
+        actors = sorted({REPORTER} | {actor for _, actor, _, _ in LIFECYCLE})
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            made = pool.map(lambda a: server.token(a, "bench"), actors)
+            self.tokens = dict(zip(actors, made, strict=True))
+
+    def _auth(self, actor: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[actor]}"}
+
+    def lifecycle(self, client: httpx.Client) -> None:
+        body = {"workflow": WORKFLOW, "unit": UNIT, "data": CASE_DATA}
+        created = client.post("/cases", json=body, headers=self._auth(REPORTER))
+        if created.status_code != 201:
+            raise RuntimeError(f"create: {created.status_code} {created.text}")
+        case_id = created.json()["id"]
+        for trigger, actor, payload, reached in LIFECYCLE:
+            done = client.post(
+                f"/cases/{case_id}/events",
+                json={"trigger": trigger, "payload": payload},
+                headers=self._auth(actor),
+            )
+            if done.status_code != 200 or done.json()["state"] != reached:
+                raise RuntimeError(f"{trigger}: {done.status_code} {done.text}")
+
+    def run(self, cases: int, clients: int) -> float:
+        """Operations per second for *cases* lifecycles split among *clients* threads."""
+        shares = [cases // clients + (1 if i < cases % clients else 0) for i in range(clients)]
+        start = threading.Barrier(clients + 1)
+        errors: list[BaseException] = []
+
+        def work(share: int) -> None:
+            with httpx.Client(base_url=self.server.base_url, timeout=60.0) as client:
+                self.lifecycle(client)  # connect and warm up before the clock starts
+                start.wait()
+                try:
+                    for _ in range(share):
+                        self.lifecycle(client)
+                except BaseException as exc:  # reported after the run
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(s,)) for s in shares]
+        for t in threads:
+            t.start()
+        start.wait()
+        t0 = perf_counter()
+        for t in threads:
+            t.join()
+        seconds = perf_counter() - t0
+        if errors:
+            raise errors[0]
+        return cases * OPS_PER_CASE / seconds
+
+
+# ---------------------------------------------------------------- databases
+
+
+@contextmanager
+def http_server(backend: str, postgres: str | None) -> Iterator[ApiServer]:
+    with tempfile.TemporaryDirectory(prefix="gengbao-bench-api-") as folder:
+        workdir = Path(folder)
+        schemas = PostgresSchemas(postgres) if backend == "postgres" and postgres else None
+        url = schemas.create("bench") if schemas else f"sqlite:///{workdir / 'serve.db'}"
+        server = ApiServer(url, workdir, loop_seconds=LOOP_SECONDS, access_log=False)
+        try:
+            server.start()
+            yield server
+        finally:
+            server.close()
+            if schemas is not None:
+                schemas.close()
+
+
+def measure(
+    backend: str,
+    open_bench: Callable[[], AbstractContextManager[Bench]],
+    postgres: str | None,
+    cases: int,
+    repeat: int,
+) -> list[Series]:
+    inproc = Series(backend, "in-process, 1 thread", [])
+    http = {c: Series(backend, f"HTTP, {c} client{'s' if c > 1 else ''}", []) for c in CONCURRENCY}
+    with open_bench() as bench, http_server(backend, postgres) as server:
+        client = HttpBench(server)
+        bench.run_engine(WARMUP_CASES)
+        client.run(WARMUP_CASES, 1)
+        for r in range(repeat):
+            order: list[int | None] = [None, *CONCURRENCY]  # None: in-process
+            for clients in order if r % 2 == 0 else reversed(order):
+                if clients is None:
+                    inproc.rates.append(bench.run_engine(cases).rate("lifecycle"))
+                else:
+                    http[clients].rates.append(client.run(cases, clients))
+            print(
+                f"  {backend} repeat {r + 1}/{repeat}: in-process {inproc.rates[-1]:,.0f} ops/s, "
+                + ", ".join(f"HTTP×{c} {http[c].rates[-1]:,.0f} ops/s" for c in CONCURRENCY),
+                file=sys.stderr,
+                flush=True,
+            )
+    return [inproc, *http.values()]
+
+
+def spread(values: Sequence[float], fmt: str) -> str:
+    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}–{max(values):{fmt}})"
+
+
+def print_table(results: Sequence[Series], cases: int, repeat: int) -> None:
+    print()
+    print(
+        f"gengbao API throughput: {cases} cases × (create + {len(LIFECYCLE)} events) = "
+        f"{cases * OPS_PER_CASE} ops per run, median of {repeat} (min–max)"
+    )
+    header = (
+        f"{'backend':<9} {'path':<22} {'ops/s':>22} {'ms/op':>7} {'÷ in-process':>13} "
+        f"{'÷ 1 client':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    by_backend: dict[str, list[Series]] = {}
+    for s in results:
+        by_backend.setdefault(s.backend, []).append(s)
+    for backend, series in by_backend.items():
+        base, one = series[0].median(), series[1].median()
+        for s in series:
+            per_client = f"{s.median() / one:.2f}" if s.path.startswith("HTTP") else ""
+            print(
+                f"{backend:<9} {s.path:<22} {spread(s.rates, ',.0f'):>22} "
+                f"{1000 / s.median():>7.2f} {s.median() / base:>13.2f} {per_client:>11}"
+            )
+    print(
+        "(ms/op for 8 clients is wall time per op with 8 in flight; "
+        "÷ in-process compares each rate with the engine called directly)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--cases", type=int, default=100, help="cases per run (default 100)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per path (default 3)")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also run on PostgreSQL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    )
+    args = parser.parse_args(argv)
+    if args.cases < max(CONCURRENCY) or args.repeat < 1:
+        parser.error(f"--cases must be at least {max(CONCURRENCY)}, --repeat at least 1")
+    backends: list[tuple[str, Callable[[], AbstractContextManager[Bench]]]] = [
+        ("sqlite", lambda: sqlite_bench(deployed=True))
+    ]
+    if args.postgres:
+        url: str = args.postgres
+        backends.append(("postgres", lambda: postgres_bench(url, deployed=True)))
+    results: list[Series] = []
+    for backend, open_bench in backends:
+        results += measure(backend, open_bench, args.postgres, args.cases, args.repeat)
+    print_table(results, args.cases, args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""``create_api(app)``: the FastAPI application over one :class:`~engine.app.App`.
+
+Routes are plain ``def`` functions: the engine is synchronous (one database
+transaction per event), so Starlette runs each request in its thread pool.
+With a :class:`~engine.timers.TimerLoop`, the application starts the loop at
+startup and stops it at shutdown, after the requests in flight have finished
+(``scheduler.shutdown(wait=True)``: a sweep or a dispatch pass that is
+running completes and commits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import Depends, FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from engine.api import errors
+from engine.api.deps import Services
+from engine.api.metrics import Counters
+from engine.api.middleware import BodyLimit, CleanURL
+from engine.api.options import ApiOptions
+from engine.api.routes import ROUTERS
+from engine.api.strict import known_query_parameters
+
+if TYPE_CHECKING:
+    from engine.app import App
+    from engine.timers import TimerLoop
+
+__all__ = ["create_api"]
+
+DESCRIPTION = """\
+Cases of the farmland-protection workflows, for backend services and duty staff.
+
+Every route but `/healthz` and `/readyz` needs `Authorization: Bearer TOKEN`
+(`gengbao token create --actor ID`). Errors are
+`{"error": CODE, "message": TEXT, "details": {...}}`. POSTs accept an
+`Idempotency-Key` header: a repeat with the same key and body returns the first
+response and applies nothing.
+"""
+
+
+def create_api(
+    app: App, *, loop: TimerLoop | None = None, options: ApiOptions | None = None
+) -> FastAPI:
+    options = options or ApiOptions.from_settings(app.settings)
+    services = Services(app, app.tokens, options, Counters(), loop)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if loop is not None:
+            loop.start()
+        try:
+            yield
+        finally:
+            if loop is not None:
+                await run_in_threadpool(loop.stop)
+
+    api = FastAPI(
+        title="gengbao",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(known_query_parameters)],
+    )
+    api.state.services = services
+    for router in ROUTERS:
+        api.include_router(router)
+    errors.install(api)
+    api.add_middleware(CleanURL)
+    api.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
+    return api

@@ -1,0 +1,116 @@
+"""``GET /metrics``: Prometheus text exposition format, written by hand (no dependency).
+
+Gauges are read from the database at scrape time (open cases by workflow and
+state, pending timers by kind, deliveries by status); counters are kept in
+this process since it started (requests that created cases or fired events,
+accepted or rejected by reason).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable
+
+from sqlalchemy import Engine, func, select
+
+from engine.db import read_only
+from engine.tables import cases, deliveries, timers
+
+__all__ = ["CONTENT_TYPE", "Counters", "render"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Counters:
+    """Thread-safe counters of submissions: (kind, outcome, reason) → count."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str, str]] = Counter()
+
+    def add(self, kind: str, outcome: str, reason: str = "") -> None:
+        with self._lock:
+            self._counts[(kind, outcome, reason)] += 1
+
+    def snapshot(self) -> dict[tuple[str, str, str], int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _sample(name: str, labels: dict[str, str], value: float) -> str:
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+    shown = int(value) if float(value).is_integer() else value
+    return f"{name}{{{inner}}} {shown}" if inner else f"{name} {shown}"
+
+
+def _family(
+    name: str, kind: str, help_text: str, samples: Iterable[tuple[dict[str, str], float]]
+) -> list[str]:
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+    lines.extend(_sample(name, labels, value) for labels, value in samples)
+    return lines
+
+
+def render(engine: Engine, counters: Counters, *, loop_running: bool, sweeps: int) -> str:
+    with read_only(engine).connect() as conn:
+        open_cases = conn.execute(
+            select(cases.c.workflow, cases.c.state, func.count())
+            .where(cases.c.closed_at.is_(None))
+            .group_by(cases.c.workflow, cases.c.state)
+            .order_by(cases.c.workflow, cases.c.state)
+        ).all()
+        pending = conn.execute(
+            select(timers.c.kind, func.count())
+            .where(timers.c.status == "pending")
+            .group_by(timers.c.kind)
+            .order_by(timers.c.kind)
+        ).all()
+        sent = conn.execute(
+            select(deliveries.c.status, func.count())
+            .group_by(deliveries.c.status)
+            .order_by(deliveries.c.status)
+        ).all()
+    lines: list[str] = []
+    lines += _family(
+        "gengbao_cases_open",
+        "gauge",
+        "Open cases by workflow and state.",
+        (({"workflow": w, "state": s}, n) for w, s, n in open_cases),
+    )
+    lines += _family(
+        "gengbao_timers_pending",
+        "gauge",
+        "Pending timers (deadlines, reminders, escalation rungs) by kind.",
+        (({"kind": k}, n) for k, n in pending),
+    )
+    lines += _family(
+        "gengbao_deliveries",
+        "gauge",
+        "Notification deliveries by status.",
+        (({"status": s}, n) for s, n in sent),
+    )
+    counts = sorted(counters.snapshot().items())
+    lines += _family(
+        "gengbao_events_total",
+        "counter",
+        "Case creations (kind=create) and events (kind=event) submitted here since start.",
+        (({"kind": k, "outcome": o, "reason": r}, n) for (k, o, r), n in counts),
+    )
+    lines += _family(
+        "gengbao_timer_loop_running",
+        "gauge",
+        "1 while this process runs the timer and dispatch loop.",
+        [({}, 1 if loop_running else 0)],
+    )
+    lines += _family(
+        "gengbao_timer_sweeps_total",
+        "counter",
+        "Timer sweeps completed by this process since it started.",
+        [({}, sweeps)],
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,84 @@
+"""ASGI middleware run before routing: the body size limit and a guard on the URL.
+
+``BodyLimit`` refuses a declared ``Content-Length`` over the limit at once and
+counts the bytes of a body sent without one (chunked), refusing it as soon as
+it passes the limit; either way the client gets 413 in the usual error shape.
+``CleanURL`` refuses a path or query string holding a NUL character (422): no
+text column holds one, and PostgreSQL would refuse it with a driver error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine.api.errors import error_response
+
+__all__ = ["BodyLimit", "CleanURL"]
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _message(self) -> str:
+        return f"request body is larger than {self.max_bytes} bytes"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            if declared.isdigit():
+                response = error_response(
+                    413, "body_too_large", self._message(), {"max_bytes": self.max_bytes}
+                )
+            else:
+                response = error_response(400, "bad_request", "invalid Content-Length header")
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # FastAPI re-raises HTTPException from body reading: the 413 handler answers.
+                    raise HTTPException(413, self._message())
+            return message
+
+        await self.app(scope, limited, send)
+
+
+class CleanURL:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"")
+        ):
+            response = error_response(
+                422,
+                "invalid_request",
+                "invalid request: the URL holds a NUL character",
+                {"fields": {"url": "holds a NUL character"}},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    headers: Any = scope.get("headers", [])
+    for key, value in headers:
+        if key == name:
+            text: str = value.decode("latin-1").strip()
+            return text
+    return None

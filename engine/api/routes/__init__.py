@@ -1,0 +1,9 @@
+"""The HTTP routes, one module per resource."""
+
+from __future__ import annotations
+
+from engine.api.routes import cases, grid, notifications, ops, workflows
+
+__all__ = ["ROUTERS"]
+
+ROUTERS = (cases.router, workflows.router, grid.router, notifications.router, ops.router)

@@ -1,0 +1,178 @@
+"""``/cases``: open cases, fire events, read cases and their history.
+
+A principal sees the cases in the units where it holds a role and below; a
+case outside its scope answers 404, as if it did not exist.  What it may *do*
+to a case it sees is the engine's decision (403 with the roles needed).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from engine.api.auth import PrincipalDep
+from engine.api.deps import Services, ServicesDep
+from engine.api.schemas import (
+    Case,
+    CaseCreate,
+    CaseDetail,
+    CasePage,
+    ErrorBody,
+    EventSubmit,
+    HistoryEntry,
+)
+from engine.cases import CaseFilter
+from engine.db import read_only
+from engine.errors import EventRejected, InvalidData, UnknownCase, UnknownUnit
+from engine.tables import cases, units
+from engine.tokens import Principal
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["cases"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="a repeat with the same key and body returns the first response",
+    ),
+]
+CaseId = Annotated[str, Path(max_length=100, description="a case id, e.g. C20260918-7QK2MX")]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody} for code in (401, 422, *codes)}
+
+
+def visible_case(services: Services, principal: Principal, case_id: str) -> None:
+    """Raise UnknownCase unless the case exists in the principal's scope."""
+    stmt = (
+        select(units.c.path)
+        .join(cases, cases.c.unit_code == units.c.code)
+        .where(cases.c.id == case_id)
+    )
+    with read_only(services.app.engine).connect() as conn:
+        path = conn.execute(stmt).scalar_one_or_none()
+    if path is None or not principal.sees(path):
+        raise UnknownCase(case_id)
+
+
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=Case,
+    responses=_errors(403, 404, 413),
+    summary="Open a case",
+)
+def create_case(
+    body: CaseCreate,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    try:
+        view = services.app.cases.create_case(
+            body.workflow, body.unit, principal.actor, body.data, idempotency_key
+        )
+    except EventRejected as exc:
+        services.counters.add("create", "rejected", exc.code)
+        raise
+    services.counters.add("create", "accepted")
+    return JSONResponse(view.as_dict(), status_code=201)
+
+
+@router.get("/cases", response_model=CasePage, responses=_errors(), summary="List cases")
+def list_cases(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    workflow: Annotated[str | None, Query(max_length=200)] = None,
+    state: Annotated[str | None, Query(max_length=200)] = None,
+    unit: Annotated[
+        str | None, Query(max_length=200, description="this unit and everything below it")
+    ] = None,
+    open: Annotated[bool | None, Query(description="true: open cases; false: closed")] = None,
+    overdue: Annotated[
+        bool | None, Query(description="true: open cases past their current deadline")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="next_cursor of the previous page")
+    ] = None,
+) -> JSONResponse:
+    wanted = CaseFilter(
+        workflow=workflow,
+        state=state,
+        unit=unit,
+        open=open,
+        overdue=overdue,
+        limit=limit,
+        after=cursor,
+        within=principal.units,
+    )
+    try:
+        views = services.app.cases.list_cases(wanted)
+    except UnknownUnit:
+        raise InvalidData({"unit": f"unknown grid unit {unit!r}"}) from None
+    items = [v.as_dict() for v in views]
+    next_cursor = views[-1].id if len(views) == limit else None
+    return JSONResponse({"items": items, "next_cursor": next_cursor})
+
+
+@router.get(
+    "/cases/{case_id}",
+    response_model=CaseDetail,
+    responses=_errors(404),
+    summary="One case, with its pending timers and overdue facts",
+)
+def get_case(case_id: CaseId, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
+    visible_case(services, principal, case_id)
+    view = services.app.cases.get_case(case_id)
+    timing = services.app.timers.describe(case_id)
+    return JSONResponse({**view.as_dict(), **timing})
+
+
+@router.post(
+    "/cases/{case_id}/events",
+    response_model=Case,
+    responses=_errors(403, 404, 409, 413),
+    summary="Fire a trigger on a case",
+)
+def submit_event(
+    case_id: CaseId,
+    body: EventSubmit,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    visible_case(services, principal, case_id)
+    try:
+        view = services.app.cases.submit_event(
+            case_id,
+            body.trigger,
+            principal.actor,
+            body.payload,
+            idempotency_key,
+            body.expected_version,
+        )
+    except EventRejected as exc:
+        services.counters.add("event", "rejected", exc.code)
+        raise
+    services.counters.add("event", "accepted")
+    return JSONResponse(view.as_dict())
+
+
+@router.get(
+    "/cases/{case_id}/history",
+    response_model=list[HistoryEntry],
+    responses=_errors(404),
+    summary="A case's history, oldest first",
+)
+def case_history(case_id: CaseId, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
+    visible_case(services, principal, case_id)
+    return JSONResponse([e.as_dict() for e in services.app.cases.history(case_id)])

@@ -1,0 +1,74 @@
+"""``/healthz`` (liveness), ``/readyz`` (database reachable, loop running), ``/metrics``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine.api import metrics
+from engine.api.auth import PrincipalDep
+from engine.api.deps import ServicesDep
+from engine.api.errors import error_response
+from engine.api.schemas import ErrorBody
+from engine.db import read_only
+
+__all__ = ["router"]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/healthz", summary="Liveness: the process answers", responses={422: {"model": ErrorBody}}
+)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: the database answers and the timer loop runs",
+    responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+)
+def readyz(services: ServicesDep) -> JSONResponse:
+    database = "ok"
+    try:
+        with read_only(services.app.engine).connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        log.warning("readyz: database not reachable: %s", exc)
+        database = "unreachable"
+    loop = "running" if services.loop_running else "stopped"
+    checks: dict[str, Any] = {"database": database, "loop": loop}
+    if database == "ok" and loop == "running":
+        return JSONResponse({"status": "ready", **checks})
+    return error_response(503, "not_ready", f"not ready: database {database}, loop {loop}", checks)
+
+
+@router.get(
+    "/metrics",
+    responses={
+        200: {
+            "content": {metrics.CONTENT_TYPE: {"schema": {"type": "string"}}},
+            "description": "Prometheus text format",
+        },
+        401: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+    },
+    summary="Prometheus metrics",
+)
+def get_metrics(services: ServicesDep, principal: PrincipalDep) -> PlainTextResponse:
+    loop = services.loop
+    body = metrics.render(
+        services.app.engine,
+        services.counters,
+        loop_running=services.loop_running,
+        sweeps=loop.sweeps if loop is not None else 0,
+    )
+    return PlainTextResponse(body, media_type=metrics.CONTENT_TYPE)

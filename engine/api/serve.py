@@ -1,0 +1,96 @@
+"""``gengbao serve``: the API (uvicorn), the timer loop and the dispatcher in one process.
+
+At start: the workflows folder is synced (a changed file becomes a new
+version) and the grid file of the settings is loaded if the database holds no
+grid yet.  The timer loop (APScheduler) runs the sweep every
+``serve.sweep_seconds`` and the dispatcher's ``run_once`` every
+``serve.dispatch_seconds``.
+
+SIGTERM (or Ctrl-C): uvicorn stops accepting connections and waits for the
+requests in flight (up to ``serve.shutdown_seconds``); then the application's
+shutdown stops the loop, waiting for a sweep or a dispatch pass that is
+running, so no claim is left behind; the process exits 0.  Several processes
+on one PostgreSQL database share the timers and deliveries through their
+claims.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from sqlalchemy import select
+
+from engine.api.app import create_api
+from engine.api.options import ApiOptions, ServeOptions
+from engine.app import App
+from engine.db import read_only
+from engine.grid import GridSummary, load_grid
+from engine.tables import units
+from engine.timers import TimerLoop
+
+__all__ = ["prepare", "serve"]
+
+log = logging.getLogger(__name__)
+
+_HandledSignal = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+
+def prepare(app: App) -> GridSummary | None:
+    """Sync the workflows folder; load the configured grid file into an empty grid."""
+    for registered in app.sync_workflows():
+        if registered.created:
+            log.info("workflow %s v%s registered", registered.workflow, registered.version)
+    grid_file = app.settings.grid_file
+    if grid_file is None:
+        return None
+    with read_only(app.engine).connect() as conn:
+        loaded = conn.execute(select(units.c.code).limit(1)).first() is not None
+    if loaded:
+        return None
+    summary = load_grid(app.engine, grid_file)
+    log.info("grid %s loaded: %s", grid_file, summary)
+    return summary
+
+
+def serve(app: App, options: ServeOptions, *, access_log: bool = True) -> int:
+    """Run until SIGTERM or SIGINT; 0 after a clean shutdown."""
+    prepare(app)
+    loop = TimerLoop(
+        app.timers,
+        options.sweep_seconds,
+        extra_jobs=[(app.dispatcher.run_once, options.dispatch_seconds)],
+    )
+    api = create_api(app, loop=loop, options=ApiOptions.from_settings(app.settings))
+    config = uvicorn.Config(
+        api,
+        host=options.host,
+        port=options.port,
+        lifespan="on",
+        access_log=access_log,
+        timeout_graceful_shutdown=int(options.shutdown_seconds),
+        log_config=None,  # keep the process's logging setup
+    )
+    server = uvicorn.Server(config)
+    # uvicorn handles SIGTERM/SIGINT while it runs and raises the signal again once it
+    # has shut down; this handler receives it then, so the process ends normally (exit 0).
+    received: list[int] = []
+
+    def note(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous: dict[int, _HandledSignal] = {
+        sig: signal.signal(sig, note) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        log.info("stopped by signal %s", ", ".join(signal.Signals(s).name for s in received))
+    return 0 if server.started or received else 1

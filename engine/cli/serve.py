@@ -1,0 +1,96 @@
+"""``gengbao serve`` and ``gengbao token create|list|revoke``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from typing import Any
+
+from engine.cli.common import Context, add_json, emit
+
+__all__ = ["add_commands"]
+
+
+def add_commands(commands: Any) -> None:
+    p = commands.add_parser(
+        "serve", help="run the HTTP API, the timer loop and the notification dispatcher"
+    )
+    p.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default: serve.port, 8000)")
+    p.add_argument(
+        "--no-access-log", dest="access_log", action="store_false", help="do not log each request"
+    )
+    p.set_defaults(handler=serve)
+
+    token = commands.add_parser("token", help="API tokens").add_subparsers(
+        dest="token_command", metavar="COMMAND", required=True
+    )
+    p = token.add_parser("create", help="make a token for a person or service; printed once")
+    p.add_argument("--actor", required=True, metavar="PERSON_OR_SERVICE_ID")
+    p.add_argument("--name", metavar="NAME", help="what the token is for")
+    add_json(p)
+    p.set_defaults(handler=token_create)
+
+    p = token.add_parser("list", help="tokens (never their secret)")
+    add_json(p)
+    p.set_defaults(handler=token_list)
+
+    p = token.add_parser("revoke", help="revoke a token at once")
+    p.add_argument("ref", metavar="TOKEN_ID_OR_PREFIX", help="its id, or how the token begins")
+    add_json(p)
+    p.set_defaults(handler=token_revoke)
+
+
+def serve(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.api.options import ServeOptions
+    from engine.api.serve import serve as run
+
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    for name in ("engine", "notifications", "uvicorn"):  # not every library's chatter
+        logging.getLogger(name).setLevel(logging.INFO)
+    app = ctx.app(sync=False)
+    options = ServeOptions.from_settings(app.settings)
+    overrides = {"host": args.host, "port": args.port}
+    options = dataclasses.replace(options, **{k: v for k, v in overrides.items() if v is not None})
+    return run(app, options, access_log=args.access_log)
+
+
+def token_create(args: argparse.Namespace, ctx: Context) -> int:
+    info, text = ctx.app(sync=False).tokens.create(args.actor, args.name)
+    if args.json:
+        emit({**info.as_dict(), "token": text})
+    else:
+        print(text)  # alone on stdout: TOKEN=$(gengbao token create --actor ID)
+        print(
+            f"token {info.id} for {info.actor}: shown only now; "
+            f"send it as 'Authorization: Bearer TOKEN'",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def token_list(args: argparse.Namespace, ctx: Context) -> int:
+    infos = ctx.app(sync=False).tokens.list()
+    if args.json:
+        emit([i.as_dict() for i in infos])
+        return 0
+    for i in infos:
+        status = f"revoked {i.revoked_at:%Y-%m-%d %H:%M}Z" if i.revoked_at else "active"
+        print(
+            f"{i.id}  {i.prefix}…  {i.actor:<20} {status:<24} "
+            f"created {i.created_at:%Y-%m-%d %H:%M}Z  {i.name or ''}"
+        )
+    return 0
+
+
+def token_revoke(args: argparse.Namespace, ctx: Context) -> int:
+    info = ctx.app(sync=False).tokens.revoke(args.ref)
+    if args.json:
+        emit(info.as_dict())
+    else:
+        print(f"token {info.id} of {info.actor} revoked")
+    return 0

@@ -1,0 +1,198 @@
+"""A real ``gengbao serve`` process for the API tests and ``bench/api.py``.
+
+The server runs on a free loopback port against the given database, with a
+settings file pointing at the repository's workflows and a grid file: the
+demo grid plus one service account (``svc-patrol``, a patrol app's backend,
+``village.member`` of 新华村).  Tokens are made with the CLI, as an
+administrator would.  Output goes to files, never to pipes that could fill up.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import PostgresSchemas
+from tests.farmland import GRID_FILE
+
+ROOT = Path(__file__).resolve().parent.parent
+GENGBAO = str(Path(sys.executable).parent / "gengbao")
+
+SERVICE = "svc-patrol"
+SERVICE_UNIT = "ddk-bq-xh"  # 新华村
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def write_grid(path: Path) -> Path:
+    """The demo grid plus the service account."""
+    grid: dict[str, Any] = yaml.safe_load(GRID_FILE.read_text(encoding="utf-8"))
+    grid["people"].append(
+        {
+            "id": SERVICE,
+            "name": "巡查 App 后台",
+            "kind": "service",
+            "roles": [{"unit": SERVICE_UNIT, "role": "member"}],
+        }
+    )
+    path.write_text(yaml.safe_dump(grid, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+class ApiServer:
+    def __init__(
+        self,
+        database_url: str,
+        workdir: Path,
+        *,
+        max_body_bytes: int = 65536,
+        loop_seconds: float = 0.5,
+        access_log: bool = True,
+    ) -> None:
+        self.database_url = database_url
+        self.workdir = workdir
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.max_body_bytes = max_body_bytes
+        self.settings = workdir / "gengbao.yaml"
+        grid = write_grid(workdir / "grid.yaml")
+        settings = {
+            "workflows_dir": str(ROOT / "workflows"),
+            "grid_file": str(grid),
+            "api": {"max_body_bytes": max_body_bytes},
+            "serve": {"sweep_seconds": loop_seconds, "dispatch_seconds": loop_seconds},
+            "notifications": {"channels": {"console": {}}},
+        }
+        self.settings.write_text(yaml.safe_dump(settings), encoding="utf-8")
+        self.stdout = workdir / "serve.out"
+        self.stderr = workdir / "serve.err"
+        self.access_log = access_log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "GENGBAO_CONFIG"}
+        env["GENGBAO_DATABASE_URL"] = self.database_url
+        return env
+
+    def start(self, timeout: float = 60.0) -> None:
+        command = [GENGBAO, "--config", str(self.settings), "serve", "--port", str(self.port)]
+        if not self.access_log:
+            command.append("--no-access-log")
+        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=self.env, cwd=ROOT
+            )
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Poll /readyz until 200, the process dies, or *timeout* seconds pass."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=self.base_url, timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"gengbao serve exited {self.process.returncode}:\n{self.log()}"
+                    )
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        raise RuntimeError(f"gengbao serve not ready after {timeout}s:\n{self.log()}")
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [GENGBAO, "--config", str(self.settings), *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=ROOT,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    def token(self, actor: str, name: str | None = None) -> str:
+        args = ["token", "create", "--actor", actor] + (["--name", name] if name else [])
+        return self.cli(*args).stdout.strip()
+
+    def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30.0, **kwargs)
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        """SIGTERM, then wait for the process; its exit status."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def accepting(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0):
+                return True
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        """Make sure the process is gone (kill it if SIGTERM was not enough)."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(30)
+
+    def log(self) -> str:
+        parts = []
+        for path in (self.stderr, self.stdout):
+            if path.exists():
+                parts.append(path.read_text(encoding="utf-8", errors="replace")[-4000:])
+        return "\n".join(parts)
+
+
+@contextmanager
+def running_server(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServer]:
+    """A started server on a fresh database of *backend* (SQLite file or PostgreSQL schema)."""
+    workdir = tmp_path_factory.mktemp(f"api-{backend}")
+    schemas: PostgresSchemas | None = None
+    if backend == "sqlite":
+        url = f"sqlite:///{workdir / 'gengbao.db'}"
+    else:
+        schemas = request.getfixturevalue("pg_schemas")  # skips without PostgreSQL
+        url = schemas.create("api")
+    server = ApiServer(url, workdir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+        if schemas is not None:
+            schemas.drop(url)

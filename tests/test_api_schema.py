@@ -1,0 +1,94 @@
+"""Property-based: schemathesis drives every operation of ``/openapi.json`` with generated
+requests against a real ``gengbao serve``; no answer may be a 5xx, or break the schema.
+
+The caller is a district office account (it sees every case and may open
+them), so generated bodies reach the engine's own checks, not just the token's.
+
+Every check of schemathesis runs but ``positive_data_acceptance``: a body can
+match the schema and still be refused with 422, because what a case's data
+and an event's payload must hold is declared by the workflow file (field
+types, required payload), which the OpenAPI schema cannot know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import positive_data_acceptance
+from schemathesis.schemas import BaseSchema
+
+from tests.api_server import ApiServer, running_server
+from tests.conftest import BACKENDS
+
+ACTOR = "p-ddk-office1"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServer]:
+    with running_server(request.param, request, tmp_path_factory) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def token(server: ApiServer) -> str:
+    return server.token(ACTOR, "schemathesis")
+
+
+@pytest.fixture(scope="module")
+def api_schema(server: ApiServer) -> BaseSchema:
+    return schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
+
+
+OPERATIONS = [
+    ("POST", "/cases"),
+    ("GET", "/cases"),
+    ("GET", "/cases/{case_id}"),
+    ("POST", "/cases/{case_id}/events"),
+    ("GET", "/cases/{case_id}/history"),
+    ("GET", "/workflows"),
+    ("GET", "/workflows/{name}"),
+    ("GET", "/grid/units/{code}"),
+    ("GET", "/notifications"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+]
+
+
+# No parameters, no body (and the token is fixed): nothing a request could get wrong.
+WITHOUT_INPUT = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/workflows"),
+    ("GET", "/metrics"),
+}
+RUNS = [
+    (method, path, mode)
+    for method, path in OPERATIONS
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    if not (mode is GenerationMode.NEGATIVE and (method, path) in WITHOUT_INPUT)
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "mode"), RUNS, ids=[f"{m} {p} {mode.value}" for m, p, mode in RUNS]
+)
+def test_no_5xx_and_no_answer_outside_the_schema(
+    api_schema: BaseSchema, token: str, method: str, path: str, mode: GenerationMode
+) -> None:
+    """Positive: requests the schema allows; negative: requests it forbids (those must be 4xx)."""
+    operation = api_schema[path][method]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    @given(case=operation.as_strategy(generation_mode=mode, headers=headers))
+    @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(case: schemathesis.Case) -> None:
+        case.call_and_validate(excluded_checks=[positive_data_acceptance])
+
+    check()
