@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check clean
+.PHONY: run test lint typecheck check graph clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,9 +13,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Demo actors on the demo grid (config/grid/dadukou.yaml), one token each.
+DEMO_ACTORS := MEMBER=p-bq-xh-1-member VILLAGE=p-bq-xh-leader TOWN=p-bq-leader \
+	TOWN_OFFICE=p-bq-office OFFICE=p-ddk-office1 PLANNING=p-ddk-planning
+
+# The main job: the service on the embedded default (SQLite in var/), the
+# bundled workflows and the demo grid, console notifications, demo tokens.
 run: $(STAMP)
 	$(BIN)/gengbao validate workflows/*.yaml
-	$(BIN)/gengbao graph workflows/farmland_violation.yaml --format mermaid
+	$(BIN)/gengbao grid load config/grid/dadukou.yaml
+	@mkdir -p var && : > var/demo-tokens.env
+	@for pair in $(DEMO_ACTORS); do \
+	  name=$${pair%%=*}; actor=$${pair#*=}; \
+	  token=$$($(BIN)/gengbao token create --actor $$actor --name demo 2>/dev/null) || exit 1; \
+	  echo "export $$name=$$token  # $$actor" >> var/demo-tokens.env; \
+	done
+	@echo "Demo tokens, one per actor (also in var/demo-tokens.env):"
+	@cat var/demo-tokens.env
+	@echo "In another shell: source var/demo-tokens.env and follow the README's curl session."
+	$(BIN)/gengbao serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
@@ -28,6 +44,9 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+graph: $(STAMP)
+	$(BIN)/gengbao graph workflows/farmland_violation.yaml --format mermaid
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
