@@ -76,7 +76,8 @@ class TransitionNotifications:
                     "from": change.from_state,
                     "to": change.to_state,
                     "seq": change.seq,
-                }
+                },
+                "snapshot": {"state": change.to_state, "data": change.data, "escalation_level": 0},
             },
             dedupe_key=f"{change.case_id}:{change.seq}:transition",
             at=change.at,

@@ -58,11 +58,16 @@ class CaseContext:
         wf = self.catalog.compiled(conn, case.definition_id).workflow
         tz = wf.timezone or self.timezone
         chain = grid.chain(conn, case.unit_code)
-        state = wf.state(case.state) if wf.has_state(case.state) else None
+        # The case as it was when the cause committed: a message tells what happened then.
+        snapshot = notification.context.get("snapshot") or {}
+        data: dict[str, Any] = dict(snapshot.get("data", case.data))
+        state_name: str = snapshot.get("state", case.state)
+        level: int = snapshot.get("escalation_level", case.escalation_level)
+        state = wf.state(state_name) if wf.has_state(state_name) else None
         fields = [
-            {"name": f.name, "title": f.title or f.name, "value": case.data.get(f.name)}
+            {"name": f.name, "title": f.title or f.name, "value": data.get(f.name)}
             for f in wf.fields
-            if case.data.get(f.name) not in (None, "", [])
+            if data.get(f.name) not in (None, "", [])
         ]
         context: dict[str, Any] = {
             "kind": notification.kind,
@@ -71,13 +76,13 @@ class CaseContext:
                 "id": case.id,
                 "workflow": wf.id,
                 "workflow_title": wf.title,
-                "state": case.state,
-                "state_title": state.title if state else case.state,
+                "state": state_name,
+                "state_title": state.title if state else state_name,
                 "unit": {"code": chain[0].code, "name": chain[0].name, "level": chain[0].level},
                 "unit_chain": " / ".join(u.name for u in reversed(chain)),
                 "fields": fields,
-                "data": dict(case.data),
-                "escalation_level": case.escalation_level,
+                "data": data,
+                "escalation_level": level,
             },
             "event": None,
             "deadline": None,

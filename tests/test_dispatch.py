@@ -303,3 +303,17 @@ def test_two_dispatchers_never_send_the_same_row(
     assert len(keys) == 6 and set(keys.values()) == {1}
     assert len(smtp.messages) == 6 * 3
     assert {r.status for r in deliveries_of(app)} == {"sent"}
+
+
+def test_a_message_tells_the_case_as_it_was_when_its_cause_committed(
+    app: App, smtp: SmtpReceiver
+) -> None:
+    case_id = open_case(app)
+    trigger, actor, payload, _ = LIFECYCLE[0]
+    app.cases.submit_event(case_id, trigger, actor, payload)  # stop_fail
+    for trigger, actor, payload, _ in LIFECYCLE[1:3]:  # report, confirm (sets violation_kind)
+        app.cases.submit_event(case_id, trigger, actor, payload)
+    app.dispatcher.run_once()
+    stop_failed = [m for m in smtp.messages if "制止无效" in str(m.message["Subject"])]
+    assert stop_failed
+    assert all("违法建房" not in m.message.get_content() for m in stop_failed)

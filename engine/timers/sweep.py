@@ -248,7 +248,12 @@ class TimerService:
                 "state_title": state.title,
                 "rung": timer.rung,
                 "timer_due": timer.due_at.isoformat(),
-            }
+            },
+            "snapshot": {
+                "state": case.state,
+                "data": case.data,
+                "escalation_level": max(case.escalation_level, (timer.rung or -1) + 1),
+            },
         }
         if timer.kind == "reminder":
             enqueue(
