@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.app import App
+    from engine.clock import Clock
 
 ROOT = Path(__file__).parent.parent
 WORKFLOW_FILE = ROOT / "workflows" / "farmland_violation.yaml"
@@ -43,3 +47,17 @@ LIFECYCLE: list[tuple[str, str, dict[str, Any], str]] = [
     ("rectified", REPORTER, {"demolition_record": "已拆除违法建筑"}, "rectify_check"),
     ("accept", "p-bq-office", {"check_note": "验收合格"}, "closed"),
 ]
+
+
+def farmland_app(database_url: str, clock: Clock, **settings: Any) -> App:
+    """An App on *database_url* with the demo grid and the farmland workflow loaded."""
+    from engine.app import App
+    from engine.grid import load_grid
+    from engine.settings import Settings
+
+    app = App(
+        Settings(database_url=database_url, workflows_dir=Path("workflows"), **settings), clock
+    )
+    load_grid(app.engine, GRID_FILE)
+    app.catalog.register_file(WORKFLOW_FILE)
+    return app

@@ -13,7 +13,6 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,11 +22,9 @@ import sqlalchemy as sa
 from engine.app import App
 from engine.cases import Change
 from engine.clock import FixedClock
-from engine.grid import load_grid
-from engine.settings import Settings
 from engine.tables import deliveries, notifications
 from tests.conftest import Database
-from tests.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, farmland_app
 from tests.receivers import HttpReceiver, Reply, SmtpReceiver, free_port
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -53,16 +50,15 @@ def hook() -> Iterator[HttpReceiver]:
 
 
 def make_app(database: Database, clock: FixedClock, channels: dict[str, Any]) -> App:
-    settings = Settings(
-        database_url=database.url,
-        workflows_dir=Path("workflows"),
+    return farmland_app(
+        database.url,
+        clock,
         notifications={
             "base_url": "https://gengbao.example.org",
             "channels": channels,
             "retry": {"max_attempts": 3, "backoff_seconds": 60},
         },
     )
-    return App(settings, clock)
 
 
 def channels(smtp: SmtpReceiver, hook: HttpReceiver) -> dict[str, Any]:
@@ -83,8 +79,6 @@ def app(
     database: Database, clock: FixedClock, smtp: SmtpReceiver, hook: HttpReceiver
 ) -> Iterator[App]:
     application = make_app(database, clock, channels(smtp, hook))
-    load_grid(application.engine, GRID_FILE)
-    application.catalog.register_file(WORKFLOW_FILE)
     try:
         yield application
     finally:
@@ -193,8 +187,6 @@ def test_a_down_endpoint_goes_dead_then_a_manual_retry_delivers(
         database, clock, {"webhook": {"url": f"http://127.0.0.1:{port}/hook", "timeout": 0.5}}
     )
     try:
-        load_grid(app.engine, GRID_FILE)
-        app.catalog.register_file(WORKFLOW_FILE)
         case_id = open_case(app)
         trigger, actor, payload, _ = LIFECYCLE[0]
         app.cases.submit_event(case_id, trigger, actor, payload)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,12 +18,10 @@ import sqlalchemy as sa
 
 from engine.app import App
 from engine.clock import FixedClock
-from engine.grid import load_grid
-from engine.settings import Settings
 from engine.tables import notifications, overdue_facts, timers
 from engine.timers import TimerLoop
 from tests.conftest import Database
-from tests.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, farmland_app
 
 SH = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 9, 18, 10, 0, tzinfo=SH)  # Friday
@@ -41,9 +38,7 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def app(database: Database, clock: FixedClock) -> Iterator[App]:
-    application = App(Settings(database_url=database.url, workflows_dir=Path("workflows")), clock)
-    load_grid(application.engine, GRID_FILE)
-    application.catalog.register_file(WORKFLOW_FILE)
+    application = farmland_app(database.url, clock)
     try:
         yield application
     finally:

@@ -35,13 +35,11 @@ from engine.cases import CaseService, Change
 from engine.clock import FixedClock
 from engine.db import make_engine, read_only
 from engine.errors import GengbaoError
-from engine.grid import load_grid
-from engine.settings import Settings
 from engine.tables import cases, notifications, overdue_facts, timers
 from engine.timers import TimerSchedule
 from notifications.outbox import TransitionNotifications
 from tests.conftest import Database
-from tests.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, farmland_app
 
 ROOT = Path(__file__).parent.parent
 GENGBAO = str(Path(sys.executable).parent / "gengbao")
@@ -70,9 +68,7 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def app(database: Database, clock: FixedClock) -> Iterator[App]:
-    application = App(Settings(database_url=database.url, workflows_dir=Path("workflows")), clock)
-    load_grid(application.engine, GRID_FILE)
-    application.catalog.register_file(WORKFLOW_FILE)
+    application = farmland_app(database.url, clock)
     try:
         yield application
     finally:

@@ -164,28 +164,12 @@ class TimerService:
         """The ids of *rows* this transaction may fire (SQLite: all; it holds the database)."""
         if not self._pg:
             return {row.id for row in rows}
-        case_ids = sorted({r.case_id for r in rows if r.kind not in self.handlers})
-        locked_cases: set[str] = set()
-        if case_ids:
-            locked_cases = set(
-                conn.execute(
-                    select(cases.c.id)
-                    .where(cases.c.id.in_(case_ids))
-                    .order_by(cases.c.id)
-                    .with_for_update(skip_locked=True)
-                ).scalars()
-            )
-        own = sorted(r.id for r in rows if r.kind in self.handlers)
-        locked_own: set[int] = set()
-        if own:
-            locked_own = set(
-                conn.execute(
-                    select(timers.c.id)
-                    .where(timers.c.id.in_(own))
-                    .order_by(timers.c.id)
-                    .with_for_update(skip_locked=True)
-                ).scalars()
-            )
+        locked_cases = _skip_locked(
+            conn, cases.c.id, {r.case_id for r in rows if r.kind not in self.handlers}
+        )
+        locked_own = _skip_locked(
+            conn, timers.c.id, {r.id for r in rows if r.kind in self.handlers}
+        )
         return {
             r.id
             for r in rows
@@ -355,6 +339,14 @@ class TimerService:
                 for f in facts
             ],
         }
+
+
+def _skip_locked(conn: Connection, key: Any, ids: set[Any]) -> set[Any]:
+    """Lock the rows with these keys that nobody else holds, in key order; their keys."""
+    if not ids:
+        return set()
+    query = select(key).where(key.in_(sorted(ids))).order_by(key).with_for_update(skip_locked=True)
+    return set(conn.execute(query).scalars())
 
 
 def _actors_of(wf: Workflow, state: StateSpec) -> list[str]:
