@@ -232,7 +232,7 @@ def test_every_route_but_health_needs_a_token(anonymous: httpx.Client) -> None:
             else:
                 assert_error(response, 401, "unauthenticated")
                 checked += 1
-    assert checked == 10
+    assert checked == 13
 
 
 def test_a_token_needs_an_actor_of_the_grid(server: ApiServer) -> None:
@@ -539,6 +539,9 @@ def test_openapi_lists_the_contract_routes(anonymous: httpx.Client) -> None:
         ("GET", "/workflows"),
         ("GET", "/workflows/{name}"),
         ("GET", "/grid/units/{code}"),
+        ("POST", "/patrols"),
+        ("GET", "/patrols"),
+        ("GET", "/patrols/{patrol_id}"),
         ("GET", "/notifications"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),

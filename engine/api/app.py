@@ -36,9 +36,9 @@ Cases of the farmland-protection workflows, for backend services and duty staff.
 
 Every route but `/healthz` and `/readyz` needs `Authorization: Bearer TOKEN`
 (`gengbao token create --actor ID`). Errors are
-`{"error": CODE, "message": TEXT, "details": {...}}`. POSTs accept an
+`{"error": CODE, "message": TEXT, "details": {...}}`. POSTs on cases accept an
 `Idempotency-Key` header: a repeat with the same key and body returns the first
-response and applies nothing.
+response and applies nothing (`POST /patrols` refuses the header).
 """
 
 

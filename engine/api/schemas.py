@@ -11,6 +11,7 @@ property-based API test checks that the two agree).
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -25,6 +26,9 @@ __all__ = [
     "ErrorBody",
     "EventSubmit",
     "HistoryEntry",
+    "Patrol",
+    "PatrolCreate",
+    "PatrolPage",
     "Unit",
     "WorkflowDetail",
     "WorkflowSummary",
@@ -32,6 +36,8 @@ __all__ = [
 
 MAX_DEPTH = 16
 MAX_NAME = 200
+MAX_TEXT = 2000
+MAX_REFERENCE = 1000
 
 
 def _check_text(value: str, where: str) -> None:
@@ -70,8 +76,19 @@ def _clean_name(value: str) -> str:
     return value
 
 
+def _clean_list(value: list[Any]) -> list[Any]:
+    _clean_value(value, "")
+    return value
+
+
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_clean_name)]
 JSONObject = Annotated[dict[str, Any], AfterValidator(_clean_object)]
+JSONList = Annotated[list[Any], AfterValidator(_clean_list)]
+Text = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_clean_name)]
+Reference = Annotated[
+    str, Field(min_length=1, max_length=MAX_REFERENCE), AfterValidator(_clean_name)
+]
+Coordinate = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Request(BaseModel):
@@ -102,6 +119,43 @@ class EventSubmit(_Request):
     expected_version: int | None = Field(
         default=None,
         description="refuse (409) unless the case is at this revision (its `revision`)",
+    )
+
+
+class PatrolCreate(_Request):
+    """Record a patrol (巡查) of grid unit *unit*; the patroller is the token's actor."""
+
+    unit: Name = Field(examples=["ddk-bq-xh"])
+    started: datetime | None = Field(
+        default=None,
+        description="ISO 8601; without an offset, the server's time zone; default: now",
+        examples=["2026-09-18T09:00:00+08:00"],
+    )
+    ended: datetime | None = Field(
+        default=None,
+        description="ISO 8601; without an offset, the server's time zone",
+        examples=["2026-09-18T11:30:00+08:00"],
+    )
+    findings: Text | None = Field(
+        default=None, description="what was found (free text)", examples=["三组王家湾有新开挖痕迹"]
+    )
+    suspected: JSONList = Field(
+        default_factory=list,
+        description="suspected violations, a list of anything (objects, texts)",
+        examples=[[{"address": "三组王家湾", "note": "疑似挖塘"}]],
+    )
+    route: list[Annotated[list[Coordinate], Field(min_length=2, max_length=2)]] | None = Field(
+        default=None,
+        description="the route walked: `[lng, lat]` points in degrees",
+        examples=[[[106.48, 29.48], [106.49, 29.48]]],
+    )
+    area_m2: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
+        default=None, description="area covered, m²", examples=[120000]
+    )
+    attachments: list[Reference] = Field(
+        default_factory=list,
+        description="references to photos and files: file names or URLs",
+        examples=[["IMG_0001.jpg"]],
     )
 
 
@@ -238,3 +292,36 @@ class Delivery(_Response):
     case: str | None
     kind: str
     template: str
+
+
+class PatrolCredit(_Response):
+    rule: str
+    unit: str
+    period: str
+
+
+class Patrol(_Response):
+    id: str = Field(examples=["P20260918-7KQ2MX"])
+    unit: str
+    unit_name: str
+    actor: str = Field(description="the patroller")
+    actor_name: str
+    started_at: str
+    ended_at: str | None
+    route: list[list[float]] | None
+    area_m2: float | None
+    findings: str | None
+    suspected: list[Any]
+    attachments: list[str]
+    recorded_at: str
+    cases: list[str] = Field(description="the cases opened from (or linked to) this patrol")
+    credited: list[PatrolCredit] = Field(
+        description="the obligation periods this patrol counted for (in the answer to POST only)"
+    )
+
+
+class PatrolPage(_Response):
+    items: list[Patrol]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null at the end"
+    )

@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, and_, insert, or_, select
 
 from engine import grid
 from engine.cases import CaseService, CaseView, Change
@@ -83,14 +83,20 @@ class PatrolView:
 def day_bounds(
     first: dt.date | None, last: dt.date | None, tz: str
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """Local dates *first* … *last* (inclusive) → ``[start, end)`` in UTC."""
+    """Local dates *first* … *last* (inclusive) → ``[start, end)`` in UTC; no bound past
+    the ends of the calendar (``date.min`` / ``date.max``)."""
     zone = ZoneInfo(tz)
 
-    def midnight(day: dt.date) -> dt.datetime:
-        return dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+    def midnight(day: dt.date) -> dt.datetime | None:
+        try:
+            return dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+        except OverflowError:
+            return None
 
     start = midnight(first) if first is not None else None
-    end = midnight(last + dt.timedelta(days=1)) if last is not None else None
+    end = None
+    if last is not None and last < dt.date.max:
+        end = midnight(last + dt.timedelta(days=1))
     return start, end
 
 
@@ -231,11 +237,16 @@ class Ledger:
             query = query.where(p.started_at >= start)
         if end is not None:
             query = query.where(p.started_at < end)
-        if after is not None:
-            query = query.where(p.id > after)
         if limit is not None:
             query = query.limit(limit)
         with read_only(self.engine).connect() as conn:
+            if after is not None:  # keyset on (started_at, id), the order of the list
+                since = conn.execute(select(p.started_at).where(p.id == after)).scalar_one_or_none()
+                if since is None:
+                    raise InvalidData({"cursor": "not a next_cursor of this list"})
+                query = query.where(
+                    or_(p.started_at > since, and_(p.started_at == since, p.id > after))
+                )
             if unit is not None:
                 query = query.where(grid.in_subtree(units.c.path, grid.subtree_prefix(conn, unit)))
             if viewer is not None:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from engine.api.routes import cases, grid, notifications, ops, workflows
+from engine.api.routes import cases, grid, notifications, ops, patrols, workflows
 
 __all__ = ["ROUTERS"]
 
-ROUTERS = (cases.router, workflows.router, grid.router, notifications.router, ops.router)
+ROUTERS = (
+    cases.router,
+    workflows.router,
+    grid.router,
+    patrols.router,
+    notifications.router,
+    ops.router,
+)
