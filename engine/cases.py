@@ -18,9 +18,8 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -28,6 +27,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from engine import grid
+from engine.case_records import (
+    CaseFilter,
+    CaseView,
+    Change,
+    HistoryEntry,
+    HistoryRow,
+    jsonable,
+    view_from_dict,
+)
 from engine.catalog import Catalog
 from engine.clock import Clock
 from engine.definitions import FieldSpec, TransitionSpec, Workflow
@@ -45,141 +53,21 @@ from engine.errors import (
     UnknownTrigger,
     VersionConflict,
 )
-from engine.history import GENESIS, ChainReport, hashed_fields, row_hash, verify_chain
+from engine.history import GENESIS, ChainReport, verify_chain
 from engine.tables import cases, history, idempotency, state_entries, units, workflow_versions
 
-__all__ = ["SYSTEM_ACTOR", "CaseFilter", "CaseService", "CaseView", "Effects", "HistoryEntry"]
+__all__ = [
+    "SYSTEM_ACTOR",
+    "CaseFilter",
+    "CaseService",
+    "CaseView",
+    "Change",
+    "Effects",
+    "HistoryEntry",
+]
 
 SYSTEM_ACTOR = "system"
 CREATE_TRIGGER = "create"
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class CaseView:
-    id: str
-    workflow: str
-    version: int
-    definition_id: int
-    state: str
-    state_title: str
-    unit: str
-    data: dict[str, Any]
-    revision: int
-    escalation_level: int
-    opened_at: datetime
-    state_entered_at: datetime
-    closed_at: datetime | None
-    updated_at: datetime
-    created_by: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def open(self) -> bool:
-        return self.closed_at is None
-
-    def as_dict(self) -> dict[str, Any]:
-        out = {
-            "id": self.id,
-            "workflow": self.workflow,
-            "version": self.version,
-            "definition_id": self.definition_id,
-            "state": self.state,
-            "state_title": self.state_title,
-            "unit": self.unit,
-            "data": self.data,
-            "revision": self.revision,
-            "escalation_level": self.escalation_level,
-            "open": self.open,
-            "opened_at": self.opened_at.isoformat(),
-            "state_entered_at": self.state_entered_at.isoformat(),
-            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
-            "updated_at": self.updated_at.isoformat(),
-            "created_by": self.created_by,
-        }
-        out.update(self.extra)
-        return out
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    seq: int
-    at: datetime
-    actor: str
-    trigger: str
-    from_state: str | None
-    to_state: str
-    payload: dict[str, Any]
-    definition_id: int
-    hash: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "at": self.at.isoformat(),
-            "actor": self.actor,
-            "trigger": self.trigger,
-            "from": self.from_state,
-            "to": self.to_state,
-            "payload": self.payload,
-            "definition_id": self.definition_id,
-            "hash": self.hash,
-        }
-
-
-@dataclass(frozen=True)
-class CaseFilter:
-    workflow: str | None = None
-    state: str | None = None
-    unit: str | None = None  # the unit and everything below it
-    open: bool | None = None
-    limit: int = 100
-    after: str | None = None  # cursor: list cases with id > after
-    overdue: bool | None = None  # open with its current deadline passed (or not)
-    within: tuple[str, ...] | None = None  # only these units' subtrees (None: everywhere)
-
-
-@dataclass(frozen=True)
-class Change:
-    """What one accepted event did, handed to the effects inside its transaction."""
-
-    case_id: str
-    workflow: Workflow
-    definition_id: int
-    unit: str
-    actor: str
-    trigger: str
-    transition: TransitionSpec | None  # None for case creation
-    from_state: str | None
-    to_state: str
-    data: dict[str, Any]
-    payload: dict[str, Any]
-    at: datetime
-    seq: int
-
-
-@dataclass(frozen=True)
-class _HistoryRow:
-    """One history row and its place in the hash chain, computed before it is written."""
-
-    values: dict[str, Any]
-    prev: str
-    hash: str
-
-    @classmethod
-    def of(cls, change: Change, prev: str) -> _HistoryRow:
-        values = {
-            "case_id": change.case_id,
-            "seq": change.seq,
-            "at": change.at,
-            "actor": change.actor,
-            "trigger": change.trigger,
-            "from_state": change.from_state,
-            "to_state": change.to_state,
-            "payload": _jsonable(change.payload),
-            "definition_id": change.definition_id,
-        }
-        return cls(values, prev, row_hash(prev, hashed_fields(values)))
 
 
 class Effects(Protocol):
@@ -286,7 +174,7 @@ class CaseService:
                             key=key,
                             request_hash=digest,
                             kind=request["op"],
-                            response=_jsonable(view.as_dict()),
+                            response=jsonable(view.as_dict()),
                             created_at=self.clock.now(),
                         )
                     )
@@ -313,7 +201,7 @@ class CaseService:
             return None
         if row.request_hash != digest:
             raise IdempotencyMismatch(key)
-        return _view_from_dict(row.response)
+        return view_from_dict(row.response)
 
     def _create(
         self,
@@ -352,7 +240,7 @@ class CaseService:
             now,
             1,
         )
-        entry = _HistoryRow.of(change, GENESIS)
+        entry = HistoryRow.of(change, GENESIS)
         conn.execute(
             insert(cases).values(
                 id=case_id,
@@ -464,7 +352,7 @@ class CaseService:
             now,
             revision,
         )
-        entry = _HistoryRow.of(change, row.head_hash or self._head(conn, case_id))
+        entry = HistoryRow.of(change, row.head_hash or self._head(conn, case_id))
         done = conn.execute(
             update(cases)
             .where(cases.c.id == case_id, cases.c.row_version == row.row_version)
@@ -513,7 +401,7 @@ class CaseService:
         ).scalar_one()
         return head
 
-    def _record(self, conn: Connection, entry: _HistoryRow) -> None:
+    def _record(self, conn: Connection, entry: HistoryRow) -> None:
         """Append the history row and mark the state's first entry."""
         conn.execute(insert(history).values(**entry.values, prev_hash=entry.prev, hash=entry.hash))
         first_entry = self._insert_ignore(state_entries).values(
@@ -595,7 +483,8 @@ class CaseService:
             row.created_by,
         )
 
-    def list_cases(self, f: CaseFilter = CaseFilter()) -> list[CaseView]:
+    def list_cases(self, f: CaseFilter | None = None) -> list[CaseView]:
+        f = f or CaseFilter()
         stmt = (
             select(cases, workflow_versions.c.version)
             .join(workflow_versions, workflow_versions.c.id == cases.c.definition_id)
@@ -734,54 +623,3 @@ def _new_case_id(now: datetime) -> str:
 def _digest(request: Mapping[str, Any]) -> str:
     text = json.dumps(request, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
-
-
-def _view_from_dict(d: Mapping[str, Any]) -> CaseView:
-    known = {
-        "id",
-        "workflow",
-        "version",
-        "state",
-        "state_title",
-        "unit",
-        "data",
-        "revision",
-        "escalation_level",
-        "open",
-        "opened_at",
-        "state_entered_at",
-        "closed_at",
-        "updated_at",
-        "created_by",
-        "definition_id",
-    }
-
-    def moment(text: str | None) -> datetime | None:
-        return datetime.fromisoformat(text) if text else None
-
-    opened = moment(d["opened_at"])
-    entered = moment(d["state_entered_at"])
-    updated = moment(d["updated_at"])
-    assert opened and entered and updated
-    return CaseView(
-        d["id"],
-        d["workflow"],
-        d["version"],
-        d.get("definition_id", 0),
-        d["state"],
-        d["state_title"],
-        d["unit"],
-        d["data"],
-        d["revision"],
-        d["escalation_level"],
-        opened,
-        entered,
-        moment(d["closed_at"]),
-        updated,
-        d["created_by"],
-        {k: v for k, v in d.items() if k not in known},
-    )

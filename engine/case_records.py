@@ -1,0 +1,206 @@
+"""What the case service hands out and passes around: plain frozen records.
+
+``CaseView`` (a case as callers see it), ``HistoryEntry`` (one history row),
+``CaseFilter`` (what ``list_cases`` selects), ``Change`` (what one accepted
+event did, given to the effects hooks) and ``HistoryRow`` (a history row and
+its place in the hash chain, computed before it is written).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.definitions import TransitionSpec, Workflow
+from engine.history import hashed_fields, row_hash
+
+__all__ = [
+    "CaseFilter",
+    "CaseView",
+    "Change",
+    "HistoryEntry",
+    "HistoryRow",
+    "jsonable",
+    "view_from_dict",
+]
+
+
+@dataclass(frozen=True)
+class CaseView:
+    id: str
+    workflow: str
+    version: int
+    definition_id: int
+    state: str
+    state_title: str
+    unit: str
+    data: dict[str, Any]
+    revision: int
+    escalation_level: int
+    opened_at: datetime
+    state_entered_at: datetime
+    closed_at: datetime | None
+    updated_at: datetime
+    created_by: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at is None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {
+            "id": self.id,
+            "workflow": self.workflow,
+            "version": self.version,
+            "definition_id": self.definition_id,
+            "state": self.state,
+            "state_title": self.state_title,
+            "unit": self.unit,
+            "data": self.data,
+            "revision": self.revision,
+            "escalation_level": self.escalation_level,
+            "open": self.open,
+            "opened_at": self.opened_at.isoformat(),
+            "state_entered_at": self.state_entered_at.isoformat(),
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "updated_at": self.updated_at.isoformat(),
+            "created_by": self.created_by,
+        }
+        out.update(self.extra)
+        return out
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    seq: int
+    at: datetime
+    actor: str
+    trigger: str
+    from_state: str | None
+    to_state: str
+    payload: dict[str, Any]
+    definition_id: int
+    hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "trigger": self.trigger,
+            "from": self.from_state,
+            "to": self.to_state,
+            "payload": self.payload,
+            "definition_id": self.definition_id,
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    workflow: str | None = None
+    state: str | None = None
+    unit: str | None = None  # the unit and everything below it
+    open: bool | None = None
+    limit: int = 100
+    after: str | None = None  # cursor: list cases with id > after
+    overdue: bool | None = None  # open with its current deadline passed (or not)
+    within: tuple[str, ...] | None = None  # only these units' subtrees (None: everywhere)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one accepted event did, handed to the effects inside its transaction."""
+
+    case_id: str
+    workflow: Workflow
+    definition_id: int
+    unit: str
+    actor: str
+    trigger: str
+    transition: TransitionSpec | None  # None for case creation
+    from_state: str | None
+    to_state: str
+    data: dict[str, Any]
+    payload: dict[str, Any]
+    at: datetime
+    seq: int
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One history row and its place in the hash chain, computed before it is written."""
+
+    values: dict[str, Any]
+    prev: str
+    hash: str
+
+    @classmethod
+    def of(cls, change: Change, prev: str) -> HistoryRow:
+        values = {
+            "case_id": change.case_id,
+            "seq": change.seq,
+            "at": change.at,
+            "actor": change.actor,
+            "trigger": change.trigger,
+            "from_state": change.from_state,
+            "to_state": change.to_state,
+            "payload": jsonable(change.payload),
+            "definition_id": change.definition_id,
+        }
+        return cls(values, prev, row_hash(prev, hashed_fields(values)))
+
+
+def jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def view_from_dict(d: Mapping[str, Any]) -> CaseView:
+    known = {
+        "id",
+        "workflow",
+        "version",
+        "state",
+        "state_title",
+        "unit",
+        "data",
+        "revision",
+        "escalation_level",
+        "open",
+        "opened_at",
+        "state_entered_at",
+        "closed_at",
+        "updated_at",
+        "created_by",
+        "definition_id",
+    }
+
+    def moment(text: str | None) -> datetime | None:
+        return datetime.fromisoformat(text) if text else None
+
+    opened = moment(d["opened_at"])
+    entered = moment(d["state_entered_at"])
+    updated = moment(d["updated_at"])
+    assert opened and entered and updated
+    return CaseView(
+        d["id"],
+        d["workflow"],
+        d["version"],
+        d.get("definition_id", 0),
+        d["state"],
+        d["state_title"],
+        d["unit"],
+        d["data"],
+        d["revision"],
+        d["escalation_level"],
+        opened,
+        entered,
+        moment(d["closed_at"]),
+        updated,
+        d["created_by"],
+        {k: v for k, v in d.items() if k not in known},
+    )
