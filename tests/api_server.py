@@ -196,3 +196,23 @@ def running_server(
         server.close()
         if schemas is not None:
             schemas.drop(url)
+
+
+# The contract routes of the HTTP API (issues 6 and 7), as (METHOD, path template).
+CONTRACT_ROUTES = [
+    ("POST", "/cases"),
+    ("GET", "/cases"),
+    ("GET", "/cases/{case_id}"),
+    ("POST", "/cases/{case_id}/events"),
+    ("GET", "/cases/{case_id}/history"),
+    ("GET", "/workflows"),
+    ("GET", "/workflows/{name}"),
+    ("GET", "/grid/units/{code}"),
+    ("POST", "/patrols"),
+    ("GET", "/patrols"),
+    ("GET", "/patrols/{patrol_id}"),
+    ("GET", "/notifications"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+]

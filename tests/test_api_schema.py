@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.schemas import BaseSchema
 
-from tests.api_server import ApiServer, running_server
+from tests.api_server import CONTRACT_ROUTES, ApiServer, running_server
 from tests.conftest import BACKENDS
 
 ACTOR = "p-ddk-office1"
@@ -45,23 +45,7 @@ def api_schema(server: ApiServer) -> BaseSchema:
     return schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
 
 
-OPERATIONS = [
-    ("POST", "/cases"),
-    ("GET", "/cases"),
-    ("GET", "/cases/{case_id}"),
-    ("POST", "/cases/{case_id}/events"),
-    ("GET", "/cases/{case_id}/history"),
-    ("GET", "/workflows"),
-    ("GET", "/workflows/{name}"),
-    ("GET", "/grid/units/{code}"),
-    ("POST", "/patrols"),
-    ("GET", "/patrols"),
-    ("GET", "/patrols/{patrol_id}"),
-    ("GET", "/notifications"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),
-]
+OPERATIONS = CONTRACT_ROUTES
 
 
 # No parameters, no body (and the token is fixed): nothing a request could get wrong.
