@@ -10,7 +10,6 @@ the file can still run its cases.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.clock import Clock
 from engine.definitions import CompiledWorkflow, Workflow, validate_text
 from engine.definitions.checks import TemplateCheck
-from engine.errors import DefinitionError, UnknownWorkflow
+from engine.errors import DefinitionError, StorageError, UnknownWorkflow
 from engine.tables import cases, workflow_versions
 
 __all__ = ["Catalog", "Registered", "VersionInfo"]
@@ -96,8 +95,10 @@ class Catalog:
                     return self._insert(conn, wf, text, path)
             except IntegrityError:
                 continue
-        with self.engine.connect() as conn:
-            return self._insert(conn, wf, text, path)
+        raise StorageError(
+            f"could not register {wf.id} ({path}): concurrent registrations kept "
+            "colliding; try again"
+        )
 
     def _insert(self, conn: Connection, wf: Workflow, text: str, path: str) -> Registered:
         v = workflow_versions.c
@@ -207,6 +208,3 @@ class Catalog:
             )
             for r in conn.execute(stmt)
         ]
-
-    def names(self, conn: Connection) -> Iterable[str]:
-        return conn.execute(select(workflow_versions.c.workflow).distinct()).scalars().all()
