@@ -129,7 +129,29 @@ class _Controller(Controller):
         super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
-class SmtpReceiver:
+class _Running:
+    """``with server:`` starts it and always stops it (threads joined, sockets closed)."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class SmtpReceiver(_Running):
     """An SMTP server on 127.0.0.1 that keeps every message it accepts.
 
     *tls_context* (a server context) offers STARTTLS, *require_starttls*
@@ -196,18 +218,6 @@ class SmtpReceiver:
         if self._running:
             self._running = False
             self._controller.stop()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # -- HTTP ----------------------------------------------------------------------
@@ -303,7 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class HttpReceiver:
+class HttpReceiver(_Running):
     """An HTTP server on 127.0.0.1 that records requests and answers from a script.
 
     Replies queued with :meth:`reply` are used in order, one per request;
@@ -356,23 +366,11 @@ class HttpReceiver:
             self._thread.join()
             self._thread = None
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 # -- silence -------------------------------------------------------------------
 
 
-class SilentServer:
+class SilentServer(_Running):
     """A listening socket that never accepts: connections complete, then nothing is said."""
 
     def __init__(self) -> None:
@@ -386,20 +384,14 @@ class SilentServer:
     def url(self, path: str = "/") -> str:
         return f"http://{LOCALHOST}:{self.port}{path}"
 
-    def __enter__(self) -> Self:
+    def start(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind((LOCALHOST, 0))
         sock.listen(8)
         self._sock = sock
         self.port = sock.getsockname()[1]
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
