@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check graph clean
+.PHONY: run test fuzz lint typecheck check graph clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The random search: property tests at random, ten times the examples, with
+# failures kept in .hypothesis/ (make test is derandomized and keeps nothing).
+fuzz: $(STAMP)
+	GENGBAO_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:randomly \
+	  tests/test_timers_model.py tests/test_cases_model.py tests/test_calendar.py \
+	  tests/test_definitions_fuzz.py tests/test_api_schema.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine notifications tests bench

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
@@ -27,6 +28,22 @@ from engine.db import make_engine, normalize_url, upgrade
 from engine.tables import metadata
 
 PG_ENV = "GENGBAO_TEST_POSTGRES_URL"
+
+# Property tests: ``ci`` (the default, what ``make test`` and CI run) is
+# derandomized with no example database, so a run never depends on what an
+# earlier run in this checkout found; ``fuzz`` (``make fuzz``) searches at
+# random, ten times longer, and keeps what it finds in ``.hypothesis/``.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("fuzz", derandomize=False)
+settings.load_profile(os.environ.get("GENGBAO_HYPOTHESIS_PROFILE", "ci"))
+FUZZ = os.environ.get("GENGBAO_HYPOTHESIS_PROFILE") == "fuzz"
+
+
+def examples(n: int) -> int:
+    """*n* property examples, or ten times as many under the fuzz profile."""
+    return n * 10 if FUZZ else n
+
+
 BACKENDS = ["sqlite", "postgres"]
 
 

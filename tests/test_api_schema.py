@@ -22,7 +22,7 @@ from schemathesis.checks import positive_data_acceptance
 from schemathesis.schemas import BaseSchema
 
 from tests.api_server import CONTRACT_ROUTES, ApiServer, running_server
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, examples
 
 ACTOR = "p-ddk-office1"
 
@@ -74,7 +74,7 @@ def test_no_5xx_and_no_answer_outside_the_schema(
     headers = {"Authorization": f"Bearer {token}"}
 
     @given(case=operation.as_strategy(generation_mode=mode, headers=headers))
-    @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=examples(50), deadline=None, suppress_health_check=list(HealthCheck))
     def check(case: schemathesis.Case) -> None:
         case.call_and_validate(excluded_checks=[positive_data_acceptance])
 

@@ -18,6 +18,7 @@ import engine.calendars
 from engine.calendars import ChineseCalendarSource, HolidaySource, WorkingCalendar
 from engine.definitions.durations import Duration, parse_duration
 from engine.errors import ConfigError
+from tests.conftest import examples
 
 CST = timezone(timedelta(hours=8))
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -545,7 +546,7 @@ STARTS = st.datetimes(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(start=STARTS, n=st.integers(min_value=1, max_value=30))
 def test_due_lands_after_exactly_n_working_days(
     cal: WorkingCalendar, start: datetime, n: int
@@ -568,7 +569,7 @@ def test_due_lands_after_exactly_n_working_days(
     assert later >= due
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(start=STARTS, n=st.integers(min_value=2, max_value=30), data=st.data())
 def test_before_is_the_inverse_of_due(
     cal: WorkingCalendar, start: datetime, n: int, data: st.DataObject
@@ -577,7 +578,7 @@ def test_before_is_the_inverse_of_due(
     assert cal.before(cal.due(start, wd(n)), wd(m)) == cal.due(start, wd(n - m))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(day=st.dates(date(2004, 1, 1), date(2026, 12, 31)), n=st.integers(-400, 400))
 def test_add_working_days_round_trips(cal: WorkingCalendar, day: date, n: int) -> None:
     moved = cal.add_working_days(day, n)

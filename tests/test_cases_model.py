@@ -24,6 +24,7 @@ from engine.db import make_engine, upgrade
 from engine.errors import EventRejected
 from engine.grid import load_grid
 from notifications.templates import TemplateStore
+from tests.conftest import examples
 from tests.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
 
 ACTORS = sorted({step[1] for step in LIFECYCLE} | {REPORTER, "p-ddk-duty", "p-bq-sl-1-member"})
@@ -136,7 +137,7 @@ class CaseMachine(RuleBasedStateMachine):
 
 
 CaseMachine.TestCase.settings = settings(
-    max_examples=30,
+    max_examples=examples(30),
     stateful_step_count=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.definitions import CompiledWorkflow, validate_text
+from tests.conftest import examples
 
 DATA = Path(__file__).parent / "data"
 SOURCES = [
@@ -57,7 +58,7 @@ def definitions(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(definitions(), st.integers(0, 2000))
 def test_random_valid_definitions_compile_and_run(doc: dict[str, Any], area: int) -> None:
     result = validate_text(yaml.safe_dump(doc, allow_unicode=True), "random.yaml")
@@ -98,7 +99,7 @@ def damaged(draw: st.DrawFn) -> str:
     return "\n".join(lines)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(damaged())
 def test_damaged_files_give_diagnostics_never_a_traceback(text: str) -> None:
     result = validate_text(text, "damaged.yaml")
