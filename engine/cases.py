@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -54,6 +52,7 @@ from engine.errors import (
     VersionConflict,
 )
 from engine.history import GENESIS, ChainReport, verify_chain
+from engine.ids import next_id
 from engine.tables import cases, history, idempotency, state_entries, units, workflow_versions
 
 __all__ = [
@@ -223,7 +222,7 @@ class CaseService:
         )
         clean = _case_data(wf.fields, {}, data, complete=True)
         now = self.clock.now()
-        case_id = _new_case_id(now)
+        case_id = next_id(conn, "C", now)
         final = wf.state(wf.initial).final
         change = Change(
             case_id,
@@ -612,12 +611,6 @@ def _case_data(
     if problems:
         raise InvalidData(problems)
     return clean
-
-
-def _new_case_id(now: datetime) -> str:
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    suffix = "".join(secrets.choice(alphabet) for _ in range(6))
-    return f"C{now:%Y%m%d}-{suffix}"
 
 
 def _digest(request: Mapping[str, Any]) -> str:

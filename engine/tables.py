@@ -38,6 +38,7 @@ __all__ = [
     "cases",
     "deliveries",
     "history",
+    "id_counters",
     "idempotency",
     "metadata",
     "notifications",
@@ -153,6 +154,16 @@ workflow_versions = Table(
     Column("loaded_at", UTCDateTime, nullable=False),
     UniqueConstraint("workflow", "version"),
     UniqueConstraint("workflow", "content_hash"),
+)
+
+# The day's last sequence number per id prefix (C: cases, P: patrols), see engine/ids.py.
+id_counters = Table(
+    "id_counters",
+    metadata,
+    Column("prefix", Text, nullable=False),
+    Column("day", Text, nullable=False),  # YYYYMMDD
+    Column("last", Integer, nullable=False),
+    PrimaryKeyConstraint("prefix", "day"),
 )
 
 cases = Table(
@@ -337,7 +348,7 @@ tokens = Table(
 patrols = Table(
     "patrols",
     metadata,
-    Column("id", Text, primary_key=True),  # P20260918-7KQ2MX
+    Column("id", Text, primary_key=True),  # P20260918-0001 (engine/ids.py)
     Column("unit_code", Text, ForeignKey("units.code"), nullable=False),
     Column("actor", Text, ForeignKey("people.id"), nullable=False),
     Column("started_at", UTCDateTime, nullable=False),

@@ -301,7 +301,7 @@ class PatrolCredit(_Response):
 
 
 class Patrol(_Response):
-    id: str = Field(examples=["P20260918-7KQ2MX"])
+    id: str = Field(examples=["P20260918-0001"])
     unit: str
     unit_name: str
     actor: str = Field(description="the patroller")

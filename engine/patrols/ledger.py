@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +34,7 @@ from engine.errors import (
     UnknownPatrol,
     UnknownPerson,
 )
+from engine.ids import next_id
 from engine.patrols.obligations import Obligations
 from engine.tables import cases as cases_table
 from engine.tables import patrol_cases, patrols, people, person_roles, units
@@ -153,7 +153,7 @@ class Ledger:
             if not unit_row.active:
                 raise InvalidData({"unit": f"unit {unit!r} is no longer active"})
             held = _roles(conn, actor, unit_row, "record a patrol")
-            patrol_id = _new_id(now)
+            patrol_id = next_id(conn, "P", now)
             conn.execute(
                 insert(patrols).values(
                     id=patrol_id,
@@ -375,9 +375,3 @@ def _route(value: Any, problems: dict[str, str]) -> list[list[float]] | None:
             return None
         points.append([float(point[0]), float(point[1])])
     return points or None
-
-
-def _new_id(now: dt.datetime) -> str:
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    suffix = "".join(secrets.choice(alphabet) for _ in range(6))
-    return f"P{now:%Y%m%d}-{suffix}"

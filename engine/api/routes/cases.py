@@ -43,7 +43,7 @@ IdempotencyKey = Annotated[
         description="a repeat with the same key and body returns the first response",
     ),
 ]
-CaseId = Annotated[str, Path(max_length=100, description="a case id, e.g. C20260918-7QK2MX")]
+CaseId = Annotated[str, Path(max_length=100, description="a case id, e.g. C20260918-0042")]
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -1,0 +1,37 @@
+"""Short, readable record ids that never collide: ``C20261201-0042``.
+
+An id is a prefix, the day and that day's sequence number, drawn from a
+counter row per (prefix, day) in the transaction that inserts the record: the
+number is taken under the row's lock (PostgreSQL) or the writer's lock
+(SQLite), so two transactions never draw the same number, and a rolled-back
+insert gives its number back.  Four digits at least, so ids read out on the
+phone stay short: ``C20261201-0007`` … ``C20261201-12345``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
+
+from engine.tables import id_counters
+
+__all__ = ["next_id"]
+
+
+def next_id(conn: Connection, prefix: str, now: dt.datetime) -> str:
+    """The next id of *prefix* on *now*'s day, e.g. ``next_id(conn, "C", now)``."""
+    day = f"{now:%Y%m%d}"
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(id_counters)
+        .values(prefix=prefix, day=day, last=1)
+        .on_conflict_do_update(
+            index_elements=[id_counters.c.prefix, id_counters.c.day],
+            set_={"last": id_counters.c.last + 1},
+        )
+        .returning(id_counters.c.last)
+    )
+    number = conn.execute(statement).scalar_one()
+    return f"{prefix}{day}-{number:04d}"
