@@ -131,3 +131,16 @@ def test_two_processes_race_on_one_case(database: Database) -> None:
         history = run_json(database, "case", "history", case_id)
         assert len(history) == 2
         assert run_json(database, "case", "verify", case_id)["ok"] is True
+
+
+def test_a_closed_pipe_ends_the_command_quietly() -> None:
+    """``gengbao schema | head -0``: the reader is gone before the first write."""
+    process = subprocess.Popen(
+        [GENGBAO, "schema"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    with process.stderr:
+        errors = process.stderr.read()
+    assert process.wait(timeout=60) == 141
+    assert errors == ""

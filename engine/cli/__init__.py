@@ -73,6 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``gengbao … | head``): stop quietly, as a
+        # process killed by SIGPIPE would, and keep the exit flush from failing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except Exception as exc:  # the last line of defence: no traceback for users
         if os.environ.get("GENGBAO_DEBUG"):
             traceback.print_exc()
