@@ -61,6 +61,9 @@ def test_guard_names_are_the_free_variables() -> None:
         ("x[0]", "Subscript is not allowed"),
         ("2 ** 10000", "Pow is not allowed"),
         ("len(x, key=1)", "keyword arguments"),
+        ("'%100000000d' % 1 == ''", "format width or precision above 100"),
+        ("'%.100000000f' % 1 == ''", "format width or precision above 100"),
+        ("'%*d' % (10, 1) == ''", "format width or precision above 100"),
         ("x := 1", "syntax error"),
         ("import os", "syntax error"),
         ("", "non-empty"),
@@ -75,6 +78,12 @@ def test_string_repetition_is_capped() -> None:
     assert compile_guard("'a' * 100 == s")({"s": "a" * 100}) is True
     # Building a huge string is refused at run time: the guard is false, memory is safe.
     assert compile_guard("len('a' * n) > 0")({"n": 10**9}) is False
+
+
+def test_formatting_is_bounded() -> None:
+    assert compile_guard("'%05.1f' % area == '012.5'")({"area": 12.5}) is True
+    # A format string from a field is checked at run time: the guard is false.
+    assert compile_guard("pattern % 1 == ''")({"pattern": "%100000000d"}) is False
 
 
 def test_a_mismatched_comparison_is_false_but_the_rest_still_counts() -> None:

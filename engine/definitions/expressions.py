@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import operator
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from typing import Any
 __all__ = ["ExpressionError", "Guard", "compile_guard"]
 
 MAX_STRING = 10_000
+MAX_FORMAT_WIDTH = 100  # widths and precisions in ``'%5.2f' % x``; ``*`` is refused
+_FORMAT_SPEC = re.compile(r"%[#0\- +]*(\*|\d+)?(?:\.(\*|\d*))?")
 _FUNCTIONS: dict[str, Callable[..., Any]] = {"len": len, "abs": abs, "min": min, "max": max}
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -109,6 +112,17 @@ def _check(node: ast.AST, names: set[str]) -> None:
         return
     if isinstance(node, ast.BinOp) and type(node.op) not in _BINOPS:
         raise ExpressionError(f"operator {type(node.op).__name__} is not allowed", offset)
+    if (
+        isinstance(node, ast.BinOp)
+        and isinstance(node.op, ast.Mod)
+        and isinstance(node.left, ast.Constant)
+        and isinstance(node.left.value, str)
+        and _too_wide(node.left.value)
+    ):
+        raise ExpressionError(
+            f"a format width or precision above {MAX_FORMAT_WIDTH} (or '*') is not allowed",
+            node.left.col_offset,
+        )
     allowed = (
         ast.Expression,
         ast.BoolOp,
@@ -151,6 +165,8 @@ def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
         left, right = _eval(node.left, env), _eval(node.right, env)
         if isinstance(node.op, ast.Mult) and _too_long(left, right):
             raise _Undecidable
+        if isinstance(node.op, ast.Mod) and isinstance(left, str) and _too_wide(left):
+            raise _Undecidable  # a format string from a field: never build a huge text
         result = _guarded(_BINOPS[type(node.op)], left, right)
         if isinstance(result, (str, list, tuple)) and len(result) > MAX_STRING:
             raise _Undecidable
@@ -184,6 +200,15 @@ def _too_long(left: Any, right: Any) -> bool:
             and len(seq) * count > MAX_STRING
         ):
             return True
+    return False
+
+
+def _too_wide(text: str) -> bool:
+    """Whether a %-format string asks for a width or precision beyond the bound."""
+    for match in _FORMAT_SPEC.finditer(text):
+        for part in match.groups():
+            if part == "*" or (part and int(part) > MAX_FORMAT_WIDTH):
+                return True
     return False
 
 
