@@ -47,3 +47,14 @@ def test_broken_file_reports_its_error(path: Path) -> None:
 
 def test_the_fixture_folder_covers_many_mistakes() -> None:
     assert len(BROKEN) >= 30
+
+
+def test_final_yes_is_the_only_error_it_causes(tmp_path: Path) -> None:
+    """``final: yes`` is reported once, with the fix; no follow-on state-graph errors."""
+    base = (DATA / "valid" / "minimal.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "final_yes.yaml"
+    path.write_text(base.replace("final: true", "final: yes"), encoding="utf-8")
+    result = validate_file(path, STORE.problem)
+    assert [d.message for d in result.diagnostics] == [
+        "expected true or false, got text ('yes'); write true ('yes' is text in gengbao files)"
+    ]

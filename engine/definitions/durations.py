@@ -1,4 +1,7 @@
-"""Durations as administrators write them: ``30m``, ``2h``, ``3d``, ``3 working days``."""
+"""Durations as administrators write them: ``30m``, ``2h``, ``3d``, ``3 working days``.
+
+Chinese units too: ``30分钟``, ``2小时``, ``3天`` (calendar days), ``3个工作日``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,20 @@ from typing import Literal
 
 __all__ = ["Duration", "DurationError", "parse_duration"]
 
-_EXACT = re.compile(r"^\s*(\d+)\s*(m|min|h|d)\s*$")
+_EXACT = re.compile(r"^\s*(\d+)\s*(m|min|h|d|分钟|小时|个小时|天|日)\s*$")
 _WORKING = re.compile(r"^\s*(\d+)\s*(?:working\s+days?|个?工作日)\s*$")
-_UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400}
+_FRACTION = re.compile(r"^\s*(\d*\.\d+)\s*(m|min|h|d|分钟|小时|个小时|天|日)\s*$")
+_UNIT_SECONDS = {
+    "m": 60,
+    "min": 60,
+    "h": 3600,
+    "d": 86400,
+    "分钟": 60,
+    "小时": 3600,
+    "个小时": 3600,
+    "天": 86400,
+    "日": 86400,
+}
 
 
 class DurationError(ValueError):
@@ -53,7 +67,14 @@ def parse_duration(value: object) -> Duration:
         if days == 0:
             raise DurationError("'0 working days' is not a deadline; use '0m'")
         return Duration("working_days", days, value.strip())
+    match = _FRACTION.match(value)
+    if match:
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        exact = f"'{round(seconds / 60)}m'" if seconds % 60 == 0 else "whole minutes"
+        raise DurationError(
+            f"cannot read duration {value!r}: whole numbers only; write {exact} instead"
+        )
     raise DurationError(
         f"cannot read duration {value!r}: write '30m', '2h', '3d' (calendar days) "
-        "or '3 working days'"
+        "or '3 working days' (also 30分钟, 2小时, 3天, 3个工作日)"
     )

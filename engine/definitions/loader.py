@@ -30,6 +30,9 @@ from engine.definitions.model import (
 from engine.definitions.values import check_value
 from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
 
+_MEANT_TRUE = frozenset({"yes", "y", "on"})
+_MEANT_FALSE = frozenset({"no", "n", "off"})
+
 __all__ = ["KEYS", "Loaded", "content_hash", "load_text"]
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -198,8 +201,23 @@ class _Reader:
             return None
         if isinstance(node, ScalarNode) and isinstance(node.value, bool):
             return node.value
-        self.report(node, path, f"expected true or false, got {_kind_of(node)}")
+        hint = ""
+        if isinstance(node, ScalarNode) and isinstance(node.value, str):
+            word = node.value.strip().lower()
+            if word in _MEANT_TRUE | _MEANT_FALSE:
+                meant = "true" if word in _MEANT_TRUE else "false"
+                hint = f"; write {meant} ('{node.value}' is text in gengbao files)"
+        self.report(node, path, f"expected true or false, got {_kind_of(node)}{hint}")
         return None
+
+    def final(self, node: Node | None, path: str) -> bool:
+        """``final:``; a refused ``yes``/``on`` still counts as meant, so the checks
+        that follow report no state-graph errors caused by this one mistake."""
+        value = self.boolean(node, path)
+        if value is not None:
+            return value
+        meant = node.value if isinstance(node, ScalarNode) else None
+        return isinstance(meant, str) and meant.strip().lower() in _MEANT_TRUE
 
     def number(self, node: Node | None, path: str) -> float | None:
         if node is None:
@@ -423,7 +441,7 @@ class _Reader:
                     name=name,
                     title=self.text(body.get("title"), f"{path}.title") or name,
                     description=self.text(body.get("description"), f"{path}.description") or "",
-                    final=bool(self.boolean(body.get("final"), f"{path}.final")),
+                    final=self.final(body.get("final"), f"{path}.final"),
                     deadline=self.deadline(deadline_node, f"{path}.deadline")
                     if deadline_node is not None
                     else None,

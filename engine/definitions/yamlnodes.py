@@ -18,6 +18,7 @@ from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
 from engine.definitions.diagnostics import Diagnostic
+from engine.definitions.yamlhints import explain
 
 __all__ = ["MapNode", "Node", "ScalarNode", "SeqNode", "parse_yaml"]
 
@@ -119,6 +120,9 @@ def parse_yaml(text: str, filename: str) -> tuple[Node | None, list[Diagnostic]]
         mark = exc.problem_mark or exc.context_mark
         line, col = _pos(mark) if mark is not None else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        hint = explain(text, problem, line, col)
+        if hint is not None:
+            line, col, problem = hint
         return None, [Diagnostic(filename, line, col, "error", "", f"YAML syntax: {problem}")]
     except yaml.YAMLError as exc:
         return None, [Diagnostic(filename, 1, 1, "error", "", f"YAML syntax: {exc}")]
