@@ -5,8 +5,10 @@ Three stages, with neutral data between them:
 * :func:`parse_grid` — grid YAML text → a frozen :class:`Grid`; every problem
   is gathered and raised at once as :class:`GridError` with ``FILE:LINE:COL``;
 * :func:`load_grid` — a :class:`Grid` (or its file) → the database, in one
-  transaction: rows are updated in place; whatever the file no longer lists is
-  deactivated, never deleted (cases and history keep pointing at it);
+  transaction: rows are updated in place; whatever the file no longer lists
+  under the root units it names is deactivated, never deleted (cases and
+  history keep pointing at it); other districts' subtrees are untouched, and
+  :func:`remove_grid` takes a subtree out explicitly;
 * role resolution — who holds ``LEVEL.ROLE`` on a unit's chain (the unit and
   its ancestors), for permissions and notification recipients.
 
@@ -51,7 +53,7 @@ from engine._grid_parse import (
 )
 from engine.db import storage_errors
 from engine.errors import GridError, UnknownPerson, UnknownUnit
-from engine.tables import people, person_roles, units
+from engine.tables import cases, people, person_roles, units
 
 __all__ = [
     "KINDS",
@@ -73,6 +75,7 @@ __all__ = [
     "parse_grid",
     "parse_role_ref",
     "person_roles_on_chain",
+    "remove_grid",
     "roles_on_path",
     "subtree_prefix",
 ]
@@ -122,14 +125,56 @@ def _read_source(source: str | os.PathLike[str] | Grid) -> Grid:
 def load_grid(engine: Engine, source: str | os.PathLike[str] | Grid) -> GridSummary:
     """Load a grid file (a path), grid YAML text, or a parsed :class:`Grid` into the database.
 
-    One transaction; a grid with errors changes nothing.
+    A file replaces only the subtrees of the root units it names: one
+    installation serves several districts, each from its own file.  Units,
+    roles and people of that subtree that the file no longer lists are
+    deactivated; everything under other roots is left as it is.  One
+    transaction; a grid with errors changes nothing.
     """
     grid = _read_source(source)
+    roots = [u.code for u in grid.units if u.parent_code is None]
     with storage_errors(engine, "load the grid into"), engine.begin() as conn:
-        unit_counts = _sync_units(conn, grid.units)
-        people_counts = _sync_people(conn, grid.people)
-        role_counts = _sync_roles(conn, grid.people)
+        scope = _subtree_codes(conn, roots) | {u.code for u in grid.units}
+        unit_counts = _sync_units(conn, grid.units, scope)
+        people_counts = _sync_people(conn, grid.people, scope)
+        role_counts = _sync_roles(conn, grid.people, scope)
     return GridSummary(*unit_counts, *people_counts, *role_counts)
+
+
+def remove_grid(engine: Engine, code: str, *, force: bool = False) -> GridSummary:
+    """Deactivate the subtree of unit *code*: its units, their roles, and the people
+    who held roles only there.  Refused while cases are open in it, unless *force*."""
+    with storage_errors(engine, "remove a grid subtree from"), engine.begin() as conn:
+        get_unit(conn, code)
+        scope = _subtree_codes(conn, [code])
+        open_cases = conn.execute(
+            select(func.count())
+            .select_from(cases)
+            .where(cases.c.unit_code.in_(scope), cases.c.closed_at.is_(None))
+        ).scalar_one()
+        if open_cases and not force:
+            raise GridError(
+                f"unit {code!r} and its subtree have {open_cases} open case(s): close or "
+                "transfer them first, or remove it anyway with --force",
+                unit=code,
+                open_cases=open_cases,
+            )
+        unit_counts = _sync_units(conn, (), scope)
+        people_counts = _sync_people(conn, (), scope)
+        role_counts = _sync_roles(conn, (), scope)
+    return GridSummary(*unit_counts, *people_counts, *role_counts)
+
+
+def _subtree_codes(conn: Connection, roots: Iterable[str]) -> set[str]:
+    """The codes of every unit at or below *roots* in the database (any activity)."""
+    codes: set[str] = set()
+    for root in roots:
+        path = conn.execute(select(units.c.path).where(units.c.code == root)).scalar()
+        if path is not None:
+            codes.update(
+                conn.execute(select(units.c.code).where(in_subtree(units.c.path, path))).scalars()
+            )
+    return codes
 
 
 def _apply(
@@ -139,7 +184,10 @@ def _apply(
     wanted: dict[Any, dict[str, Any]],
     existing: dict[Any, dict[str, Any]],
 ) -> tuple[int, int, int]:
-    """Insert new rows, update changed ones, deactivate missing ones; return the counts."""
+    """Insert new rows, update changed ones, deactivate missing ones; return the counts.
+
+    *existing* holds the rows this load may deactivate, plus any row it updates.
+    """
     inserts = [row for k, row in wanted.items() if k not in existing]
     updates = [
         row
@@ -167,7 +215,9 @@ def _apply(
     return len(inserts), len(updates), len(gone)
 
 
-def _sync_units(conn: Connection, grid_units: Iterable[GridUnit]) -> tuple[int, int, int]:
+def _sync_units(
+    conn: Connection, grid_units: Iterable[GridUnit], scope: set[str]
+) -> tuple[int, int, int]:
     wanted = {
         u.code: {
             "code": u.code,
@@ -180,11 +230,19 @@ def _sync_units(conn: Connection, grid_units: Iterable[GridUnit]) -> tuple[int, 
         }
         for u in grid_units
     }
-    existing = {row["code"]: dict(row) for row in conn.execute(select(units)).mappings()}
+    existing = {
+        row["code"]: dict(row)
+        for row in conn.execute(select(units)).mappings()
+        if row["code"] in scope or row["code"] in wanted
+    }
     return _apply(conn, units, "code", wanted, existing)
 
 
-def _sync_people(conn: Connection, grid_people: Iterable[GridPerson]) -> tuple[int, int, int]:
+def _sync_people(
+    conn: Connection, grid_people: Iterable[GridPerson], scope: set[str]
+) -> tuple[int, int, int]:
+    """People of the file; a person it no longer lists is deactivated only when
+    every role they hold is inside *scope* (one person may serve two districts)."""
     wanted = {
         p.id: {
             "id": p.id,
@@ -197,11 +255,22 @@ def _sync_people(conn: Connection, grid_people: Iterable[GridPerson]) -> tuple[i
         }
         for p in grid_people
     }
-    existing = {row["id"]: dict(row) for row in conn.execute(select(people)).mappings()}
+    units_held: dict[str, set[str]] = {}
+    for person_id, unit_code in conn.execute(
+        select(person_roles.c.person_id, person_roles.c.unit_code).where(person_roles.c.active)
+    ):
+        units_held.setdefault(person_id, set()).add(unit_code)
+    existing = {
+        row["id"]: dict(row)
+        for row in conn.execute(select(people)).mappings()
+        if row["id"] in wanted or (units_held.get(row["id"]) and units_held[row["id"]] <= scope)
+    }
     return _apply(conn, people, "id", wanted, existing)
 
 
-def _sync_roles(conn: Connection, grid_people: Iterable[GridPerson]) -> tuple[int, int]:
+def _sync_roles(
+    conn: Connection, grid_people: Iterable[GridPerson], scope: set[str]
+) -> tuple[int, int]:
     existing: dict[Any, dict[str, Any]] = {}
     for row in conn.execute(select(person_roles)).mappings():
         existing[(row["person_id"], row["unit_code"], row["role"])] = dict(row)
@@ -213,8 +282,12 @@ def _sync_roles(conn: Connection, grid_people: Iterable[GridPerson]) -> tuple[in
                 wanted[k] = {"id": existing[k]["id"], "active": True}
             else:
                 wanted[k] = {"person_id": person.id, "unit_code": role.unit_code, "role": role.role}
-    by_id = {row["id"]: row for row in existing.values()}
     wanted_by_id = {row["id"]: row for row in wanted.values() if "id" in row}
+    by_id = {
+        row["id"]: row
+        for row in existing.values()
+        if row["unit_code"] in scope or row["id"] in wanted_by_id
+    }
     added = [row for row in wanted.values() if "id" not in row]
     if added:
         conn.execute(person_roles.insert(), added)

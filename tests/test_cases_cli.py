@@ -144,3 +144,21 @@ def test_a_closed_pipe_ends_the_command_quietly() -> None:
         errors = process.stderr.read()
     assert process.wait(timeout=60) == 141
     assert errors == ""
+
+
+def test_grid_remove_from_the_command_line(database: Database) -> None:
+    run(database, "grid", "load", str(GRID_FILE))
+    run(
+        database, "--now", "2026-09-18T10:00:00+08:00", "case", "create", "farmland_violation",
+        "--unit", UNIT, "--actor", REPORTER, "--data", json.dumps(CASE_DATA),
+    )  # fmt: skip
+    refused = run(database, "grid", "remove", "ddk", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("gengbao: error: unit 'ddk' and its subtree have 1 open")
+    unknown = run(database, "grid", "remove", "nowhere", check=False)
+    assert (unknown.returncode, unknown.stderr) == (
+        1,
+        "gengbao: error: unknown grid unit 'nowhere'\n",
+    )
+    removed = run_json(database, "grid", "remove", "ddk", "--force")
+    assert removed["units_deactivated"] > 0 and removed["units_added"] == 0

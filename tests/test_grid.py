@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from engine.clock import FixedClock
 from engine.errors import GridError, UnknownPerson, UnknownUnit
 from engine.grid import (
     GridSummary,
@@ -23,9 +25,12 @@ from engine.grid import (
     parse_grid,
     parse_role_ref,
     person_roles_on_chain,
+    remove_grid,
     subtree_prefix,
 )
 from engine.tables import people, person_roles, units
+from tests.farmland import CASE_DATA, GRID_FILE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.test_cases import make_service
 
 GRID = """\
 units:
@@ -148,6 +153,88 @@ def test_units_absent_from_the_file_are_deactivated_then_reactivated(engine: Eng
     assert load_grid(engine, GRID).units_updated == 1
     with engine.connect() as conn:
         assert get_unit(conn, "d-t2-v").active is True
+
+
+SECOND_DISTRICT = """\
+units:
+  - code: j
+    name: 江北区
+    level: district
+    children:
+      - {code: j-t, name: 五里店街道, level: town}
+people:
+  - id: chen
+    name: 陈站长
+    roles:
+      - {unit: j-t, role: leader}
+  - id: office
+    name: 区耕保专班办公室
+    kind: service
+    webhook: https://example.invalid/hook
+    roles:
+      - {unit: j, role: office}
+"""
+
+
+def _active(engine: Engine, table: sa.Table, key: str) -> list[object]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(table.c[key]).where(table.c.active).order_by(table.c[key])
+            ).scalars()
+        )
+
+
+def test_a_second_district_leaves_the_first_as_it_was(engine: Engine) -> None:
+    load_grid(engine, GRID)
+    before = _snapshot(engine)
+    summary = load_grid(engine, SECOND_DISTRICT)
+    assert summary == GridSummary(units_added=2, people_added=1, roles_added=2)
+    first_units = [u for u in _snapshot(engine)[0] if not str(u[0]).startswith("j")]
+    assert first_units == before[0]
+    assert _active(engine, people, "id") == ["chen", "li", "office", "wang", "zhang"]
+    with engine.connect() as conn:  # the shared service account serves both districts
+        assert _ids(holders(conn, "d-t-v-g1", "district.office")) == ["office"]
+        assert _ids(holders(conn, "j-t", "district.office")) == ["office"]
+    # Re-loading the first district's smaller file touches only its own subtree.
+    assert load_grid(engine, WITHOUT_WANG) == GridSummary(
+        units_updated=1, people_deactivated=1, roles_deactivated=2
+    )
+    assert "j-t" in _active(engine, units, "code")
+    assert "chen" in _active(engine, people, "id")
+
+
+def test_removing_a_district_is_explicit(engine: Engine) -> None:
+    load_grid(engine, GRID)
+    load_grid(engine, SECOND_DISTRICT)
+    summary = remove_grid(engine, "j")
+    assert summary == GridSummary(units_deactivated=2, people_deactivated=1, roles_deactivated=2)
+    assert _active(engine, units, "code") == [
+        "d",
+        "d-t",
+        "d-t-v",
+        "d-t-v-g1",
+        "d-t-v-g2",
+        "d-t2",
+        "d-t2-v",
+    ]
+    assert "office" in _active(engine, people, "id")  # still an office of the first district
+    with pytest.raises(UnknownUnit):
+        remove_grid(engine, "nowhere")
+
+
+def test_a_district_with_open_cases_is_not_removed_without_force(engine: Engine) -> None:
+
+    load_grid(engine, GRID_FILE)
+    service = make_service(engine, FixedClock(datetime(2026, 9, 18, 2, tzinfo=UTC)))
+    service.catalog.register_file(WORKFLOW_FILE)
+    service.create_case("farmland_violation", UNIT, REPORTER, CASE_DATA)
+    before = _snapshot(engine)
+    with pytest.raises(GridError, match="1 open case"):
+        remove_grid(engine, "ddk")
+    assert _snapshot(engine) == before
+    assert remove_grid(engine, "ddk", force=True).units_deactivated > 0
+    assert _active(engine, units, "code") == []
 
 
 def test_moving_a_unit_rewrites_its_path(engine: Engine) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from engine.cases import CaseFilter, CaseView
 from engine.cli.common import Context, Failure, add_json, emit
 from engine.db import upgrade
-from engine.grid import load_grid
+from engine.grid import load_grid, remove_grid
 
 __all__ = ["add_commands"]
 
@@ -42,6 +42,13 @@ def add_commands(commands: Any) -> None:
     p.add_argument("file", metavar="FILE")
     add_json(p)
     p.set_defaults(handler=grid_load)
+    p = grid.add_parser(
+        "remove", help="deactivate a unit's subtree (a district), its roles and its people"
+    )
+    p.add_argument("code", metavar="CODE")
+    p.add_argument("--force", action="store_true", help="even while cases are open in it")
+    add_json(p)
+    p.set_defaults(handler=grid_remove)
 
     wf = commands.add_parser("workflow", help="workflow versions").add_subparsers(
         dest="workflow_command", metavar="COMMAND", required=True
@@ -120,6 +127,15 @@ def db_upgrade(args: argparse.Namespace, ctx: Context) -> int:
 
 def grid_load(args: argparse.Namespace, ctx: Context) -> int:
     summary = load_grid(ctx.app(sync=False).engine, args.file)
+    if args.json:
+        emit(dataclasses.asdict(summary))
+    else:
+        print(summary)
+    return 0
+
+
+def grid_remove(args: argparse.Namespace, ctx: Context) -> int:
+    summary = remove_grid(ctx.app(sync=False).engine, args.code, force=args.force)
     if args.json:
         emit(dataclasses.asdict(summary))
     else:
