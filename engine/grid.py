@@ -69,6 +69,7 @@ __all__ = [
     "get_person",
     "get_unit",
     "holders",
+    "holds_any_role",
     "in_subtree",
     "is_within",
     "load_grid",
@@ -436,6 +437,25 @@ def is_within(conn: Connection, unit_code: str, ancestor_code: str) -> bool:
     """Whether *unit_code* is *ancestor_code* or lies below it."""
     unit_path = get_unit(conn, unit_code).path
     return unit_path.startswith(subtree_prefix(conn, ancestor_code))
+
+
+def holds_any_role(conn: Connection, person_id: str, roles: Iterable[str]) -> bool:
+    """Whether *person_id* actively holds one of *roles* (``LEVEL.ROLE``) on any unit."""
+    wanted = [parse_role_ref(r) for r in roles]
+    if not wanted:
+        return False
+    rows = conn.execute(
+        select(units.c.level, person_roles.c.role)
+        .join(units, units.c.code == person_roles.c.unit_code)
+        .join(people, people.c.id == person_roles.c.person_id)
+        .where(
+            person_roles.c.person_id == person_id,
+            person_roles.c.active.is_(True),
+            people.c.active.is_(True),
+            units.c.active.is_(True),
+        )
+    ).all()
+    return any((level, role) in wanted for level, role in rows)
 
 
 def subtree_prefix(conn: Connection, code: str) -> str:

@@ -30,9 +30,11 @@ from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT
 WORKFLOW = "farmland_violation"
 DISTRICT_LEADER = "p-ddk-leader"  # sees every case; may not stop one
 ELSEWHERE = "p-js-bh-1-member"  # a group member in another town
+OFFICE = "p-ddk-office1"  # the district office: reads /metrics
 JSON = {"Content-Type": "application/json"}
 ACTORS = sorted(
-    {actor for _, actor, _, _ in LIFECYCLE} | {REPORTER, DISTRICT_LEADER, ELSEWHERE, SERVICE}
+    {actor for _, actor, _, _ in LIFECYCLE}
+    | {REPORTER, DISTRICT_LEADER, ELSEWHERE, SERVICE, OFFICE}
 )
 
 
@@ -488,6 +490,9 @@ def test_a_grid_unit_shows_its_chain_children_and_role_holders(
     assert ("p-bq-xh-leader", "village.leader", "person") in holders
     assert (SERVICE, "village.member", "service") in holders
     assert not any("phone" in r or "email" in r for r in unit["roles"])
+    # Another town's member sees its own chain (the district) but not this village.
+    assert as_actor(ELSEWHERE).get("/grid/units/ddk").status_code == 200
+    assert_error(as_actor(ELSEWHERE).get("/grid/units/ddk-bq-xh"), 404, "unknown_unit")
 
 
 METRIC_LINE = re.compile(
@@ -515,7 +520,9 @@ def test_metrics_are_prometheus_text(
     client = as_actor(REPORTER)
     open_case(client)
     client.post("/cases/C00000000-NOPE/events", json={"trigger": "stop"})
-    response = client.get("/metrics")
+    # The installation's counts are for its operators (api.metrics_roles: district.office).
+    assert_error(client.get("/metrics"), 403, "not_permitted")
+    response = as_actor(OFFICE).get("/metrics")
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     samples = parse_metrics(response.text)
     accepted = frozenset({("kind", "create"), ("outcome", "accepted"), ("reason", "")})

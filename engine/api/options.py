@@ -4,6 +4,7 @@
 
     api:
       max_body_bytes: 1048576   # request bodies larger than this get 413
+      metrics_roles: [district.office]   # who may read /metrics (LEVEL.ROLE anywhere)
     serve:
       host: 127.0.0.1
       port: 8000
@@ -22,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.definitions.diagnostics import did_you_mean
-from engine.errors import ConfigError
+from engine.errors import ConfigError, GridError
+from engine.grid import parse_role_ref
 from engine.settings import Settings
 
 __all__ = ["ApiOptions", "ServeOptions"]
@@ -77,13 +79,27 @@ def _read(
     return out
 
 
+def _role_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+        raise ValueError("expected a list of roles written LEVEL.ROLE, e.g. [district.office]")
+    for ref in value:
+        try:
+            parse_role_ref(ref)
+        except GridError as exc:
+            raise ValueError(str(exc)) from None
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class ApiOptions:
     max_body_bytes: int = MIB
+    # /metrics tells the case counts of the whole installation: operators only.
+    metrics_roles: tuple[str, ...] = ("district.office",)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiOptions:
-        return cls(**_read("api", settings.api, {"max_body_bytes": _positive_int}))
+        fields = {"max_body_bytes": _positive_int, "metrics_roles": _role_list}
+        return cls(**_read("api", settings.api, fields))
 
 
 @dataclass(frozen=True)

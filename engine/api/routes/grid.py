@@ -1,6 +1,8 @@
 """``/grid/units/{code}``: a unit of the grid, its chain, its children and who holds roles on it.
 
-Contact details (phones, e-mails, webhooks) are not shown.
+A viewer sees the units of its own chain: the subtrees it holds roles in, and
+their ancestors; any other unit is 404, as if it did not exist.  Contact
+details (phones, e-mails, webhooks) are not shown.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from engine.api.auth import PrincipalDep
 from engine.api.deps import ServicesDep
 from engine.api.schemas import ErrorBody, Unit
 from engine.db import read_only
+from engine.errors import UnknownUnit
 from engine.tables import people, person_roles, units
 
 __all__ = ["router"]
@@ -38,6 +41,11 @@ def get_unit(
 ) -> JSONResponse:
     with read_only(services.app.engine).connect() as conn:
         unit = grid.get_unit(conn, code)
+        on_chain = principal.sees(unit.path) or any(
+            path.startswith(unit.path) for _, path in principal.scope
+        )
+        if not on_chain:
+            raise UnknownUnit(code)
         ancestors = grid.chain(conn, code)[1:]
         children = conn.execute(
             select(units.c.code, units.c.name, units.c.level)

@@ -10,12 +10,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from engine import grid
 from engine.api import metrics
 from engine.api.auth import PrincipalDep
 from engine.api.deps import ServicesDep
 from engine.api.errors import error_response
 from engine.api.schemas import ErrorBody
 from engine.db import read_only
+from engine.errors import NotPermitted
 
 __all__ = ["router"]
 
@@ -59,11 +61,17 @@ def readyz(services: ServicesDep) -> JSONResponse:
             "description": "Prometheus text format",
         },
         401: {"model": ErrorBody},
+        403: {"model": ErrorBody},
         422: {"model": ErrorBody},
     },
-    summary="Prometheus metrics",
+    summary="Prometheus metrics (for the roles of `api.metrics_roles`)",
 )
 def get_metrics(services: ServicesDep, principal: PrincipalDep) -> PlainTextResponse:
+    roles = services.options.metrics_roles
+    with read_only(services.app.engine).connect() as conn:
+        allowed = grid.holds_any_role(conn, principal.actor, roles)
+    if not allowed:
+        raise NotPermitted(principal.actor, "read the metrics", "-", roles)
     loop = services.loop
     body = metrics.render(
         services.app.engine,
