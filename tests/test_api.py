@@ -538,7 +538,17 @@ def test_openapi_lists_the_contract_routes(anonymous: httpx.Client) -> None:
     spec = anonymous.get("/openapi.json").json()
     routes = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops}
     assert routes == set(CONTRACT_ROUTES)
-    assert anonymous.get("/docs").status_code == 200
+
+
+def test_the_api_docs_page_needs_no_internet(anonymous: httpx.Client) -> None:
+    page = anonymous.get("/docs")
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(s.startswith("/docs/assets/") for s in sources), sources
+    assert "//" not in "".join(sources)  # no CDN: every asset is served by the service itself
+    for source in sources:
+        asset = anonymous.get(source)
+        assert asset.status_code == 200 and len(asset.content) > 100, source
 
 
 # ---------------------------------------------------------------- shutdown (keep last)

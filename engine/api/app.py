@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.api import errors
 from engine.api.deps import Services
+from engine.api.docs_page import install_docs
 from engine.api.metrics import Counters
 from engine.api.middleware import BodyLimit, CleanURL
 from engine.api.options import ApiOptions
@@ -64,7 +65,10 @@ def create_api(
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(known_query_parameters)],
+        docs_url=None,  # served from the package's own assets (engine/api/docs_page.py)
+        redoc_url=None,
     )
+    install_docs(api)
     api.state.services = services
     for router in ROUTERS:
         api.include_router(router)
