@@ -23,6 +23,7 @@ run: $(STAMP)
 	$(BIN)/gengbao validate workflows/*.yaml
 	$(BIN)/gengbao grid load config/grid/dadukou.yaml
 	@mkdir -p var && : > var/demo-tokens.env
+	@$(BIN)/gengbao token revoke --name demo  # last run's demo tokens: no pile of live ones
 	@for pair in $(DEMO_ACTORS); do \
 	  name=$${pair%%=*}; actor=$${pair#*=}; \
 	  token=$$($(BIN)/gengbao token create --actor $$actor --name demo 2>/dev/null) || exit 1; \

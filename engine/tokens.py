@@ -15,6 +15,7 @@ cases in the units where they hold a role and below (their *scope*).
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -145,6 +146,23 @@ class TokenStore:
             if row.revoked_at is None:
                 conn.execute(update(tokens).where(tokens.c.id == row.id).values(revoked_at=now))
         return TokenInfo(row.id, row.actor, row.name, row.created_at, now)
+
+    def revoke_named(self, name: str) -> builtins.list[TokenInfo]:
+        """Revoke every active token called *name* (e.g. the demo tokens ``make run`` made)."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(tokens)
+                .where(tokens.c.name == name, tokens.c.revoked_at.is_(None))
+                .order_by(tokens.c.created_at, tokens.c.id)
+            ).all()
+            now = self.clock.now()
+            if rows:
+                conn.execute(
+                    update(tokens)
+                    .where(tokens.c.id.in_([r.id for r in rows]))
+                    .values(revoked_at=now)
+                )
+        return [TokenInfo(r.id, r.actor, r.name, r.created_at, now) for r in rows]
 
     def authenticate(self, text: str) -> Principal | None:
         """The principal of an active token held by an active actor, or None.

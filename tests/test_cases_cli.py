@@ -162,3 +162,21 @@ def test_grid_remove_from_the_command_line(database: Database) -> None:
     )
     removed = run_json(database, "grid", "remove", "ddk", "--force")
     assert removed["units_deactivated"] > 0 and removed["units_added"] == 0
+
+
+def test_token_revoke_by_name_revokes_only_that_name(database: Database) -> None:
+    """What `make run` does first: the last run's demo tokens stop working."""
+    run(database, "grid", "load", str(GRID_FILE))
+    for name in ("demo", "demo", "backend"):
+        run(database, "token", "create", "--actor", REPORTER, "--name", name)
+    revoked = run_json(database, "token", "revoke", "--name", "demo")
+    assert [t["name"] for t in revoked] == ["demo", "demo"]
+    listed = run_json(database, "token", "list")
+    assert sorted((t["name"], t["revoked_at"] is None) for t in listed) == [
+        ("backend", True),
+        ("demo", False),
+        ("demo", False),
+    ]
+    assert run_json(database, "token", "revoke", "--name", "demo") == []  # nothing left
+    usage = run(database, "token", "revoke", check=False)
+    assert usage.returncode == 2 and "give a TOKEN_ID_OR_PREFIX or --name NAME" in usage.stderr

@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import Any
 
-from engine.cli.common import Context, add_json, emit
+from engine.cli.common import Context, Failure, add_json, emit
 
 __all__ = ["add_commands"]
 
@@ -37,8 +37,11 @@ def add_commands(commands: Any) -> None:
     add_json(p)
     p.set_defaults(handler=token_list)
 
-    p = token.add_parser("revoke", help="revoke a token at once")
-    p.add_argument("ref", metavar="TOKEN_ID_OR_PREFIX", help="its id, or how the token begins")
+    p = token.add_parser("revoke", help="revoke a token at once (or every token of a name)")
+    p.add_argument(
+        "ref", metavar="TOKEN_ID_OR_PREFIX", nargs="?", help="its id, or how the token begins"
+    )
+    p.add_argument("--name", metavar="NAME", help="instead: every active token of this name")
     add_json(p)
     p.set_defaults(handler=token_revoke)
 
@@ -88,6 +91,15 @@ def token_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def token_revoke(args: argparse.Namespace, ctx: Context) -> int:
+    if (args.ref is None) == (args.name is None):
+        raise Failure("token revoke: give a TOKEN_ID_OR_PREFIX or --name NAME (one of them)", 2)
+    if args.name is not None:
+        revoked = ctx.app(sync=False).tokens.revoke_named(args.name)
+        if args.json:
+            emit([i.as_dict() for i in revoked])
+        else:
+            print(f"{len(revoked)} token(s) named {args.name!r} revoked")
+        return 0
     info = ctx.app(sync=False).tokens.revoke(args.ref)
     if args.json:
         emit(info.as_dict())
