@@ -180,3 +180,30 @@ def test_token_revoke_by_name_revokes_only_that_name(database: Database) -> None
     assert run_json(database, "token", "revoke", "--name", "demo") == []  # nothing left
     usage = run(database, "token", "revoke", check=False)
     assert usage.returncode == 2 and "give a TOKEN_ID_OR_PREFIX or --name NAME" in usage.stderr
+
+
+def test_case_list_overdue_and_the_case_ledger(database: Database, tmp_path: Path) -> None:
+    run(database, "grid", "load", str(GRID_FILE))
+    made = [
+        run_json(
+            database, "--now", "2026-09-18T10:00:00+08:00", "case", "create",
+            "farmland_violation", "--unit", UNIT, "--actor", REPORTER,
+            "--data", json.dumps(CASE_DATA),
+        )["id"]
+        for _ in range(2)
+    ]  # fmt: skip
+    run(
+        database, "--now", "2026-09-18T10:30:00+08:00", "case", "event", made[1], "stop_fail",
+        "--actor", REPORTER, "--payload", json.dumps({"stop_note": "拒绝停工"}),
+    )  # fmt: skip
+    # Both states are due within 2 hours of entry: at 12:15 only the first case is late.
+    late = run_json(database, "--now", "2026-09-18T12:15:00+08:00", "case", "list", "--overdue")
+    assert [c["id"] for c in late] == [made[0]]
+    ledger = run(database, "case", "list", "--format", "csv").stdout
+    lines = ledger.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("序号,案件编号,流程,版本,当前环节,环节名称,所属网格")
+    assert [line.split(",")[1] for line in lines[1:]] == made
+    assert ",2026-09-18 10:00," in lines[1]  # local time (Asia/Shanghai)
+    out = tmp_path / "cases.xlsx"
+    run(database, "case", "list", "--format", "xlsx", "--output", str(out))
+    assert out.read_bytes()[:2] == b"PK"

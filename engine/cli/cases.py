@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from typing import Any
 
+from engine.case_export import cases_csv, cases_xlsx
 from engine.cases import CaseFilter, CaseView
-from engine.cli.common import Context, Failure, add_json, emit
+from engine.cli.common import Context, Failure, add_json, emit, write_output
 from engine.db import upgrade
 from engine.grid import load_grid, remove_grid
 
@@ -100,7 +102,17 @@ def add_commands(commands: Any) -> None:
     status = p.add_mutually_exclusive_group()
     status.add_argument("--open", dest="open", action="store_const", const=True)
     status.add_argument("--closed", dest="open", action="store_const", const=False)
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument(
+        "--overdue", action="store_const", const=True, help="open, its current deadline passed"
+    )
+    p.add_argument("--limit", type=int, default=None, help="default: 100 (table), all (csv, xlsx)")
+    p.add_argument(
+        "--format",
+        choices=("table", "csv", "xlsx"),
+        default="table",
+        help="csv or xlsx: the case ledger (案件台账) with Chinese titles",
+    )
+    p.add_argument("--output", "-o", metavar="FILE", help="for csv and xlsx; default: stdout")
     add_json(p)
     p.set_defaults(handler=case_list)
 
@@ -113,6 +125,9 @@ def add_commands(commands: Any) -> None:
     p.add_argument("case_id", metavar="CASE_ID")
     add_json(p)
     p.set_defaults(handler=case_verify)
+
+
+PAGE = 1000  # the case service's largest page
 
 
 def db_upgrade(args: argparse.Namespace, ctx: Context) -> int:
@@ -216,16 +231,35 @@ def case_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def case_list(args: argparse.Namespace, ctx: Context) -> int:
-    views = ctx.app().cases.list_cases(
-        CaseFilter(
-            workflow=args.workflow,
-            state=args.state,
-            unit=args.unit,
-            open=args.open,
-            limit=args.limit,
-        )
+    if args.limit is not None and args.limit < 1:
+        raise Failure("--limit must be 1 or more", 2)
+    app = ctx.app()
+    ledger = args.format != "table"
+    limit = args.limit if args.limit is not None else (None if ledger else 100)
+    base = CaseFilter(
+        workflow=args.workflow,
+        state=args.state,
+        unit=args.unit,
+        open=args.open,
+        overdue=args.overdue,
+        limit=min(limit or PAGE, PAGE),
     )
-    if args.json:
+    views: list[CaseView] = []
+    while limit is None or len(views) < limit:  # page by id past the service's cap
+        page = app.cases.list_cases(
+            dataclasses.replace(base, after=views[-1].id if views else None)
+        )
+        views.extend(page)
+        if len(page) < base.limit:
+            break
+    views = views[:limit] if limit is not None else views
+    if ledger:
+        tz = app.settings.timezone
+        data = cases_xlsx(views, tz) if args.format == "xlsx" else cases_csv(views, tz)
+        write_output(data, args.output)
+        if args.output:
+            print(f"{args.output}: {len(views)} case(s)", file=sys.stderr)
+    elif args.json:
         emit([v.as_dict() for v in views])
     else:
         for v in views:

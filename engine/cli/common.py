@@ -7,12 +7,13 @@ import datetime as dt
 import json
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.app import App
 
-__all__ = ["Context", "Failure", "add_json", "emit"]
+__all__ = ["Context", "Failure", "add_json", "emit", "write_output"]
 
 
 class Failure(Exception):
@@ -65,3 +66,22 @@ def _default(value: Any) -> Any:
 def emit(data: Any) -> None:
     json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=_default)
     sys.stdout.write("\n")
+
+
+def write_output(data: str | bytes, output: str | None) -> None:
+    """Write to *output* (a file) or stdout; bytes go to stdout's binary buffer."""
+    if output:
+        path = Path(output)
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data, encoding="utf-8", newline="")
+        return
+    if isinstance(data, bytes):
+        if sys.stdout.isatty():
+            raise Failure("binary output (xlsx): give --output FILE or redirect stdout", 2)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        sys.stdout.write(data)

@@ -6,17 +6,16 @@ import argparse
 import datetime as dt
 import json
 import sys
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.assessment import list_findings
-from engine.cli.common import Context, Failure, add_json, emit
+from engine.cli.common import Context, Failure, add_json, emit, write_output
 from engine.patrols.export import ledger_csv, ledger_xlsx
 from engine.patrols.ledger import PatrolView
 from engine.patrols.survey import SOURCES
 
-__all__ = ["add_commands", "iso_date", "json_value", "write_output"]
+__all__ = ["add_commands", "iso_date", "json_value"]
 
 
 def iso_date(text: str) -> dt.date:
@@ -49,25 +48,6 @@ def _aware(moment: dt.datetime | None, tz: str) -> dt.datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=ZoneInfo(tz))
-
-
-def write_output(data: str | bytes, output: str | None) -> None:
-    """Write to *output* (a file) or stdout; bytes go to stdout's binary buffer."""
-    if output:
-        path = Path(output)
-        if isinstance(data, bytes):
-            path.write_bytes(data)
-        else:
-            path.write_text(data, encoding="utf-8", newline="")
-        return
-    if isinstance(data, bytes):
-        if sys.stdout.isatty():
-            raise Failure("binary output (xlsx): give --output FILE or redirect stdout", 2)
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
-        sys.stdout.write(data)
 
 
 def add_commands(commands: Any) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.assessment import FORMATS, AssessmentConfig, assess, load_config, render
-from engine.cli.common import Context, Failure, add_json
-from engine.cli.patrols import iso_date, write_output
+from engine.cli.common import Context, Failure, add_json, write_output
+from engine.cli.patrols import iso_date
 from engine.grid import LEVELS
 
 __all__ = ["add_commands", "assessment_config"]
