@@ -207,3 +207,22 @@ def test_case_list_overdue_and_the_case_ledger(database: Database, tmp_path: Pat
     out = tmp_path / "cases.xlsx"
     run(database, "case", "list", "--format", "xlsx", "--output", str(out))
     assert out.read_bytes()[:2] == b"PK"
+
+
+def test_grid_show_and_people(database: Database) -> None:
+    run(database, "grid", "load", str(GRID_FILE))
+    roots = run_json(database, "grid", "show")
+    assert [(r["code"], r["level"]) for r in roots] == [("ddk", "district")]
+    village = run_json(database, "grid", "show", "ddk-bq-xh")
+    assert [u["code"] for u in village["chain"]] == ["ddk-bq", "ddk"]
+    assert ("p-bq-xh-leader", "village.leader") in {
+        (r["person"], r["role"]) for r in village["roles"]
+    }
+    serving = run_json(database, "grid", "people", "--unit", "ddk-bq-xh-1")
+    assert {p["id"] for p in serving} == {REPORTER}
+    assert serving[0]["roles"] == [{"unit": UNIT, "role": "group.member"}]
+    missing = run(database, "grid", "show", "nowhere", check=False)
+    assert (missing.returncode, missing.stderr) == (
+        1,
+        "gengbao: error: unknown grid unit 'nowhere'\n",
+    )

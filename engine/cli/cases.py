@@ -13,6 +13,7 @@ from engine.cases import CaseFilter, CaseView
 from engine.cli.common import Context, Failure, add_json, emit, write_output
 from engine.db import upgrade
 from engine.grid import load_grid, remove_grid
+from engine.grid_views import people_serving, root_units, unit_detail
 
 __all__ = ["add_commands"]
 
@@ -44,6 +45,14 @@ def add_commands(commands: Any) -> None:
     p.add_argument("file", metavar="FILE")
     add_json(p)
     p.set_defaults(handler=grid_load)
+    p = grid.add_parser("show", help="a unit: its chain, children and role holders (or the roots)")
+    p.add_argument("code", metavar="CODE", nargs="?", help="default: the root units (districts)")
+    add_json(p)
+    p.set_defaults(handler=grid_show)
+    p = grid.add_parser("people", help="people and their roles (in a unit's subtree)")
+    p.add_argument("--unit", metavar="CODE", help="this unit and everything below it")
+    add_json(p)
+    p.set_defaults(handler=grid_people)
     p = grid.add_parser(
         "remove", help="deactivate a unit's subtree (a district), its roles and its people"
     )
@@ -146,6 +155,39 @@ def grid_load(args: argparse.Namespace, ctx: Context) -> int:
         emit(dataclasses.asdict(summary))
     else:
         print(summary)
+    return 0
+
+
+def grid_show(args: argparse.Namespace, ctx: Context) -> int:
+    engine = ctx.app(sync=False).engine
+    with engine.connect() as conn:
+        shown = unit_detail(conn, args.code) if args.code else root_units(conn)
+    if args.json:
+        emit(shown)
+    elif isinstance(shown, list):
+        for root in shown:
+            print(f"{root['code']:<16} {root['name']}  ({root['level']}, {root['units']} units)")
+    else:
+        chain = " / ".join(u["name"] for u in reversed(shown["chain"]))
+        print(f"{shown['code']}  {shown['name']}  ({shown['level']})")
+        print(f"  under: {chain or '—'}")
+        for child in shown["children"]:
+            print(f"  child: {child['code']:<16} {child['name']}  ({child['level']})")
+        for role in shown["roles"]:
+            print(f"  {role['role']:<18} {role['person']:<20} {role['name']}")
+    return 0
+
+
+def grid_people(args: argparse.Namespace, ctx: Context) -> int:
+    engine = ctx.app(sync=False).engine
+    with engine.connect() as conn:
+        found = people_serving(conn, args.unit)
+    if args.json:
+        emit(found)
+    else:
+        for person in found:
+            roles = ", ".join(f"{r['role']}@{r['unit']}" for r in person["roles"])
+            print(f"{person['id']:<22} {person['name']:<10} {person['phone'] or '':<12} {roles}")
     return 0
 
 
