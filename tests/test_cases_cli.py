@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -226,3 +227,21 @@ def test_grid_show_and_people(database: Database) -> None:
         1,
         "gengbao: error: unknown grid unit 'nowhere'\n",
     )
+
+
+def test_the_worker_is_quiet_and_stops_cleanly_on_sigterm(database: Database) -> None:
+    env = {**os.environ, "GENGBAO_DATABASE_URL": database.url}
+    worker = subprocess.Popen(
+        [GENGBAO, "worker", "--interval", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert worker.stdout is not None and worker.stderr is not None
+    with worker.stdout, worker.stderr:
+        assert "sweeping every 0.2s" in worker.stdout.readline()  # it is running
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+        assert worker.stderr.read() == ""  # no sweep chatter, no migration lines

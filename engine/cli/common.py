@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
+import logging
+import signal
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.app import App
 
-__all__ = ["Context", "Failure", "add_json", "emit", "write_output"]
+__all__ = [
+    "Context",
+    "Failure",
+    "add_json",
+    "configure_logging",
+    "emit",
+    "stop_on_sigterm",
+    "write_output",
+]
 
 
 class Failure(Exception):
@@ -85,3 +98,28 @@ def write_output(data: str | bytes, output: str | None) -> None:
         sys.stdout.buffer.flush()
     else:
         sys.stdout.write(data)
+
+
+def configure_logging(*, verbose: bool) -> None:
+    """Warnings only by default; with *verbose*, the engine's, the scheduler's and
+    the migrations' progress too (every sweep, every applied migration)."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if verbose:
+        for name in ("engine", "notifications", "apscheduler", "alembic"):
+            logging.getLogger(name).setLevel(logging.INFO)
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into a clean exit (as Ctrl-C is): status 0, not 143."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import Context, Failure, add_json, emit
+from engine.cli.common import Context, Failure, add_json, configure_logging, emit, stop_on_sigterm
 from engine.settings import load_settings
 from engine.simulate import load_scenario, simulate
 from engine.timers import TimerLoop
@@ -25,6 +24,7 @@ def add_commands(commands: Any) -> None:
 
     p = commands.add_parser("worker", help="run the timer loop alone, in the foreground")
     p.add_argument("--interval", type=float, default=5.0, metavar="SECONDS")
+    p.add_argument("--verbose", "-v", action="store_true", help="log every sweep and migration")
     p.set_defaults(handler=worker)
     _add_simulate(commands)
 
@@ -45,10 +45,15 @@ def run_due(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def worker(args: argparse.Namespace, ctx: Context) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging(verbose=args.verbose)
     app = ctx.app()
-    print(f"gengbao worker {app.timers.worker}: sweeping every {args.interval:g}s; Ctrl-C stops")
-    TimerLoop(app.timers, args.interval).run_forever()
+    print(
+        f"gengbao worker {app.timers.worker}: sweeping every {args.interval:g}s; "
+        "Ctrl-C or SIGTERM stops",
+        flush=True,
+    )
+    with stop_on_sigterm():
+        TimerLoop(app.timers, args.interval).run_forever()  # a sweep in flight completes
     return 0
 
 

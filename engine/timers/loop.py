@@ -96,6 +96,8 @@ class TimerLoop:
         self._configure(scheduler)
         with contextlib.suppress(KeyboardInterrupt, SystemExit):
             scheduler.start()
+        if scheduler.running:  # interrupted: let a sweep in flight finish and commit
+            scheduler.shutdown(wait=True)
 
     def stop(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
