@@ -68,6 +68,7 @@ __all__ = [
     "chain",
     "get_person",
     "get_unit",
+    "held_roles",
     "holders",
     "holds_any_role",
     "in_subtree",
@@ -77,6 +78,7 @@ __all__ = [
     "parse_role_ref",
     "person_roles_on_chain",
     "remove_grid",
+    "roles_in",
     "roles_on_path",
     "subtree_prefix",
 ]
@@ -437,6 +439,24 @@ def is_within(conn: Connection, unit_code: str, ancestor_code: str) -> bool:
     """Whether *unit_code* is *ancestor_code* or lies below it."""
     unit_path = get_unit(conn, unit_code).path
     return unit_path.startswith(subtree_prefix(conn, ancestor_code))
+
+
+def held_roles(conn: Connection) -> set[tuple[str, str]]:
+    """Every (level, role) some active person holds on an active unit of that level."""
+    rows = conn.execute(
+        select(units.c.level, person_roles.c.role)
+        .join(units, units.c.code == person_roles.c.unit_code)
+        .join(people, people.c.id == person_roles.c.person_id)
+        .where(person_roles.c.active.is_(True), people.c.active.is_(True), units.c.active.is_(True))
+        .distinct()
+    ).all()
+    return {(level, role) for level, role in rows}
+
+
+def roles_in(grid_file: Grid) -> set[tuple[str, str]]:
+    """Every (level, role) a parsed grid file gives someone."""
+    level_of = {u.code: u.level for u in grid_file.units}
+    return {(level_of[r.unit_code], r.role) for p in grid_file.people for r in p.roles}
 
 
 def holds_any_role(conn: Connection, person_id: str, roles: Iterable[str]) -> bool:

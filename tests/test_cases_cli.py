@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import Database
-from tests.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT
+from tests.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
 
 ROOT = Path(__file__).parent.parent
 GENGBAO = str(Path(sys.executable).parent / "gengbao")
@@ -245,3 +245,26 @@ def test_the_worker_is_quiet_and_stops_cleanly_on_sigterm(database: Database) ->
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
         assert worker.stderr.read() == ""  # no sweep chatter, no migration lines
+
+
+def test_roles_are_checked_against_the_grid(database: Database, tmp_path: Path) -> None:
+    """`town.leadr` is a well-formed role that no town has: an error at its line."""
+    misspelt = tmp_path / "farmland_violation.yaml"
+    text = WORKFLOW_FILE.read_text(encoding="utf-8")
+    misspelt.write_text(text.replace("roles: [town.leader", "roles: [town.leadr", 1), "utf-8")
+    line = next(
+        n for n, t in enumerate(misspelt.read_text("utf-8").splitlines(), 1) if "town.leadr" in t
+    )
+    checked = run(database, "validate", str(misspelt), "--grid", str(GRID_FILE), check=False)
+    assert checked.returncode == 1
+    assert f"{misspelt}:{line}:" in checked.stderr
+    assert (
+        "no town unit of grid" in checked.stderr and "did you mean 'town.leader'?" in checked.stderr
+    )
+    assert run(database, "validate", str(misspelt)).returncode == 0  # fine without a grid
+    run(database, "grid", "load", str(GRID_FILE))
+    refused = run(database, "workflow", "load", str(misspelt), check=False)
+    assert refused.returncode == 1 and "no town unit of the grid has the role" in refused.stderr
+    # Nothing of the misspelt file was registered: only the bundled version exists.
+    assert [v["version"] for v in run_json(database, "workflow", "list")] == [1]
+    assert run(database, "workflow", "load", str(WORKFLOW_FILE)).returncode == 0

@@ -12,7 +12,10 @@ from engine.case_export import cases_csv, cases_xlsx
 from engine.cases import CaseFilter, CaseView
 from engine.cli.common import Context, Failure, add_json, emit, write_output
 from engine.db import upgrade
-from engine.grid import load_grid, remove_grid
+from engine.definitions import validate_file
+from engine.definitions.grid_roles import missing_roles
+from engine.errors import DefinitionError
+from engine.grid import held_roles, load_grid, remove_grid
 from engine.grid_views import people_serving, root_units, unit_detail
 
 __all__ = ["add_commands"]
@@ -202,6 +205,16 @@ def grid_remove(args: argparse.Namespace, ctx: Context) -> int:
 
 def workflow_load(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app(sync=False)
+    with app.engine.connect() as conn:
+        held = held_roles(conn)
+    if held:  # a loaded grid: every role the workflows name must exist in it
+        problems = []
+        for path in args.files:
+            result = validate_file(path, app.catalog.templates)
+            if result.workflow is not None:
+                problems += missing_roles(result.workflow, result.positions, held, "the grid")
+        if problems:
+            raise DefinitionError(problems)
     loaded = [app.catalog.register_file(path) for path in args.files]
     if args.json:
         emit([r.as_dict() for r in loaded])

@@ -6,13 +6,16 @@ import argparse
 import datetime as dt
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from engine.calendars import WorkingCalendar
 from engine.cli.common import Context, Failure, add_json, emit
 from engine.definitions import Diagnostic, Validated, validate_file
 from engine.definitions.diagram import render
+from engine.definitions.grid_roles import missing_roles
 from engine.definitions.jsonschema import workflow_schema
+from engine.grid import Grid, parse_grid, roles_in
 from engine.paths import calendars_folder, template_store
 from engine.settings import load_settings
 from notifications.templates import TemplateStore
@@ -23,6 +26,9 @@ __all__ = ["add_commands"]
 def add_commands(commands: Any) -> None:
     p = commands.add_parser("validate", help="check workflow files; report every problem")
     p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument(
+        "--grid", metavar="GRID_FILE", help="also check every role against this grid file"
+    )
     add_json(p)
     p.set_defaults(handler=validate)
 
@@ -66,10 +72,13 @@ def validate(args: argparse.Namespace, ctx: Context) -> int:
     store = template_store(settings.source)
     calendar = WorkingCalendar(calendars_folder(settings.source))
     now = ctx.now or dt.datetime.now(dt.UTC)
+    held = roles_in(_read_grid(args.grid)) if args.grid else None
     results = []
     for path in args.files:
         result = validate_file(path, store.problem)
         extra = calendar_warnings(result, calendar, now, settings.timezone)
+        if held is not None and result.workflow is not None:
+            extra += missing_roles(result.workflow, result.positions, held, f"grid {args.grid}")
         results.append(replace(result, diagnostics=result.diagnostics + extra))
     errors = sum(len(r.errors) for r in results)
     warnings = sum(len(r.warnings) for r in results)
@@ -98,6 +107,14 @@ def validate(args: argparse.Namespace, ctx: Context) -> int:
         if errors or warnings:
             print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
     return 1 if errors else 0
+
+
+def _read_grid(path: str) -> Grid:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Failure(f"{path}: cannot read grid file: {exc}", 2) from None
+    return parse_grid(text, path)
 
 
 def graph(args: argparse.Namespace, ctx: Context) -> int:
