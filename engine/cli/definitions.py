@@ -68,7 +68,7 @@ def validate(args: argparse.Namespace, ctx: Context) -> int:
     now = ctx.now or dt.datetime.now(dt.UTC)
     results = []
     for path in args.files:
-        result = validate_file(path, store.problem)
+        result = validate_file(path, store.check)
         extra = calendar_warnings(result, calendar, now, settings.timezone)
         results.append(replace(result, diagnostics=result.diagnostics + extra))
     errors = sum(len(r.errors) for r in results)
@@ -101,7 +101,7 @@ def validate(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def graph(args: argparse.Namespace, ctx: Context) -> int:
-    result = validate_file(args.file, _templates(ctx).problem)
+    result = validate_file(args.file, _templates(ctx).check)
     if not result.ok or result.workflow is None:
         for d in result.diagnostics:
             print(d, file=sys.stderr)
