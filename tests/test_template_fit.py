@@ -26,7 +26,10 @@ from engine.definitions import validate_file
 from engine.errors import DefinitionError
 from engine.grid import load_grid
 from engine.settings import Settings
-from engine.tables import deliveries
+from engine.tables import deliveries, notifications
+from notifications.channels.base import Recipient
+from notifications.render import CaseContext, context_shape
+from notifications.template_fit import NONE, Record, Shape
 from notifications.templates import TemplateStore
 from tests.conftest import Database
 from tests.farmland import GRID_FILE, REPORTER, UNIT
@@ -76,6 +79,7 @@ def test_a_workflow_without_farmland_fields_gets_every_message(
         app.cases.submit_event(case.id, "check", REPORTER, {"finding": "已复耕"})
         app.dispatcher.run_once()
         sent, other = sent_and_dead(app)
+        contexts_match_their_shapes(app, clock)
     finally:
         app.close()
     assert other == []
@@ -87,6 +91,31 @@ def test_a_workflow_without_farmland_fields_gets_every_message(
     bodies = [m.message.get_content() for m in smtp.messages]
     assert all(case.id in b for b in bodies)
     assert any("TB-2026-0042" in b for b in bodies)  # the generic transition lists the fields
+
+
+def contexts_match_their_shapes(app: App, clock: FixedClock) -> None:
+    """What the validator assumes a context holds is what the dispatcher builds."""
+    recipient = Recipient("p-x", "某人")
+    with app.engine.connect() as conn:
+        rows = list(conn.execute(sa.select(notifications)))
+        assert {r.kind for r in rows} == {"transition", "reminder", "escalation"}
+        for row in rows:
+            wf = app.catalog.compiled(conn, app.catalog.latest(conn, "spot_check")[0]).workflow
+            built = app.dispatcher.context.build(conn, row, clock.now())
+            built = CaseContext.with_recipient(built, recipient)
+            trigger = (row.context.get("event") or {}).get("trigger")
+            used_by = [t for t in wf.transitions if t.trigger == trigger]
+            conforms(context_shape(wf, row.kind, used_by), built, row.kind)
+
+
+def conforms(shape: Shape, value: Any, where: str) -> None:
+    if shape is NONE:
+        assert value is None, where
+    elif isinstance(shape, Record):
+        assert isinstance(value, dict), where
+        assert set(value) == set(shape.keys), (where, set(value) ^ set(shape.keys))
+        for key, item in value.items():
+            conforms(shape.keys[key], item, f"{where}.{key}")
 
 
 # -- validate: every template a workflow can send fits it ------------------------
