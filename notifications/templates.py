@@ -33,6 +33,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from engine.definitions.checks import TemplateFinding, TemplateUse
 from engine.definitions.diagnostics import did_you_mean
 from engine.definitions.yamlnodes import MapNode, ScalarNode, parse_yaml
+from notifications.channels.base import DeliveryFailed
 from notifications.render import context_shape
 from notifications.template_fit import unknown_names, unsafe_uses
 
@@ -218,33 +219,40 @@ class TemplateStore:
 
         A message is never lost to its template: the failure is logged once per
         template and reason, as a warning naming the template and the line.
-        Only a case notice has a generic fallback (a patrol notice has no case).
+        Only a case notice has a generic fallback (a patrol notice has no case):
+        without one, the failure is :class:`DeliveryFailed` (not retryable), its
+        reason saying where — a dead delivery with a reason, not a traceback.
         """
         chosen = self.resolve(name, kind)
+        if name is not None and chosen != name:
+            self._warn_once(name, "does not exist", chosen)
         try:
             return self.get(chosen).render(context)
         except Exception as exc:  # any template failure: syntax, undefined, sandbox, filter
             generic = GENERIC.get(kind)
+            where, reason = self._failure(chosen, exc)
             if generic is None or generic == chosen or context.get("case") is None:
-                raise
-            self._warn_once(chosen, exc)
+                raise DeliveryFailed(
+                    f"template {chosen} failed at {where}: {reason}", retryable=False
+                ) from exc
+            self._warn_once(chosen, f"failed at {where}: {reason}", generic)
         return self.get(generic).render(context)
 
-    def _warn_once(self, name: str, exc: Exception) -> None:
-        reason = f"{type(exc).__name__}: {exc}"
-        if (name, reason) in self._warned:
+    def _warn_once(self, name: str, problem: str, instead: str) -> None:
+        if (name, problem) in self._warned:
             return
-        self._warned.add((name, reason))
+        self._warned.add((name, problem))
+        log.warning("template %s %s; sent with template %s instead", name, problem, instead)
+
+    def _failure(self, name: str, exc: Exception) -> tuple[str, str]:
+        """(where, why) template *name* failed with *exc*: ``FILE:LINE (part)``, the error."""
+        if isinstance(exc, TemplateError):
+            return exc.file or _shown(self.path(name) or BUNDLED_DIR), str(exc)
+        reason = f"{type(exc).__name__}: {exc}"
         try:
-            where = self.get(name).failed_at(exc)
-        except TemplateError as load_error:
-            where, reason = load_error.file or str(self.path(name)), str(load_error)
-        log.warning(
-            "template %s failed at %s: %s; sent with the generic template instead",
-            name,
-            where,
-            reason,
-        )
+            return self.get(name).failed_at(exc), reason
+        except TemplateError:
+            return str(name), reason
 
     # -- loading ---------------------------------------------------------
     def _load(self, name: str) -> TemplateSet:

@@ -27,7 +27,7 @@ from engine.errors import DefinitionError
 from engine.grid import load_grid
 from engine.settings import Settings
 from engine.tables import deliveries, notifications
-from notifications.channels.base import Recipient
+from notifications.channels.base import DeliveryFailed, Recipient
 from notifications.render import CaseContext, context_shape
 from notifications.template_fit import NONE, Record, Shape
 from notifications.templates import TemplateStore
@@ -309,3 +309,44 @@ def test_a_template_broken_after_load_falls_back_and_is_sent(
     assert f"{notice}:4 (body)" in warning.getMessage()
     assert "address" in warning.getMessage()
     assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_without_a_generic_fallback_the_failure_is_a_reason_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "patrol_reminder.yaml").write_text(
+        "subject: x\nbody: |\n  一\n  {{ patrol.nope.deeper }}\nshort: x\n", encoding="utf-8"
+    )
+    store = TemplateStore([tmp_path])
+    context = {"kind": "reminder", "case": None, "patrol": {}, "event": None, "deadline": None}
+    with pytest.raises(DeliveryFailed) as caught:  # a patrol notice has no case: no generic
+        store.render("patrol_reminder", "reminder", context)
+    assert not caught.value.retryable
+    assert f"{tmp_path / 'patrol_reminder.yaml'}:4 (body)" in caught.value.reason
+
+
+def test_a_template_deleted_after_load_is_replaced_and_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = TemplateStore()
+    context = {
+        "kind": "escalation",
+        "link": "",
+        "case": {
+            "id": "C1",
+            "workflow_title": "卫片图斑核查",
+            "unit": {"name": "新华村一组"},
+            "unit_chain": "大渡口区 / 八桥镇",
+            "state_title": "待核查",
+        },
+        "deadline": None,
+        "recipient": {"id": "p", "name": "王"},
+    }
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            out = store.render("gone", "escalation", context)
+            assert "C1" in out["subject"]
+    [record] = caplog.records
+    assert record.getMessage() == (
+        "template gone does not exist; sent with template generic_escalation instead"
+    )
