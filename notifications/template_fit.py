@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from jinja2 import nodes
 from jinja2 import sandbox as _sandbox
@@ -54,7 +54,6 @@ class Record:
 
     keys: Mapping[str, Shape]
     what: str = "key"
-    names: tuple[str, ...] = field(default=(), compare=False)
 
 
 Shape = Record | _Leaf
@@ -299,11 +298,10 @@ class _Walker:
                 return
             if any(f[: len(here)] == here for f in facts):
                 return
-            known = shape.names or tuple(shape.keys)
             self.found.append(
                 Finding(
                     line,
-                    f"{'.'.join(here)} is not {shape.what}{did_you_mean(key, known)} "
+                    f"{'.'.join(here)} is not {shape.what}{did_you_mean(key, shape.keys)} "
                     f"(guard it with '{'.'.join(here)} is defined' or '|default' "
                     "if only some workflows have it)",
                 )

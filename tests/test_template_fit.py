@@ -17,21 +17,24 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import jinja2
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.app import App
 from engine.clock import FixedClock
-from engine.definitions import validate_file
+from engine.definitions import FieldSpec, StateSpec, Workflow, validate_file
 from engine.errors import DefinitionError
 from engine.grid import load_grid
 from engine.settings import Settings
 from engine.tables import deliveries, notifications
 from notifications.channels.base import DeliveryFailed, Recipient
 from notifications.render import CaseContext, context_shape
-from notifications.template_fit import NONE, Record, Shape
+from notifications.template_fit import NONE, Record, Shape, unknown_names
 from notifications.templates import TemplateStore
-from tests.conftest import Database
+from tests.conftest import Database, examples
 from tests.farmland import GRID_FILE, REPORTER, UNIT
 from tests.receivers import SmtpReceiver
 
@@ -350,3 +353,47 @@ def test_a_template_deleted_after_load_is_replaced_and_said_once(
     assert record.getMessage() == (
         "template gone does not exist; sent with template generic_escalation instead"
     )
+
+
+# -- the static check agrees with the renderer -----------------------------------
+NAMES = st.sampled_from(["address", "spot_id", "area_m2", "party", "remark", "land_type"])
+
+
+@settings(max_examples=examples(60))
+@given(
+    fields=st.lists(NAMES, unique=True, max_size=4),
+    used=NAMES,
+    guard=st.sampled_from(["", "default", "defined", "truthy"]),
+    kind=st.sampled_from(["transition", "reminder", "escalation"]),
+)
+def test_a_reference_is_refused_exactly_when_it_would_fail_to_render(
+    fields: list[str], used: str, guard: str, kind: str
+) -> None:
+    expression = {
+        "": f"{{{{ case.data.{used} }}}}",
+        "default": f"{{{{ case.data.{used} | default('—') }}}}",
+        "defined": f"{{% if case.data.{used} is defined %}}{{{{ case.data.{used} }}}}{{% endif %}}",
+        "truthy": f"{{% if event %}}{{{{ event.title }}}}{{% endif %}}{{{{ case.data.{used} }}}}",
+    }[guard]
+    wf = Workflow(
+        id="w",
+        title="w",
+        initial="a",
+        states=(StateSpec(name="a", final=True),),
+        transitions=(),
+        fields=tuple(FieldSpec(name=n, type="string") for n in fields),
+    )
+    store_env = TemplateStore().env
+    ast = store_env.parse(expression)
+    refused = bool(unknown_names(ast, context_shape(wf, kind), kind))
+    # The context the dispatcher builds: every declared field, None when unset.
+    context = {
+        "case": {"data": {n: None for n in fields}},
+        "event": {"title": "操作"} if kind == "transition" else None,
+    }
+    try:
+        store_env.from_string(expression).render(**context)
+        rendered = True
+    except jinja2.UndefinedError:
+        rendered = False
+    assert refused == (not rendered)
