@@ -34,7 +34,7 @@ class App:
         if migrate:
             ensure_schema(self.engine)
         self.templates = template_store(settings.source)
-        self.catalog = Catalog(self.engine, self.clock, self.templates.problem)
+        self.catalog = Catalog(self.engine, self.clock, self.templates.check)
         self.calendar = WorkingCalendar(calendars_folder(settings.source))
         self.cases = CaseService(
             self.engine,

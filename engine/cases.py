@@ -590,6 +590,7 @@ def _optional(spec: FieldSpec) -> FieldSpec:
         min=spec.min,
         max=spec.max,
         items=spec.items,
+        max_length=spec.max_length,
     )
 
 

@@ -34,7 +34,6 @@ from engine.errors import NotFound
 from engine.tables import cases, deliveries, notifications, people
 from engine.timers.sweep import worker_id
 from notifications.channels.base import Channel, DeliveryFailed, Message, Recipient
-from notifications.outbox import GENERIC
 from notifications.render import CaseContext
 from notifications.templates import TemplateStore
 
@@ -333,12 +332,8 @@ class Dispatcher:
             person = conn.execute(select(people).where(people.c.id == row.person_id)).one()
             context = self.context.build(conn, note, self.clock.now())
         recipient = _recipient(person)
-        template = (
-            self.templates.get(note.template)
-            if self.templates.path(note.template) is not None
-            else self.templates.get(GENERIC[note.kind])
-        )
-        rendered = template.render(self.context.with_recipient(context, recipient))
+        context = self.context.with_recipient(context, recipient)
+        rendered = self.templates.render(note.template, note.kind, context)
         return Message(
             subject=rendered["subject"],
             body=rendered["body"],

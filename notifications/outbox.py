@@ -15,14 +15,9 @@ from sqlalchemy import Connection, insert
 
 from engine.cases import Change
 from engine.tables import notifications
+from notifications.templates import GENERIC
 
 __all__ = ["GENERIC", "TransitionNotifications", "enqueue"]
-
-GENERIC = {
-    "transition": "generic_transition",
-    "reminder": "generic_reminder",
-    "escalation": "generic_escalation",
-}
 
 
 def enqueue(

@@ -20,10 +20,12 @@ from sqlalchemy import Connection, select
 
 from engine import grid
 from engine.catalog import Catalog
+from engine.definitions import TransitionSpec, Workflow
 from engine.tables import cases, people
 from notifications.channels.base import Recipient
+from notifications.template_fit import ANY, NONE, Record, Shape
 
-__all__ = ["CaseContext", "human_span", "local_text"]
+__all__ = ["CaseContext", "context_shape", "human_span", "local_text"]
 
 
 def local_text(moment: dt.datetime, tz: str) -> str:
@@ -60,7 +62,9 @@ class CaseContext:
         chain = grid.chain(conn, case.unit_code)
         # The case as it was when the cause committed: a message tells what happened then.
         snapshot = notification.context.get("snapshot") or {}
-        data: dict[str, Any] = dict(snapshot.get("data", case.data))
+        # Every declared field is a name, None when unset: a template may print any of them.
+        data: dict[str, Any] = {f.name: None for f in wf.fields}
+        data.update(snapshot.get("data", case.data))
         state_name: str = snapshot.get("state", case.state)
         level: int = snapshot.get("escalation_level", case.escalation_level)
         state = wf.state(state_name) if wf.has_state(state_name) else None
@@ -91,6 +95,10 @@ class CaseContext:
         stored: Mapping[str, Any] = notification.context
         if "event" in stored:
             event = dict(stored["event"])
+            event["payload"] = {
+                **{name: None for name in _payload_names(wf, [event.get("trigger")])},
+                **(event.get("payload") or {}),
+            }
             event["actor_name"] = _person_name(conn, event.get("actor", ""))
             context["event"] = event
         if "deadline" in stored:
@@ -134,6 +142,72 @@ class CaseContext:
     @staticmethod
     def with_recipient(context: Mapping[str, Any], recipient: Recipient) -> dict[str, Any]:
         return {**context, "recipient": {"id": recipient.id, "name": recipient.name}}
+
+
+def _payload_names(wf: Workflow, triggers: list[Any]) -> list[str]:
+    """The names a payload of these triggers can carry: their payload fields, the case fields."""
+    names = [p.name for t in wf.transitions if t.trigger in triggers for p in t.payload]
+    return names + [f.name for f in wf.fields]
+
+
+def _record(names: list[str], what: str) -> Record:
+    return Record({n: ANY for n in names}, what)
+
+
+def context_shape(
+    wf: Workflow, kind: str, transitions: list[TransitionSpec] | None = None
+) -> Record:
+    """What :meth:`CaseContext.build` gives a *kind* notification of *wf*, as a shape.
+
+    *transitions* are the ones whose notices use the template (kind
+    ``transition``): their payload fields are what ``event.payload`` may hold.
+    Kept beside the builder, and tested against it, so the two cannot drift.
+    """
+    fields = [f.name for f in wf.fields]
+    data = _record(fields, f"a field of workflow {wf.id!r}")
+    case = Record(
+        {
+            **{k: ANY for k in ("id", "workflow", "workflow_title", "state", "state_title")},
+            "unit": _record(["code", "name", "level"], "a key of case.unit"),
+            "unit_chain": ANY,
+            "fields": ANY,
+            "data": data,
+            "escalation_level": ANY,
+        },
+        "a key of case",
+    )
+    event: Shape = NONE
+    if kind == "transition":
+        triggers = [t.trigger for t in transitions or []]
+        payload_what = (
+            f"a payload field of {', '.join(sorted(set(triggers)))} or a field of {wf.id!r}"
+            if triggers
+            else f"a field of workflow {wf.id!r}"
+        )
+        event = Record(
+            {
+                **{k: ANY for k in ("trigger", "title", "actor", "actor_name", "from", "to")},
+                "seq": ANY,
+                "payload": _record(_payload_names(wf, triggers), payload_what),
+            },
+            "a key of event",
+        )
+    deadline: Shape = NONE
+    if kind in ("reminder", "escalation"):
+        keys = ["due", "state", "state_title", "rung", "overdue", "remaining"]
+        deadline = _record(keys, "a key of deadline")
+    return Record(
+        {
+            "kind": ANY,
+            "link": ANY,
+            "case": case,
+            "event": event,
+            "deadline": deadline,
+            "patrol": NONE,
+            "recipient": _record(["id", "name"], "a key of recipient"),
+        },
+        "a name of the template context",
+    )
 
 
 def _person_name(conn: Connection, person_id: str) -> str:

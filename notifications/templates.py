@@ -5,36 +5,62 @@ A template is one YAML file ``NAME.yaml`` with three keys — ``subject``,
 Administrators put overrides and new templates in ``config/templates/``; the
 bundled Chinese templates live beside this module.  Templates compile in an
 :class:`ImmutableSandboxedEnvironment` with :class:`StrictUndefined`, and
-``*``/``**`` are capped so a template cannot build a huge string.
+``*``/``**`` are capped so a template cannot build a huge string; ``None``
+prints as nothing.
+
+A template that reaches for something the sandbox refuses (``__class__``,
+``self``, ``mro``…) does not load, with the line of the file where it does.
+:meth:`TemplateStore.check` is the validator's hook: does a template fit
+one use in a workflow (see :mod:`notifications.template_fit`)?
+:meth:`TemplateStore.render` is the dispatcher's: a template that still fails
+at send time falls back to the generic template of its kind, logged once.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import jinja2
-import yaml
-from jinja2 import meta
+from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from engine.definitions.checks import TemplateFinding, TemplateUse
+from engine.definitions.diagnostics import did_you_mean
+from engine.definitions.yamlnodes import MapNode, ScalarNode, parse_yaml
+from notifications.channels.base import DeliveryFailed
+from notifications.render import context_shape
+from notifications.template_fit import unknown_names, unsafe_uses
 
 __all__ = [
     "BUNDLED_DIR",
     "CONTEXT_NAMES",
+    "GENERIC",
     "PARTS",
     "SMS_LIMIT",
+    "TemplateError",
     "TemplateSet",
     "TemplateStore",
 ]
+
+log = logging.getLogger(__name__)
 
 BUNDLED_DIR = Path(__file__).parent / "templates"
 CONTEXT_NAMES = frozenset({"case", "event", "deadline", "patrol", "recipient", "link", "kind"})
 PARTS = ("subject", "body", "short")
 SMS_LIMIT = 70
 MAX_OUTPUT = 100_000
+GENERIC = {
+    "transition": "generic_transition",
+    "reminder": "generic_reminder",
+    "escalation": "generic_escalation",
+}
+"""The built-in template of each kind: the default, and the fallback at send time."""
 
 
 class _Environment(ImmutableSandboxedEnvironment):
@@ -59,16 +85,24 @@ def make_environment(*, html: bool = False) -> jinja2.Environment:
         autoescape=html,
         trim_blocks=True,
         keep_trailing_newline=False,
+        finalize=_blank_none,
     )
 
 
-@dataclass(frozen=True)
+def _blank_none(value: Any) -> Any:
+    """``{{ case.data.x }}`` of a field never set prints nothing, not "None"."""
+    return "" if value is None else value
+
+
+@dataclass(frozen=True, kw_only=True)
 class TemplateSet:
     name: str
     path: Path
     subject: jinja2.Template
     body: jinja2.Template
     short: jinja2.Template
+    asts: Mapping[str, nodes.Template]
+    first_lines: Mapping[str, int]  # the line of the file where each part's text starts
 
     def render(self, context: Mapping[str, Any]) -> dict[str, str]:
         out = {part: getattr(self, part).render(**context).strip() for part in PARTS}
@@ -77,9 +111,32 @@ class TemplateSet:
                 raise SecurityError(f"{self.name}.{part} rendered too long")
         return out
 
+    def file_line(self, part: str, line: int) -> int:
+        """The line of the file for *line* of *part*'s text (exact for ``|`` blocks)."""
+        return self.first_lines[part] + max(line, 1) - 1
+
+    def failed_at(self, exc: BaseException) -> str:
+        """``FILE:LINE`` where rendering raised *exc*, from Jinja2's rewritten traceback."""
+        where = _shown(self.path)
+        tb: TracebackType | None = exc.__traceback__
+        while tb is not None:
+            part = tb.tb_frame.f_code.co_filename.rpartition("#")[2]
+            if tb.tb_frame.f_code.co_filename.startswith(f"{self.path}#") and part in PARTS:
+                where = f"{_shown(self.path)}:{self.file_line(part, tb.tb_lineno)} ({part})"
+            tb = tb.tb_next
+        return where
+
 
 class TemplateError(ValueError):
-    """A template file that is missing, malformed or does not compile."""
+    """A template file that is missing, malformed or does not compile.
+
+    *file*, *line* and *column* are set when the problem is at a line of the
+    template file (an escape the sandbox would refuse).
+    """
+
+    def __init__(self, message: str, *, file: str = "", line: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.file, self.line, self.column = file, line, column
 
 
 class TemplateStore:
@@ -89,6 +146,7 @@ class TemplateStore:
         self.folders = [Path(f) for f in folders] + [BUNDLED_DIR]
         self.env = make_environment()
         self._cache: dict[str, TemplateSet] = {}
+        self._warned: set[tuple[str, str]] = set()
 
     def path(self, name: str) -> Path | None:
         for folder in self.folders:
@@ -115,19 +173,114 @@ class TemplateStore:
             return str(exc)
         return None
 
+    # -- the validator's hook -------------------------------------------
+    def resolve(self, name: str | None, kind: str) -> str:
+        """The template a *kind* notification naming *name* is rendered with.
+
+        No name, or a name with no file, means the generic template of the kind
+        (the dispatcher's rule: a default such as ``reminder`` may be deleted).
+        """
+        if name is not None and self.path(name) is not None:
+            return name
+        return GENERIC.get(kind, name or "")
+
+    def check(self, use: TemplateUse) -> list[TemplateFinding]:
+        """Why *use* would not render: a missing name, an escape, an unknown name."""
+        if use.explicit and use.name is not None and self.path(use.name) is None:
+            known = self.names()
+            return [
+                TemplateFinding(
+                    message=f"template {use.name!r} does not exist"
+                    f"{did_you_mean(use.name, known)} (known: {', '.join(known) or 'none'})"
+                )
+            ]
+        name = self.resolve(use.name, use.kind)
+        try:
+            template = self.get(name)
+        except TemplateError as exc:
+            return [
+                TemplateFinding(message=str(exc), file=exc.file, line=exc.line, column=exc.column)
+            ]
+        shape = context_shape(use.workflow, use.kind, list(use.transitions))
+        findings = []
+        for part in PARTS:
+            for found in unknown_names(template.asts[part], shape, use.kind):
+                at = f"{_shown(template.path)}:{template.file_line(part, found.line)}"
+                findings.append(
+                    TemplateFinding(
+                        message=f"template {name!r} ({use.kind}, {at} {part}): {found.message}"
+                    )
+                )
+        return findings
+
+    # -- the dispatcher's hook ------------------------------------------
+    def render(self, name: str | None, kind: str, context: Mapping[str, Any]) -> dict[str, str]:
+        """Render a *kind* notification with *name*; if that fails, with the generic one.
+
+        A message is never lost to its template: the failure is logged once per
+        template and reason, as a warning naming the template and the line.
+        Only a case notice has a generic fallback (a patrol notice has no case):
+        without one, the failure is :class:`DeliveryFailed` (not retryable), its
+        reason saying where — a dead delivery with a reason, not a traceback.
+        """
+        chosen = self.resolve(name, kind)
+        if name is not None and chosen != name:
+            self._warn_once(name, "does not exist", chosen)
+        try:
+            return self.get(chosen).render(context)
+        except Exception as exc:  # any template failure: syntax, undefined, sandbox, filter
+            generic = GENERIC.get(kind)
+            where, reason = self._failure(chosen, exc)
+            if generic is None or generic == chosen or context.get("case") is None:
+                raise DeliveryFailed(
+                    f"template {chosen} failed at {where}: {reason}", retryable=False
+                ) from exc
+            self._warn_once(chosen, f"failed at {where}: {reason}", generic)
+        return self.get(generic).render(context)
+
+    def _warn_once(self, name: str, problem: str, instead: str) -> None:
+        if (name, problem) in self._warned:
+            return
+        self._warned.add((name, problem))
+        log.warning("template %s %s; sent with template %s instead", name, problem, instead)
+
+    def _failure(self, name: str, exc: Exception) -> tuple[str, str]:
+        """(where, why) template *name* failed with *exc*: ``FILE:LINE (part)``, the error."""
+        if isinstance(exc, TemplateError):
+            return exc.file or _shown(self.path(name) or BUNDLED_DIR), str(exc)
+        reason = f"{type(exc).__name__}: {exc}"
+        try:
+            return self.get(name).failed_at(exc), reason
+        except TemplateError:
+            return str(name), reason
+
+    # -- loading ---------------------------------------------------------
     def _load(self, name: str) -> TemplateSet:
         path = self.path(name)
         if path is None:
-            known = ", ".join(self.names()) or "none"
-            raise TemplateError(f"template {name!r} does not exist (known: {known})")
+            known = self.names()
+            raise TemplateError(
+                f"template {name!r} does not exist{did_you_mean(name, known)} "
+                f"(known: {', '.join(known) or 'none'})"
+            )
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
             raise TemplateError(f"template {name!r} ({path}) cannot be read: {exc}") from None
-        if not isinstance(raw, dict):
+        root, problems = parse_yaml(text, str(path))
+        if problems:
+            first = problems[0]
+            raise TemplateError(
+                f"template {name!r} ({path}) cannot be read: {first.message}",
+                file=str(path),
+                line=first.line,
+                column=first.column,
+            )
+        if not isinstance(root, MapNode):
             raise TemplateError(
                 f"template {name!r} ({path}) must be a mapping of {', '.join(PARTS)}"
             )
+        raw = root.plain()
         unknown = sorted(set(raw) - set(PARTS))
         missing = [p for p in PARTS if not isinstance(raw.get(p), str)]
         if unknown or missing:
@@ -138,11 +291,16 @@ class TemplateStore:
                 what.append("unknown keys: " + ", ".join(map(str, unknown)))
             raise TemplateError(f"template {name!r} ({path}): {'; '.join(what)}")
         compiled: dict[str, jinja2.Template] = {}
+        asts: dict[str, nodes.Template] = {}
+        first_lines = {part: _first_line(root, part) for part in PARTS}
         for part in PARTS:
             source = raw[part]
             try:
-                ast = self.env.parse(source)
-                compiled[part] = self.env.from_string(source)
+                asts[part] = ast = self.env.parse(source)
+                code = self.env.compile(source, f"{name}.{part}", f"{path}#{part}")
+                compiled[part] = self.env.template_class.from_code(
+                    self.env, code, self.env.make_globals(None)
+                )
             except jinja2.TemplateSyntaxError as exc:
                 raise TemplateError(
                     f"template {name!r} ({path}) {part}, line {exc.lineno}: {exc.message}"
@@ -153,4 +311,37 @@ class TemplateStore:
                     f"template {name!r} ({path}) {part} uses unknown name(s) {', '.join(stray)}; "
                     f"available: {', '.join(sorted(CONTEXT_NAMES))}"
                 )
-        return TemplateSet(name, path, compiled["subject"], compiled["body"], compiled["short"])
+            for found in unsafe_uses(ast):
+                line = first_lines[part] + found.line - 1
+                raise TemplateError(
+                    f"template {name!r} {part}: {found.message}: the sandbox refuses it, "
+                    "so no message could be rendered",
+                    file=_shown(path),
+                    line=line,
+                    column=1,
+                )
+        return TemplateSet(
+            name=name,
+            path=path,
+            subject=compiled["subject"],
+            body=compiled["body"],
+            short=compiled["short"],
+            asts=asts,
+            first_lines=first_lines,
+        )
+
+
+def _shown(path: Path) -> str:
+    """*path* relative to the working directory when it is inside it (shorter messages)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _first_line(root: MapNode, part: str) -> int:
+    """The file line of the first line of *part*'s text (a ``|``/``>`` block starts below)."""
+    node = root.get(part)
+    if not isinstance(node, ScalarNode):
+        return 1
+    return node.line + 1 if node.style in ("|", ">") else node.line

@@ -347,6 +347,14 @@ def test_bad_payloads_are_422_naming_the_field(as_actor: Callable[[str], httpx.C
         url, json={"trigger": "stop", "payload": {"stop_note": "x", "area_m2": "big"}}
     )
     assert "area_m2" in assert_error(wrong, 422, "invalid_data")["details"]["fields"]
+    too_long = client.post(url, json={"trigger": "stop", "payload": {"stop_note": "长" * 2001}})
+    reason = assert_error(too_long, 422, "invalid_data")["details"]["fields"]["stop_note"]
+    assert "2,001 characters" in reason and "at most 2,000" in reason
+    long_case = client.post(
+        "/cases",
+        json={"workflow": WORKFLOW, "unit": UNIT, "data": {**CASE_DATA, "address": "x" * 2001}},
+    )
+    assert "address" in assert_error(long_case, 422, "invalid_data")["details"]["fields"]
     unknown = assert_error(client.post(url, json={"trigger": "stpo"}), 422, "unknown_trigger")
     assert unknown["details"]["allowed"] == ["stop", "stop_fail"]
     no_trigger = assert_error(client.post(url, json={"payload": {}}), 422, "invalid_request")

@@ -41,7 +41,7 @@ def clock() -> FixedClock:
 
 
 def make_service(engine: Engine, clock: FixedClock) -> CaseService:
-    catalog = Catalog(engine, clock, TemplateStore().problem)
+    catalog = Catalog(engine, clock, TemplateStore().check)
     return CaseService(engine, catalog, clock)
 
 

@@ -77,7 +77,7 @@ class CaseMachine(RuleBasedStateMachine):
         self.path = _Template.copy()
         self.engine = make_engine(f"sqlite:///{self.path}")
         self.clock = FixedClock(datetime(2026, 9, 18, 2, tzinfo=UTC))
-        catalog = Catalog(self.engine, self.clock, TemplateStore().problem)
+        catalog = Catalog(self.engine, self.clock, TemplateStore().check)
         catalog.register_file(WORKFLOW_FILE)
         self.service = CaseService(self.engine, catalog, self.clock)
         self.case_id = ""

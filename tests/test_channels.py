@@ -493,6 +493,32 @@ def test_dingtalk_unsigned_and_markdown(http: HttpReceiver) -> None:
     assert body["markdown"]["text"].startswith("#### 【耕保】")
 
 
+@pytest.mark.parametrize("msgtype", ["text", "markdown"])
+def test_robot_titles_and_long_messages_are_cut_never_refused(
+    http: HttpReceiver, msgtype: str
+) -> None:
+    long = make_message(subject="【耕保】" + "地址很长" * 200, body="长" * 9000)
+    for channel in (
+        DingTalkChannel(url=http.url("/robot/send?access_token=t"), msgtype=msgtype),
+        WeComChannel(url=http.url("/cgi-bin/webhook/send?key=k"), msgtype=msgtype),
+    ):
+        channel.send(long, channel.address(LIU) or "")  # the receiver answers errcode 0
+    ding, wecom = (r.json() for r in http.requests)
+    if msgtype == "markdown":
+        title = ding["markdown"]["title"]
+        assert len(title) == 64 and title.endswith("…") and title.startswith("【耕保】地址很长")
+        assert ding["markdown"]["text"].startswith(f"#### {title}\n\n长")
+        assert len(ding["markdown"]["text"].encode()) <= 20_000
+        assert ding["markdown"]["text"].endswith("…")
+        assert wecom["markdown"]["content"].startswith(f"**{title}**\n长")
+    else:
+        first_line = ding["text"]["content"].split("\n")[0]
+        assert len(first_line) == 64 and first_line.endswith("…")
+        assert len(ding["text"]["content"].encode()) <= 20_000
+        assert wecom["text"]["content"].startswith(f"{first_line}\n长")
+        assert len(wecom["text"]["content"].encode()) <= 2048
+
+
 @pytest.mark.parametrize(
     ("code", "retryable"), [(130101, True), (-1, True), (310000, False), (300001, False)]
 )

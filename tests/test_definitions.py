@@ -27,7 +27,7 @@ STORE = template_store(str(ROOT / "config" / "gengbao.yaml"))
 
 @pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
 def test_bundled_workflows_validate_without_warnings(path: Path) -> None:
-    result = validate_file(path, STORE.problem)
+    result = validate_file(path, STORE.check)
     assert [str(d) for d in result.diagnostics] == []
 
 

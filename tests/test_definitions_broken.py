@@ -29,14 +29,14 @@ def expectations(path: Path) -> list[tuple[str, str]]:
 
 
 def test_the_base_is_valid() -> None:
-    result = validate_file(DATA / "valid" / "minimal.yaml", STORE.problem)
+    result = validate_file(DATA / "valid" / "minimal.yaml", STORE.check)
     assert result.diagnostics == []
     assert result.ok
 
 
 @pytest.mark.parametrize("path", BROKEN, ids=[p.stem for p in BROKEN])
 def test_broken_file_reports_its_error(path: Path) -> None:
-    result = validate_file(path, STORE.problem)
+    result = validate_file(path, STORE.check)
     assert not result.ok
     errors = [(f"{d.line}:{d.column}", str(d)) for d in result.errors]
     for where, fragment in expectations(path):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from jinja2.exceptions import TemplateRuntimeError
 
-from notifications.templates import SMS_LIMIT, TemplateStore
+from notifications.templates import SMS_LIMIT, TemplateError, TemplateStore
 
 STORE = TemplateStore()
 CASE_TEMPLATES = [n for n in STORE.names() if not n.startswith("patrol")]
@@ -84,27 +84,34 @@ def test_bundled_template_renders_within_limits(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "source",
+    ("source", "refused_at_load"),
     [
-        "{{ case.__class__ }}",
-        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-        "{{ case.data.items.__globals__ }}",
-        "{{ 'x' * 100000 }}",
-        "{{ 2 ** 999999 }}",
-        "{{ '{0.__class__}'.format(case) }}",
-        "{% for c in ().__class__.__base__.__subclasses__() %}{{ c }}{% endfor %}",
+        ("{{ case.__class__ }}", True),
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", True),
+        ("{{ case.data.items.__globals__ }}", True),
+        ("{{ 'x' * 100000 }}", False),
+        ("{{ 2 ** 999999 }}", True),
+        ("{{ '{0.__class__}'.format(case) }}", True),
+        ("{% for c in ().__class__.__base__.__subclasses__() %}{{ c }}{% endfor %}", True),
+        ("{{ self }}", True),
+        ("{{ case.data.update({'a': 1}) }}", True),
     ],
 )
-def test_escape_attempts_never_execute(tmp_path: Path, source: str) -> None:
+def test_escape_attempts_never_execute(tmp_path: Path, source: str, refused_at_load: bool) -> None:
     (tmp_path / "evil.yaml").write_text(
-        f'subject: "{source.replace(chr(34), chr(39))}"\nbody: x\nshort: x\n', encoding="utf-8"
+        f'subject: x\nbody: x\nshort: "{source.replace(chr(34), chr(39))}"\n', encoding="utf-8"
     )
     store = TemplateStore([tmp_path])
-    template = store.get("evil")
-    # SecurityError for unsafe calls and operators; an unsafe attribute is undefined,
-    # which StrictUndefined turns into an error: either way nothing runs.
+    if refused_at_load:
+        # Refused when the template loads, at the line of the file where it is written.
+        with pytest.raises(TemplateError) as caught:
+            store.get("evil")
+        assert (caught.value.file, caught.value.line) == (str(tmp_path / "evil.yaml"), 3)
+        assert "sandbox refuses" in str(caught.value)
+        return
+    # SecurityError for unsafe calls and operators at render time: nothing runs.
     with pytest.raises(TemplateRuntimeError):
-        template.render(context("transition"))
+        store.get("evil").render(context("transition"))
 
 
 def test_admin_overrides_win_and_unknown_names_are_caught(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def validate(args: argparse.Namespace, ctx: Context) -> int:
     held = roles_in(_read_grid(args.grid)) if args.grid else None
     results = []
     for path in args.files:
-        result = validate_file(path, store.problem)
+        result = validate_file(path, store.check)
         extra = calendar_warnings(result, calendar, now, settings.timezone)
         if held is not None and result.workflow is not None:
             extra += missing_roles(result.workflow, result.positions, held, f"grid {args.grid}")
@@ -118,7 +118,7 @@ def _read_grid(path: str) -> Grid:
 
 
 def graph(args: argparse.Namespace, ctx: Context) -> int:
-    result = validate_file(args.file, _templates(ctx).problem)
+    result = validate_file(args.file, _templates(ctx).check)
     if not result.ok or result.workflow is None:
         for d in result.diagnostics:
             print(d, file=sys.stderr)

@@ -2,7 +2,7 @@
 
 Public surface::
 
-    result = validate_text(text, "farmland.yaml", templates=store.problem)
+    result = validate_text(text, "farmland.yaml", templates=store.check)
     result.diagnostics            # every error and warning, in file order
     wf = load_definition(path)    # the Workflow, or DefinitionError with all diagnostics
     CompiledWorkflow(wf)          # the transitions.Machine for that definition

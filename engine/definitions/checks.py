@@ -7,7 +7,8 @@ every problem still points at the line and column where it was written.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.definitions.diagnostics import Diagnostic, Severity, did_you_mean
@@ -15,10 +16,41 @@ from engine.definitions.expressions import ExpressionError, compile_guard
 from engine.definitions.loader import Loaded
 from engine.definitions.model import Deadline, StateSpec, TransitionSpec, Workflow
 
-__all__ = ["TemplateCheck", "check"]
+__all__ = ["REMINDER_TEMPLATE", "TemplateCheck", "TemplateFinding", "TemplateUse", "check"]
 
-TemplateCheck = Callable[[str], str | None]
-"""Given a template name, why it cannot be used (missing, does not compile), or None."""
+REMINDER_TEMPLATE = "reminder"
+"""The template the timer sweep names for every reminder (engine/timers/sweep.py)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TemplateUse:
+    """One way a workflow uses a template: a *kind* notification rendered with *name*.
+
+    *name* None is the built-in default of the kind; *explicit* says the name
+    was written in the workflow (a missing one is then an error, where a
+    missing default falls back to the generic template).  *transitions* are
+    the transitions whose notices use it (their payloads are in the context).
+    """
+
+    name: str | None
+    kind: str  # transition | reminder | escalation
+    workflow: Workflow
+    transitions: tuple[TransitionSpec, ...] = ()
+    explicit: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class TemplateFinding:
+    """Why a use cannot render; *file* set means the problem is at a line of the template."""
+
+    message: str
+    file: str = ""
+    line: int = 1
+    column: int = 1
+
+
+TemplateCheck = Callable[[TemplateUse], Sequence[TemplateFinding]]
+"""Given one use of a template, every reason it would not render (none: it fits)."""
 
 
 def check(loaded: Loaded, templates: TemplateCheck | None = None) -> list[Diagnostic]:
@@ -32,6 +64,7 @@ class _Checker:
     def __init__(self, loaded: Loaded, templates: TemplateCheck | None) -> None:
         self.loaded = loaded
         self.templates = templates
+        self.uses: list[tuple[TemplateUse, str]] = []
 
     def report(self, path: str, message: str, severity: Severity = "error") -> None:
         line, column = self._position(path)
@@ -67,6 +100,7 @@ class _Checker:
             self.transition(wf, t, names)
         self.duplicates(wf)
         self.graph(wf)
+        self.template_uses()
 
     # -- states and deadlines -------------------------------------------
     def deadline(self, wf: Workflow, state: StateSpec, d: Deadline, path: str) -> None:
@@ -105,13 +139,18 @@ class _Checker:
                     f"{path}.remind.every",
                     f"repeat {d.remind_every} is not shorter than the deadline ({d.within})",
                 )
+        if d.remind or d.remind_every is not None:
+            use = TemplateUse(name=REMINDER_TEMPLATE, kind="reminder", workflow=wf, explicit=False)
+            self.uses.append((use, f"{path}.remind"))
         previous = -1
         for i, rung in enumerate(d.escalate):
             rpath = f"{path}.escalate[{i}]"
             if rung.after.seconds < previous:
                 self.report(f"{rpath}.after", "rungs should be in order of 'after'", "warning")
             previous = rung.after.seconds
-            self.template(rung.template, f"{rpath}.template")
+            use = TemplateUse(name=rung.template, kind="escalation", workflow=wf)
+            where = f"{rpath}.template" if rung.template is not None else f"{rpath}.notify"
+            self.uses.append((use, where))
             if rung.trigger is not None:
                 allowed = wf.triggers_from(state.name)
                 if rung.trigger not in allowed:
@@ -157,7 +196,10 @@ class _Checker:
                 )
         if t.when is not None:
             self.guard(t.when, f"{path}.when", field_names | payload_names)
-        self.template(t.template, f"{path}.template")
+        if t.template is not None or t.notify:
+            use = TemplateUse(name=t.template, kind="transition", workflow=wf, transitions=(t,))
+            where = f"{path}.template" if t.template is not None else f"{path}.notify"
+            self.uses.append((use, where))
 
     def guard(self, text: str, path: str, known: set[str]) -> None:
         try:
@@ -172,12 +214,30 @@ class _Checker:
                 "(a guard sees case fields and this transition's payload)",
             )
 
-    def template(self, name: str | None, path: str) -> None:
-        if name is None or self.templates is None:
+    def template_uses(self) -> None:
+        """Every template the workflow can send, checked against its kind's context.
+
+        A problem inside a template file (an escape the sandbox refuses) is
+        reported once, at that file's line, naming the workflow lines that use it.
+        """
+        if self.templates is None:
             return
-        problem = self.templates(name)
-        if problem:
-            self.report(path, problem)
+        in_files: dict[tuple[str, int, int, str], list[str]] = {}
+        for use, path in self.uses:
+            for finding in self.templates(use):
+                if not finding.file:
+                    self.report(path, finding.message)
+                    continue
+                line, column = self._position(path)
+                key = (finding.file, finding.line, finding.column, finding.message)
+                in_files.setdefault(key, []).append(
+                    f"{self.loaded.filename}:{line}:{column} ({path})"
+                )
+        for (file, line, column, message), users in in_files.items():
+            shown = ", ".join(dict.fromkeys(users[:3])) + (" …" if len(users) > 3 else "")
+            self.loaded.diagnostics.append(
+                Diagnostic(file, line, column, "error", "", f"{message}; used at {shown}")
+            )
 
     def duplicates(self, wf: Workflow) -> None:
         seen: dict[tuple[str, str], int] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.definitions.loader import KEYS, REQUIRED
-from engine.definitions.model import FIELD_TYPES, LEVELS
+from engine.definitions.model import DEFAULT_MAX_LENGTH, FIELD_TYPES, LEVELS
 
 __all__ = ["workflow_schema"]
 
@@ -54,6 +54,12 @@ def workflow_schema() -> dict[str, Any]:
             "min": {"type": "number"},
             "max": {"type": "number"},
             "items": {"enum": [t for t in FIELD_TYPES if t not in ("list", "enum")]},
+            "max_length": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "string/text: at most this many characters "
+                f"(default {DEFAULT_MAX_LENGTH})",
+            },
         },
     )
     fields = {

@@ -19,6 +19,7 @@ from engine.definitions.model import (
     FIELD_TYPES,
     LEVELS,
     SYSTEM_ROLE,
+    TEXT_TYPES,
     Deadline,
     FieldSpec,
     RoleRef,
@@ -60,6 +61,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "min",
         "max",
         "items",
+        "max_length",
     ),
     "state": ("title", "description", "final", "deadline"),
     "deadline": ("within", "from", "until", "remind", "escalate"),
@@ -390,6 +392,7 @@ class _Reader:
             bound = body.get("min")
             assert bound is not None
             self.report(bound, f"{path}.min", f"min {lo:g} is greater than max {hi:g}")
+        max_length = self.max_length(body.get("max_length"), f"{path}.max_length", ftype, items)
         default_node = body.get("default")
         spec = FieldSpec(
             name=name,
@@ -402,12 +405,30 @@ class _Reader:
             min=lo,
             max=hi,
             items=items,
+            max_length=max_length,
         )
         if default_node is not None and ftype is not None:
             problem = check_value(spec, spec.default)
             if problem:
                 self.report(default_node, f"{path}.default", f"bad default: {problem}")
         return spec
+
+    def max_length(
+        self, node: Node | None, path: str, ftype: str | None, items: str | None
+    ) -> int | None:
+        """``max_length``: a positive whole number, for text (or a list of text)."""
+        if node is None:
+            return None
+        value = node.value if isinstance(node, ScalarNode) else None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            self.report(
+                node, path, f"max_length must be a positive whole number, got {_kind_of(node)}"
+            )
+            return None
+        holds_text = ftype in TEXT_TYPES or (ftype == "list" and items in TEXT_TYPES)
+        if ftype is not None and not holds_text:
+            self.report(node, path, "'max_length' is only for string and text (or a list of them)")
+        return value
 
     def states(self, node: Node | None) -> tuple[StateSpec, ...]:
         if node is None:

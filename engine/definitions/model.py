@@ -14,9 +14,11 @@ from typing import Any
 from engine.definitions.durations import Duration
 
 __all__ = [
+    "DEFAULT_MAX_LENGTH",
     "FIELD_TYPES",
     "LEVELS",
     "SYSTEM_ROLE",
+    "TEXT_TYPES",
     "Deadline",
     "FieldSpec",
     "RoleRef",
@@ -40,6 +42,9 @@ FIELD_TYPES = (
     "list",
 )
 SYSTEM_ROLE = "system"
+TEXT_TYPES = ("string", "text")
+DEFAULT_MAX_LENGTH = 2000
+"""Characters a ``string``/``text`` value may hold when its field gives no ``max_length``."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,12 @@ class FieldSpec:
     min: float | None = None
     max: float | None = None
     items: str | None = None
+    max_length: int | None = None  # None: DEFAULT_MAX_LENGTH for text (see text_limit)
+
+    @property
+    def text_limit(self) -> int:
+        """At most this many characters in a text value (or each text item of a list)."""
+        return self.max_length if self.max_length is not None else DEFAULT_MAX_LENGTH
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,14 @@ def check_value(spec: FieldSpec, value: Any) -> str | None:
 
 def _check(ftype: str, spec: FieldSpec, value: Any) -> str | None:
     if ftype in ("string", "text"):
-        return None if isinstance(value, str) else f"expected text, got {_show(value)}"
+        if not isinstance(value, str):
+            return f"expected text, got {_show(value)}"
+        if len(value) > spec.text_limit:
+            return (
+                f"is {len(value):,} characters long; at most {spec.text_limit:,} "
+                "(the field's max_length)"
+            )
+        return None
     if ftype in ("number", "integer"):
         if ftype == "integer" and not (isinstance(value, int) and not isinstance(value, bool)):
             return f"expected a whole number, got {_show(value)}"

@@ -36,6 +36,7 @@ class Node:
 class ScalarNode(Node):
     value: Any = None
     tag: str = ""
+    style: str | None = None  # '|' or '>' for a block scalar, quote character, None (plain)
 
     def plain(self) -> Any:
         return self.value
@@ -170,4 +171,4 @@ def _convert(raw: Any, loader: _Loader, filename: str, out: list[Diagnostic]) ->
     except (yaml.YAMLError, ValueError) as exc:  # e.g. an impossible date 2027-02-30
         out.append(Diagnostic(filename, line, col, "error", "", f"bad value {raw.value!r}: {exc}"))
         value = raw.value
-    return ScalarNode(line, col, value, raw.tag)
+    return ScalarNode(line, col, value, raw.tag, raw.style)

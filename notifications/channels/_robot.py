@@ -16,7 +16,10 @@ import httpx
 from notifications.channels import _http
 from notifications.channels.base import DeliveryFailed
 
-__all__ = ["post", "truncate_utf8"]
+__all__ = ["TITLE_LIMIT", "post", "title", "truncate_utf8"]
+
+TITLE_LIMIT = 64
+"""Characters of a robot message's title line: a preview, never the whole subject."""
 
 
 def post(
@@ -51,6 +54,12 @@ def post(
         f"{what}: errcode {code}: {errmsg}".rstrip(": "),
         retryable=code in retryable_codes,
     )
+
+
+def title(subject: str, limit: int = TITLE_LIMIT) -> str:
+    """*subject* on one line, cut to *limit* characters ending in "…" when longer."""
+    text = " ".join(subject.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def truncate_utf8(text: str, limit: int, ellipsis: str = "…") -> str:

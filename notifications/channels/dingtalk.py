@@ -14,7 +14,10 @@ by keywords ("自定义关键词") only accepts messages containing one: put the
 keyword in the templates' subjects.
 
 The message is ``{"msgtype": "text", "text": {"content": subject + "\\n" + body}}``
-(or ``markdown`` with ``title`` and ``text``).  DingTalk answers HTTP 200 with
+(or ``markdown`` with ``title`` and ``text``).  The title line is cut to
+64 characters and the content to 20,000 bytes, each ending in "…" when cut: a
+long field value shortens the message, it never makes the robot refuse it.
+DingTalk answers HTTP 200 with
 ``{"errcode": 0, "errmsg": "ok"}``; errcode -1 (busy) and 130101 (more than
 20 messages a minute) are retryable, any other non-zero code — 310000 for a
 bad signature, keyword or IP address, 300001 for a bad token — is not.
@@ -38,6 +41,8 @@ __all__ = ["RETRYABLE_ERRCODES", "DingTalkChannel", "sign"]
 
 RETRYABLE_ERRCODES = frozenset({-1, 130101})
 MSGTYPES = ("text", "markdown")
+CONTENT_LIMIT = 20_000
+"""Bytes of content gengbao sends to a DingTalk robot; a longer message is cut with "…"."""
 
 
 def sign(secret: str, timestamp_ms: int) -> str:
@@ -86,10 +91,12 @@ class DingTalkChannel:
         return _http.redact(self.url)
 
     def payload(self, message: Message) -> dict[str, Any]:
+        subject = _robot.title(message.subject)
         if self.msgtype == "markdown":
-            text = f"#### {message.subject}\n\n{message.body}"
-            return {"msgtype": "markdown", "markdown": {"title": message.subject, "text": text}}
-        return {"msgtype": "text", "text": {"content": f"{message.subject}\n{message.body}"}}
+            text = _robot.truncate_utf8(f"#### {subject}\n\n{message.body}", CONTENT_LIMIT)
+            return {"msgtype": "markdown", "markdown": {"title": subject, "text": text}}
+        content = _robot.truncate_utf8(f"{subject}\n{message.body}", CONTENT_LIMIT)
+        return {"msgtype": "text", "text": {"content": content}}
 
     def signed_url(self, address: str) -> str:
         """*address* with ``timestamp`` and ``sign`` appended when a secret is set."""

@@ -9,7 +9,8 @@ notification into the group once, however many of its recipients are there.
 
 The message is ``{"msgtype": "text", "text": {"content": subject + "\\n" + body}}``
 (or ``markdown``, subject in bold), cut to WeCom's limits of 2048 bytes (text)
-and 4096 bytes (markdown).  WeCom answers HTTP 200 with
+and 4096 bytes (markdown); the subject line is cut to 64 characters first, so a
+long subject never crowds out the body.  WeCom answers HTTP 200 with
 ``{"errcode": 0, "errmsg": "ok"}``; errcode -1 (system busy) and 45009
 (frequency limit: a robot may send 20 messages a minute) are retryable, any
 other non-zero code is not.
@@ -62,10 +63,11 @@ class WeComChannel:
         return _http.redact(self.url)
 
     def payload(self, message: Message) -> dict[str, Any]:
+        subject = _robot.title(message.subject)
         if self.msgtype == "markdown":
-            content = f"**{message.subject}**\n{message.body}"
+            content = f"**{subject}**\n{message.body}"
         else:
-            content = f"{message.subject}\n{message.body}"
+            content = f"{subject}\n{message.body}"
         content = _robot.truncate_utf8(content, LIMITS[self.msgtype])
         return {"msgtype": self.msgtype, self.msgtype: {"content": content}}
 

@@ -15,6 +15,7 @@ from engine.catalog import VersionInfo
 from engine.db import read_only
 from engine.definitions import FieldSpec, StateSpec, TransitionSpec, Workflow
 from engine.definitions.diagram import describe_deadline, to_mermaid
+from engine.definitions.model import TEXT_TYPES
 from engine.errors import UnknownWorkflow
 from engine.tables import workflow_versions
 
@@ -47,6 +48,8 @@ def _field(f: FieldSpec) -> dict[str, Any]:
         out["max"] = f.max
     if f.items is not None:
         out["items"] = f.items
+    if f.type in TEXT_TYPES or f.items in TEXT_TYPES:
+        out["max_length"] = f.text_limit  # the limit in force, default included
     return out
 
 
