@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.definitions.durations import Duration
+from engine.definitions.office_hours import Reminders
 
 __all__ = [
     "FIELD_TYPES",
@@ -124,6 +125,7 @@ class Workflow:
     fields: tuple[FieldSpec, ...] = ()
     roles: tuple[RoleRef, ...] = ()
     timezone: str | None = None
+    reminders: Reminders | None = None  # None: the settings' default
     description: str = ""
     content_hash: str = ""
     source_path: str = ""
