@@ -141,6 +141,16 @@ def test_a_row_of_an_unknown_kind_fails_alone_and_every_other_timer_fires(
     assert timer(app, bad).attempts == 2
 
 
+def test_a_stray_row_without_a_case_or_handler_fails_alone(app: App, clock: FixedClock) -> None:
+    case_id = open_case(app)
+    bad = add_timer(app, "bogus", None, START)
+    clock.set(AT_DEADLINE)
+    fired = app.timers.run_due()
+    assert [(f.timer_id, f.outcome) for f in fired if f.outcome != "fired"] == [(bad, "failed")]
+    assert app.cases.get_case(case_id).escalation_level == 1
+    assert "unknown kind 'bogus'" in timer(app, bad).last_error
+
+
 def test_a_handler_that_raises_fails_its_timer_and_rolls_back_only_its_own_writes(
     app: App, clock: FixedClock
 ) -> None:

@@ -184,17 +184,13 @@ class TimerService:
         """The ids of *rows* this transaction may fire (SQLite: all; it holds the database)."""
         if not self._pg:
             return {row.id for row in rows}
-        locked_cases = _skip_locked(
-            conn, cases.c.id, {r.case_id for r in rows if r.kind not in self.handlers}
-        )
-        locked_own = _skip_locked(
-            conn, timers.c.id, {r.id for r in rows if r.kind in self.handlers}
-        )
-        return {
-            r.id
-            for r in rows
-            if (r.id in locked_own if r.kind in self.handlers else r.case_id in locked_cases)
-        }
+
+        def own(r: Any) -> bool:  # a timer of another subsystem, or a stray row without a case
+            return r.kind in self.handlers or r.case_id is None
+
+        locked_cases = _skip_locked(conn, cases.c.id, {r.case_id for r in rows if not own(r)})
+        locked_own = _skip_locked(conn, timers.c.id, {r.id for r in rows if own(r)})
+        return {r.id for r in rows if (r.id in locked_own if own(r) else r.case_id in locked_cases)}
 
     def _fire_isolated(self, conn: Connection, timer: Any, now: dt.datetime) -> Fired:
         """Fire *timer* in its own savepoint; if anything in it raises, record the failure."""
@@ -245,8 +241,7 @@ class TimerService:
     def _fire(self, conn: Connection, timer: Any, now: dt.datetime) -> Fired:
         handler = self.handlers.get(timer.kind)
         if handler is not None:  # a timer of another subsystem (e.g. patrol obligations)
-            with conn.begin_nested():
-                detail = handler(conn, timer, now)
+            detail = handler(conn, timer, now)  # (in the savepoint of _fire_isolated)
             self._mark(conn, timer, "fired", now, detail)
             return Fired(
                 timer.id,
@@ -270,11 +265,8 @@ class TimerService:
             # No code handles it (and a row without a case is never a case timer).
             raise UnknownTimerKind(timer.id, timer.kind, [*CASE_KINDS, *sorted(self.handlers)])
         status = "fired" if current else "cancelled"
-        detail = ""
-        if current:
-            with conn.begin_nested():
-                detail = self._effects(conn, timer, case, now)
-        self._mark(conn, timer, status, now, detail if current else "stale: the case moved on")
+        detail = self._effects(conn, timer, case, now) if current else "stale: the case moved on"
+        self._mark(conn, timer, status, now, detail)
         return Fired(
             timer.id,
             timer.case_id,
