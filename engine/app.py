@@ -17,6 +17,7 @@ from engine.paths import calendars_folder, template_store
 from engine.patrols import PatrolLinks, Patrols
 from engine.settings import Settings
 from engine.timers import TimerSchedule, TimerService
+from engine.timers.retry import RetryPolicy
 from engine.tokens import TokenStore
 from notifications.channels import build_channels
 from notifications.dispatch import Dispatcher, DispatchPolicy
@@ -36,17 +37,26 @@ class App:
         self.templates = template_store(settings.source)
         self.catalog = Catalog(self.engine, self.clock, self.templates.check)
         self.calendar = WorkingCalendar(calendars_folder(settings.source))
+        self.schedule = TimerSchedule(
+            self.calendar, settings.timezone, office_hours=settings.reminders.office_hours
+        )
         self.cases = CaseService(
             self.engine,
             self.catalog,
             self.clock,
             effects=[
-                TimerSchedule(self.calendar, settings.timezone),
+                self.schedule,
                 TransitionNotifications(),
                 PatrolLinks(),
             ],
         )
-        self.timers = TimerService(self.engine, self.cases, self.clock)
+        self.timers = TimerService(
+            self.engine,
+            self.cases,
+            self.clock,
+            retry=RetryPolicy.from_settings(settings.timers),
+            schedule=self.schedule,
+        )
         self.patrols = Patrols(
             self.engine,
             self.clock,

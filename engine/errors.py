@@ -16,7 +16,8 @@ can render the message and still act on the fields.
     ├── NotFound
     │   ├── UnknownCase
     │   ├── UnknownWorkflow
-    │   └── UnknownPatrol
+    │   ├── UnknownPatrol
+    │   └── UnknownTimer
     ├── EventRejected               an event was refused; nothing was written
     │   ├── UnknownTrigger          no such trigger in the workflow
     │   ├── TriggerNotAllowed       trigger exists, but not from the current state
@@ -25,6 +26,9 @@ can render the message and still act on the fields.
     │   ├── GuardFailed             every candidate guard was false
     │   ├── VersionConflict         the case moved on under us
     │   └── IdempotencyMismatch     same key, different request
+    ├── TimerError                  a timer could not fire, or cannot be re-armed
+    │   ├── UnknownTimerKind        a timer row of a kind no code handles
+    │   └── TimerNotFailed          ``timers retry`` on a timer that has not failed
     ├── Unauthenticated             no API token, or an unknown or revoked one
     ├── SurveyFileError             a findings CSV cannot be imported at all
     └── StorageError                the database could not be reached or used
@@ -49,11 +53,15 @@ __all__ = [
     "PatrolRulesError",
     "StorageError",
     "SurveyFileError",
+    "TimerError",
+    "TimerNotFailed",
     "TriggerNotAllowed",
     "Unauthenticated",
     "UnknownCase",
     "UnknownPatrol",
     "UnknownPerson",
+    "UnknownTimer",
+    "UnknownTimerKind",
     "UnknownTrigger",
     "UnknownUnit",
     "UnknownWorkflow",
@@ -138,6 +146,42 @@ class UnknownPatrol(NotFound):
 
     def __init__(self, patrol_id: str) -> None:
         super().__init__(f"unknown patrol {patrol_id!r}", patrol=patrol_id)
+
+
+class UnknownTimer(NotFound):
+    code = "unknown_timer"
+
+    def __init__(self, timer_id: int) -> None:
+        super().__init__(f"unknown timer {timer_id}", timer=timer_id)
+
+
+class TimerError(GengbaoError):
+    """A timer could not fire (its effects raised) or cannot be re-armed."""
+
+    code = "timer_error"
+
+
+class UnknownTimerKind(TimerError):
+    code = "unknown_timer_kind"
+
+    def __init__(self, timer_id: int, kind: str, known: Sequence[str]) -> None:
+        super().__init__(
+            f"timer {timer_id}: unknown kind {kind!r} (known: {', '.join(known)})",
+            timer=timer_id,
+            kind=kind,
+            known=list(known),
+        )
+
+
+class TimerNotFailed(TimerError):
+    code = "timer_not_failed"
+
+    def __init__(self, timer_id: int, status: str) -> None:
+        super().__init__(
+            f"timer {timer_id} is {status}, not failed: only a failed timer can be retried",
+            timer=timer_id,
+            status=status,
+        )
 
 
 class EventRejected(GengbaoError):

@@ -18,8 +18,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.definitions.diagnostics import did_you_mean
+from engine.definitions.office_hours import Reminders, parse_office_hours
 from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, parse_yaml
 from engine.errors import ConfigError
+from engine.timers.retry import RetryPolicy
 
 __all__ = ["DEFAULT_CONFIG_FILE", "DEFAULT_DATABASE_URL", "Settings", "load_settings"]
 
@@ -40,6 +42,8 @@ class Settings:
     notifications: dict[str, Any] = field(default_factory=dict, hash=False)
     api: dict[str, Any] = field(default_factory=dict, hash=False)  # read by engine/api
     serve: dict[str, Any] = field(default_factory=dict, hash=False)  # read by gengbao serve
+    reminders: Reminders = field(default_factory=Reminders)  # a workflow's own value wins
+    timers: dict[str, Any] = field(default_factory=dict, hash=False)  # retry: RetryPolicy
     source: Path | None = None
 
 
@@ -133,6 +137,39 @@ def _mapping(node: Node) -> dict[str, Any]:
     return node.plain()
 
 
+def _reminders(node: Node) -> Reminders:
+    if isinstance(node, ScalarNode) and node.value is None:
+        return Reminders()
+    if not isinstance(node, MapNode):
+        raise ValueError("expected a mapping, e.g. {office_hours: '08:30-18:00'}")
+    for key, (key_node, _) in node.entries.items():
+        if key != "office_hours":
+            raise ValueError(
+                f"unknown key {key!r} at line {key_node.line}{did_you_mean(key, ['office_hours'])} "
+                "(allowed: office_hours)"
+            )
+    hours = node.get("office_hours")
+    if hours is None or (isinstance(hours, ScalarNode) and hours.value is None):
+        return Reminders()
+    value = hours.value if isinstance(hours, ScalarNode) else None
+    try:
+        return Reminders(office_hours=parse_office_hours(value))
+    except ValueError as exc:
+        raise ValueError(f"office_hours (line {hours.line}): {exc}") from None
+
+
+def _timers(node: Node) -> dict[str, Any]:
+    values = _mapping(node)
+    unknown = sorted(set(values) - {"retry"})
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r} (allowed: retry)")
+    try:
+        RetryPolicy.from_settings(values)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"retry: {exc}") from None
+    return values
+
+
 _FIELDS: dict[str, Callable[[Node], Any]] = {
     "database_url": _text,
     "workflows_dir": _path,
@@ -141,4 +178,6 @@ _FIELDS: dict[str, Callable[[Node], Any]] = {
     "notifications": _mapping,
     "api": _mapping,
     "serve": _mapping,
+    "reminders": _reminders,
+    "timers": _timers,
 }

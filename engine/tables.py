@@ -246,17 +246,30 @@ timers = Table(
     Column("deadline_at", UTCDateTime, nullable=False),
     Column("due_at", UTCDateTime, nullable=False),
     Column("repeat_seconds", Integer, nullable=True),
-    Column("status", Text, nullable=False),  # pending | fired | cancelled
+    Column("status", Text, nullable=False),  # pending | firing | fired | cancelled | failed
     Column("created_at", UTCDateTime, nullable=False),
     Column("fired_at", UTCDateTime, nullable=True),
     Column("fired_by", Text, nullable=True),
     Column("rule_id", Text, nullable=True),
     Column("period_start", UTCDateTime, nullable=True),
+    # What firing did ("reminder queued", "skipped: deadline passed", ...), and
+    # the failure record of a timer whose effects raised (status ``failed``):
+    # the sweep retries it at ``next_attempt_at`` (NULL: attempts exhausted).
+    Column("detail", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
     Index(
         "ix_timers_pending_due",
         "due_at",
         sqlite_where=text("status = 'pending'"),
         postgresql_where=text("status = 'pending'"),
+    ),
+    Index(
+        "ix_timers_failed_next_attempt",
+        "next_attempt_at",
+        sqlite_where=text("status = 'failed'"),
+        postgresql_where=text("status = 'failed'"),
     ),
     Index("ix_timers_case_id_status", "case_id", "status"),
     Index("ix_timers_rule_id_status", "rule_id", "status"),

@@ -43,6 +43,10 @@ STATUS: dict[type[e.GengbaoError], int] = {
     e.UnknownCase: 404,
     e.UnknownWorkflow: 404,
     e.UnknownPatrol: 404,
+    e.UnknownTimer: 404,
+    e.TimerError: 500,  # a timer's effects failed: recorded on the timer, not a request error
+    e.UnknownTimerKind: 500,
+    e.TimerNotFailed: 409,
     e.EventRejected: 422,
     e.UnknownTrigger: 422,
     e.TriggerNotAllowed: 409,

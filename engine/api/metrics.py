@@ -1,7 +1,7 @@
 """``GET /metrics``: Prometheus text exposition format, written by hand (no dependency).
 
 Gauges are read from the database at scrape time (open cases by workflow and
-state, pending timers by kind, deliveries by status); counters are kept in
+state, pending and failed timers by kind, deliveries by status); counters are kept in
 this process since it started (requests that created cases or fired events,
 accepted or rejected by reason).
 """
@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, func, select
 
 from engine.db import read_only
 from engine.tables import cases, deliveries, timers
@@ -70,6 +70,13 @@ def render(engine: Engine, counters: Counters, *, loop_running: bool, sweeps: in
             .group_by(timers.c.kind)
             .order_by(timers.c.kind)
         ).all()
+        retry = case((timers.c.next_attempt_at.is_(None), "exhausted"), else_="scheduled")
+        failed = conn.execute(
+            select(timers.c.kind, retry, func.count())
+            .where(timers.c.status == "failed")
+            .group_by(timers.c.kind, retry)
+            .order_by(timers.c.kind, retry)
+        ).all()
         sent = conn.execute(
             select(deliveries.c.status, func.count())
             .group_by(deliveries.c.status)
@@ -87,6 +94,13 @@ def render(engine: Engine, counters: Counters, *, loop_running: bool, sweeps: in
         "gauge",
         "Pending timers (deadlines, reminders, escalation rungs) by kind.",
         (({"kind": k}, n) for k, n in pending),
+    )
+    lines += _family(
+        "gengbao_timers_failed",
+        "gauge",
+        "Failed timers by kind; retry=scheduled will be tried again, exhausted waits "
+        "for gengbao timers retry.",
+        (({"kind": k, "retry": r}, n) for k, r, n in failed),
     )
     lines += _family(
         "gengbao_deliveries",

@@ -202,8 +202,19 @@ class OverdueFact(_Response):
     at: str
 
 
+class FailedTimer(_Response):
+    id: int
+    kind: str
+    rung: int | None
+    due: str
+    attempts: int
+    last_error: str
+    next_attempt_at: str | None = Field(description="null: no more automatic attempts")
+
+
 class CaseDetail(Case):
     timers: list[PendingTimer]
+    failed_timers: list[FailedTimer]
     overdue: list[OverdueFact]
 
 

@@ -279,6 +279,15 @@ def case_show(args: argparse.Namespace, ctx: Context) -> int:
     for t in timing["timers"]:
         rung = f" rung {t['rung'] + 1}" if t["rung"] is not None else ""
         print(f"  pending {t['kind']}{rung} at {t['due']}")
+    for t in timing["failed_timers"]:
+        rung = f" rung {t['rung'] + 1}" if t["rung"] is not None else ""
+        then = (
+            f"next attempt {t['next_attempt_at']}" if t["next_attempt_at"] else "no more attempts"
+        )
+        print(
+            f"  FAILED {t['kind']}{rung} (timer {t['id']}, due {t['due']}): "
+            f"{t['attempts']} attempt(s), {then}: {t['last_error']}"
+        )
     for f in timing["overdue"]:
         what = "deadline passed" if f["rung"] is None else f"escalated, rung {f['rung'] + 1}"
         print(f"  overdue in {f['state']}: {what} (deadline {f['deadline']}, at {f['at']})")

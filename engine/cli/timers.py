@@ -1,4 +1,4 @@
-"""``gengbao timers run-due``, ``gengbao worker`` and ``gengbao simulate``."""
+"""``gengbao timers run-due|list|retry``, ``gengbao worker`` and ``gengbao simulate``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from engine.cli.common import Context, Failure, add_json, configure_logging, emi
 from engine.settings import load_settings
 from engine.simulate import load_scenario, simulate
 from engine.timers import TimerLoop
+from engine.timers.ledger import STATUSES
 
 __all__ = ["add_commands"]
 
@@ -21,6 +22,7 @@ def add_commands(commands: Any) -> None:
     p = timers.add_parser("run-due", help="fire everything due now (or at --now), once")
     add_json(p)
     p.set_defaults(handler=run_due)
+    _add_list_and_retry(timers)
 
     p = commands.add_parser("worker", help="run the timer loop alone, in the foreground")
     p.add_argument("--interval", type=float, default=5.0, metavar="SECONDS")
@@ -40,7 +42,58 @@ def run_due(args: argparse.Namespace, ctx: Context) -> int:
             f"{f.fired_at:%Y-%m-%d %H:%M}Z  {f.kind}{rung:<8} case {f.case} ({f.state})  "
             f"due {f.due:%Y-%m-%d %H:%M}Z  {f.outcome}  {f.detail}"
         )
-    print(f"{len(fired)} timer(s) fired")
+    failed = sum(1 for f in fired if f.outcome == "failed")
+    print(f"{len(fired) - failed} timer(s) fired" + (f", {failed} failed" if failed else ""))
+    return 0
+
+
+def _add_list_and_retry(timers: Any) -> None:
+    p = timers.add_parser("list", help="timers (default: pending and failed), oldest due first")
+    p.add_argument("--status", choices=STATUSES, help="only timers with this status")
+    p.add_argument("--case", metavar="CASE_ID", help="only this case's timers")
+    p.add_argument("--limit", type=int, default=100, metavar="N")
+    add_json(p)
+    p.set_defaults(handler=timers_list)
+
+    p = timers.add_parser("retry", help="re-arm a failed timer: it fires at the next sweep")
+    p.add_argument("timer_id", type=int, metavar="ID")
+    add_json(p)
+    p.set_defaults(handler=timers_retry)
+
+
+def timers_list(args: argparse.Namespace, ctx: Context) -> int:
+    if args.limit < 1:
+        raise Failure(f"--limit must be at least 1, not {args.limit}", status=2)
+    found = ctx.app().timers.list_timers(args.status, args.case, args.limit)
+    if args.json:
+        emit(found)
+        return 0
+    for t in found:
+        print(_timer_line(t))
+    print(f"{len(found)} timer(s)")
+    return 0
+
+
+def _timer_line(t: dict[str, Any]) -> str:
+    rung = f" rung {t['rung'] + 1}" if t["rung"] is not None else ""
+    owner = f"case {t['case']}" if t["case"] is not None else f"rule {t['rule']}"
+    line = (
+        f"{t['id']:>6}  {t['status']:<9} {t['kind']}{rung}  {owner} ({t['state']})  due {t['due']}"
+    )
+    if t["status"] == "failed":
+        then = t["next_attempt_at"] or "no more attempts"
+        line += f"\n        attempts {t['attempts']}, next {then}: {t['last_error']}"
+    elif t["detail"]:
+        line += f"  {t['detail']}"
+    return line
+
+
+def timers_retry(args: argparse.Namespace, ctx: Context) -> int:
+    rearmed = ctx.app().timers.retry(args.timer_id)
+    if args.json:
+        emit(rearmed)
+    else:
+        print(f"timer {rearmed['id']} re-armed: it fires at the next sweep")
     return 0
 
 

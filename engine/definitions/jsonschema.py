@@ -124,6 +124,16 @@ def workflow_schema() -> dict[str, Any]:
             "description": {"type": "string"},
             "initial": _ID,
             "timezone": {"type": "string"},
+            "reminders": _object(
+                "reminders",
+                {
+                    "office_hours": {
+                        "type": "string",
+                        "pattern": r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$",
+                        "description": "local HH:MM-HH:MM; reminders outside wait for the start",
+                    }
+                },
+            ),
             "roles": _one_or_many(_ROLE),
             "fields": {"$ref": "#/$defs/fields"},
             "states": {

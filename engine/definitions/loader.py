@@ -28,6 +28,7 @@ from engine.definitions.model import (
     TransitionSpec,
     Workflow,
 )
+from engine.definitions.office_hours import Reminders, parse_office_hours
 from engine.definitions.values import check_value
 from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
 
@@ -46,11 +47,13 @@ KEYS: dict[str, tuple[str, ...]] = {
         "description",
         "initial",
         "timezone",
+        "reminders",
         "roles",
         "fields",
         "states",
         "transitions",
     ),
+    "reminders": ("office_hours",),
     "field": (
         "type",
         "title",
@@ -130,6 +133,7 @@ def _with_source(wf: Workflow, digest: str, filename: str) -> Workflow:
         fields=wf.fields,
         roles=wf.roles,
         timezone=wf.timezone,
+        reminders=wf.reminders,
         description=wf.description,
         content_hash=digest,
         source_path=filename,
@@ -310,11 +314,29 @@ class _Reader:
             description=self.text(top.get("description"), "description") or "",
             initial=initial or "",
             timezone=self.text(tz_node, "timezone") if tz_node is not None else None,
+            reminders=self.reminders(top.get("reminders")),
             roles=self.role_refs(top.get("roles"), "roles"),
             fields=fields,
             states=states,
             transitions=transitions,
         )
+
+    def reminders(self, node: Node | None) -> Reminders | None:
+        """``reminders: {office_hours: "08:30-18:00"}`` (absent: the settings' default)."""
+        if node is None:
+            return None
+        top = self.mapping(node, "reminders", "reminders")
+        if top is None:
+            return None
+        hours_node = top.get("office_hours")
+        if hours_node is None:
+            return Reminders()
+        value = hours_node.value if isinstance(hours_node, ScalarNode) else None
+        try:
+            return Reminders(office_hours=parse_office_hours(value))
+        except ValueError as exc:
+            self.report(hours_node, "reminders.office_hours", str(exc))
+            return None
 
     def fields(self, node: Node | None, path: str) -> tuple[FieldSpec, ...]:
         if node is None or (isinstance(node, ScalarNode) and node.value is None):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.definitions.durations import Duration
+from engine.definitions.office_hours import Reminders
 
 __all__ = [
     "DEFAULT_MAX_LENGTH",
@@ -135,6 +136,7 @@ class Workflow:
     fields: tuple[FieldSpec, ...] = ()
     roles: tuple[RoleRef, ...] = ()
     timezone: str | None = None
+    reminders: Reminders | None = None  # None: the settings' default
     description: str = ""
     content_hash: str = ""
     source_path: str = ""

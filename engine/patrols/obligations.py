@@ -150,11 +150,11 @@ class Obligations:
     def _retire(
         self, conn: Connection, rule_id: str, now: dt.datetime, keep: Sequence[dt.datetime]
     ) -> None:
-        """Cancel a rule's pending timers; void its open periods except those in *keep*."""
+        """Cancel a rule's pending (or failed) timers; void its open periods except *keep*."""
         conn.execute(
             update(timers)
-            .where(timers.c.rule_id == rule_id, timers.c.status == "pending")
-            .values(status="cancelled")
+            .where(timers.c.rule_id == rule_id, timers.c.status.in_(("pending", "failed")))
+            .values(status="cancelled", next_attempt_at=None)
         )
         voided = update(patrol_periods).where(
             patrol_periods.c.rule_id == rule_id, patrol_periods.c.status == "open"

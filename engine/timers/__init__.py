@@ -2,6 +2,9 @@
 
 TimerSchedule   effects hook: entering a state writes its timer rows, leaving cancels them
 TimerService    the sweep: claim due rows, fire each with its effects, in one transaction
+                (each in its own savepoint: a failing timer is recorded, never stops the rest)
+TimerLedger     reading and re-arming rows: case show, timers list, timers retry
+RetryPolicy     when a failed timer is tried again (backoff, max attempts)
 TimerLoop       APScheduler drives the sweep (never one job per deadline)
 """
 

@@ -4,12 +4,22 @@ For a state with a deadline: one ``deadline`` row, one ``reminder`` row per
 ``remind`` entry (or one repeating row for ``remind: {every: D}``), and one
 ``escalation`` row per rung.  Due times come from the working-day calendar
 in the workflow's time zone.
+
+Office hours (``reminders: {office_hours: "08:30-18:00"}`` in the workflow,
+else the settings' default) move a reminder that falls outside them to the
+next start of office hours — on a working day when the deadline counts
+working days — so the row's ``due_at`` is already the delivery time and
+``case show`` tells the truth.  A reminder that would then arrive at or after
+its deadline is not written (the overdue notice and escalations take over).
+Reminders of urgent states (a deadline under one day, e.g. ``within: 2h``),
+deadlines and escalation rungs are never delayed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,7 +27,8 @@ from sqlalchemy import Connection, insert, select, update
 
 from engine.calendars import WorkingCalendar
 from engine.cases import Change
-from engine.definitions import Deadline, Duration
+from engine.definitions import Deadline, Duration, Workflow
+from engine.definitions.office_hours import OfficeHours
 from engine.tables import cases, state_entries, timers
 from engine.timers.facts import record_overdue
 
@@ -29,9 +40,16 @@ log = logging.getLogger(__name__)
 class TimerSchedule:
     """Effects hook that keeps a case's timer rows in step with its state."""
 
-    def __init__(self, calendar: WorkingCalendar, default_timezone: str = "Asia/Shanghai") -> None:
+    def __init__(
+        self,
+        calendar: WorkingCalendar,
+        default_timezone: str = "Asia/Shanghai",
+        *,
+        office_hours: OfficeHours | None = None,
+    ) -> None:
         self.calendar = calendar
         self.default_timezone = default_timezone
+        self.office_hours = office_hours  # the default; a workflow's own value wins
 
     def on_change(self, conn: Connection, change: Change) -> dict[str, Any]:
         if change.from_state is not None:
@@ -51,13 +69,15 @@ class TimerSchedule:
         return {"deadline_at": deadline_at.isoformat() if deadline_at else None}
 
     def leave(self, conn: Connection, change: Change) -> None:
-        """Cancel the old state's timers.  A deadline or rung already due that no
-        sweep has fired yet still happened while the case was in the state: its
-        overdue fact is recorded now (no message: the case has moved on)."""
+        """Cancel the old state's timers (pending, or failed and waiting for a retry).
+        A deadline or rung already due that no sweep has fired yet still happened
+        while the case was in the state: its overdue fact is recorded now (no
+        message: the case has moved on)."""
+        waiting = timers.c.status.in_(("pending", "failed"))
         pending = conn.execute(
-            select(timers).where(timers.c.case_id == change.case_id, timers.c.status == "pending")
+            select(timers).where(timers.c.case_id == change.case_id, waiting)
         ).all()
-        due = [t for t in pending if t.due_at <= change.at and t.kind != "reminder"]
+        due = [t for t in pending if t.due_at <= change.at and t.kind in ("deadline", "escalation")]
         for t in due:
             record_overdue(
                 conn, t, change.unit, (t.rung + 1) if t.rung is not None else 0, change.at
@@ -71,8 +91,8 @@ class TimerSchedule:
         if len(due) < len(pending):
             conn.execute(
                 update(timers)
-                .where(timers.c.case_id == change.case_id, timers.c.status == "pending")
-                .values(status="cancelled")
+                .where(timers.c.case_id == change.case_id, waiting)
+                .values(status="cancelled", next_attempt_at=None)
             )
 
     def deadline_at(
@@ -114,15 +134,39 @@ class TimerSchedule:
             }
 
         out = [row("deadline", deadline_at)]
+        wf = change.workflow
         for before in d.remind:
-            out.append(row("reminder", self.calendar.before(deadline_at, before, tz)))
+            due = self.reminder_due(
+                wf, d, self.calendar.before(deadline_at, before, tz), deadline_at
+            )
+            if due is not None:
+                out.append(row("reminder", due))
         if d.remind_every is not None and d.remind_every.seconds > 0:
             first = change.at + dt.timedelta(seconds=d.remind_every.seconds)
-            if first < deadline_at:
-                out.append(row("reminder", first, repeat=d.remind_every.seconds))
+            due = self.reminder_due(wf, d, first, deadline_at)
+            if due is not None:
+                out.append(row("reminder", due, repeat=d.remind_every.seconds))
         for i, rung in enumerate(d.escalate):
             out.append(row("escalation", self.after(deadline_at, rung.after, tz), rung=i))
         return out
+
+    def reminder_due(
+        self, wf: Workflow, d: Deadline, nominal: dt.datetime, deadline_at: dt.datetime
+    ) -> dt.datetime | None:
+        """When a reminder nominally at *nominal* is delivered; None: not at all."""
+        due = nominal
+        hours = self.office_hours_of(wf)
+        urgent = d.within is not None and d.within.kind == "exact" and d.within.seconds < 86400
+        if hours is not None and not hours.always and not urgent:
+            working = d.within is not None and d.within.kind == "working_days"
+            tz = wf.timezone or self.default_timezone
+            due = next_office_start(
+                nominal, hours, tz, self.calendar.is_working_day if working else None
+            )
+        return due if due < deadline_at else None
+
+    def office_hours_of(self, wf: Workflow) -> OfficeHours | None:
+        return wf.reminders.office_hours if wf.reminders is not None else self.office_hours
 
     def after(self, deadline_at: dt.datetime, span: Duration, tz: str) -> dt.datetime:
         if span.kind == "exact":
@@ -139,3 +183,31 @@ def _until(value: Any, tz: str) -> dt.datetime | None:
         day = dt.date.fromisoformat(text) + dt.timedelta(days=1)
         return dt.datetime.combine(day, dt.time(0), ZoneInfo(tz)).astimezone(dt.UTC)
     return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+
+
+def next_office_start(
+    moment: dt.datetime,
+    hours: OfficeHours,
+    tz: str,
+    is_working_day: Callable[[dt.date], bool] | None = None,
+) -> dt.datetime:
+    """*moment* if it is within office hours (on a working day, when asked), else the
+    next start of office hours (on the next working day, when asked); in UTC."""
+    zone = ZoneInfo(tz)
+    local = moment.astimezone(zone)
+    day = local.date()
+    second = local.hour * 3600 + local.minute * 60 + local.second
+
+    def open_on(day: dt.date) -> bool:
+        return is_working_day is None or is_working_day(day)
+
+    if open_on(day) and hours.contains(second):
+        return moment
+    if not (open_on(day) and second < hours.start):
+        day += dt.timedelta(days=1)
+        for _ in range(366):  # a year without a working day is a broken calendar
+            if open_on(day):
+                break
+            day += dt.timedelta(days=1)
+    start = dt.datetime.combine(day, dt.time(0), zone) + dt.timedelta(seconds=hours.start)
+    return start.astimezone(dt.UTC)

@@ -9,11 +9,22 @@ pending for the next sweep, and nothing it did survives — nothing is lost or
 done twice.  Due rows fire oldest first, so a restart after downtime catches
 up in order, each row recording how late it fired.
 
+Each timer fires in its own savepoint: when its effects raise (an unknown
+kind, a template or trigger that fails, a bug), they roll back, the row
+becomes ``failed`` with ``attempts``, ``last_error`` and a backoff
+``next_attempt_at`` (:mod:`engine.timers.retry`), and the rest of the batch
+fires and commits.  A failed timer is due again once its next attempt has
+passed, and is checked against its case like any other: if the case moved on
+meanwhile it is cancelled (stale), never fired.
+
 Effects by kind:
 
 - ``reminder``: a notification to the roles that can act in the state (the
   roles of its outgoing transitions); a repeating reminder schedules its next
-  occurrence if it falls before the deadline.
+  occurrence if it falls before the deadline.  A reminder that fires once its
+  deadline has passed (after downtime) is not sent — "will expire at …" would
+  arrive with the overdue notice; the row is ``fired`` with detail
+  ``skipped: deadline passed``.
 - ``deadline``: an overdue fact (rung NULL) — the deadline passed in that state.
 - ``escalation``: a notification to the rung's ``notify`` roles, the case's
   escalation level raised to the rung, an overdue fact for the rung, and the
@@ -31,19 +42,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from engine.cases import CaseService
 from engine.clock import Clock
 from engine.definitions import StateSpec, Workflow
 from engine.definitions.model import SYSTEM_ROLE
-from engine.errors import EventRejected
-from engine.tables import cases, overdue_facts, timers
+from engine.errors import EventRejected, TimerError, UnknownTimerKind
+from engine.tables import cases, timers
 from engine.timers.facts import record_overdue
+from engine.timers.ledger import TimerLedger
+from engine.timers.retry import RetryPolicy
+from engine.timers.schedule import TimerSchedule
 from notifications.outbox import enqueue
 
-__all__ = ["Fired", "TimerService", "worker_id"]
+__all__ = ["CASE_KINDS", "Fired", "TimerService", "worker_id"]
 
 log = logging.getLogger(__name__)
+
+CASE_KINDS = ("deadline", "reminder", "escalation")
+SKIPPED_PAST_DEADLINE = "skipped: deadline passed"
+MAX_ERROR_CHARS = 2000
 
 
 def worker_id() -> str:
@@ -59,7 +78,7 @@ class Fired:
     rung: int | None
     due: dt.datetime
     fired_at: dt.datetime
-    outcome: str  # fired | stale
+    outcome: str  # fired | stale | failed
     detail: str = ""
 
     @property
@@ -90,12 +109,17 @@ class TimerService:
         *,
         batch: int = 200,
         worker: str | None = None,
+        retry: RetryPolicy | None = None,
+        schedule: TimerSchedule | None = None,
     ) -> None:
         self.engine = engine
         self.cases = cases_service
         self.clock = clock
         self.batch = batch
         self.worker = worker or worker_id()
+        self.retry_policy = retry or RetryPolicy()
+        self.schedule = schedule  # office hours for a repeating reminder's next occurrence
+        self.ledger = TimerLedger(engine, clock)
         self._pg = engine.dialect.name == "postgresql"
         self.on_fired: list[Callable[[Fired], None]] = []
         # Timer kinds owned by other subsystems: kind → handler(conn, timer row, now) → detail.
@@ -120,11 +144,13 @@ class TimerService:
         return fired
 
     def next_due(self) -> dt.datetime | None:
+        """The earliest instant a timer is due: a pending one, or a failed one's next attempt."""
+        t = timers.c
         with self.engine.connect() as conn:
-            due: dt.datetime | None = conn.execute(
-                select(func.min(timers.c.due_at)).where(timers.c.status == "pending")
-            ).scalar()
-            return due
+            pending = conn.execute(select(func.min(t.due_at)).where(t.status == "pending"))
+            retry = conn.execute(select(func.min(t.next_attempt_at)).where(t.status == "failed"))
+            times = [x for x in (pending.scalar(), retry.scalar()) if x is not None]
+        return min(times, default=None)
 
     def _sweep_once(self, at: dt.datetime, size: int) -> tuple[list[Fired], int]:
         """One batch in one transaction; returns what fired and how many rows were due.
@@ -135,26 +161,20 @@ class TimerService:
         id order, and only the timers of cases this sweeper holds are claimed.
         """
         t = timers.c
-        due = (
-            select(timers)
-            .where(t.status == "pending", t.due_at <= at)
-            .order_by(t.due_at, t.id)
-            .limit(size)
-        )
         fired: list[Fired] = []
         with self.engine.begin() as conn:
-            rows = conn.execute(due).all()
+            rows = _due(conn, at, size)
             held = self._lock(conn, rows)
             for row in rows:
                 if row.id not in held:
                     continue  # its case (or the row) is another transaction's right now
                 claimed = conn.execute(
                     update(timers)
-                    .where(t.id == row.id, t.status == "pending")
+                    .where(t.id == row.id, t.status == row.status)
                     .values(status="firing", fired_by=self.worker)
                 ).rowcount
                 if claimed == 1:
-                    fired.append(self._fire(conn, row, at))
+                    fired.append(self._fire_isolated(conn, row, at))
         for result in fired:
             for hook in self.on_fired:
                 hook(result)
@@ -164,26 +184,65 @@ class TimerService:
         """The ids of *rows* this transaction may fire (SQLite: all; it holds the database)."""
         if not self._pg:
             return {row.id for row in rows}
-        locked_cases = _skip_locked(
-            conn, cases.c.id, {r.case_id for r in rows if r.kind not in self.handlers}
+
+        def own(r: Any) -> bool:  # a timer of another subsystem, or a stray row without a case
+            return r.kind in self.handlers or r.case_id is None
+
+        locked_cases = _skip_locked(conn, cases.c.id, {r.case_id for r in rows if not own(r)})
+        locked_own = _skip_locked(conn, timers.c.id, {r.id for r in rows if own(r)})
+        return {r.id for r in rows if (r.id in locked_own if own(r) else r.case_id in locked_cases)}
+
+    def _fire_isolated(self, conn: Connection, timer: Any, now: dt.datetime) -> Fired:
+        """Fire *timer* in its own savepoint; if anything in it raises, record the failure."""
+        try:
+            with conn.begin_nested():
+                return self._fire(conn, timer, now)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise  # the connection is gone: nothing of this batch can commit anyway
+            return self._failed(conn, timer, now, exc)
+        except Exception as exc:  # one bad timer never stops the others
+            return self._failed(conn, timer, now, exc)
+
+    def _failed(self, conn: Connection, timer: Any, now: dt.datetime, exc: Exception) -> Fired:
+        attempts = (timer.attempts or 0) + 1
+        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        retry_at = self.retry_policy.next_attempt(attempts, now)
+        conn.execute(
+            update(timers)
+            .where(timers.c.id == timer.id)
+            .values(
+                status="failed",
+                attempts=attempts,
+                last_error=error,
+                next_attempt_at=retry_at,
+                fired_at=None,
+            )
         )
-        locked_own = _skip_locked(
-            conn, timers.c.id, {r.id for r in rows if r.kind in self.handlers}
+        then = (
+            f"next attempt {retry_at.isoformat()}"
+            if retry_at is not None
+            else f"no more attempts (gengbao timers retry {timer.id})"
         )
-        return {
-            r.id
-            for r in rows
-            if (r.id in locked_own if r.kind in self.handlers else r.case_id in locked_cases)
-        }
+        detail = f"failed (attempt {attempts} of {self.retry_policy.max_attempts}): {error}; {then}"
+        log.warning("timer %s %s case %s: %s", timer.id, timer.kind, timer.case_id, detail)
+        return Fired(
+            timer.id,
+            timer.case_id or "",
+            timer.state,
+            timer.kind,
+            timer.rung,
+            timer.due_at,
+            now,
+            "failed",
+            detail,
+        )
 
     def _fire(self, conn: Connection, timer: Any, now: dt.datetime) -> Fired:
         handler = self.handlers.get(timer.kind)
         if handler is not None:  # a timer of another subsystem (e.g. patrol obligations)
-            with conn.begin_nested():
-                detail = handler(conn, timer, now)
-            conn.execute(
-                update(timers).where(timers.c.id == timer.id).values(status="fired", fired_at=now)
-            )
+            detail = handler(conn, timer, now)  # (in the savepoint of _fire_isolated)
+            self._mark(conn, timer, "fired", now, detail)
             return Fired(
                 timer.id,
                 timer.case_id or "",
@@ -195,20 +254,19 @@ class TimerService:
                 "fired",
                 detail,
             )
-        case = conn.execute(select(cases).where(cases.c.id == timer.case_id)).one()
+        case = conn.execute(select(cases).where(cases.c.id == timer.case_id)).one_or_none()
         current = (
-            case.state == timer.state
+            case is not None
+            and case.state == timer.state
             and case.row_version == timer.case_revision
             and case.closed_at is None
         )
+        if case is None or (current and timer.kind not in CASE_KINDS):
+            # No code handles it (and a row without a case is never a case timer).
+            raise UnknownTimerKind(timer.id, timer.kind, [*CASE_KINDS, *sorted(self.handlers)])
         status = "fired" if current else "cancelled"
-        detail = ""
-        if current:
-            with conn.begin_nested():
-                detail = self._effects(conn, timer, case, now)
-        conn.execute(
-            update(timers).where(timers.c.id == timer.id).values(status=status, fired_at=now)
-        )
+        detail = self._effects(conn, timer, case, now) if current else "stale: the case moved on"
+        self._mark(conn, timer, status, now, detail)
         return Fired(
             timer.id,
             timer.case_id,
@@ -219,6 +277,15 @@ class TimerService:
             now,
             "fired" if current else "stale",
             detail,
+        )
+
+    def _mark(
+        self, conn: Connection, timer: Any, status: str, now: dt.datetime, detail: str
+    ) -> None:
+        conn.execute(
+            update(timers)
+            .where(timers.c.id == timer.id)
+            .values(status=status, fired_at=now, detail=detail, next_attempt_at=None)
         )
 
     # -- effects ---------------------------------------------------------
@@ -240,6 +307,8 @@ class TimerService:
             },
         }
         if timer.kind == "reminder":
+            if now >= timer.deadline_at:  # after downtime: the overdue notice says it all
+                return SKIPPED_PAST_DEADLINE
             enqueue(
                 conn,
                 case_id=case.id,
@@ -250,13 +319,18 @@ class TimerService:
                 dedupe_key=f"timer:{timer.id}",
                 at=now,
             )
-            self._repeat(conn, timer, now)
+            self._repeat(conn, timer, now, wf, state)
             return "reminder queued"
         if timer.kind == "deadline":
             record_overdue(conn, timer, case.unit_code, case.escalation_level, now)
             return "deadline passed"
-        assert state.deadline is not None and timer.rung is not None
-        rung = state.deadline.escalate[timer.rung]
+        rungs = state.deadline.escalate if state.deadline is not None else ()
+        if timer.rung is None or not 0 <= timer.rung < len(rungs):
+            raise TimerError(
+                f"timer {timer.id}: state {state.name!r} has no escalation rung {timer.rung}",
+                timer=timer.id,
+            )
+        rung = rungs[timer.rung]
         level = max(case.escalation_level, timer.rung + 1)
         enqueue(
             conn,
@@ -287,14 +361,22 @@ class TimerService:
                 detail += f"; trigger {rung.trigger} refused: {exc}"
         return detail
 
-    def _repeat(self, conn: Connection, timer: Any, now: dt.datetime) -> None:
+    def _repeat(
+        self, conn: Connection, timer: Any, now: dt.datetime, wf: Workflow, state: StateSpec
+    ) -> None:
         if not timer.repeat_seconds:
             return
         # The next occurrence after now: after downtime, one reminder, not a burst.
+        # (Counted from this one's delivery, which office hours may have delayed.)
         step = dt.timedelta(seconds=timer.repeat_seconds)
         following = timer.due_at + step
         while following <= now:
             following += step
+        if self.schedule is not None and state.deadline is not None:
+            due = self.schedule.reminder_due(wf, state.deadline, following, timer.deadline_at)
+            if due is None:
+                return
+            following = due
         if following >= timer.deadline_at:
             return
         conn.execute(
@@ -312,33 +394,43 @@ class TimerService:
             )
         )
 
-    # -- reading ---------------------------------------------------------
+    # -- reading and re-arming (case show, timers list, timers retry) ----
     def describe(self, case_id: str) -> dict[str, Any]:
-        """Pending timers and overdue facts of a case (for ``case show``)."""
-        with self.engine.connect() as conn:
-            pending = conn.execute(
-                select(timers.c.kind, timers.c.rung, timers.c.due_at)
-                .where(timers.c.case_id == case_id, timers.c.status == "pending")
-                .order_by(timers.c.due_at, timers.c.id)
-            ).all()
-            facts = conn.execute(
-                select(overdue_facts)
-                .where(overdue_facts.c.case_id == case_id)
-                .order_by(overdue_facts.c.id)
-            ).all()
-        return {
-            "timers": [{"kind": k, "rung": r, "due": d.isoformat()} for k, r, d in pending],
-            "overdue": [
-                {
-                    "state": f.state,
-                    "deadline": f.deadline_at.isoformat(),
-                    "rung": f.rung,
-                    "level": f.level,
-                    "at": f.recorded_at.isoformat(),
-                }
-                for f in facts
-            ],
-        }
+        """Pending and failed timers and overdue facts of a case (for ``case show``)."""
+        return self.ledger.describe(case_id)
+
+    def list_timers(
+        self, status: str | None = None, case: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Timers of one status (default: pending and failed), oldest due first."""
+        return self.ledger.find(status, case, limit)
+
+    def retry(self, timer_id: int) -> dict[str, Any]:
+        """Re-arm a failed timer (``gengbao timers retry ID``); it fires at the next sweep."""
+        return self.ledger.retry(timer_id)
+
+
+def _due(conn: Connection, at: dt.datetime, size: int) -> list[Any]:
+    """The first *size* timers due at *at*, oldest first: pending ones past ``due_at``
+    and failed ones past ``next_attempt_at``.  Two queries, each served in order by
+    its own partial index (one ``OR`` would read neither), merged here."""
+    t = timers.c
+    pending = conn.execute(
+        select(timers)
+        .where(t.status == "pending", t.due_at <= at)
+        .order_by(t.due_at, t.id)
+        .limit(size)
+    ).all()
+    retry = conn.execute(
+        select(timers)
+        .where(t.status == "failed", t.next_attempt_at <= at)
+        .order_by(t.next_attempt_at, t.id)
+        .limit(size)
+    ).all()
+    if not retry:
+        return list(pending)
+    merged = sorted([*pending, *retry], key=lambda r: (r.next_attempt_at or r.due_at, r.id))
+    return merged[:size]
 
 
 def _skip_locked(conn: Connection, key: Any, ids: set[Any]) -> set[Any]:
