@@ -16,7 +16,7 @@ from engine.db import ensure_schema, make_engine
 from engine.paths import calendars_folder, template_store
 from engine.patrols import PatrolLinks, Patrols
 from engine.settings import Settings
-from engine.timers import TimerSchedule, TimerService
+from engine.timers import TimerRecompute, TimerSchedule, TimerService
 from engine.tokens import TokenStore
 from notifications.channels import build_channels
 from notifications.dispatch import Dispatcher, DispatchPolicy
@@ -36,17 +36,19 @@ class App:
         self.templates = template_store(settings.source)
         self.catalog = Catalog(self.engine, self.clock, self.templates.problem)
         self.calendar = WorkingCalendar(calendars_folder(settings.source))
+        schedule = TimerSchedule(self.calendar, settings.timezone)
         self.cases = CaseService(
             self.engine,
             self.catalog,
             self.clock,
             effects=[
-                TimerSchedule(self.calendar, settings.timezone),
+                schedule,
                 TransitionNotifications(),
                 PatrolLinks(),
             ],
         )
         self.timers = TimerService(self.engine, self.cases, self.clock)
+        self.recompute = TimerRecompute(self.engine, self.cases, schedule, self.clock)
         self.patrols = Patrols(
             self.engine,
             self.clock,

@@ -3,12 +3,22 @@
 TimerSchedule   effects hook: entering a state writes its timer rows, leaving cancels them
 TimerService    the sweep: claim due rows, fire each with its effects, in one transaction
 TimerLoop       APScheduler drives the sweep (never one job per deadline)
+TimerRecompute  pending working-day timers recomputed when the calendar data changes
 """
 
 from __future__ import annotations
 
 from engine.timers.loop import TimerLoop
+from engine.timers.recompute import Recomputed, TimerRecompute
 from engine.timers.schedule import TimerSchedule
 from engine.timers.sweep import Fired, TimerService, worker_id
 
-__all__ = ["Fired", "TimerLoop", "TimerSchedule", "TimerService", "worker_id"]
+__all__ = [
+    "Fired",
+    "Recomputed",
+    "TimerLoop",
+    "TimerRecompute",
+    "TimerSchedule",
+    "TimerService",
+    "worker_id",
+]
