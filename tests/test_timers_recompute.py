@@ -288,3 +288,116 @@ def test_the_cli_prints_what_moved(
         "0 timer(s) moved in 0 case(s) (1 open case(s) with pending timers checked)"
     ]
     assert "history intact (5 rows)" in gengbao("case", "verify", case_id)
+
+
+def test_a_sweep_never_fires_or_drops_a_timer_moved_under_it(
+    apps: Apps, clock: FixedClock, config: Path, backend: str
+) -> None:
+    """PostgreSQL: a sweep reads the due rows, then locks their cases; a recompute that
+    commits in between moved the row (new due time, new revision).  The sweep must leave
+    it for later, not fire it nor cancel it as stale.  (SQLite: the sweep holds the
+    database from its first read, so nothing can commit in between.)"""
+    if backend == "sqlite":
+        pytest.skip("SQLite sweeps hold the write lock from their first read")
+    case_id = case_in_joint_enforcement(apps.start(), clock)
+    add_2027(config)
+    app = apps.start()
+    sweeper = app.timers
+    real_lock = sweeper._lock
+
+    def lock_after_a_recompute(conn: sa.Connection, rows: Any) -> set[int]:
+        assert app.recompute.run().cases_moved == 1  # its own transaction, committed
+        return real_lock(conn, rows)
+
+    sweeper._lock = lock_after_a_recompute  # type: ignore[method-assign]
+    clock.set(OLD_DUE + timedelta(hours=1))
+    assert [f.kind for f in sweeper.run_due() if f.kind != "reminder"] == []
+    sweeper._lock = real_lock  # type: ignore[method-assign]
+    assert pending(app, case_id) == expected(NEW_DUE, 5)
+    clock.set(NEW_DUE)
+    assert [f.kind for f in sweeper.run_due()] == ["reminder", "reminder", "deadline", "escalation"]
+
+
+WORKING_DAY_WORKFLOW = """\
+workflow: wd_demo
+title: 工作日催办
+initial: discovered
+fields:
+  address: {type: string, required: true, title: 地址}
+states:
+  discovered:
+    title: 已发现
+    deadline:
+      within: "5 working days"
+      remind: ["2 working days", 1d]
+      escalate:
+        - after: "1 working day"
+          notify: [town.leader]
+          template: overdue
+  stopped:
+    title: 已制止
+    deadline:
+      within: "3 working days"
+      from: discovered
+      remind: {every: 1d}
+  closed:
+    title: 已销号
+    final: true
+transitions:
+  - trigger: stop
+    from: discovered
+    to: stopped
+    roles: [group.member]
+  - trigger: close
+    from: stopped
+    to: closed
+    roles: [group.member]
+"""
+
+
+def test_working_day_reminders_rungs_and_from_anchors_are_recomputed(
+    apps: Apps, clock: FixedClock, config: Path
+) -> None:
+    app = apps.start()
+    app.catalog.register_text(WORKING_DAY_WORKFLOW, "wd_demo.yaml")
+    clock.set(local(2026, 12, 30, 10))  # Wednesday
+    waiting = app.cases.create_case("wd_demo", UNIT, REPORTER, {"address": "x"}).id
+    stopped = app.cases.create_case("wd_demo", UNIT, REPORTER, {"address": "y"}).id
+    clock.set(local(2026, 12, 30, 11))
+    app.cases.submit_event(stopped, "stop", REPORTER)
+    # weekdays only: 12-31, 01-01, 01-04, 01-05, 01-06
+    assert [t[:3] for t in pending(app, waiting)] == [
+        ("deadline", None, local(2027, 1, 7)),
+        ("reminder", None, local(2027, 1, 5)),  # 2 working days before
+        ("reminder", None, local(2027, 1, 6)),  # 1 day before
+        ("escalation", 0, local(2027, 1, 9)),  # 1 working day after
+    ]
+    # from the first entry of discovered (12-30 10:00): 12-31, 01-01, 01-04
+    assert [t[:3] for t in pending(app, stopped)] == [
+        ("deadline", None, local(2027, 1, 5)),
+        ("reminder", None, local(2026, 12, 31, 11)),  # every 1d from entering stopped
+    ]
+    add_2027(config)
+    result = apps.start().recompute.run()
+    assert result.failed == () and result.cases_moved == 2
+    # 12-31, 01-11, 01-12, 01-13, 01-14
+    assert [t[:3] for t in pending(app, waiting)] == [
+        ("deadline", None, local(2027, 1, 15)),
+        ("reminder", None, local(2027, 1, 13)),
+        ("reminder", None, local(2027, 1, 14)),
+        ("escalation", 0, local(2027, 1, 19)),  # Friday 01-15 + 1 working day = Monday
+    ]
+    # 12-31, 01-11, 01-12; the repeating reminder keeps its time, now until 01-13
+    assert [t[:3] for t in pending(app, stopped)] == [
+        ("deadline", None, local(2027, 1, 13)),
+        ("reminder", None, local(2026, 12, 31, 11)),
+    ]
+    with app.engine.connect() as conn:
+        limits = conn.execute(
+            sa.select(timers.c.deadline_at).where(
+                timers.c.case_id == stopped, timers.c.status == "pending"
+            )
+        ).scalars()
+        assert set(limits) == {local(2027, 1, 13)}
+    assert [m.kind for m in result.moved if m.case == stopped] == ["deadline"]
+    assert app.cases.verify(waiting).ok and app.cases.verify(stopped).ok
