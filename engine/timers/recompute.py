@@ -166,6 +166,14 @@ class TimerRecompute:
                 continue
             if plan is not None:
                 moved.extend(plan.moved)
+        unknown = sorted(self.calendar.warned_years)
+        if unknown:
+            log.warning(
+                "deadlines count working days in %s with no official holiday arrangement "
+                "(weekends and override days only); add them to config/calendars/ with "
+                "'years: [...]' once announced",
+                ", ".join(map(str, unknown)),
+            )
         fingerprint = self.calendar.fingerprint
         if not dry_run and not failed:
             with self.engine.begin() as conn:
@@ -299,9 +307,7 @@ class TimerRecompute:
                 )
             ).scalar_one_or_none()
             start = first or start
-        for warning in self.calendar.warnings_for(start, d.within, tz):
-            log.warning("case %s, state %s: %s", row.id, row.state, warning)
-        return self.calendar.due(start, d.within, tz)
+        return self.calendar.due(start, d.within, tz)  # unknown years: one warning per run
 
     def _due(
         self,
