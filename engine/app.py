@@ -16,7 +16,7 @@ from engine.db import ensure_schema, make_engine
 from engine.paths import calendars_folder, template_store
 from engine.patrols import PatrolLinks, Patrols
 from engine.settings import Settings
-from engine.timers import TimerSchedule, TimerService
+from engine.timers import TimerRecompute, TimerSchedule, TimerService
 from engine.timers.retry import RetryPolicy
 from engine.tokens import TokenStore
 from notifications.channels import build_channels
@@ -57,6 +57,7 @@ class App:
             retry=RetryPolicy.from_settings(settings.timers),
             schedule=self.schedule,
         )
+        self.recompute = TimerRecompute(self.engine, self.cases, self.schedule, self.clock)
         self.patrols = Patrols(
             self.engine,
             self.clock,

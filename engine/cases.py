@@ -151,6 +151,50 @@ class CaseService:
         """A trigger fired by the engine (an escalation rung), in the caller's transaction."""
         return self._event(conn, case_id, trigger, SYSTEM_ACTOR, {}, None)
 
+    def lock(self, conn: Connection, case_id: str) -> Any:
+        """The case row, locked for the caller's transaction (``FOR UPDATE`` on
+        PostgreSQL; a SQLite writer holds the database); raises UnknownCase."""
+        stmt = select(cases).where(cases.c.id == case_id)
+        row = conn.execute(stmt.with_for_update() if self._pg else stmt).one_or_none()
+        if row is None:
+            raise UnknownCase(case_id)
+        return row
+
+    def note(self, conn: Connection, row: Any, trigger: str, payload: Mapping[str, Any]) -> int:
+        """Append a system history entry that moves no state (from = to = the current
+        state; e.g. ``deadline_moved``) to the case *row* locked by :meth:`lock`, in the
+        caller's transaction.  Every history row is a revision: the case's revision goes up
+        by one and is returned, and the caller re-points what is tied to the old one (the
+        state's pending timers)."""
+        wf = self.catalog.compiled(conn, row.definition_id).workflow
+        revision: int = row.row_version + 1
+        now = self.clock.now()
+        change = Change(
+            row.id,
+            wf,
+            row.definition_id,
+            row.unit_code,
+            SYSTEM_ACTOR,
+            trigger,
+            None,
+            row.state,
+            row.state,
+            row.data,
+            dict(payload),
+            now,
+            revision,
+        )
+        entry = HistoryRow.of(change, row.head_hash or self._head(conn, row.id))
+        done = conn.execute(
+            update(cases)
+            .where(cases.c.id == row.id, cases.c.row_version == row.row_version)
+            .values(row_version=revision, updated_at=now, head_hash=entry.hash)
+        )
+        if done.rowcount != 1:
+            raise VersionConflict(row.id, row.row_version, revision)
+        self._record(conn, entry)
+        return revision
+
     def _idempotent(
         self,
         actor: str,

@@ -1,38 +1,62 @@
 """Definition versions: registered by content hash, compiled once per version.
 
-Loading a workflow file whose text changed adds a new version; loading the
-same text again changes nothing.  Cases are pinned to the ``definition_id``
-they started on, and the compiled machine of each version is built once per
-process from the source stored in the database, so a process that never saw
-the file can still run its cases.
+Loading a workflow file whose text changed adds a new version and makes it
+current.  Which version new cases get is the workflow's newest
+*activation* (``workflow_activations``), not the highest version number:
+loading text identical to an older version activates that version again (a
+revert, ``v1 (re-activated; was v2)``); loading the current text changes
+nothing.  A folder sync (:meth:`Catalog.sync_folder`, run by most commands)
+re-activates an older version only when the file's content differs from what
+that file last activated, so an explicit load of another file stays current
+until the folder file is edited.
+
+Cases are pinned to the ``definition_id`` they started on, and the compiled
+machine of each version is built once per process from the source stored in
+the database, so a process that never saw the file can still run its cases.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.clock import Clock
 from engine.definitions import CompiledWorkflow, Workflow, validate_text
 from engine.definitions.checks import TemplateCheck
 from engine.errors import DefinitionError, StorageError, UnknownWorkflow
-from engine.tables import cases, workflow_versions
+from engine.tables import cases, workflow_activations, workflow_versions
 
 __all__ = ["Catalog", "Registered", "VersionInfo"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Registered:
+    """What loading one file did: a new version, a re-activation, or nothing."""
+
     workflow: str
     version: int
     definition_id: int
-    created: bool
+    created: bool  # a new version was stored
+    activated: bool  # it is now the current version and was not before
+    was: int | None  # the version that was current before (None: the first load)
     path: str
+
+    @property
+    def outcome(self) -> str:
+        """``new version`` | ``re-activated; was v2`` | ``unchanged`` (| ``not current; ...``)."""
+        if self.created:
+            return "new version"
+        if self.activated:
+            return f"re-activated; was v{self.was}"
+        if self.was is not None and self.was != self.version:
+            return f"unchanged; v{self.was} stays current"
+        return "unchanged"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,11 +64,14 @@ class Registered:
             "version": self.version,
             "definition_id": self.definition_id,
             "created": self.created,
+            "activated": self.activated,
+            "was": self.was,
+            "outcome": self.outcome,
             "path": self.path,
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VersionInfo:
     workflow: str
     version: int
@@ -54,6 +81,8 @@ class VersionInfo:
     loaded_at: Any
     open_cases: int
     total_cases: int
+    current: bool  # new cases get this version
+    activated_at: tuple[datetime, ...]  # every time it became current, oldest first
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -65,7 +94,15 @@ class VersionInfo:
             "loaded_at": self.loaded_at,
             "open_cases": self.open_cases,
             "cases": self.total_cases,
+            "current": self.current,
+            "activated_at": list(self.activated_at),
         }
+
+
+@dataclass(frozen=True)
+class _Current:
+    definition_id: int
+    version: int
 
 
 class Catalog:
@@ -80,11 +117,15 @@ class Catalog:
         self._lock = threading.Lock()
 
     # -- registering -----------------------------------------------------
-    def register_file(self, path: str | Path) -> Registered:
+    def register_file(self, path: str | Path, *, sync: bool = False) -> Registered:
+        """Register a file and make its content current (see the module docstring;
+        with *sync*, an older version is re-activated only if the file changed)."""
         text = Path(path).read_text(encoding="utf-8")
-        return self.register_text(text, str(path))
+        return self.register_text(text, str(path), sync=sync)
 
-    def register_text(self, text: str, path: str = "<workflow>") -> Registered:
+    def register_text(
+        self, text: str, path: str = "<workflow>", *, sync: bool = False
+    ) -> Registered:
         result = validate_text(text, path, self.templates)
         if not result.ok or result.workflow is None:
             raise DefinitionError(result.errors)
@@ -92,7 +133,7 @@ class Catalog:
         for _attempt in range(3):  # another process may register the same text at once
             try:
                 with self.engine.begin() as conn:
-                    return self._insert(conn, wf, text, path)
+                    return self._insert(conn, wf, text, path, sync)
             except IntegrityError:
                 continue
         raise StorageError(
@@ -100,13 +141,31 @@ class Catalog:
             "colliding; try again"
         )
 
-    def _insert(self, conn: Connection, wf: Workflow, text: str, path: str) -> Registered:
+    def _insert(
+        self, conn: Connection, wf: Workflow, text: str, path: str, sync: bool
+    ) -> Registered:
         v = workflow_versions.c
+        current = self._current(conn, wf.id)
+        was = current.version if current is not None else None
         found = conn.execute(
             select(v.id, v.version).where(v.workflow == wf.id, v.content_hash == wf.content_hash)
         ).one_or_none()
         if found is not None:
-            return Registered(wf.id, found.version, found.id, False, path)
+            unchanged = Registered(
+                workflow=wf.id,
+                version=found.version,
+                definition_id=found.id,
+                created=False,
+                activated=False,
+                was=was,
+                path=path,
+            )
+            if current is not None and current.definition_id == found.id:
+                return unchanged
+            if sync and self._last_from(conn, wf.id, path) == found.id:
+                return unchanged  # the file has not changed since it activated this
+            self._activate(conn, wf.id, found.id, path)
+            return replace(unchanged, activated=True)
         latest = conn.execute(select(func.max(v.version)).where(v.workflow == wf.id)).scalar()
         version = (latest or 0) + 1
         definition_id = conn.execute(
@@ -122,25 +181,69 @@ class Catalog:
             )
             .returning(v.id)
         ).scalar_one()
-        return Registered(wf.id, version, definition_id, True, path)
+        self._activate(conn, wf.id, definition_id, path)
+        return Registered(
+            workflow=wf.id,
+            version=version,
+            definition_id=definition_id,
+            created=True,
+            activated=True,
+            was=was,
+            path=path,
+        )
+
+    def _activate(self, conn: Connection, workflow: str, definition_id: int, path: str) -> None:
+        conn.execute(
+            insert(workflow_activations).values(
+                workflow=workflow,
+                definition_id=definition_id,
+                activated_at=self.clock.now(),
+                path=_resolved(path),
+            )
+        )
+
+    def _last_from(self, conn: Connection, workflow: str, path: str) -> int | None:
+        """The definition the newest activation from the file *path* activated."""
+        a = workflow_activations.c
+        found: int | None = conn.execute(
+            select(a.definition_id)
+            .where(a.workflow == workflow, or_(a.path == _resolved(path), a.path == path))
+            .order_by(a.id.desc())
+            .limit(1)
+        ).scalar()
+        return found
 
     def sync_folder(self, folder: str | Path) -> list[Registered]:
-        """Register every ``*.yaml`` in *folder* (unchanged files add nothing)."""
-        return [self.register_file(p) for p in sorted(Path(folder).glob("*.yaml"))]
+        """Register every ``*.yaml`` in *folder*: a changed file activates its content
+        (a new version, or an older one it now equals); an unchanged file does nothing."""
+        return [self.register_file(p, sync=True) for p in sorted(Path(folder).glob("*.yaml"))]
 
     # -- reading -------------------------------------------------------------
     def latest(self, conn: Connection, workflow: str) -> tuple[int, int]:
-        """(definition_id, version) of the newest version of *workflow*."""
-        v = workflow_versions.c
+        """(definition_id, version) of the current version of *workflow* (its newest
+        activation), which new cases get."""
+        current = self._current(conn, workflow)
+        if current is None:
+            raise UnknownWorkflow(workflow)
+        return current.definition_id, current.version
+
+    def _current(self, conn: Connection, workflow: str) -> _Current | None:
+        v, a = workflow_versions.c, workflow_activations.c
         row = conn.execute(
             select(v.id, v.version)
-            .where(v.workflow == workflow)
-            .order_by(v.version.desc())
+            .join(workflow_activations, a.definition_id == v.id)
+            .where(a.workflow == workflow)
+            .order_by(a.id.desc())
             .limit(1)
         ).one_or_none()
-        if row is None:
-            raise UnknownWorkflow(workflow)
-        return row.id, row.version
+        if row is None:  # versions stored without an activation: the highest one
+            row = conn.execute(
+                select(v.id, v.version)
+                .where(v.workflow == workflow)
+                .order_by(v.version.desc())
+                .limit(1)
+            ).one_or_none()
+        return _Current(row.id, row.version) if row is not None else None
 
     def compiled(self, conn: Connection, definition_id: int) -> CompiledWorkflow:
         cached = self._compiled.get(definition_id)
@@ -176,7 +279,8 @@ class Catalog:
             return self.compiled(conn, definition_id)
 
     def versions(self, conn: Connection, workflow: str | None = None) -> list[VersionInfo]:
-        v = workflow_versions.c
+        """Every version, in (workflow, version) order, with its activations and case counts."""
+        v, a = workflow_versions.c, workflow_activations.c
         open_count = func.count(cases.c.id).filter(cases.c.closed_at.is_(None))
         stmt = (
             select(
@@ -193,18 +297,37 @@ class Catalog:
             .group_by(v.workflow, v.version, v.id, v.title, v.content_hash, v.loaded_at)
             .order_by(v.workflow, v.version)
         )
+        activations = select(a.definition_id, a.activated_at).order_by(a.id)
         if workflow is not None:
             stmt = stmt.where(v.workflow == workflow)
+            activations = activations.where(a.workflow == workflow)
+        rows = conn.execute(stmt).all()
+        when: dict[int, list[datetime]] = {}
+        for definition_id, at in conn.execute(activations):
+            when.setdefault(definition_id, []).append(at)
+        current = {
+            c.definition_id
+            for name in sorted({r.workflow for r in rows})
+            if (c := self._current(conn, name)) is not None
+        }
         return [
             VersionInfo(
-                r.workflow,
-                r.version,
-                r.id,
-                r.title,
-                r.content_hash,
-                r.loaded_at,
-                r.open_cases,
-                r.total,
+                workflow=r.workflow,
+                version=r.version,
+                definition_id=r.id,
+                title=r.title,
+                content_hash=r.content_hash,
+                loaded_at=r.loaded_at,
+                open_cases=r.open_cases,
+                total_cases=r.total,
+                current=r.id in current,
+                activated_at=tuple(when.get(r.id, ())),
             )
-            for r in conn.execute(stmt)
+            for r in rows
         ]
+
+
+def _resolved(path: str) -> str:
+    """A file's path made absolute (so two spellings of one file compare equal)."""
+    file = Path(path)
+    return str(file.resolve()) if file.is_file() else path

@@ -52,9 +52,11 @@ __all__ = [
     "person_roles",
     "state_entries",
     "survey_findings",
+    "system_values",
     "timers",
     "tokens",
     "units",
+    "workflow_activations",
     "workflow_versions",
 ]
 
@@ -164,6 +166,22 @@ id_counters = Table(
     Column("day", Text, nullable=False),  # YYYYMMDD
     Column("last", Integer, nullable=False),
     PrimaryKeyConstraint("prefix", "day"),
+)
+
+# Which version of a workflow new cases get: the newest activation (by id).
+# Registering new content activates it; loading content identical to an older
+# version activates that version again (a revert).  ``path`` is the file it
+# was loaded from (resolved), so a folder sync can tell whether the file
+# changed since it last activated something.
+workflow_activations = Table(
+    "workflow_activations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workflow", Text, nullable=False),
+    Column("definition_id", Integer, ForeignKey("workflow_versions.id"), nullable=False),
+    Column("activated_at", UTCDateTime, nullable=False),
+    Column("path", Text, nullable=True),
+    Index("ix_workflow_activations_workflow", "workflow"),
 )
 
 cases = Table(
@@ -467,4 +485,14 @@ survey_findings = Table(
     UniqueConstraint("ref"),
     Index("ix_survey_findings_found_on", "found_on"),
     Index("ix_survey_findings_unit_code", "unit_code"),
+)
+
+# Small facts the engine keeps about itself, by key: e.g. ``calendar.fingerprint``
+# (the calendar data the pending timers were last computed from).
+system_values = Table(
+    "system_values",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

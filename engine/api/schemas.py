@@ -246,12 +246,15 @@ class WorkflowVersion(_Response):
     loaded_at: str
     open_cases: int
     cases: int
+    current: bool = Field(description="new cases get this version")
+    activated_at: list[str] = Field(description="every time it became current, oldest first")
 
 
 class WorkflowSummary(_Response):
     workflow: str
     title: str
-    latest_version: int
+    latest_version: int = Field(description="the highest version number")
+    current_version: int = Field(description="the version new cases get (its newest activation)")
     versions: list[WorkflowVersion]
 
 

@@ -1,10 +1,11 @@
 """``gengbao serve``: the API (uvicorn), the timer loop and the dispatcher in one process.
 
 At start: the workflows folder is synced (a changed file becomes a new
-version) and the grid file of the settings is loaded if the database holds no
-grid yet.  The timer loop (APScheduler) runs the sweep every
-``serve.sweep_seconds`` and the dispatcher's ``run_once`` every
-``serve.dispatch_seconds``.
+version), pending working-day timers are recomputed when the calendar data
+changed since the last run (:mod:`engine.timers.recompute`), and the grid
+file of the settings is loaded if the database holds no grid yet.  The timer
+loop (APScheduler) runs the sweep every ``serve.sweep_seconds`` and the
+dispatcher's ``run_once`` every ``serve.dispatch_seconds``.
 
 SIGTERM (or Ctrl-C): uvicorn stops accepting connections and waits for the
 requests in flight (up to ``serve.shutdown_seconds``); then the application's
@@ -41,10 +42,22 @@ _HandledSignal = Callable[[int, FrameType | None], Any] | int | signal.Handlers 
 
 
 def prepare(app: App) -> GridSummary | None:
-    """Sync the workflows folder; load the configured grid file into an empty grid."""
+    """Sync the workflows folder; recompute pending working-day timers if the calendar
+    data changed since the last run; load the configured grid file into an empty grid."""
     for registered in app.sync_workflows():
-        if registered.created:
-            log.info("workflow %s v%s registered", registered.workflow, registered.version)
+        if registered.created or registered.activated:
+            log.info(
+                "workflow %s v%s: %s", registered.workflow, registered.version, registered.outcome
+            )
+    recomputed = app.recompute.run_if_calendar_changed()
+    if recomputed is not None:
+        log.info(
+            "calendar data changed: %d timer(s) moved in %d of %d case(s), %d failed",
+            len(recomputed.moved),
+            recomputed.cases_moved,
+            recomputed.checked,
+            len(recomputed.failed),
+        )
     grid_file = app.settings.grid_file
     if grid_file is None:
         return None

@@ -15,6 +15,7 @@ the record of years warned about.
 from __future__ import annotations
 
 import functools
+import hashlib
 import threading
 from array import array
 from bisect import bisect_left
@@ -80,6 +81,18 @@ class WorkingCalendar:
     @property
     def overrides(self) -> Overrides:
         return self._overrides
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of the calendar data: the source (name and version) and the overrides'
+        effective days and complete years.  Equal fingerprints count every deadline the
+        same; comments or reordered entries in an override file do not change it."""
+        parts = [self._source.name]
+        parts += [
+            f"{day.isoformat()}={int(o.working)}" for day, o in sorted(self._overrides.days.items())
+        ]
+        parts += [f"year={year}" for year in sorted(self._overrides.complete_years)]
+        return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
 
     def is_working_day(self, day: date) -> bool:
         table = self._year(day.year)

@@ -67,11 +67,18 @@ def add_commands(commands: Any) -> None:
     wf = commands.add_parser("workflow", help="workflow versions").add_subparsers(
         dest="workflow_command", metavar="COMMAND", required=True
     )
-    p = wf.add_parser("load", help="register workflow files (a changed file is a new version)")
+    p = wf.add_parser(
+        "load",
+        help="register workflow files and make them current (a changed file is a new "
+        "version; an older version's content re-activates it)",
+    )
     p.add_argument("files", nargs="+", metavar="FILE")
     add_json(p)
     p.set_defaults(handler=workflow_load)
-    p = wf.add_parser("list", help="versions and their open cases")
+    p = wf.add_parser(
+        "list", help="versions, which is current (*), when each was activated, open cases"
+    )
+    p.add_argument("workflow", nargs="?", metavar="WORKFLOW", help="only this workflow")
     add_json(p)
     p.set_defaults(handler=workflow_list)
 
@@ -220,22 +227,24 @@ def workflow_load(args: argparse.Namespace, ctx: Context) -> int:
         emit([r.as_dict() for r in loaded])
     else:
         for r in loaded:
-            what = "new version" if r.created else "unchanged"
-            print(f"{r.path}: {r.workflow} v{r.version} ({what})")
+            print(f"{r.path}: {r.workflow}: v{r.version} ({r.outcome})")
     return 0
 
 
 def workflow_list(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app()
     with app.engine.connect() as conn:
-        versions = app.catalog.versions(conn)
+        versions = app.catalog.versions(conn, args.workflow)
     if args.json:
         emit([v.as_dict() for v in versions])
     else:
         for v in versions:
+            marker = "*" if v.current else " "
+            when = ", ".join(f"{at:%Y-%m-%d %H:%M}Z" for at in v.activated_at) or "never"
             print(
-                f"{v.workflow} v{v.version}  {v.title}  open cases: {v.open_cases} "
-                f"(of {v.total_cases})  {v.content_hash[:12]}"
+                f"{marker} {v.workflow} v{v.version}  {v.title}  open cases: {v.open_cases} "
+                f"(of {v.total_cases})  {v.content_hash[:12]}  activated {when}"
+                f"{'  (current)' if v.current else ''}"
             )
     return 0
 

@@ -1,8 +1,9 @@
-"""``gengbao timers run-due|list|retry``, ``gengbao worker`` and ``gengbao simulate``."""
+"""``gengbao timers run-due|list|retry|recompute``, ``gengbao worker`` and ``gengbao simulate``."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ def add_commands(commands: Any) -> None:
     add_json(p)
     p.set_defaults(handler=run_due)
     _add_list_and_retry(timers)
+    _add_recompute(timers)
 
     p = commands.add_parser("worker", help="run the timer loop alone, in the foreground")
     p.add_argument("--interval", type=float, default=5.0, metavar="SECONDS")
@@ -94,6 +96,39 @@ def timers_retry(args: argparse.Namespace, ctx: Context) -> int:
         emit(rearmed)
     else:
         print(f"timer {rearmed['id']} re-armed: it fires at the next sweep")
+    return 0
+
+
+def _add_recompute(timers: Any) -> None:
+    p = timers.add_parser(
+        "recompute",
+        help="recompute pending working-day timers from the current calendar "
+        "(after config/calendars/ changed)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would move; change nothing")
+    add_json(p)
+    p.set_defaults(handler=recompute)
+
+
+def recompute(args: argparse.Namespace, ctx: Context) -> int:
+    result = ctx.app().recompute.run(dry_run=args.dry_run)
+    if args.json:
+        emit(result.as_dict())
+    else:
+        for m in result.moved:
+            rung = f" rung {m.rung + 1}" if m.rung is not None else ""
+            new = f"{m.new:%Y-%m-%d %H:%M}Z" if m.new is not None else "cancelled"
+            print(f"{m.case}  {m.state}  {m.kind}{rung}  {m.old:%Y-%m-%d %H:%M}Z → {new}")
+        verb = "would move" if result.dry_run else "moved"
+        print(
+            f"{len(result.moved)} timer(s) {verb} in {result.cases_moved} case(s) "
+            f"({result.checked} open case(s) with pending timers checked)"
+            + ("; dry run: nothing written" if result.dry_run else "")
+        )
+    for f in result.failed:
+        print(f"gengbao: error: case {f.case}: {f.error}", file=sys.stderr)
+    if result.failed:
+        raise Failure(f"{len(result.failed)} case(s) not recomputed; the others were")
     return 0
 
 

@@ -6,12 +6,22 @@ TimerService    the sweep: claim due rows, fire each with its effects, in one tr
 TimerLedger     reading and re-arming rows: case show, timers list, timers retry
 RetryPolicy     when a failed timer is tried again (backoff, max attempts)
 TimerLoop       APScheduler drives the sweep (never one job per deadline)
+TimerRecompute  pending working-day timers recomputed when the calendar data changes
 """
 
 from __future__ import annotations
 
 from engine.timers.loop import TimerLoop
+from engine.timers.recompute import Recomputed, TimerRecompute
 from engine.timers.schedule import TimerSchedule
 from engine.timers.sweep import Fired, TimerService, worker_id
 
-__all__ = ["Fired", "TimerLoop", "TimerSchedule", "TimerService", "worker_id"]
+__all__ = [
+    "Fired",
+    "Recomputed",
+    "TimerLoop",
+    "TimerRecompute",
+    "TimerSchedule",
+    "TimerService",
+    "worker_id",
+]

@@ -168,9 +168,16 @@ class TimerService:
             for row in rows:
                 if row.id not in held:
                     continue  # its case (or the row) is another transaction's right now
+                # Claimed only as read: a row moved since (``timers recompute`` changes
+                # its due time and revision) is left for the next sweep.
                 claimed = conn.execute(
                     update(timers)
-                    .where(t.id == row.id, t.status == row.status)
+                    .where(
+                        t.id == row.id,
+                        t.status == row.status,
+                        t.due_at == row.due_at,
+                        t.case_revision == row.case_revision,
+                    )
                     .values(status="firing", fired_by=self.worker)
                 ).rowcount
                 if claimed == 1:

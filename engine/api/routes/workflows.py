@@ -29,6 +29,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 422: {"mo
 def _version(v: VersionInfo) -> dict[str, Any]:
     out = v.as_dict()
     out["loaded_at"] = v.loaded_at.isoformat()
+    out["activated_at"] = [at.isoformat() for at in v.activated_at]
     return out
 
 
@@ -107,6 +108,7 @@ def list_workflows(services: ServicesDep, principal: PrincipalDep) -> JSONRespon
             "workflow": name,
             "title": vs[-1].title,
             "latest_version": vs[-1].version,
+            "current_version": next((v.version for v in vs if v.current), vs[-1].version),
             "versions": [_version(v) for v in vs],
         }
         for name, vs in sorted(by_name.items())
@@ -124,14 +126,16 @@ def get_workflow(
     name: Annotated[str, Path(max_length=200)],
     services: ServicesDep,
     principal: PrincipalDep,
-    version: Annotated[int | None, Query(ge=1, description="default: the newest")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, description="default: the current version (new cases get it)")
+    ] = None,
 ) -> JSONResponse:
     catalog = services.app.catalog
     with read_only(services.app.engine).connect() as conn:
         versions = catalog.versions(conn, name)
         chosen = next((v for v in versions if v.version == version), None)
         if version is None and versions:
-            chosen = versions[-1]
+            chosen = next((v for v in versions if v.current), versions[-1])
         if chosen is None:
             raise UnknownWorkflow(name, version)
         wf = catalog.compiled(conn, chosen.definition_id).workflow
