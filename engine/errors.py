@@ -25,6 +25,7 @@ can render the message and still act on the fields.
     │   ├── GuardFailed             every candidate guard was false
     │   ├── VersionConflict         the case moved on under us
     │   └── IdempotencyMismatch     same key, different request
+    ├── RequestInProgress           same key, its first request still running
     ├── Unauthenticated             no API token, or an unknown or revoked one
     ├── SurveyFileError             a findings CSV cannot be imported at all
     └── StorageError                the database could not be reached or used
@@ -47,6 +48,7 @@ __all__ = [
     "NotFound",
     "NotPermitted",
     "PatrolRulesError",
+    "RequestInProgress",
     "StorageError",
     "SurveyFileError",
     "TriggerNotAllowed",
@@ -229,6 +231,22 @@ class IdempotencyMismatch(EventRejected):
     def __init__(self, key: str) -> None:
         super().__init__(
             f"idempotency key {key!r} was already used for a different request", key=key
+        )
+
+
+class RequestInProgress(GengbaoError):
+    """A request with this idempotency key is still being processed (by this or
+    another server); nothing was done for this one.  Retrying later gets the
+    first request's answer."""
+
+    code = "request_in_progress"
+
+    def __init__(self, key: str, waited_ms: int) -> None:
+        super().__init__(
+            f"a request with idempotency key {key!r} is still in progress "
+            f"(waited {waited_ms} ms for it); retry later to get its answer",
+            key=key,
+            waited_ms=waited_ms,
         )
 
 
