@@ -55,7 +55,7 @@ from engine.catalog import Catalog
 from engine.clock import FixedClock
 from engine.db import make_engine, normalize_url, upgrade
 from engine.grid import load_grid
-from engine.history import GENESIS, hashed_fields, row_hash
+from engine.history import GENESIS, HASH_SCHEME, hashed_fields, row_hash
 from engine.tables import cases, history, state_entries
 from engine.timers import TimerSchedule
 from notifications.outbox import TransitionNotifications
@@ -213,6 +213,7 @@ class Bench:
                 "to_state": self.initial,
                 "payload": self.created_data,
                 "definition_id": self.definition_id,
+                "hash_scheme": HASH_SCHEME,
             }
             digest = row_hash(GENESIS, hashed_fields(values))
             conn.execute(insert(history).values(**values, prev_hash=GENESIS, hash=digest))
@@ -254,6 +255,7 @@ class Bench:
                 "to_state": step.dest,
                 "payload": step.payload,
                 "definition_id": row.definition_id,
+                "hash_scheme": HASH_SCHEME,
             }
             digest = row_hash(prev_hash, hashed_fields(values))
             conn.execute(insert(history).values(**values, prev_hash=prev_hash, hash=digest))
