@@ -105,7 +105,7 @@ def test_bad_file_names_file_and_problem(tmp_path: Path, text: str, expected: st
 def test_unknown_key_lists_the_allowed_ones(tmp_path: Path) -> None:
     file = _write(tmp_path / "bad.yaml", "colour: red\n")
     with pytest.raises(
-        ConfigError, match="allowed: api, database_url, grid_file, notifications, serve"
+        ConfigError, match="allowed: api, database, database_url, grid_file, notifications, serve"
     ):
         load_settings(file, env={})
 
