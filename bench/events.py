@@ -3,6 +3,7 @@
 Usage::
 
     python bench/events.py [--cases N] [--repeat R] [--postgres URL] [--profile]
+                           [--sqlite-synchronous full|normal|extra]
 
 Each run walks N farmland cases through their full lifecycle (``create_case``
 and the 7 events of ``tests/farmland.py``), one transaction per operation,
@@ -20,7 +21,8 @@ Engine and bare runs alternate within each repeat; the table shows medians
 over the repeats with min–max.  The machine may be shared and noisy, so read
 medians and ratios; nothing here asserts a speed.
 
-SQLite runs on a fresh file in a temporary folder (WAL); with ``--postgres``
+SQLite runs on a fresh file in a temporary folder (WAL, ``PRAGMA synchronous``
+as ``--sqlite-synchronous`` says: ``full`` by default, as gengbao runs); with ``--postgres``
 the same runs go to a fresh schema ``bench_<random>`` (reached through
 ``search_path`` in the URL), dropped at the end.  ``--profile`` adds one
 engine run per backend under cProfile and prints where an operation's time
@@ -53,9 +55,9 @@ from engine.calendars import WorkingCalendar
 from engine.cases import CaseService, Effects
 from engine.catalog import Catalog
 from engine.clock import FixedClock
-from engine.db import make_engine, normalize_url, upgrade
+from engine.db import SQLITE_SYNCHRONOUS_LEVELS, make_engine, normalize_url, upgrade
 from engine.grid import load_grid
-from engine.history import GENESIS, hashed_fields, row_hash
+from engine.history import GENESIS, HASH_SCHEME, hashed_fields, row_hash
 from engine.tables import cases, history, state_entries
 from engine.timers import TimerSchedule
 from notifications.outbox import TransitionNotifications
@@ -130,9 +132,11 @@ PHASES = ("lifecycle", "create", "event")
 class Bench:
     """One migrated database with the grid and the workflow loaded, and both write paths."""
 
-    def __init__(self, backend: str, url: str, deployed: bool = False) -> None:
+    def __init__(
+        self, backend: str, url: str, deployed: bool = False, synchronous: str = "full"
+    ) -> None:
         self.backend = backend
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, sqlite_synchronous=synchronous)
         upgrade(self.engine)
         load_grid(self.engine, GRID_FILE)
         self.clock = FixedClock(START)
@@ -213,6 +217,7 @@ class Bench:
                 "to_state": self.initial,
                 "payload": self.created_data,
                 "definition_id": self.definition_id,
+                "hash_scheme": HASH_SCHEME,
             }
             digest = row_hash(GENESIS, hashed_fields(values))
             conn.execute(insert(history).values(**values, prev_hash=GENESIS, hash=digest))
@@ -254,6 +259,7 @@ class Bench:
                 "to_state": step.dest,
                 "payload": step.payload,
                 "definition_id": row.definition_id,
+                "hash_scheme": HASH_SCHEME,
             }
             digest = row_hash(prev_hash, hashed_fields(values))
             conn.execute(insert(history).values(**values, prev_hash=prev_hash, hash=digest))
@@ -383,7 +389,7 @@ def print_table(results: Sequence[Result], n: int, repeat: int, steps: int) -> N
         f"median of {repeat} (min–max)"
     )
     header = (
-        f"{'backend':<9} {'phase':<10} {'engine ops/s':>22} {'bare Core ops/s':>22} "
+        f"{'backend':<13} {'phase':<10} {'engine ops/s':>22} {'bare Core ops/s':>22} "
         f"{'engine/bare':>20} {'engine µs/op':>13} {'bare µs/op':>11}"
     )
     print(header)
@@ -396,7 +402,7 @@ def print_table(results: Sequence[Result], n: int, repeat: int, steps: int) -> N
             ratio = statistics.median(ratios)
             flag = "" if ratio >= TARGET_RATIO else " <"
             print(
-                f"{res.backend:<9} {phase:<10} {spread(eng, ',.0f'):>22} "
+                f"{res.backend:<13} {phase:<10} {spread(eng, ',.0f'):>22} "
                 f"{spread(bare, ',.0f'):>22} {spread(ratios, '.2f') + flag:>20} "
                 f"{statistics.median(t.us_per_op(phase) for t in res.engine):>13,.0f} "
                 f"{statistics.median(t.us_per_op(phase) for t in res.bare):>11,.0f}"
@@ -407,7 +413,7 @@ def print_table(results: Sequence[Result], n: int, repeat: int, steps: int) -> N
     for res in results:
         for path in ("engine", "bare"):
             per = res.statements[path]
-            print(f"  {res.backend:<9} {path:<7} create {per['create']:<32} event {per['event']}")
+            print(f"  {res.backend:<13} {path:<7} create {per['create']:<32} event {per['event']}")
 
 
 # ---------------------------------------------------------------- profiling
@@ -506,9 +512,10 @@ def profile(bench: Bench, n: int) -> list[str]:
 
 
 @contextmanager
-def sqlite_bench(deployed: bool = False) -> Iterator[Bench]:
+def sqlite_bench(deployed: bool = False, synchronous: str = "full") -> Iterator[Bench]:
     with tempfile.TemporaryDirectory(prefix="gengbao-bench-") as folder:
-        bench = Bench("sqlite", f"sqlite:///{Path(folder) / 'bench.db'}", deployed)
+        url = f"sqlite:///{Path(folder) / 'bench.db'}"
+        bench = Bench(f"sqlite/{synchronous}", url, deployed, synchronous)
         try:
             yield bench
         finally:
@@ -551,12 +558,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="run the engine with its timer and outbox effects (the bare loop writes neither)",
     )
+    parser.add_argument(
+        "--sqlite-synchronous",
+        action="append",
+        choices=sorted(SQLITE_SYNCHRONOUS_LEVELS),
+        help="SQLite's PRAGMA synchronous (default full, as gengbao runs); "
+        "repeat the flag to compare levels side by side",
+    )
     args = parser.parse_args(argv)
     if args.cases < 1 or args.repeat < 1:
         parser.error("--cases and --repeat must be at least 1")
 
     deployed: bool = args.deployed
-    backends: list[Callable[[], AbstractContextManager[Bench]]] = [lambda: sqlite_bench(deployed)]
+    levels: list[str] = args.sqlite_synchronous or ["full"]
+    backends: list[Callable[[], AbstractContextManager[Bench]]] = [
+        (lambda level=level: sqlite_bench(deployed, level)) for level in levels
+    ]
     if args.postgres:
         url: str = args.postgres
         backends.append(lambda: postgres_bench(url, deployed))

@@ -31,7 +31,9 @@ class App:
     def __init__(self, settings: Settings, clock: Clock | None = None, *, migrate: bool = True):
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
-        self.engine = make_engine(settings.database_url)
+        self.engine = make_engine(
+            settings.database_url, sqlite_synchronous=settings.database.sqlite_synchronous
+        )
         if migrate:
             ensure_schema(self.engine)
         self.templates = template_store(settings.source)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.definitions import TransitionSpec, Workflow
-from engine.history import hashed_fields, row_hash
+from engine.history import HASH_SCHEME, hashed_fields, row_hash
 
 __all__ = [
     "CaseFilter",
@@ -151,8 +151,9 @@ class HistoryRow:
             "to_state": change.to_state,
             "payload": jsonable(change.payload),
             "definition_id": change.definition_id,
+            "hash_scheme": HASH_SCHEME,
         }
-        return cls(values, prev, row_hash(prev, hashed_fields(values)))
+        return cls(values, prev, row_hash(prev, hashed_fields(values), HASH_SCHEME))
 
 
 def jsonable(value: Any) -> Any:

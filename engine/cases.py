@@ -5,7 +5,8 @@ database transaction**: lock the case row (``FOR UPDATE`` on PostgreSQL;
 SQLite writers hold the database lock from ``BEGIN IMMEDIATE``), attach it to
 the compiled machine of its definition version, check trigger, permission,
 payload and guard, update the case, append the hash-chained history row,
-record the idempotency key, commit.  A refused event raises a specific
+commit.  A request with an idempotency key claims the key first (see
+:meth:`CaseService._idempotent`), so its twin replays its answer.  A refused event raises a specific
 :class:`~engine.errors.EventRejected` and leaves nothing behind.
 
 Effects that must commit with the state change (timers, notifications) are
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from engine import grid
 from engine.case_records import (
@@ -44,6 +45,7 @@ from engine.errors import (
     IdempotencyMismatch,
     InvalidData,
     NotPermitted,
+    RequestInProgress,
     StorageError,
     TriggerNotAllowed,
     UnknownCase,
@@ -67,6 +69,8 @@ __all__ = [
 
 SYSTEM_ACTOR = "system"
 CREATE_TRIGGER = "create"
+DEFAULT_CLAIM_WAIT_MS = 5_000  # how long a same-key twin waits for the first request
+_PG_LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout expired
 
 
 class Effects(Protocol):
@@ -84,11 +88,14 @@ class CaseService:
         catalog: Catalog,
         clock: Clock,
         effects: Sequence[Effects] = (),
+        *,
+        claim_wait_ms: int = DEFAULT_CLAIM_WAIT_MS,
     ) -> None:
         self.engine = engine
         self.catalog = catalog
         self.clock = clock
         self.effects: list[Effects] = list(effects)
+        self.claim_wait_ms = claim_wait_ms
         self._pg = engine.dialect.name == "postgresql"
 
     # -- the write path --------------------------------------------------
@@ -202,37 +209,74 @@ class CaseService:
         request: dict[str, Any],
         work: Callable[[Connection], CaseView],
     ) -> CaseView:
+        """Run *work* in one transaction; with a *key*, claim the key first.
+
+        The claim is an insert of the key's row before any work, so a twin with
+        the same key (a client's or a load balancer's retry while the first is
+        still in flight) blocks on that row, then replays the first answer once
+        it commits — or does the work itself if the first was refused or died
+        (its claim rolled back with it).  It never sees the state the first
+        request produced as if it were its own request's starting point.
+        """
         digest = _digest(request)
         try:
             with self.engine.begin() as conn:
                 if key is not None:
-                    replay = self._replay(conn, actor, key, digest)
+                    replay = self._claim(conn, actor, key, digest, request["op"])
                     if replay is not None:
                         return replay
                 view = work(conn)
                 if key is not None:
                     conn.execute(
-                        insert(idempotency).values(
-                            actor=actor,
-                            key=key,
-                            request_hash=digest,
-                            kind=request["op"],
-                            response=jsonable(view.as_dict()),
-                            created_at=self.clock.now(),
-                        )
+                        update(idempotency)
+                        .where(idempotency.c.actor == actor, idempotency.c.key == key)
+                        .values(response=jsonable(view.as_dict()))
                     )
                 return view
-        except IntegrityError:
-            if key is None:
-                raise
-            # A concurrent request with the same key committed first: answer as it did.
-            with self.engine.connect() as conn:
-                replay = self._replay(conn, actor, key, digest)
-            if replay is None:
-                raise
-            return replay
         except OperationalError as exc:
             raise StorageError(f"database error: {exc.orig}") from None
+
+    def _claim(
+        self, conn: Connection, actor: str, key: str, digest: str, kind: str
+    ) -> CaseView | None:
+        """Claim *key* for this request (``None``: go ahead), or the answer already given.
+
+        PostgreSQL: a concurrent claim of the same key waits on the uncommitted
+        row, at most :attr:`claim_wait_ms`, then :class:`RequestInProgress`.
+        SQLite: writers already queue on the database lock (``BEGIN IMMEDIATE``).
+        The claim row is written with an empty answer and completed in the same
+        transaction, so no other transaction ever sees it unanswered.
+        """
+        # RETURNING tells whether the row was inserted (psycopg reports no rowcount here).
+        claim = (
+            self._insert_ignore(idempotency)
+            .values(
+                actor=actor,
+                key=key,
+                request_hash=digest,
+                kind=kind,
+                response={},
+                created_at=self.clock.now(),
+            )
+            .returning(idempotency.c.key)
+        )
+        if self._pg:
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(self.claim_wait_ms)}")
+            try:
+                claimed = conn.execute(claim).first() is not None
+            except OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE:
+                    raise RequestInProgress(key, self.claim_wait_ms) from exc
+                raise
+            conn.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
+        else:
+            claimed = conn.execute(claim).first() is not None
+        if claimed:
+            return None
+        replay = self._replay(conn, actor, key, digest)
+        if replay is None:  # the conflicting row vanished between insert and select
+            raise StorageError(f"idempotency key {key!r} could not be claimed; try again")
+        return replay
 
     def _replay(self, conn: Connection, actor: str, key: str, digest: str) -> CaseView | None:
         row = conn.execute(

@@ -1,12 +1,21 @@
 """Engines and schema: SQLite (WAL, embedded default) or PostgreSQL (psycopg 3).
 
-SQLite connections run with ``journal_mode=WAL``, ``synchronous=NORMAL``,
+SQLite connections run with ``journal_mode=WAL``, ``synchronous=FULL``,
 ``foreign_keys=ON`` and a busy timeout, and every transaction starts with
 ``BEGIN IMMEDIATE`` so a writer takes the write lock before it reads (no
 lock upgrade deadlock between two read-then-write transactions).  Pure
 readers may opt out with :func:`read_only`.  This is SQLAlchemy's documented
 pysqlite recipe: the driver's own transaction handling is switched off
 (``isolation_level = None``) and the ``begin`` event emits ``BEGIN``.
+
+``synchronous=FULL`` makes an acknowledged commit durable: SQLite syncs the
+WAL on every commit, so a power loss or an OS crash after the answer cannot
+take the transaction back.  ``NORMAL`` (``sqlite_synchronous="normal"``,
+settings ``database: {sqlite_synchronous: normal}``) syncs only at
+checkpoints: faster, still never corrupt, but the last commits before such a
+crash may roll back.  A process crash (``kill -9``) loses nothing under
+either.  PostgreSQL is durable by its own settings (``synchronous_commit``,
+``fsync``: on by default).
 
 The schema is Alembic migrations in ``engine/migrations``; :func:`upgrade`
 runs them programmatically (no ``alembic.ini``).
@@ -32,6 +41,7 @@ if TYPE_CHECKING:  # alembic is imported only when migrating (it is slow to impo
 
 __all__ = [
     "READ_ONLY_OPTION",
+    "SQLITE_SYNCHRONOUS_LEVELS",
     "alembic_config",
     "ensure_schema",
     "make_engine",
@@ -46,6 +56,8 @@ __all__ = [
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 READ_ONLY_OPTION = "gengbao_read_only"
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
+DEFAULT_SQLITE_SYNCHRONOUS = "full"
+SQLITE_SYNCHRONOUS_LEVELS = {"normal": 1, "full": 2, "extra": 3}  # PRAGMA synchronous values
 _PG_UPGRADE_LOCK = 0x67656E6762616F  # "gengbao": serializes concurrent upgrades
 
 
@@ -73,12 +85,23 @@ def _dumps(value: Any) -> str:
 
 
 def make_engine(
-    url: str | URL, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, echo: bool = False
+    url: str | URL,
+    *,
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    echo: bool = False,
+    sqlite_synchronous: str = DEFAULT_SQLITE_SYNCHRONOUS,
 ) -> Engine:
     """An engine for *url*, configured for gengbao (see the module docstring).
 
     A SQLite file's folder is created if missing (``var/`` on first use).
+    *sqlite_synchronous* (``full``, ``normal`` or ``extra``) is SQLite's
+    ``PRAGMA synchronous``; PostgreSQL ignores it.
     """
+    if sqlite_synchronous.lower() not in SQLITE_SYNCHRONOUS_LEVELS:
+        allowed = ", ".join(SQLITE_SYNCHRONOUS_LEVELS)
+        raise StorageError(
+            f"unknown SQLite synchronous level {sqlite_synchronous!r}; use one of: {allowed}"
+        )
     parsed = normalize_url(url)
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
@@ -97,7 +120,7 @@ def make_engine(
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
         raise StorageError(f"cannot use {masked_url(parsed)}: {error}") from None
     if backend == "sqlite":
-        _configure_sqlite(engine, busy_timeout_ms)
+        _configure_sqlite(engine, busy_timeout_ms, sqlite_synchronous.upper())
     return engine
 
 
@@ -107,7 +130,7 @@ def _make_sqlite_folder(url: URL) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
@@ -115,7 +138,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute(f"PRAGMA synchronous = {synchronous}")  # a checked keyword
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()

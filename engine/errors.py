@@ -29,6 +29,7 @@ can render the message and still act on the fields.
     ├── TimerError                  a timer could not fire, or cannot be re-armed
     │   ├── UnknownTimerKind        a timer row of a kind no code handles
     │   └── TimerNotFailed          ``timers retry`` on a timer that has not failed
+    ├── RequestInProgress           same key, its first request still running
     ├── Unauthenticated             no API token, or an unknown or revoked one
     ├── SurveyFileError             a findings CSV cannot be imported at all
     └── StorageError                the database could not be reached or used
@@ -51,6 +52,7 @@ __all__ = [
     "NotFound",
     "NotPermitted",
     "PatrolRulesError",
+    "RequestInProgress",
     "StorageError",
     "SurveyFileError",
     "TimerError",
@@ -273,6 +275,22 @@ class IdempotencyMismatch(EventRejected):
     def __init__(self, key: str) -> None:
         super().__init__(
             f"idempotency key {key!r} was already used for a different request", key=key
+        )
+
+
+class RequestInProgress(GengbaoError):
+    """A request with this idempotency key is still being processed (by this or
+    another server); nothing was done for this one.  Retrying later gets the
+    first request's answer."""
+
+    code = "request_in_progress"
+
+    def __init__(self, key: str, waited_ms: int) -> None:
+        super().__init__(
+            f"a request with idempotency key {key!r} is still in progress "
+            f"(waited {waited_ms} ms for it); retry later to get its answer",
+            key=key,
+            waited_ms=waited_ms,
         )
 
 

@@ -6,6 +6,11 @@ variables.  The file is the explicit *path* argument if given, else
 (optional: a missing default file means defaults).  ``$GENGBAO_DATABASE_URL``
 overrides ``database_url``.  Relative paths are kept relative to the current
 directory, like the default file itself.
+
+The ``database`` block tunes the storage: ``sqlite_synchronous`` is the
+embedded SQLite's ``PRAGMA synchronous`` (``full``, the default: an
+acknowledged commit survives a power loss or an OS crash; ``normal``: faster,
+but under WAL the last commits can be lost that way, never corrupted).
 """
 
 from __future__ import annotations
@@ -23,12 +28,36 @@ from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, parse_yaml
 from engine.errors import ConfigError
 from engine.timers.retry import RetryPolicy
 
-__all__ = ["DEFAULT_CONFIG_FILE", "DEFAULT_DATABASE_URL", "Settings", "load_settings"]
+__all__ = [
+    "DEFAULT_CONFIG_FILE",
+    "DEFAULT_DATABASE_URL",
+    "SQLITE_SYNCHRONOUS",
+    "DatabaseSettings",
+    "Settings",
+    "load_settings",
+]
 
 DEFAULT_CONFIG_FILE = Path("config/gengbao.yaml")
 DEFAULT_DATABASE_URL = "sqlite:///var/gengbao.db"
 ENV_CONFIG = "GENGBAO_CONFIG"
 ENV_DATABASE_URL = "GENGBAO_DATABASE_URL"
+SQLITE_SYNCHRONOUS = ("full", "normal", "extra")  # engine/db.py's PRAGMA synchronous levels
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseSettings:
+    """The ``database`` block: storage options beside ``database_url``."""
+
+    sqlite_synchronous: str = "full"
+
+
+class _At(ValueError):
+    """A problem at a node inside a value (a key of a block), not at the value itself."""
+
+    def __init__(self, node: Node, path: str, message: str) -> None:
+        super().__init__(message)
+        self.node = node
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -39,6 +68,7 @@ class Settings:
     workflows_dir: Path = Path("workflows")
     timezone: str = "Asia/Shanghai"
     grid_file: Path | None = None
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
     notifications: dict[str, Any] = field(default_factory=dict, hash=False)
     api: dict[str, Any] = field(default_factory=dict, hash=False)  # read by engine/api
     serve: dict[str, Any] = field(default_factory=dict, hash=False)  # read by gengbao serve
@@ -93,6 +123,9 @@ def _read_file(file: Path) -> dict[str, Any]:
             continue
         try:
             values[key] = convert(value_node)
+        except _At as exc:
+            at = f"{file}:{exc.node.line}:{exc.node.column}"
+            problems.append(f"{at}: {key}.{exc.path}: {exc}")
         except ValueError as exc:
             problems.append(f"{where}: {key}: {exc}")
     if problems:
@@ -170,8 +203,32 @@ def _timers(node: Node) -> dict[str, Any]:
     return values
 
 
+def _database(node: Node) -> DatabaseSettings:
+    if isinstance(node, ScalarNode) and node.value is None:
+        return DatabaseSettings()
+    if not isinstance(node, MapNode):
+        raise ValueError("expected a mapping, e.g. {sqlite_synchronous: full}")
+    allowed = ("sqlite_synchronous",)
+    for key, (key_node, value_node) in node.entries.items():
+        if key not in allowed:
+            hint = did_you_mean(key, allowed)
+            raise _At(key_node, key, f"unknown key{hint} (allowed: {', '.join(allowed)})")
+        value = value_node.plain() if isinstance(value_node, ScalarNode) else None
+        if not isinstance(value, str) or value.lower() not in SQLITE_SYNCHRONOUS:
+            raise _At(
+                value_node,
+                key,
+                f"expected one of {', '.join(SQLITE_SYNCHRONOUS)}, got {value_node.plain()!r}",
+            )
+    level = node.get("sqlite_synchronous")
+    if level is None:
+        return DatabaseSettings()
+    return DatabaseSettings(sqlite_synchronous=str(level.plain()).lower())
+
+
 _FIELDS: dict[str, Callable[[Node], Any]] = {
     "database_url": _text,
+    "database": _database,
     "workflows_dir": _path,
     "timezone": _timezone,
     "grid_file": _optional_path,

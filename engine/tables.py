@@ -221,6 +221,8 @@ history = Table(
     Column("definition_id", Integer, nullable=False),
     Column("prev_hash", Text, nullable=False),
     Column("hash", Text, nullable=False),
+    # how ``hash`` was computed (engine/history.py); rows from before 0008 are scheme 1
+    Column("hash_scheme", Integer, nullable=False, server_default=text("1")),
     PrimaryKeyConstraint("case_id", "seq"),
 )
 

@@ -56,6 +56,7 @@ EXPECTED = [
     (errors.VersionConflict("C1", 1, 2), 409),
     (errors.InvalidData({"f": "bad"}), 422),
     (errors.IdempotencyMismatch("k"), 422),
+    (errors.RequestInProgress("k", 5000), 409),
     (errors.UnknownTrigger("t", []), 422),
     (errors.GuardFailed("t", ["x > 1"]), 422),
     (errors.NotPermitted("p", "fire", "u", ["town.leader"]), 403),
@@ -75,3 +76,17 @@ def test_a_new_subclass_falls_back_to_its_parent() -> None:
         pass
 
     assert status_of(Newcomer("C1")) == 404
+
+
+def test_request_in_progress_says_when_to_retry() -> None:
+    import asyncio
+
+    from starlette.requests import Request
+
+    from engine.api.errors import _gengbao
+
+    scope = {"type": "http", "method": "POST", "path": "/cases/C1/events", "headers": []}
+    response = asyncio.run(_gengbao(Request(scope), errors.RequestInProgress("k-1", 5000)))
+    assert response.status_code == 409
+    assert response.headers["retry-after"] == "1"
+    assert b'"error":"request_in_progress"' in response.body

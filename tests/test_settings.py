@@ -106,7 +106,8 @@ def test_unknown_key_lists_the_allowed_ones(tmp_path: Path) -> None:
     file = _write(tmp_path / "bad.yaml", "colour: red\n")
     with pytest.raises(
         ConfigError,
-        match="allowed: api, database_url, grid_file, notifications, reminders, serve, timers",
+        match="allowed: api, database, database_url, grid_file, notifications, reminders, serve, "
+        "timers",
     ):
         load_settings(file, env={})
 

@@ -55,6 +55,7 @@ STATUS: dict[type[e.GengbaoError], int] = {
     e.GuardFailed: 422,
     e.VersionConflict: 409,
     e.IdempotencyMismatch: 422,
+    e.RequestInProgress: 409,  # with Retry-After: the first request's answer comes later
     e.Unauthenticated: 401,
     e.SurveyFileError: 422,  # an uploaded findings file that cannot be read at all
     e.StorageError: 503,
@@ -70,6 +71,10 @@ _HTTP_CODES = {
     413: "body_too_large",
     415: "unsupported_media_type",
 }
+
+
+# Headers that go with an error code (401s always carry WWW-Authenticate).
+_HEADERS: dict[str, dict[str, str]] = {e.RequestInProgress.code: {"Retry-After": "1"}}
 
 
 def status_of(exc: e.GengbaoError) -> int:
@@ -102,7 +107,7 @@ async def _gengbao(request: Request, exc: Exception) -> JSONResponse:
         log.error("%s %s: %s", request.method, request.url.path, exc, exc_info=exc)
         if not isinstance(exc, e.StorageError):
             return error_response(status, exc.code, "internal error; see the server log")
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else _HEADERS.get(exc.code)
     return error_response(status, exc.code, exc.message, exc.details, headers)
 
 
