@@ -181,7 +181,7 @@ def _run_timers_until(
     while (due := app.timers.next_due()) is not None and due <= until:
         clock.set(max(due, clock.now()))
         for f in app.timers.run_due():
-            if f.outcome == "fired":
+            if f.outcome in ("fired", "failed"):  # (a failed one says why, and when again)
                 rung = f" rung {f.rung + 1}" if f.rung is not None else ""
                 yield Line(f.fired_at, f.kind, f"{f.state}{rung}: {f.detail}")
         yield from outbox.new()
