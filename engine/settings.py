@@ -66,10 +66,10 @@ class Settings:
     workflows_dir: Path = Path("workflows")
     timezone: str = "Asia/Shanghai"
     grid_file: Path | None = None
-    database: DatabaseSettings = field(default_factory=DatabaseSettings)
     notifications: dict[str, Any] = field(default_factory=dict, hash=False)
     api: dict[str, Any] = field(default_factory=dict, hash=False)  # read by engine/api
     serve: dict[str, Any] = field(default_factory=dict, hash=False)  # read by gengbao serve
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)  # storage options
     source: Path | None = None
 
 
