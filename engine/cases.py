@@ -6,8 +6,9 @@ SQLite writers hold the database lock from ``BEGIN IMMEDIATE``), attach it to
 the compiled machine of its definition version, check trigger, permission,
 payload and guard, update the case, append the hash-chained history row,
 commit.  A request with an idempotency key claims the key first (see
-:meth:`CaseService._idempotent`), so its twin replays its answer.  A refused event raises a specific
-:class:`~engine.errors.EventRejected` and leaves nothing behind.
+:meth:`CaseService._idempotent`), so its twin replays its answer.  A refused
+event raises a specific :class:`~engine.errors.EventRejected` and leaves
+nothing behind.
 
 Effects that must commit with the state change (timers, notifications) are
 applied through :class:`Effects` hooks inside the same transaction.

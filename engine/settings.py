@@ -68,12 +68,12 @@ class Settings:
     workflows_dir: Path = Path("workflows")
     timezone: str = "Asia/Shanghai"
     grid_file: Path | None = None
-    database: DatabaseSettings = field(default_factory=DatabaseSettings)
     notifications: dict[str, Any] = field(default_factory=dict, hash=False)
     api: dict[str, Any] = field(default_factory=dict, hash=False)  # read by engine/api
     serve: dict[str, Any] = field(default_factory=dict, hash=False)  # read by gengbao serve
     reminders: Reminders = field(default_factory=Reminders)  # a workflow's own value wins
     timers: dict[str, Any] = field(default_factory=dict, hash=False)  # retry: RetryPolicy
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)  # storage options
     source: Path | None = None
 
 
