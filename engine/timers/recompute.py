@@ -48,7 +48,7 @@ from sqlalchemy import Connection, Engine, select, update
 from engine.cases import CaseService
 from engine.clock import Clock
 from engine.db import read_only
-from engine.definitions import Deadline
+from engine.definitions import Deadline, Workflow
 from engine.system_values import read_value, write_value
 from engine.tables import cases, state_entries, timers
 from engine.timers.schedule import TimerSchedule
@@ -268,7 +268,7 @@ class TimerRecompute:
         updates: list[_Update] = []
         moved: list[Moved] = []
         for timer in pending:
-            due = self._due(timer, d, deadline, tz, remind_index)
+            due = self._due(timer, wf, d, deadline, tz, remind_index)
             if due == timer.due_at and deadline == timer.deadline_at:
                 continue
             updates.append(_Update(timer_id=timer.id, due_at=due, deadline_at=deadline))
@@ -312,12 +312,15 @@ class TimerRecompute:
     def _due(
         self,
         timer: Any,
+        wf: Workflow,
         d: Deadline,
         deadline: dt.datetime,
         tz: str,
         remind_index: dict[int, int],
     ) -> dt.datetime | None:
-        """The timer's due time by the current calendar; None: it no longer belongs."""
+        """The timer's due time by the current calendar; None: it no longer belongs.
+
+        Reminders go through the schedule's office hours, as at entry."""
         current: dt.datetime = timer.due_at
         if timer.kind == "deadline":
             return deadline
@@ -327,7 +330,8 @@ class TimerRecompute:
             index = remind_index.get(timer.id)
             if index is None or index >= len(d.remind):
                 return current
-            return self.calendar.before(deadline, d.remind[index], tz)
+            nominal = self.calendar.before(deadline, d.remind[index], tz)
+            return self.schedule.reminder_due(wf, d, nominal, deadline)
         rung = timer.rung
         if rung is None or rung >= len(d.escalate):
             return current
