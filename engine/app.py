@@ -22,6 +22,7 @@ from notifications.channels import build_channels
 from notifications.dispatch import Dispatcher, DispatchPolicy
 from notifications.outbox import TransitionNotifications
 from notifications.render import CaseContext
+from notifications.wakeup import install as watch_outbox
 
 __all__ = ["App"]
 
@@ -33,6 +34,7 @@ class App:
         self.engine = make_engine(settings.database_url)
         if migrate:
             ensure_schema(self.engine)
+        watch_outbox(self.engine)  # commits that queue notifications wake the dispatcher
         self.templates = template_store(settings.source)
         self.catalog = Catalog(self.engine, self.clock, self.templates.problem)
         self.calendar = WorkingCalendar(calendars_folder(settings.source))

@@ -74,6 +74,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "when",
         "notify",
         "template",
+        "urgent",
     ),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -535,6 +536,7 @@ class _Reader:
             when=when,
             notify=self.role_refs(body.get("notify"), f"{path}.notify"),
             template=self.identifier(body.get("template"), f"{path}.template", "template name"),
+            urgent=bool(self.boolean(body.get("urgent"), f"{path}.urgent")),
         )
 
 
