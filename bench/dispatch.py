@@ -70,7 +70,7 @@ class Arrivals:
         if key:
             now = time.time()
             with self.lock:
-                self.first.setdefault(key, now)
+                self.first.setdefault(" ".join(str(key).split()), now)  # unfold the header
 
 
 class FlakyHook(HttpReceiver):
@@ -143,7 +143,10 @@ def dispatching(app: App, mode: str, interval: float) -> Iterator[Callable[[], i
             loop.stop()
         return
     skipped = _SkipCounter()
-    logging.getLogger("apscheduler").addHandler(skipped)
+    scheduler_log = logging.getLogger("apscheduler")
+    scheduler_log.setLevel(logging.WARNING)
+    scheduler_log.propagate = False
+    scheduler_log.addHandler(skipped)
     timer_loop = TimerLoop(
         _NoSweep(),  # type: ignore[arg-type]
         3600,
@@ -154,7 +157,7 @@ def dispatching(app: App, mode: str, interval: float) -> Iterator[Callable[[], i
         yield lambda: skipped.count
     finally:
         timer_loop.stop()
-        logging.getLogger("apscheduler").removeHandler(skipped)
+        scheduler_log.removeHandler(skipped)
 
 
 class _SkipCounter(logging.Handler):

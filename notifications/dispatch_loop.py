@@ -5,9 +5,10 @@ woken (:mod:`notifications.wakeup`: a commit in this process, or ``NOTIFY``
 from another on PostgreSQL), until the next retry falls due, or at the latest
 after ``poll_seconds`` (the fallback poll).  A pass:
 
-1. expands one batch of pending notifications into deliveries (urgent first);
-2. reads which channels have deliveries due (a cheap probe per channel);
-3. for each such channel, claims as many due rows as its :class:`Lane` has
+1. reads, without a lock, whether notifications are pending and which
+   channels have deliveries due (a ``LIMIT 1`` probe per channel);
+2. expands one batch of pending notifications into deliveries (urgent first);
+3. for each channel with due deliveries, claims as many due rows as its :class:`Lane` has
    free slots (urgent first) and hands them to the lane's threads.
 
 So a channel's backlog never starves another (each claims its own rows), a
@@ -96,8 +97,10 @@ class DispatchLoop:
         """One pass; returns (whether it did anything, how long to sleep if not)."""
         d = self.dispatcher
         self.passes += 1
-        expanded = d.expand()
-        backlog = d.backlog()
+        backlog = d.backlog()  # read-only: an idle pass takes no write lock
+        expanded = d.expand() if backlog.pending_notifications else 0
+        if expanded:
+            backlog = d.backlog()  # the new deliveries are due now
         claimed = 0
         for name in sorted(backlog.due_channels):
             lane = self.lane(name)
