@@ -149,8 +149,8 @@ def idle(loop: DispatchLoop) -> Callable[[], bool]:
 def test_email_goes_out_while_the_webhook_hangs(
     running: Running, smtp: SmtpReceiver, hook: HttpReceiver
 ) -> None:
-    hook.reply(*[Reply(200, delay=120)] * 10)  # every request hangs (up to the 30 s timeout)
-    app = running.app(settings(smtp, hook, channel_concurrency={"webhook": 1}))
+    hook.reply(*[Reply(200, delay=600)] * 10)  # every request hangs, longer than the test
+    app = running.app(settings(smtp, hook, webhook_timeout=300, channel_concurrency={"webhook": 1}))
     loop = running.loop(app)
     cases = [open_case(app) for _ in range(3)]
     for case_id in cases:
