@@ -23,6 +23,7 @@ from notifications.channels import build_channels
 from notifications.dispatch import Dispatcher, DispatchPolicy
 from notifications.outbox import TransitionNotifications
 from notifications.render import CaseContext
+from notifications.wakeup import install as watch_outbox
 
 __all__ = ["App"]
 
@@ -36,6 +37,7 @@ class App:
         )
         if migrate:
             ensure_schema(self.engine)
+        watch_outbox(self.engine)  # commits that queue notifications wake the dispatcher
         self.templates = template_store(settings.source)
         self.catalog = Catalog(self.engine, self.clock, self.templates.check)
         self.calendar = WorkingCalendar(calendars_folder(settings.source))

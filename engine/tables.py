@@ -329,6 +329,8 @@ notifications = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # The unit whose chain resolves the roles when there is no case (patrol notices).
     Column("unit_code", Text, nullable=True),
+    # 1 = urgent (a transition marked ``urgent: true``): expanded and sent first.
+    Column("priority", Integer, nullable=False, server_default=text("0")),
     UniqueConstraint("dedupe_key"),
     Index("ix_notifications_status", "status"),
     Index("ix_notifications_case_id", "case_id"),
@@ -355,8 +357,11 @@ deliveries = Table(
     Column("last_error", Text, nullable=True),
     Column("sent_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("priority", Integer, nullable=False, server_default=text("0")),  # its notification's
     UniqueConstraint("dedupe_key"),
     Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    # Each channel claims its own due rows: another channel's backlog is not scanned.
+    Index("ix_deliveries_channel_status_next_attempt_at", "channel", "status", "next_attempt_at"),
     Index("ix_deliveries_notification_id", "notification_id"),
 )
 

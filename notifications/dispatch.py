@@ -15,6 +15,13 @@ Two steps, each safe to run in several processes at once:
    ``max_attempts``, then marked ``dead`` (retry by hand with ``retry``).  A
    dispatcher that dies mid-send loses its lease; the row is sent again under
    the same dedupe key, which receivers use to drop the repeat.
+
+Urgent rows (``priority`` 1, from transitions marked ``urgent: true``) are
+expanded and claimed before the others.  :meth:`Dispatcher.run_once` does
+one pass in the calling thread, one send after another;
+:class:`~notifications.dispatch_loop.DispatchLoop` (``gengbao serve``, and
+``notifications dispatch --once``) claims each channel's rows on its own
+(:meth:`Dispatcher.claim`) and sends them on that channel's own threads.
 """
 
 from __future__ import annotations
@@ -26,45 +33,37 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, or_, select, update
+from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
 from engine import grid
 from engine.clock import Clock
+from engine.db import read_only
 from engine.errors import NotFound
 from engine.tables import cases, deliveries, notifications, people
 from engine.timers.sweep import worker_id
 from notifications.channels.base import Channel, DeliveryFailed, Message, Recipient
+from notifications.dispatch_policy import DispatchPolicy
 from notifications.render import CaseContext
 from notifications.templates import TemplateStore
 
-__all__ = ["DispatchPolicy", "Dispatcher", "Sent"]
+__all__ = ["UNCONFIGURED", "Backlog", "DispatchPolicy", "Dispatcher", "Sent"]
 
 log = logging.getLogger(__name__)
 
+UNCONFIGURED = "(unconfigured)"  # claim(): deliveries of channels not configured any more
 
-@dataclass(frozen=True)
-class DispatchPolicy:
-    max_attempts: int = 5
-    backoff_seconds: float = 30.0
-    backoff_max_seconds: float = 3600.0
-    lease_seconds: float = 300.0
-    batch: int = 50
 
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> DispatchPolicy:
-        retry = settings.get("retry") or {}
-        return cls(
-            max_attempts=int(retry.get("max_attempts", cls.max_attempts)),
-            backoff_seconds=float(retry.get("backoff_seconds", cls.backoff_seconds)),
-            backoff_max_seconds=float(retry.get("backoff_max_seconds", cls.backoff_max_seconds)),
-            lease_seconds=float(retry.get("lease_seconds", cls.lease_seconds)),
-        )
+@dataclass(frozen=True, kw_only=True)
+class Backlog:
+    """What there is to do, read without taking a lock."""
 
-    def delay(self, attempts: int, rng: random.Random) -> float:
-        """Exponential backoff with jitter: a random delay in [50%, 100%] of the step."""
-        growth: float = 2.0 ** max(attempts - 1, 0)
-        step = min(self.backoff_max_seconds, self.backoff_seconds * growth)
-        return step * (0.5 + rng.random() / 2)
+    pending_notifications: bool
+    due_channels: frozenset[str]  # channels with deliveries due now (or a lapsed lease)
+    next_due: dt.datetime | None  # the earliest later retry or lease expiry
+
+    @property
+    def idle(self) -> bool:
+        return not self.pending_notifications and not self.due_channels
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,7 @@ class Dispatcher:
         query = (
             select(notifications)
             .where(notifications.c.status == "pending")
-            .order_by(notifications.c.id)
+            .order_by(notifications.c.priority.desc(), notifications.c.id)
             .limit(self.policy.batch)
         )
         if self._pg:
@@ -132,7 +131,18 @@ class Dispatcher:
         with self.engine.begin() as conn:
             rows = conn.execute(query).all()
             for row in rows:
-                self._expand_one(conn, row)
+                try:
+                    with conn.begin_nested():
+                        self._expand_one(conn, row)
+                except Exception:  # one bad row must not hold back the batch
+                    log.exception(
+                        "notification %s (%s): cannot expand; marked dead", row.id, row.kind
+                    )
+                    conn.execute(
+                        update(notifications)
+                        .where(notifications.c.id == row.id)
+                        .values(status="dead")
+                    )
         return len(rows)
 
     def _expand_one(self, conn: Connection, row: Any) -> None:
@@ -221,6 +231,7 @@ class Dispatcher:
                         attempts=0,
                         next_attempt_at=now,
                         created_at=now,
+                        priority=row.priority,
                     )
                 )
             made += 1
@@ -228,18 +239,32 @@ class Dispatcher:
 
     # -- step 2: deliveries → channels ---------------------------------
     def send_due(self) -> list[Sent]:
-        claimed = self._claim()
-        return [self._send(row) for row in claimed]
+        """Claim a batch of due deliveries (any channel) and send them one by one."""
+        return [self.deliver(row) for row in self.claim()]
 
-    def _claim(self) -> list[Any]:
+    def claim(self, channel: str | None = None, limit: int | None = None) -> list[Any]:
+        """Lease up to *limit* due deliveries (of *channel*, or any), urgent ones first.
+
+        *channel* :data:`UNCONFIGURED` takes those of channels no longer
+        configured (sending them fails, and they go dead, visibly).
+
+        The claim commits before anything is sent; each returned row must be
+        passed to :meth:`deliver`.  A lease that runs out (its dispatcher
+        died) makes the row due again, to be sent under the same dedupe key.
+        """
         now = self.clock.now()
         d = deliveries.c
         due = or_(
             (d.status == "pending") & (d.next_attempt_at <= now),
             (d.status == "sending") & (d.claimed_until < now),  # a dead dispatcher's lease
         )
-        query = select(deliveries).where(due).order_by(d.next_attempt_at, d.id)
-        query = query.limit(self.policy.batch)
+        query = select(deliveries).where(due)
+        if channel == UNCONFIGURED:
+            query = query.where(d.channel.not_in(sorted(self.channels)))
+        elif channel is not None:
+            query = query.where(d.channel == channel)
+        query = query.order_by(d.priority.desc(), d.next_attempt_at, d.id)
+        query = query.limit(limit or self.policy.batch)
         if self._pg:
             query = query.with_for_update(skip_locked=True)
         lease = now + dt.timedelta(seconds=self.policy.lease_seconds)
@@ -259,6 +284,48 @@ class Dispatcher:
                 if won == 1:
                     claimed.append(row)
         return claimed
+
+    def backlog(self) -> Backlog:
+        """Pending notifications, the channels with due deliveries, the next due time.
+
+        One cheap probe per configured channel (``LIMIT 1`` on the channel's
+        index), so a large backlog costs nothing here; deliveries of a channel
+        that is no longer configured show up as :data:`UNCONFIGURED`.
+        """
+        now = self.clock.now()
+        d = deliveries.c
+        pending, sending = d.status == "pending", d.status == "sending"
+        due = or_(pending & (d.next_attempt_at <= now), sending & (d.claimed_until < now))
+        names = sorted(self.channels)
+        with read_only(self.engine).connect() as conn:
+
+            def exists(*where: Any) -> bool:
+                return conn.execute(select(d.id).where(*where).limit(1)).first() is not None
+
+            waiting = conn.execute(
+                select(notifications.c.id).where(notifications.c.status == "pending").limit(1)
+            ).first()
+            due_channels = {name for name in names if exists(d.channel == name, due)}
+            if exists(d.channel.not_in(names), due):
+                due_channels.add(UNCONFIGURED)
+            later = [
+                conn.execute(
+                    select(func.min(d.next_attempt_at)).where(pending, d.next_attempt_at > now)
+                ).scalar(),
+                conn.execute(
+                    select(func.min(d.claimed_until)).where(sending, d.claimed_until >= now)
+                ).scalar(),
+            ]
+        times = [t for t in later if t is not None]
+        return Backlog(
+            pending_notifications=waiting is not None,
+            due_channels=frozenset(due_channels),
+            next_due=min(times) if times else None,
+        )
+
+    def deliver(self, row: Any) -> Sent:
+        """Render and send one claimed delivery, then record the outcome."""
+        return self._send(row)
 
     def _send(self, row: Any) -> Sent:
         attempts = row.attempts + 1

@@ -4,6 +4,9 @@ A row says *what* to tell (kind, template, the context of the cause) and *to
 whom by role* (``town.leader``); recipients and channels are resolved on the
 grid when the dispatcher sends it, like permissions are.  ``dedupe_key``
 names the cause, so a cause can enqueue a given notification only once.
+``priority`` (:data:`URGENT` for a transition marked ``urgent: true``) puts
+a row ahead of the others.  Enqueueing also wakes the dispatchers once the
+transaction commits (:mod:`notifications.wakeup`).
 """
 
 from __future__ import annotations
@@ -16,8 +19,12 @@ from sqlalchemy import Connection, insert
 from engine.cases import Change
 from engine.tables import notifications
 from notifications.templates import GENERIC
+from notifications.wakeup import mark
 
-__all__ = ["GENERIC", "TransitionNotifications", "enqueue"]
+__all__ = ["GENERIC", "NORMAL", "URGENT", "TransitionNotifications", "enqueue"]
+
+NORMAL = 0
+URGENT = 1
 
 
 def enqueue(
@@ -30,6 +37,7 @@ def enqueue(
     context: Mapping[str, Any],
     dedupe_key: str,
     at: Any,
+    priority: int = NORMAL,
 ) -> int:
     """Insert one pending notification; returns its id."""
     row_id: int = conn.execute(
@@ -43,9 +51,11 @@ def enqueue(
             dedupe_key=dedupe_key,
             status="pending",
             created_at=at,
+            priority=priority,
         )
         .returning(notifications.c.id)
     ).scalar_one()
+    mark(conn)
     return row_id
 
 
@@ -76,5 +86,6 @@ class TransitionNotifications:
             },
             dedupe_key=f"{change.case_id}:{change.seq}:transition",
             at=change.at,
+            priority=URGENT if t.urgent else NORMAL,
         )
         return {"notifications_queued": [row_id]}

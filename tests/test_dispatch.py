@@ -211,7 +211,7 @@ def test_a_crash_between_commit_and_send_sends_after_restart_once(
     trigger, actor, payload, _ = LIFECYCLE[0]
     app.cases.submit_event(case_id, trigger, actor, payload)
     app.dispatcher.expand()
-    claimed = app.dispatcher._claim()  # a dispatcher claims, then dies before sending
+    claimed = app.dispatcher.claim()  # a dispatcher claims, then dies before sending
     assert claimed
     restarted = make_app(database, clock, channels(smtp, hook))
     try:

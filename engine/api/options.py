@@ -9,7 +9,7 @@
       host: 127.0.0.1
       port: 8000
       sweep_seconds: 5          # how often the timer sweep runs
-      dispatch_seconds: 5       # how often the notification dispatcher runs
+      dispatch_seconds: 5       # the dispatcher's fallback poll (a commit wakes it at once)
       shutdown_seconds: 30      # how long SIGTERM waits for requests in flight
 
 Every problem is reported at once in one :class:`~engine.errors.ConfigError`,

@@ -4,8 +4,11 @@ At start: the workflows folder is synced (a changed file becomes a new
 version), pending working-day timers are recomputed when the calendar data
 changed since the last run (:mod:`engine.timers.recompute`), and the grid
 file of the settings is loaded if the database holds no grid yet.  The timer
-loop (APScheduler) runs the sweep every ``serve.sweep_seconds`` and the
-dispatcher's ``run_once`` every ``serve.dispatch_seconds``.
+loop (APScheduler) runs the sweep every ``serve.sweep_seconds``; the dispatch
+loop (:class:`~notifications.dispatch_loop.DispatchLoop`) sends as soon as a
+transaction that queued notifications commits — in this process, or in any
+process on PostgreSQL (``LISTEN``/``NOTIFY``) — each channel on its own
+threads, and polls every ``serve.dispatch_seconds`` only as a fallback.
 
 SIGTERM (or Ctrl-C): uvicorn stops accepting connections and waits for the
 requests in flight (up to ``serve.shutdown_seconds``); then the application's
@@ -33,6 +36,7 @@ from engine.db import read_only
 from engine.grid import GridSummary, load_grid
 from engine.tables import units
 from engine.timers import TimerLoop
+from notifications.dispatch_loop import DispatchLoop
 
 __all__ = ["prepare", "serve"]
 
@@ -73,11 +77,8 @@ def prepare(app: App) -> GridSummary | None:
 def serve(app: App, options: ServeOptions, *, access_log: bool = True) -> int:
     """Run until SIGTERM or SIGINT; 0 after a clean shutdown."""
     prepare(app)
-    loop = TimerLoop(
-        app.timers,
-        options.sweep_seconds,
-        extra_jobs=[(app.dispatcher.run_once, options.dispatch_seconds)],
-    )
+    dispatch = DispatchLoop(app.dispatcher, poll_seconds=options.dispatch_seconds)
+    loop = TimerLoop(app.timers, options.sweep_seconds, companions=[dispatch])
     api = create_api(app, loop=loop, options=ApiOptions.from_settings(app.settings))
     config = uvicorn.Config(
         api,

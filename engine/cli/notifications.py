@@ -21,7 +21,7 @@ def add_commands(commands: Any) -> None:
         "--once",
         action="store_true",
         required=True,
-        help="one pass, then exit (the service runs the loop)",
+        help="send everything due now, then exit (gengbao serve sends continuously)",
     )
     add_json(p)
     p.set_defaults(handler=dispatch)
@@ -40,7 +40,9 @@ def add_commands(commands: Any) -> None:
 
 
 def dispatch(args: argparse.Namespace, ctx: Context) -> int:
-    results = ctx.app().dispatcher.run_once()
+    from notifications.dispatch_loop import DispatchLoop
+
+    results = DispatchLoop(ctx.app().dispatcher).drain()  # each channel on its own threads
     if args.json:
         emit([r.as_dict() for r in results])
         return 0

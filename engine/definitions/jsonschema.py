@@ -114,6 +114,10 @@ def workflow_schema() -> dict[str, Any]:
             "when": {"type": "string", "description": "guard over case fields and payload"},
             "notify": _one_or_many(_ROLE),
             "template": _ID,
+            "urgent": {
+                "type": "boolean",
+                "description": "its notification is sent before any other (第一时间)",
+            },
         },
     )
     top = _object(

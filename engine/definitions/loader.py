@@ -82,6 +82,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "when",
         "notify",
         "template",
+        "urgent",
     ),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -596,6 +597,7 @@ class _Reader:
             when=when,
             notify=self.role_refs(body.get("notify"), f"{path}.notify"),
             template=self.identifier(body.get("template"), f"{path}.template", "template name"),
+            urgent=bool(self.boolean(body.get("urgent"), f"{path}.urgent")),
         )
 
 

@@ -120,6 +120,7 @@ class TransitionSpec:
     when: str | None = None
     notify: tuple[RoleRef, ...] = ()
     template: str | None = None
+    urgent: bool = False  # its notification is sent before any other (第一时间)
 
     @property
     def label(self) -> str:

@@ -58,6 +58,7 @@ from engine.tables import (
     timers,
     units,
 )
+from notifications import wakeup
 
 __all__ = ["KIND", "LoadSummary", "Obligations"]
 
@@ -393,6 +394,7 @@ class Obligations:
         ]
         if values:
             conn.execute(insert(notifications), values)
+            wakeup.mark(conn)  # the dispatcher sends them as soon as this commits
 
     # -- patrols count ---------------------------------------------------
     def credit(

@@ -1,5 +1,9 @@
 """APScheduler 3 drives the sweep: one interval job, never one job per deadline.
 
+*companions* are other background loops of the process (``gengbao serve``
+passes the notification dispatch loop, which runs continuously rather than
+as an interval job): they start and stop with the sweep.
+
 The job is ``max_instances=1`` and ``coalesce=True``: a slow sweep is never
 run twice at once in a process, and missed runs collapse into one.  Its first
 run is immediate, so timers that fell due while no process was running fire
@@ -11,9 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -25,6 +29,15 @@ __all__ = ["TimerLoop"]
 log = logging.getLogger(__name__)
 
 
+class Companion(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    @property
+    def running(self) -> bool: ...
+
+
 class TimerLoop:
     def __init__(
         self,
@@ -33,11 +46,13 @@ class TimerLoop:
         *,
         after_sweep: Callable[[int], None] | None = None,
         extra_jobs: list[tuple[Callable[[], Any], float]] | None = None,
+        companions: Sequence[Companion] = (),
     ) -> None:
         self.timers = timers
         self.interval = interval_seconds
         self.after_sweep = after_sweep
         self.extra_jobs = extra_jobs or []
+        self.companions = list(companions)
         self.scheduler: BackgroundScheduler | BlockingScheduler | None = None
         self.sweeps = 0
 
@@ -89,6 +104,8 @@ class TimerLoop:
         scheduler = BackgroundScheduler(timezone=UTC)
         self._configure(scheduler)
         scheduler.start()
+        for companion in self.companions:
+            companion.start()
 
     def run_forever(self) -> None:
         """Run in the foreground (``gengbao worker``) until interrupted."""
@@ -100,9 +117,12 @@ class TimerLoop:
             scheduler.shutdown(wait=True)
 
     def stop(self) -> None:
+        for companion in self.companions:
+            companion.stop()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=True)
 
     @property
     def running(self) -> bool:
-        return self.scheduler is not None and bool(self.scheduler.running)
+        scheduled = self.scheduler is not None and bool(self.scheduler.running)
+        return scheduled and all(c.running for c in self.companions)

@@ -4,12 +4,16 @@ The edge where httpx errors stop: a timeout or a network error is retryable,
 so is a 408, a 429 or a 5xx; any other non-2xx status is not (the request
 itself is wrong, and sending it again cannot help).  Redirects are not
 followed: a webhook that moved must be reconfigured.  Only the first
-:data:`MAX_REPLY` bytes of a reply are read.
+:data:`MAX_REPLY` bytes of a reply are read.  The TLS context (the CA
+bundle, loaded once) is shared by every request: loading it per request
+cost ~150 ms of CPU, more than everything else a send does.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,7 +63,9 @@ def request(
     all_headers = {"User-Agent": USER_AGENT, **headers}
     try:
         with (
-            httpx.Client(timeout=timeout, transport=transport, follow_redirects=False) as client,
+            httpx.Client(
+                timeout=timeout, transport=transport, follow_redirects=False, verify=_tls()
+            ) as client,
             client.stream(method, url, content=content, headers=all_headers) as resp,
         ):
             body = _read_capped(resp)
@@ -84,6 +90,12 @@ def request(
     raise DeliveryFailed(
         f"{what}: HTTP {status}" + (f": {detail}" if detail else ""), retryable=retryable
     )
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """httpx's default verification (certifi, or $SSL_CERT_FILE / $SSL_CERT_DIR), built once."""
+    return httpx.create_ssl_context()
 
 
 def _read_capped(resp: httpx.Response) -> bytes:
