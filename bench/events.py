@@ -140,7 +140,7 @@ class Bench:
         upgrade(self.engine)
         load_grid(self.engine, GRID_FILE)
         self.clock = FixedClock(START)
-        catalog = Catalog(self.engine, self.clock, TemplateStore().problem)
+        catalog = Catalog(self.engine, self.clock, TemplateStore().check)
         # --deployed: the effects `gengbao` runs with (timer rows, notification outbox);
         # the default measures the core event path the bare loop mirrors.
         effects: list[Effects] = (

@@ -54,7 +54,7 @@ def test_final_yes_is_the_only_error_it_causes(tmp_path: Path) -> None:
     base = (DATA / "valid" / "minimal.yaml").read_text(encoding="utf-8")
     path = tmp_path / "final_yes.yaml"
     path.write_text(base.replace("final: true", "final: yes"), encoding="utf-8")
-    result = validate_file(path, STORE.problem)
+    result = validate_file(path, STORE.check)
     assert [d.message for d in result.diagnostics] == [
         "expected true or false, got text ('yes'); write true ('yes' is text in gengbao files)"
     ]

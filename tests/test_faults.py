@@ -302,7 +302,7 @@ def test_kill_nine_under_load_loses_and_duplicates_nothing(
     clock = FixedClock(datetime.fromisoformat(NOW))
     upgrade(engine)  # here, so that the servers start side by side with nothing to write
     load_grid(engine, write_grid(tmp_path / "grid.yaml"))
-    Catalog(engine, clock, TemplateStore().problem).register_file(WORKFLOW_FILE)
+    Catalog(engine, clock, TemplateStore().check).register_file(WORKFLOW_FILE)
     fleet = Fleet(database_url, tmp_path)
     try:
         store = TokenStore(engine, clock)
@@ -349,7 +349,7 @@ def test_kill_nine_under_load_loses_and_duplicates_nothing(
 
 def check_every_answer_applied_once(engine: Engine, ledger: Ledger) -> None:
     clock = FixedClock(datetime.fromisoformat(NOW))
-    service = CaseService(engine, Catalog(engine, clock, TemplateStore().problem), clock)
+    service = CaseService(engine, Catalog(engine, clock, TemplateStore().check), clock)
     with engine.connect() as conn:
         stored = {
             (r.actor, r.key): r.response

@@ -72,7 +72,7 @@ json_values = st.recursive(
 def service(engine: Engine, tmp_path: Path) -> CaseService:
     load_grid(engine, GRID_FILE)
     clock = FixedClock(START)
-    svc = CaseService(engine, Catalog(engine, clock, TemplateStore().problem), clock)
+    svc = CaseService(engine, Catalog(engine, clock, TemplateStore().check), clock)
     workflow = tmp_path / "jsonbox.yaml"
     workflow.write_text(JSONBOX, encoding="utf-8")
     svc.catalog.register_file(workflow)
@@ -200,7 +200,7 @@ def test_rows_hashed_before_schemes_still_verify(empty_database: Database) -> No
             )
     upgrade(engine)
     clock = FixedClock(START)
-    service = CaseService(engine, Catalog(engine, clock, TemplateStore().problem), clock)
+    service = CaseService(engine, Catalog(engine, clock, TemplateStore().check), clock)
     report = service.verify(OLD_CASE)
     assert report.ok, report
     with engine.begin() as conn:

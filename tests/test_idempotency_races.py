@@ -55,7 +55,7 @@ def tagged(url: str, tag: str) -> str:
 
 
 def make_service(engine: Engine, clock: FixedClock) -> CaseService:
-    return CaseService(engine, Catalog(engine, clock, TemplateStore().problem), clock)
+    return CaseService(engine, Catalog(engine, clock, TemplateStore().check), clock)
 
 
 @pytest.fixture

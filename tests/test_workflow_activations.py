@@ -36,7 +36,7 @@ def clock() -> FixedClock:
 @pytest.fixture
 def service(engine: Engine, clock: FixedClock) -> CaseService:
     load_grid(engine, GRID_FILE)
-    return CaseService(engine, Catalog(engine, clock, TemplateStore().problem), clock)
+    return CaseService(engine, Catalog(engine, clock, TemplateStore().check), clock)
 
 
 def files(tmp_path: Path) -> tuple[Path, Path]:
