@@ -94,7 +94,7 @@ def test_sqlite_pragmas_in_effect(tmp_path: Path) -> None:
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL: durable commits
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL: durable
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
         engine.dispose()
