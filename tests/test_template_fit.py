@@ -77,7 +77,9 @@ def test_a_workflow_without_farmland_fields_gets_every_message(
         load_grid(app.engine, GRID_FILE)
         app.catalog.register_file(SPOT)
         case = app.cases.create_case("spot_check", UNIT, REPORTER, SPOT_DATA)
-        clock.set(START + timedelta(hours=3, minutes=5))  # reminder, deadline, both rungs
+        clock.set(START + timedelta(hours=1, minutes=5))  # the reminder, before its deadline
+        app.timers.run_due()
+        clock.set(START + timedelta(hours=3, minutes=5))  # the deadline and both rungs
         app.timers.run_due()
         app.cases.submit_event(case.id, "check", REPORTER, {"finding": "已复耕"})
         app.dispatcher.run_once()

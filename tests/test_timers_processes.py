@@ -559,7 +559,9 @@ def test_the_worker_catches_up_in_its_first_sweep_at_start(
     due = due_timers(app.engine, NOW)
     assert len(due) == 5 * TIMERS_PER_CASE
 
-    worker = spawn(database, [GENGBAO, "--now", NOW.isoformat(), "worker", "--interval", "3600"])
+    worker = spawn(
+        database, [GENGBAO, "--now", NOW.isoformat(), "worker", "--interval", "3600", "--verbose"]
+    )
     assert worker.stdout is not None and worker.stderr is not None
     lines: queue.Queue[str | None] = queue.Queue()
     reader = threading.Thread(target=_pump, args=(worker.stderr, lines), daemon=True)

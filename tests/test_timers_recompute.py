@@ -333,7 +333,6 @@ states:
       escalate:
         - after: "1 working day"
           notify: [town.leader]
-          template: overdue
   stopped:
     title: 已制止
     deadline:
