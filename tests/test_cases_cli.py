@@ -268,3 +268,19 @@ def test_roles_are_checked_against_the_grid(database: Database, tmp_path: Path) 
     # Nothing of the misspelt file was registered: only the bundled version exists.
     assert [v["version"] for v in run_json(database, "workflow", "list")] == [1]
     assert run(database, "workflow", "load", str(WORKFLOW_FILE)).returncode == 0
+
+
+def test_people_see_local_times_and_the_new_deadline(database: Database) -> None:
+    """Times in the text output are in the settings' zone (Asia/Shanghai), not UTC."""
+    run(database, "grid", "load", str(GRID_FILE))
+    created = run(
+        database, "--now", "2026-09-18T10:00:00+08:00", "case", "create", "farmland_violation",
+        "--unit", UNIT, "--actor", REPORTER, "--data", json.dumps(CASE_DATA),
+    ).stdout  # fmt: skip
+    case_id = created.split()[0]
+    assert "  deadline: 2026-09-18 12:00\n" in created  # within 2h of discovery
+    history = run(database, "case", "history", case_id).stdout
+    assert "2026-09-18 10:00:00  p-bq-xh-1-member" in history
+    shown = run(database, "case", "show", case_id).stdout
+    assert "pending deadline at 2026-09-18 12:00" in shown
+    assert "Z" not in shown.split("escalation level")[1]

@@ -276,7 +276,7 @@ def test_the_cli_prints_what_moved(
 
     dry = gengbao("timers", "recompute", "--dry-run").splitlines()
     assert dry[0] == (
-        f"{case_id}  joint_enforcement  deadline  2027-01-07 16:00Z → 2027-01-15 16:00Z"
+        f"{case_id}  joint_enforcement  deadline  2027-01-08 00:00 → 2027-01-16 00:00"
     )
     assert dry[-1] == (
         "5 timer(s) would move in 1 case(s) (1 open case(s) with pending timers checked); "

@@ -142,6 +142,6 @@ def test_workflow_load_and_list_say_what_is_current(database: Database, tmp_path
     assert out == f"{v1}: farmland_violation: v1 (unchanged)\n"
     listed = gengbao("workflow", "list", "farmland_violation").splitlines()
     assert listed[0].startswith("* farmland_violation v1 ")
-    assert listed[0].endswith("activated 2026-12-01 02:00Z, 2026-12-01 04:00Z  (current)")
+    assert listed[0].endswith("activated 2026-12-01 10:00, 2026-12-01 12:00  (current)")
     assert listed[1].startswith("  farmland_violation v2 ")
-    assert listed[1].endswith("activated 2026-12-01 03:00Z")
+    assert listed[1].endswith("activated 2026-12-01 11:00")

@@ -240,7 +240,7 @@ def workflow_list(args: argparse.Namespace, ctx: Context) -> int:
     else:
         for v in versions:
             marker = "*" if v.current else " "
-            when = ", ".join(f"{at:%Y-%m-%d %H:%M}Z" for at in v.activated_at) or "never"
+            when = ", ".join(ctx.local(at) for at in v.activated_at) or "never"
             print(
                 f"{marker} {v.workflow} v{v.version}  {v.title}  open cases: {v.open_cases} "
                 f"(of {v.total_cases})  {v.content_hash[:12]}  activated {when}"
@@ -249,22 +249,25 @@ def workflow_list(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def _print_case(view: CaseView, as_json: bool) -> None:
+def _print_case(view: CaseView, as_json: bool, ctx: Context) -> None:
     if as_json:
         emit(view.as_dict())
         return
-    status = "open" if view.open else f"closed {view.closed_at:%Y-%m-%d %H:%M}"
+    status = "open" if view.open else f"closed {ctx.local(view.closed_at)}"
     print(
         f"{view.id}  {view.workflow} v{view.version}  {view.state} ({view.state_title})  "
         f"unit {view.unit}  revision {view.revision}  {status}"
     )
+    if "deadline_at" in view.extra:  # what this step just set: the new state's deadline
+        deadline = view.extra["deadline_at"]
+        print(f"  deadline: {ctx.local(deadline) if deadline else 'none in this state'}")
     for name, value in view.data.items():
         print(f"  {name}: {json.dumps(value, ensure_ascii=False)}")
 
 
 def case_create(args: argparse.Namespace, ctx: Context) -> int:
     view = ctx.app().cases.create_case(args.workflow, args.unit, args.actor, args.data, args.key)
-    _print_case(view, args.json)
+    _print_case(view, args.json, ctx)
     return 0
 
 
@@ -272,7 +275,7 @@ def case_event(args: argparse.Namespace, ctx: Context) -> int:
     view = ctx.app().cases.submit_event(
         args.case_id, args.trigger, args.actor, args.payload, args.key, args.expect_revision
     )
-    _print_case(view, args.json)
+    _print_case(view, args.json, ctx)
     return 0
 
 
@@ -283,24 +286,32 @@ def case_show(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         emit({**view.as_dict(), **timing})
         return 0
-    _print_case(view, False)
+    _print_case(view, False, ctx)
     print(f"  escalation level: {view.escalation_level}")
     for t in timing["timers"]:
-        rung = f" rung {t['rung'] + 1}" if t["rung"] is not None else ""
-        print(f"  pending {t['kind']}{rung} at {t['due']}")
+        print(f"  pending {t['kind']}{_rung(t['rung'])} at {ctx.local(t['due'])}")
     for t in timing["failed_timers"]:
-        rung = f" rung {t['rung'] + 1}" if t["rung"] is not None else ""
         then = (
-            f"next attempt {t['next_attempt_at']}" if t["next_attempt_at"] else "no more attempts"
+            f"next attempt {ctx.local(t['next_attempt_at'])}"
+            if t["next_attempt_at"]
+            else "no more attempts"
         )
         print(
-            f"  FAILED {t['kind']}{rung} (timer {t['id']}, due {t['due']}): "
+            f"  FAILED {t['kind']}{_rung(t['rung'])} (timer {t['id']}, due {ctx.local(t['due'])}): "
             f"{t['attempts']} attempt(s), {then}: {t['last_error']}"
         )
     for f in timing["overdue"]:
-        what = "deadline passed" if f["rung"] is None else f"escalated, rung {f['rung'] + 1}"
-        print(f"  overdue in {f['state']}: {what} (deadline {f['deadline']}, at {f['at']})")
+        what = "deadline passed" if f["rung"] is None else f"escalated,{_rung(f['rung'])}"
+        print(
+            f"  overdue in {f['state']}: {what} (deadline {ctx.local(f['deadline'])}, "
+            f"at {ctx.local(f['at'])})"
+        )
     return 0
+
+
+def _rung(index: int | None) -> str:
+    """`` rung N``: rungs are numbered from 1 for people, as in the workflow's list."""
+    return f" rung {index + 1}" if index is not None else ""
 
 
 def case_list(args: argparse.Namespace, ctx: Context) -> int:
@@ -350,7 +361,7 @@ def case_history(args: argparse.Namespace, ctx: Context) -> int:
     else:
         for e in entries:
             print(
-                f"{e.seq:>3}  {e.at:%Y-%m-%d %H:%M:%S}Z  {e.actor:<18} {e.trigger:<16} "
+                f"{e.seq:>3}  {ctx.local(e.at, seconds=True)}  {e.actor:<18} {e.trigger:<16} "
                 f"{e.from_state or '-'} → {e.to_state}"
             )
     return 0

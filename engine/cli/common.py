@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from engine.app import App
@@ -24,6 +25,7 @@ __all__ = [
     "add_json",
     "configure_logging",
     "emit",
+    "local_time",
     "stop_on_sigterm",
     "write_output",
 ]
@@ -57,6 +59,10 @@ class Context:
             if sync:
                 self._app.sync_workflows()
         return self._app
+
+    def local(self, moment: dt.datetime | str | None, *, seconds: bool = False) -> str:
+        """*moment* as people read it: in the settings' time zone (storage is UTC)."""
+        return local_time(moment, self.app(sync=False).settings.timezone, seconds=seconds)
 
     def on_close(self, closer: Any) -> None:
         self._closers.append(closer)
@@ -123,3 +129,12 @@ def stop_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def local_time(moment: dt.datetime | str | None, timezone: str, *, seconds: bool = False) -> str:
+    """``2026-09-18 10:00`` in *timezone*, from a datetime or ISO 8601 text; ``—`` for none."""
+    if moment is None or moment == "":
+        return "—"
+    value = dt.datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    shown = value.astimezone(ZoneInfo(timezone))
+    return f"{shown:%Y-%m-%d %H:%M:%S}" if seconds else f"{shown:%Y-%m-%d %H:%M}"

@@ -82,10 +82,10 @@ def token_list(args: argparse.Namespace, ctx: Context) -> int:
         emit([i.as_dict() for i in infos])
         return 0
     for i in infos:
-        status = f"revoked {i.revoked_at:%Y-%m-%d %H:%M}Z" if i.revoked_at else "active"
+        status = f"revoked {ctx.local(i.revoked_at)}" if i.revoked_at else "active"
         print(
             f"{i.id}  {i.prefix}…  {i.actor:<20} {status:<24} "
-            f"created {i.created_at:%Y-%m-%d %H:%M}Z  {i.name or ''}"
+            f"created {ctx.local(i.created_at)}  {i.name or ''}"
         )
     return 0
 

@@ -41,8 +41,8 @@ def run_due(args: argparse.Namespace, ctx: Context) -> int:
     for f in fired:
         rung = f" rung {f.rung + 1}" if f.rung is not None else ""
         print(
-            f"{f.fired_at:%Y-%m-%d %H:%M}Z  {f.kind}{rung:<8} case {f.case} ({f.state})  "
-            f"due {f.due:%Y-%m-%d %H:%M}Z  {f.outcome}  {f.detail}"
+            f"{ctx.local(f.fired_at)}  {f.kind}{rung:<8} case {f.case} ({f.state})  "
+            f"due {ctx.local(f.due)}  {f.outcome}  {f.detail}"
         )
     failed = sum(1 for f in fired if f.outcome == "failed")
     print(f"{len(fired) - failed} timer(s) fired" + (f", {failed} failed" if failed else ""))
@@ -71,19 +71,20 @@ def timers_list(args: argparse.Namespace, ctx: Context) -> int:
         emit(found)
         return 0
     for t in found:
-        print(_timer_line(t))
+        print(_timer_line(t, ctx))
     print(f"{len(found)} timer(s)")
     return 0
 
 
-def _timer_line(t: dict[str, Any]) -> str:
+def _timer_line(t: dict[str, Any], ctx: Context) -> str:
     rung = f" rung {t['rung'] + 1}" if t["rung"] is not None else ""
     owner = f"case {t['case']}" if t["case"] is not None else f"rule {t['rule']}"
     line = (
-        f"{t['id']:>6}  {t['status']:<9} {t['kind']}{rung}  {owner} ({t['state']})  due {t['due']}"
+        f"{t['id']:>6}  {t['status']:<9} {t['kind']}{rung}  {owner} ({t['state']})  "
+        f"due {ctx.local(t['due'])}"
     )
     if t["status"] == "failed":
-        then = t["next_attempt_at"] or "no more attempts"
+        then = ctx.local(t["next_attempt_at"]) if t["next_attempt_at"] else "no more attempts"
         line += f"\n        attempts {t['attempts']}, next {then}: {t['last_error']}"
     elif t["detail"]:
         line += f"  {t['detail']}"
@@ -117,8 +118,8 @@ def recompute(args: argparse.Namespace, ctx: Context) -> int:
     else:
         for m in result.moved:
             rung = f" rung {m.rung + 1}" if m.rung is not None else ""
-            new = f"{m.new:%Y-%m-%d %H:%M}Z" if m.new is not None else "cancelled"
-            print(f"{m.case}  {m.state}  {m.kind}{rung}  {m.old:%Y-%m-%d %H:%M}Z → {new}")
+            new = ctx.local(m.new) if m.new is not None else "cancelled"
+            print(f"{m.case}  {m.state}  {m.kind}{rung}  {ctx.local(m.old)} → {new}")
         verb = "would move" if result.dry_run else "moved"
         print(
             f"{len(result.moved)} timer(s) {verb} in {result.cases_moved} case(s) "
