@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,7 @@ from engine import grid
 from engine.clock import Clock
 from engine.db import read_only
 from engine.errors import NotFound
-from engine.tables import cases, deliveries, notifications, people
+from engine.tables import cases, deliveries, notifications, people, units
 from engine.timers.sweep import worker_id
 from notifications.channels.base import Channel, DeliveryFailed, Message, Recipient
 from notifications.dispatch_policy import DispatchPolicy
@@ -431,8 +431,20 @@ class Dispatcher:
             )
 
     def list(
-        self, status: str | None = None, case: str | None = None, limit: int = 100
+        self,
+        status: str | None = None,
+        case: str | None = None,
+        limit: int = 100,
+        *,
+        within: Sequence[str] | None = None,
+        after: int | None = None,
     ) -> list[dict[str, Any]]:
+        """Deliveries, oldest first, *limit* at most after the id *after*.
+
+        *within*: only deliveries about cases (or, for patrol notices, units)
+        in the subtrees of these unit codes; None: everywhere.  The scope is in
+        the query, so a page is full whatever the other units hold.
+        """
         d, n = deliveries.c, notifications.c
         query = (
             select(
@@ -457,6 +469,30 @@ class Dispatcher:
             query = query.where(d.status == status)
         if case is not None:
             query = query.where(n.case_id == case)
+        if after is not None:
+            query = query.where(d.id > after)
+        if within is not None:
+            case_unit, notice_unit = units.alias("case_unit"), units.alias("notice_unit")
+            query = (
+                query.outerjoin(cases, cases.c.id == n.case_id)
+                .outerjoin(case_unit, case_unit.c.code == cases.c.unit_code)
+                .outerjoin(notice_unit, notice_unit.c.code == n.unit_code)
+            )
+            with self.engine.connect() as conn:
+                prefixes = list(
+                    conn.execute(select(units.c.path).where(units.c.code.in_(within))).scalars()
+                )
+            if not prefixes:
+                return []
+            query = query.where(
+                or_(
+                    *(grid.in_subtree(case_unit.c.path, p) for p in prefixes),
+                    *(
+                        grid.in_subtree(notice_unit.c.path, p) & n.case_id.is_(None)
+                        for p in prefixes
+                    ),
+                )
+            )
         with self.engine.connect() as conn:
             return [
                 {

@@ -141,7 +141,9 @@ def test_a_case_walks_from_discovery_to_close_out(
     assert {"seq", "at", "from", "to", "payload", "hash"} <= set(history[0])
     assert server.cli("case", "verify", case_id).returncode == 0
     # The dispatcher runs in the server: the transitions' notifications come out.
-    deliveries = poll(lambda: reporter.get("/notifications", params={"case": case_id}).json())
+    deliveries = poll(
+        lambda: reporter.get("/notifications", params={"case": case_id}).json()["items"]
+    )
     assert all(d["case"] == case_id for d in deliveries)
 
 

@@ -309,3 +309,22 @@ def test_a_message_tells_the_case_as_it_was_when_its_cause_committed(
     stop_failed = [m for m in smtp.messages if "制止无效" in str(m.message["Subject"])]
     assert stop_failed
     assert all("违法建房" not in m.message.get_content() for m in stop_failed)
+
+
+def test_the_delivery_list_is_scoped_and_paged_in_the_query(app: App) -> None:
+    """More deliveries of another town than the page: a member still sees its own."""
+    for _ in range(4):  # 建胜镇 / 百花村一社: each stop_fail tells three people there
+        other = app.cases.create_case(
+            "farmland_violation", "ddk-js-bh-1", "p-js-bh-1-member", CASE_DATA
+        ).id
+        app.cases.submit_event(other, "stop_fail", "p-js-bh-1-member", {"stop_note": "拒绝"})
+    own = open_case(app)
+    app.cases.submit_event(own, "stop_fail", REPORTER, {"stop_note": "拒绝停工"})
+    app.dispatcher.run_once()
+    everything = app.dispatcher.list(limit=1000)
+    mine = [d for d in everything if d["case"] == own]
+    assert len(everything) > len(mine) + 3 and len(mine) >= 3
+    first = app.dispatcher.list(limit=2, within=[UNIT])
+    rest = app.dispatcher.list(limit=1000, within=[UNIT], after=first[-1]["id"])
+    assert [d["id"] for d in first + rest] == [d["id"] for d in mine]
+    assert app.dispatcher.list(limit=5, within=[]) == []  # a scope with no units sees nothing

@@ -23,6 +23,7 @@ __all__ = [
     "CaseDetail",
     "CasePage",
     "Delivery",
+    "DeliveryPage",
     "ErrorBody",
     "EventSubmit",
     "HistoryEntry",
@@ -306,6 +307,13 @@ class Delivery(_Response):
     case: str | None
     kind: str
     template: str
+
+
+class DeliveryPage(_Response):
+    items: list[Delivery]
+    next_cursor: int | None = Field(
+        description="pass as `cursor` for the next page; null at the end"
+    )
 
 
 class PatrolCredit(_Response):

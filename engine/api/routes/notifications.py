@@ -1,6 +1,7 @@
 """``/notifications``: deliveries of the notification outbox, newest last.
 
-A principal sees the deliveries about cases in its scope.
+A principal sees the deliveries about cases (and patrol notices about units)
+in its scope; the scope and the paging are in the query.
 """
 
 from __future__ import annotations
@@ -9,14 +10,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from engine.api.auth import PrincipalDep
 from engine.api.deps import ServicesDep
 from engine.api.routes.cases import visible_case
-from engine.api.schemas import Delivery, ErrorBody
-from engine.db import read_only
-from engine.tables import cases, units
+from engine.api.schemas import DeliveryPage, ErrorBody
 
 __all__ = ["router"]
 
@@ -27,9 +25,9 @@ Status = Literal["pending", "sending", "sent", "dead", "skipped"]
 
 @router.get(
     "/notifications",
-    response_model=list[Delivery],
+    response_model=DeliveryPage,
     responses={code: {"model": ErrorBody} for code in (401, 404, 422)},
-    summary="Notification deliveries",
+    summary="Notification deliveries in the caller's scope, oldest first, a page at a time",
 )
 def list_notifications(
     services: ServicesDep,
@@ -37,18 +35,12 @@ def list_notifications(
     status: Status | None = None,
     case: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[
+        int | None, Query(ge=0, description="next_cursor of the previous page")
+    ] = None,
 ) -> JSONResponse:
     if case is not None:
         visible_case(services, principal, case)
-    rows = services.app.dispatcher.list(status, case, limit)
-    ids = {r["case"] for r in rows if r["case"] is not None}
-    with read_only(services.app.engine).connect() as conn:
-        paths = dict(
-            conn.execute(
-                select(cases.c.id, units.c.path)
-                .join(units, units.c.code == cases.c.unit_code)
-                .where(cases.c.id.in_(ids))
-            ).all()
-        )
-    shown = [r for r in rows if r["case"] is not None and principal.sees(paths.get(r["case"], ""))]
-    return JSONResponse(shown)
+    rows = services.app.dispatcher.list(status, case, limit, within=principal.units, after=cursor)
+    next_cursor = rows[-1]["id"] if len(rows) == limit else None
+    return JSONResponse({"items": rows, "next_cursor": next_cursor})
