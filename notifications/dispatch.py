@@ -134,9 +134,14 @@ class Dispatcher:
                 try:
                     with conn.begin_nested():
                         self._expand_one(conn, row)
-                except Exception:  # one bad row must not hold back the batch
-                    log.exception(
-                        "notification %s (%s): cannot expand; marked dead", row.id, row.kind
+                except Exception as exc:  # one bad row must not hold back the batch
+                    log.warning(
+                        "notification %s (%s): cannot expand; marked dead: %s: %s",
+                        row.id,
+                        row.kind,
+                        type(exc).__name__,
+                        exc,
+                        exc_info=log.isEnabledFor(logging.DEBUG),
                     )
                     conn.execute(
                         update(notifications)
@@ -338,7 +343,14 @@ class Dispatcher:
         except DeliveryFailed as exc:
             return self._failed(row, attempts, exc.reason, exc.retryable)
         except Exception as exc:  # a template or context bug must not stop the loop
-            log.exception("delivery %s: cannot build the message", row.id)
+            # One line with the cause; the traceback only when debugging (--verbose).
+            log.warning(
+                "delivery %s: cannot build the message: %s: %s",
+                row.id,
+                type(exc).__name__,
+                exc,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
             return self._failed(row, attempts, f"{type(exc).__name__}: {exc}", False)
         now = self.clock.now()
         with self.engine.begin() as conn:

@@ -328,3 +328,31 @@ def test_the_delivery_list_is_scoped_and_paged_in_the_query(app: App) -> None:
     rest = app.dispatcher.list(limit=1000, within=[UNIT], after=first[-1]["id"])
     assert [d["id"] for d in first + rest] == [d["id"] for d in mine]
     assert app.dispatcher.list(limit=5, within=[]) == []  # a scope with no units sees nothing
+
+
+def test_a_message_that_cannot_be_built_is_one_warning_line(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cause and the delivery, no traceback (that needs DEBUG: --verbose)."""
+
+    class Broken:
+        name = "webhook"
+
+        def address(self, recipient: Any) -> str:
+            return "x"
+
+        def send(self, message: Any, address: str) -> None:
+            raise ZeroDivisionError("a bug in a channel")
+
+    app.dispatcher.channels["webhook"] = Broken()  # type: ignore[assignment]
+    case_id = open_case(app)
+    trigger, actor, payload, _ = LIFECYCLE[0]
+    app.cases.submit_event(case_id, trigger, actor, payload)
+    with caplog.at_level(logging.INFO, logger="notifications"):
+        app.dispatcher.run_once()
+    failures = [r for r in caplog.records if "cannot build the message" in r.getMessage()]
+    assert len(failures) == 1
+    assert failures[0].levelno == logging.WARNING
+    assert "ZeroDivisionError: a bug in a channel" in failures[0].getMessage()
+    assert not failures[0].exc_info
+    assert {d.status for d in deliveries_of(app, "webhook")} == {"dead"}
