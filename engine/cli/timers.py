@@ -136,12 +136,12 @@ def recompute(args: argparse.Namespace, ctx: Context) -> int:
 def worker(args: argparse.Namespace, ctx: Context) -> int:
     configure_logging(verbose=args.verbose)
     app = ctx.app()
-    print(
-        f"gengbao worker {app.timers.worker}: sweeping every {args.interval:g}s; "
-        "Ctrl-C or SIGTERM stops",
-        flush=True,
-    )
-    with stop_on_sigterm():
+    with stop_on_sigterm():  # before the start line: from then on SIGTERM is clean
+        print(
+            f"gengbao worker {app.timers.worker}: sweeping every {args.interval:g}s; "
+            "Ctrl-C or SIGTERM stops",
+            flush=True,
+        )
         TimerLoop(app.timers, args.interval).run_forever()  # a sweep in flight completes
     return 0
 
