@@ -115,6 +115,8 @@ def configure_logging(*, verbose: bool) -> None:
     if verbose:
         for name in ("engine", "notifications", "apscheduler", "alembic"):
             logging.getLogger(name).setLevel(logging.INFO)
+    else:  # "run time of job … was missed" on a busy machine: the loop catches up anyway
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 @contextlib.contextmanager
