@@ -20,6 +20,8 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["notifications"])
 
+MAX_ID = 2**31 - 1  # delivery ids are 32-bit integers on PostgreSQL
+
 Status = Literal["pending", "sending", "sent", "dead", "skipped"]
 
 
@@ -36,7 +38,8 @@ def list_notifications(
     case: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[
-        int | None, Query(ge=0, description="next_cursor of the previous page")
+        int | None,
+        Query(ge=0, le=MAX_ID, description="next_cursor of the previous page"),
     ] = None,
 ) -> JSONResponse:
     if case is not None:
