@@ -81,6 +81,21 @@ class Fired:
     outcome: str  # fired | stale | failed
     detail: str = ""
 
+    @classmethod
+    def of(cls, timer: Any, now: dt.datetime, outcome: str, detail: str) -> Fired:
+        """What firing the timer row *timer* at *now* came to."""
+        return cls(
+            timer.id,
+            timer.case_id or "",
+            timer.state,
+            timer.kind,
+            timer.rung,
+            timer.due_at,
+            now,
+            outcome,
+            detail,
+        )
+
     @property
     def late_seconds(self) -> float:
         return (self.fired_at - self.due).total_seconds()
@@ -233,34 +248,14 @@ class TimerService:
         )
         detail = f"failed (attempt {attempts} of {self.retry_policy.max_attempts}): {error}; {then}"
         log.warning("timer %s %s case %s: %s", timer.id, timer.kind, timer.case_id, detail)
-        return Fired(
-            timer.id,
-            timer.case_id or "",
-            timer.state,
-            timer.kind,
-            timer.rung,
-            timer.due_at,
-            now,
-            "failed",
-            detail,
-        )
+        return Fired.of(timer, now, "failed", detail)
 
     def _fire(self, conn: Connection, timer: Any, now: dt.datetime) -> Fired:
         handler = self.handlers.get(timer.kind)
         if handler is not None:  # a timer of another subsystem (e.g. patrol obligations)
             detail = handler(conn, timer, now)  # (in the savepoint of _fire_isolated)
             self._mark(conn, timer, "fired", now, detail)
-            return Fired(
-                timer.id,
-                timer.case_id or "",
-                timer.state,
-                timer.kind,
-                timer.rung,
-                timer.due_at,
-                now,
-                "fired",
-                detail,
-            )
+            return Fired.of(timer, now, "fired", detail)
         case = conn.execute(select(cases).where(cases.c.id == timer.case_id)).one_or_none()
         current = (
             case is not None
@@ -274,17 +269,7 @@ class TimerService:
         status = "fired" if current else "cancelled"
         detail = self._effects(conn, timer, case, now) if current else "stale: the case moved on"
         self._mark(conn, timer, status, now, detail)
-        return Fired(
-            timer.id,
-            timer.case_id,
-            timer.state,
-            timer.kind,
-            timer.rung,
-            timer.due_at,
-            now,
-            "fired" if current else "stale",
-            detail,
-        )
+        return Fired.of(timer, now, "fired" if current else "stale", detail)
 
     def _mark(
         self, conn: Connection, timer: Any, status: str, now: dt.datetime, detail: str
