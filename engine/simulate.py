@@ -40,6 +40,7 @@ from engine.errors import ConfigError, EventRejected
 from engine.grid import load_grid
 from engine.settings import Settings
 from engine.tables import notifications
+from engine.timers.rungs import level_label
 
 __all__ = ["Line", "Scenario", "load_scenario", "simulate"]
 
@@ -182,8 +183,7 @@ def _run_timers_until(
         clock.set(max(due, clock.now()))
         for f in app.timers.run_due():
             if f.outcome in ("fired", "failed"):  # (a failed one says why, and when again)
-                rung = f" rung {f.rung + 1}" if f.rung is not None else ""
-                yield Line(f.fired_at, f.kind, f"{f.state}{rung}: {f.detail}")
+                yield Line(f.fired_at, f.kind, f"{f.state}{level_label(f.rung)}: {f.detail}")
         yield from outbox.new()
 
 

@@ -284,3 +284,32 @@ def test_people_see_local_times_and_the_new_deadline(database: Database) -> None
     shown = run(database, "case", "show", case_id).stdout
     assert "pending deadline at 2026-09-18 12:00" in shown
     assert "Z" not in shown.split("escalation level")[1]
+
+
+def test_rungs_are_numbered_the_same_in_text_and_json(database: Database) -> None:
+    """Text says ``level N`` where JSON says ``"level": N`` (and ``"rung": N - 1``)."""
+    run(database, "grid", "load", str(GRID_FILE))
+    case_id = run_json(
+        database, "--now", "2026-09-18T10:00:00+08:00", "case", "create", "farmland_violation",
+        "--unit", UNIT, "--actor", REPORTER, "--data", json.dumps(CASE_DATA),
+    )["id"]  # fmt: skip
+    run(database, "--now", "2026-09-18T12:05:00+08:00", "timers", "run-due")  # deadline, rung 0
+    shown = run_json(database, "case", "show", case_id)
+    text = run(database, "case", "show", case_id).stdout
+    escalations = [t for t in shown["timers"] if t["kind"] == "escalation"]
+    assert escalations, shown["timers"]
+    for t in escalations:
+        assert t["level"] == t["rung"] + 1
+        assert f"pending escalation level {t['level']} at" in text
+    fired = [f for f in shown["overdue"] if f["rung"] is not None]
+    assert [(f["rung"], f["level"]) for f in fired] == [(0, 1)]
+    assert "escalated, level 1 (deadline" in text
+    assert " rung " not in text
+    listed = run_json(database, "timers", "list", "--case", case_id)
+    assert {(t["rung"], t["level"]) for t in listed if t["kind"] == "escalation"} == {
+        (t["rung"], t["level"]) for t in escalations
+    }
+    assert (
+        f"escalation level {escalations[0]['level']}  case {case_id}"
+        in run(database, "timers", "list", "--case", case_id).stdout
+    )

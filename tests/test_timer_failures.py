@@ -342,6 +342,7 @@ def test_the_cli_runs_lists_and_retries_failed_timers(
             "state": "discovered",
             "kind": "bogus",
             "rung": None,
+            "level": None,
             "status": "failed",
             "due": START.astimezone(ZoneInfo("UTC")).isoformat(),
             "deadline": START.astimezone(ZoneInfo("UTC")).isoformat(),

@@ -189,9 +189,14 @@ class Case(_Response):
     created_by: str
 
 
+_RUNG = "index in the state's `escalate` list, from 0; null for a timer that is no rung"
+_LEVEL = "the escalation level the rung raises the case to (rung + 1), as the CLI prints it"
+
+
 class PendingTimer(_Response):
     kind: str
-    rung: int | None
+    rung: int | None = Field(description=_RUNG)
+    level: int | None = Field(description=_LEVEL)
     due: str
 
 
@@ -206,7 +211,8 @@ class OverdueFact(_Response):
 class FailedTimer(_Response):
     id: int
     kind: str
-    rung: int | None
+    rung: int | None = Field(description=_RUNG)
+    level: int | None = Field(description=_LEVEL)
     due: str
     attempts: int
     last_error: str

@@ -17,6 +17,7 @@ from engine.definitions.grid_roles import missing_roles
 from engine.errors import DefinitionError
 from engine.grid import held_roles, load_grid, remove_grid
 from engine.grid_views import people_serving, root_units, unit_detail
+from engine.timers.rungs import level_label
 
 __all__ = ["add_commands"]
 
@@ -289,29 +290,25 @@ def case_show(args: argparse.Namespace, ctx: Context) -> int:
     _print_case(view, False, ctx)
     print(f"  escalation level: {view.escalation_level}")
     for t in timing["timers"]:
-        print(f"  pending {t['kind']}{_rung(t['rung'])} at {ctx.local(t['due'])}")
+        print(f"  pending {t['kind']}{level_label(t['rung'])} at {ctx.local(t['due'])}")
     for t in timing["failed_timers"]:
         then = (
             f"next attempt {ctx.local(t['next_attempt_at'])}"
             if t["next_attempt_at"]
             else "no more attempts"
         )
+        what = f"{t['kind']}{level_label(t['rung'])}"
         print(
-            f"  FAILED {t['kind']}{_rung(t['rung'])} (timer {t['id']}, due {ctx.local(t['due'])}): "
+            f"  FAILED {what} (timer {t['id']}, due {ctx.local(t['due'])}): "
             f"{t['attempts']} attempt(s), {then}: {t['last_error']}"
         )
     for f in timing["overdue"]:
-        what = "deadline passed" if f["rung"] is None else f"escalated,{_rung(f['rung'])}"
+        what = "deadline passed" if f["rung"] is None else f"escalated,{level_label(f['rung'])}"
         print(
             f"  overdue in {f['state']}: {what} (deadline {ctx.local(f['deadline'])}, "
             f"at {ctx.local(f['at'])})"
         )
     return 0
-
-
-def _rung(index: int | None) -> str:
-    """`` rung N``: rungs are numbered from 1 for people, as in the workflow's list."""
-    return f" rung {index + 1}" if index is not None else ""
 
 
 def case_list(args: argparse.Namespace, ctx: Context) -> int:

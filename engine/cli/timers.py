@@ -12,6 +12,7 @@ from engine.settings import load_settings
 from engine.simulate import load_scenario, simulate
 from engine.timers import TimerLoop
 from engine.timers.ledger import STATUSES
+from engine.timers.rungs import level_label
 
 __all__ = ["add_commands"]
 
@@ -39,9 +40,8 @@ def run_due(args: argparse.Namespace, ctx: Context) -> int:
         emit([f.as_dict() for f in fired])
         return 0
     for f in fired:
-        rung = f" rung {f.rung + 1}" if f.rung is not None else ""
         print(
-            f"{ctx.local(f.fired_at)}  {f.kind}{rung:<8} case {f.case} ({f.state})  "
+            f"{ctx.local(f.fired_at)}  {f.kind}{level_label(f.rung):<9} case {f.case} ({f.state})  "
             f"due {ctx.local(f.due)}  {f.outcome}  {f.detail}"
         )
     failed = sum(1 for f in fired if f.outcome == "failed")
@@ -77,11 +77,10 @@ def timers_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _timer_line(t: dict[str, Any], ctx: Context) -> str:
-    rung = f" rung {t['rung'] + 1}" if t["rung"] is not None else ""
     owner = f"case {t['case']}" if t["case"] is not None else f"rule {t['rule']}"
+    what = f"{t['kind']}{level_label(t['rung'])}"
     line = (
-        f"{t['id']:>6}  {t['status']:<9} {t['kind']}{rung}  {owner} ({t['state']})  "
-        f"due {ctx.local(t['due'])}"
+        f"{t['id']:>6}  {t['status']:<9} {what}  {owner} ({t['state']})  due {ctx.local(t['due'])}"
     )
     if t["status"] == "failed":
         then = ctx.local(t["next_attempt_at"]) if t["next_attempt_at"] else "no more attempts"
@@ -117,9 +116,8 @@ def recompute(args: argparse.Namespace, ctx: Context) -> int:
         emit(result.as_dict())
     else:
         for m in result.moved:
-            rung = f" rung {m.rung + 1}" if m.rung is not None else ""
             new = ctx.local(m.new) if m.new is not None else "cancelled"
-            print(f"{m.case}  {m.state}  {m.kind}{rung}  {ctx.local(m.old)} → {new}")
+            print(f"{m.case}  {m.state}  {m.kind}{level_label(m.rung)}  {ctx.local(m.old)} → {new}")
         verb = "would move" if result.dry_run else "moved"
         print(
             f"{len(result.moved)} timer(s) {verb} in {result.cases_moved} case(s) "

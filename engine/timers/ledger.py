@@ -14,6 +14,7 @@ from engine.clock import Clock
 from engine.db import read_only
 from engine.errors import TimerNotFailed, UnknownTimer
 from engine.tables import overdue_facts, timers
+from engine.timers.rungs import rung_level
 
 __all__ = ["STATUSES", "TimerLedger"]
 
@@ -33,6 +34,7 @@ def timer_dict(row: Any) -> dict[str, Any]:
         "state": row.state,
         "kind": row.kind,
         "rung": row.rung,
+        "level": rung_level(row.rung),
         "status": row.status,
         "due": _iso(row.due_at),
         "deadline": _iso(row.deadline_at),
@@ -69,12 +71,16 @@ class TimerLedger:
                 .order_by(overdue_facts.c.id)
             ).all()
         return {
-            "timers": [{"kind": k, "rung": r, "due": d.isoformat()} for k, r, d in pending],
+            "timers": [
+                {"kind": k, "rung": r, "level": rung_level(r), "due": d.isoformat()}
+                for k, r, d in pending
+            ],
             "failed_timers": [
                 {
                     "id": f.id,
                     "kind": f.kind,
                     "rung": f.rung,
+                    "level": rung_level(f.rung),
                     "due": f.due_at.isoformat(),
                     "attempts": f.attempts,
                     "last_error": f.last_error or "",

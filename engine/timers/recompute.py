@@ -51,6 +51,7 @@ from engine.db import read_only
 from engine.definitions import Deadline, Workflow
 from engine.system_values import read_value, write_value
 from engine.tables import cases, state_entries, timers
+from engine.timers.rungs import rung_level
 from engine.timers.schedule import TimerSchedule
 
 __all__ = ["FINGERPRINT_KEY", "TRIGGER", "Failed", "Moved", "Recomputed", "TimerRecompute"]
@@ -81,6 +82,7 @@ class Moved:
             "timer": self.timer_id,
             "kind": self.kind,
             "rung": self.rung,
+            "level": rung_level(self.rung),
             "old": self.old.isoformat(),
             "new": self.new.isoformat() if self.new is not None else None,
         }

@@ -53,6 +53,7 @@ from engine.tables import cases, timers
 from engine.timers.facts import record_overdue
 from engine.timers.ledger import TimerLedger
 from engine.timers.retry import RetryPolicy
+from engine.timers.rungs import rung_level
 from engine.timers.schedule import TimerSchedule
 from notifications.outbox import enqueue
 
@@ -107,6 +108,7 @@ class Fired:
             "state": self.state,
             "kind": self.kind,
             "rung": self.rung,
+            "level": rung_level(self.rung),
             "due": self.due.isoformat(),
             "fired_at": self.fired_at.isoformat(),
             "late_seconds": self.late_seconds,
