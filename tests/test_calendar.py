@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import engine.calendars
 from engine.calendars import ChineseCalendarSource, HolidaySource, WorkingCalendar
 from engine.definitions.durations import Duration, parse_duration
-from engine.errors import ConfigError
+from engine.errors import CalendarError, ConfigError
 from tests.conftest import examples
 
 CST = timezone(timedelta(hours=8))
@@ -282,7 +282,7 @@ def test_add_working_days_far_ahead_agrees_with_counting(cal: WorkingCalendar) -
 
 
 def test_add_working_days_beyond_the_calendar(cal: WorkingCalendar) -> None:
-    with pytest.raises(ValueError, match="outside the calendar"):
+    with pytest.raises(CalendarError, match="outside the calendar"):
         cal.add_working_days(d("9999-12-01"), 100)
 
 

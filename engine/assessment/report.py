@@ -47,6 +47,7 @@ from engine import grid
 from engine.assessment.config import MEASURES, AssessmentConfig
 from engine.assessment.sql import Dialect, ancestors
 from engine.db import read_only
+from engine.errors import InvalidDateRange
 from engine.patrols.ledger import day_bounds
 from engine.tables import UTCDateTime, units
 
@@ -147,7 +148,7 @@ def assess(
 ) -> Report:
     """Compute the report; read-only, one connection (a consistent snapshot on PostgreSQL)."""
     if date_to < date_from:
-        raise ValueError(f"--to {date_to} is before --from {date_from}")
+        raise InvalidDateRange(date_from, date_to)
     t0, t1 = day_bounds(date_from, date_to, timezone)
     assert t0 is not None and t1 is not None
     dialect = Dialect(engine.dialect.name)
