@@ -256,7 +256,9 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise CalendarError(f"unknown time zone {name!r} (e.g. 'Asia/Shanghai')", zone=name) from exc
+        raise CalendarError(
+            f"unknown time zone {name!r} (e.g. 'Asia/Shanghai')", zone=name
+        ) from exc
 
 
 def _end_of(day: date, zone: ZoneInfo) -> datetime:

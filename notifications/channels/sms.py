@@ -31,9 +31,9 @@ from jinja2 import meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from engine.errors import DeliveryFailed, TemplateProblem
 from notifications.channels import _http
 from notifications.channels._options import DEFAULT_TIMEOUT, Options
-from engine.errors import DeliveryFailed, TemplateProblem
 from notifications.channels.base import Message, Recipient
 
 __all__ = ["NAMES", "SMS_LIMIT", "SmsChannel", "TemplateProblem", "fit"]
