@@ -136,7 +136,7 @@ def load_rules(
     except (OSError, UnicodeDecodeError) as exc:
         raise PatrolRulesError(
             [Diagnostic(str(file), 1, 1, "error", "", f"cannot read the file: {exc}")]
-        ) from None
+        ) from exc
     return parse_rules(text, str(file), default_timezone, template_problem)
 
 
