@@ -183,9 +183,12 @@ def test_a_bounded_lock_wait_gives_up_as_lock_timed_out(database: Database) -> N
     thread.start()
     try:
         assert held.wait(10)
-        with pytest.raises(errors.LockTimedOut) as info, transaction(engine) as conn:
-            with lock_wait_limit(conn, 100):
-                conn.execute(sa.select(id_counters).with_for_update())
+        with (
+            pytest.raises(errors.LockTimedOut) as info,
+            transaction(engine) as conn,
+            lock_wait_limit(conn, 100),
+        ):
+            conn.execute(sa.select(id_counters).with_for_update())
     finally:
         release.set()
         thread.join()
@@ -273,7 +276,10 @@ def test_a_notice_whose_template_fails_is_a_failed_delivery_with_its_cause(tmp_p
 
 @pytest.mark.parametrize(
     ("source", "cause"),
-    [("{{ text", jinja2.TemplateSyntaxError), ("{{ text.__class__ }}", jinja2.exceptions.SecurityError)],
+    [
+        ("{{ text", jinja2.TemplateSyntaxError),
+        ("{{ text.__class__ }}", jinja2.exceptions.SecurityError),
+    ],
 )
 def test_gateway_templates_map_jinja2_errors(source: str, cause: type[Exception]) -> None:
     with pytest.raises(errors.TemplateProblem) as info:

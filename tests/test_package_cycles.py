@@ -18,6 +18,7 @@ longer exists fails the test too, so the list only shrinks.
 from __future__ import annotations
 
 import ast
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def find_cycle(edges: Edges) -> list[str] | None:
 
 def describe(cycle: list[str], edges: Edges) -> str:
     lines = [" → ".join(cycle)]
-    for source, target in zip(cycle, cycle[1:], strict=False):
+    for source, target in itertools.pairwise(cycle):
         for module, name in sorted(edges[source][target])[:3]:
             lines.append(f"  {source} → {target}: {module} imports {name}")
     return "\n".join(lines)

@@ -49,6 +49,7 @@ from engine.assessment.sql import Dialect, ancestors
 from engine.db import read_only
 from engine.errors import InvalidDateRange
 from engine.patrols.ledger import day_bounds
+from engine.store import connection
 from engine.tables import UTCDateTime, units
 
 __all__ = ["LEVEL_TITLES", "Report", "UnitRow", "assess"]
@@ -163,7 +164,7 @@ def assess(
     for name, m in config.measures.items():
         params[f"{name}_from"] = list(m.start)
         params[f"{name}_to"] = list(m.end)
-    with read_only(engine).connect() as conn:
+    with connection(read_only(engine)) as conn:
         if dialect.pg:
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             # The planner's cost estimates for these joins pass jit_above_cost while the
