@@ -5,7 +5,8 @@ errors.py       SQLAlchemy's exceptions → the :class:`~engine.errors.StorageEr
                 (:func:`transaction`, :func:`connection`, :func:`map_storage_errors`)
 dialect.py      the differences between SQLite and PostgreSQL that services meet:
                 ``FOR UPDATE`` (:func:`for_update`), ``SKIP LOCKED`` (:func:`skip_locked`),
-                insert-or-ignore (:func:`insert_or_ignore`), a bounded lock wait
+                insert-or-ignore (:func:`insert_or_ignore`), ``ON CONFLICT``
+                (:func:`dialect_insert`), a bounded lock wait
                 (:func:`lock_wait_limit`)
 
 Services never test the dialect themselves: SQLite has no row locks (a writer
@@ -15,7 +16,13 @@ there the locking helpers return the statement unchanged.
 
 from __future__ import annotations
 
-from engine.store.dialect import for_update, insert_or_ignore, lock_wait_limit, skip_locked
+from engine.store.dialect import (
+    dialect_insert,
+    for_update,
+    insert_or_ignore,
+    lock_wait_limit,
+    skip_locked,
+)
 from engine.store.errors import (
     connection,
     map_storage_errors,
@@ -26,6 +33,7 @@ from engine.store.errors import (
 
 __all__ = [
     "connection",
+    "dialect_insert",
     "for_update",
     "insert_or_ignore",
     "lock_wait_limit",

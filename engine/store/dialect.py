@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from engine.errors import LockTimedOut
 
-__all__ = ["for_update", "insert_or_ignore", "lock_wait_limit", "skip_locked"]
+__all__ = ["dialect_insert", "for_update", "insert_or_ignore", "lock_wait_limit", "skip_locked"]
 
 Bind = Connection | Engine
 S = TypeVar("S", bound=sa.Select[Any])
@@ -37,11 +37,15 @@ def skip_locked(stmt: S, bind: Bind) -> S:
     return stmt.with_for_update(skip_locked=True) if _locks_rows(bind) else stmt
 
 
+def dialect_insert(table: sa.Table, bind: Bind) -> Any:
+    """The dialect's own INSERT into *table*, with ``on_conflict_do_nothing`` and
+    ``on_conflict_do_update`` (both databases spell them ``ON CONFLICT``)."""
+    return (postgresql.insert if _locks_rows(bind) else sqlite.insert)(table)
+
+
 def insert_or_ignore(table: sa.Table, bind: Bind) -> Any:
     """An INSERT into *table* that does nothing when the row (its key) already exists."""
-    if _locks_rows(bind):
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
+    return dialect_insert(table, bind).on_conflict_do_nothing()
 
 
 @contextmanager
