@@ -23,8 +23,6 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 
 from engine import grid
 from engine.case_records import (
@@ -45,9 +43,10 @@ from engine.errors import (
     GuardFailed,
     IdempotencyMismatch,
     InvalidData,
+    LockTimedOut,
     NotPermitted,
     RequestInProgress,
-    StorageError,
+    StorageUnavailable,
     TriggerNotAllowed,
     UnknownCase,
     UnknownPerson,
@@ -56,6 +55,7 @@ from engine.errors import (
 )
 from engine.history import GENESIS, ChainReport, verify_chain
 from engine.ids import next_id
+from engine.store import for_update, insert_or_ignore, lock_wait_limit, transaction
 from engine.tables import cases, history, idempotency, state_entries, units, workflow_versions
 
 __all__ = [
@@ -71,7 +71,6 @@ __all__ = [
 SYSTEM_ACTOR = "system"
 CREATE_TRIGGER = "create"
 DEFAULT_CLAIM_WAIT_MS = 5_000  # how long a same-key twin waits for the first request
-_PG_LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout expired
 
 
 class Effects(Protocol):
@@ -97,7 +96,6 @@ class CaseService:
         self.clock = clock
         self.effects: list[Effects] = list(effects)
         self.claim_wait_ms = claim_wait_ms
-        self._pg = engine.dialect.name == "postgresql"
 
     # -- the write path --------------------------------------------------
     def create_case(
@@ -162,8 +160,9 @@ class CaseService:
     def lock(self, conn: Connection, case_id: str) -> Any:
         """The case row, locked for the caller's transaction (``FOR UPDATE`` on
         PostgreSQL; a SQLite writer holds the database); raises UnknownCase."""
-        stmt = select(cases).where(cases.c.id == case_id)
-        row = conn.execute(stmt.with_for_update() if self._pg else stmt).one_or_none()
+        row = conn.execute(
+            for_update(select(cases).where(cases.c.id == case_id), conn)
+        ).one_or_none()
         if row is None:
             raise UnknownCase(case_id)
         return row
@@ -220,22 +219,19 @@ class CaseService:
         request produced as if it were its own request's starting point.
         """
         digest = _digest(request)
-        try:
-            with self.engine.begin() as conn:
-                if key is not None:
-                    replay = self._claim(conn, actor, key, digest, request["op"])
-                    if replay is not None:
-                        return replay
-                view = work(conn)
-                if key is not None:
-                    conn.execute(
-                        update(idempotency)
-                        .where(idempotency.c.actor == actor, idempotency.c.key == key)
-                        .values(response=jsonable(view.as_dict()))
-                    )
-                return view
-        except OperationalError as exc:
-            raise StorageError(f"database error: {exc.orig}") from None
+        with transaction(self.engine) as conn:
+            if key is not None:
+                replay = self._claim(conn, actor, key, digest, request["op"])
+                if replay is not None:
+                    return replay
+            view = work(conn)
+            if key is not None:
+                conn.execute(
+                    update(idempotency)
+                    .where(idempotency.c.actor == actor, idempotency.c.key == key)
+                    .values(response=jsonable(view.as_dict()))
+                )
+            return view
 
     def _claim(
         self, conn: Connection, actor: str, key: str, digest: str, kind: str
@@ -250,7 +246,7 @@ class CaseService:
         """
         # RETURNING tells whether the row was inserted (psycopg reports no rowcount here).
         claim = (
-            self._insert_ignore(idempotency)
+            insert_or_ignore(idempotency, conn)
             .values(
                 actor=actor,
                 key=key,
@@ -261,22 +257,16 @@ class CaseService:
             )
             .returning(idempotency.c.key)
         )
-        if self._pg:
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(self.claim_wait_ms)}")
-            try:
+        try:
+            with lock_wait_limit(conn, self.claim_wait_ms):
                 claimed = conn.execute(claim).first() is not None
-            except OperationalError as exc:
-                if getattr(exc.orig, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE:
-                    raise RequestInProgress(key, self.claim_wait_ms) from exc
-                raise
-            conn.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
-        else:
-            claimed = conn.execute(claim).first() is not None
+        except LockTimedOut as exc:
+            raise RequestInProgress(key, self.claim_wait_ms) from exc
         if claimed:
             return None
         replay = self._replay(conn, actor, key, digest)
         if replay is None:  # the conflicting row vanished between insert and select
-            raise StorageError(f"idempotency key {key!r} could not be claimed; try again")
+            raise StorageUnavailable(f"idempotency key {key!r} could not be claimed; try again")
         return replay
 
     def _replay(self, conn: Connection, actor: str, key: str, digest: str) -> CaseView | None:
@@ -383,7 +373,7 @@ class CaseService:
             .join(units, units.c.code == cases.c.unit_code)
             .where(cases.c.id == case_id)
         )
-        row = conn.execute(stmt.with_for_update(of=cases) if self._pg else stmt).one_or_none()
+        row = conn.execute(for_update(stmt, conn, of=cases)).one_or_none()
         if row is None:
             raise UnknownCase(case_id)
         if expected_revision is not None and expected_revision != row.row_version:
@@ -492,7 +482,7 @@ class CaseService:
     def _record(self, conn: Connection, entry: HistoryRow) -> None:
         """Append the history row and mark the state's first entry."""
         conn.execute(insert(history).values(**entry.values, prev_hash=entry.prev, hash=entry.hash))
-        first_entry = self._insert_ignore(state_entries).values(
+        first_entry = insert_or_ignore(state_entries, conn).values(
             case_id=entry.values["case_id"],
             state=entry.values["to_state"],
             first_entered_at=entry.values["at"],
@@ -506,12 +496,6 @@ class CaseService:
         return extra
 
     # -- permissions -----------------------------------------------------
-    def _insert_ignore(self, table: sa.Table) -> Any:
-        """INSERT that does nothing when the row exists (state_entries keeps the first)."""
-        if self._pg:
-            return postgresql.insert(table).on_conflict_do_nothing()
-        return sqlite.insert(table).on_conflict_do_nothing()
-
     def _roles(
         self, conn: Connection, actor: str, unit: str, action: str, path: str | None = None
     ) -> set[str]:

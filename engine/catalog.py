@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, or_, select
-from sqlalchemy.exc import IntegrityError
 
 from engine.clock import Clock
 from engine.definitions import CompiledWorkflow, Workflow, validate_text
 from engine.definitions.checks import TemplateCheck
-from engine.errors import DefinitionError, StorageError, UnknownWorkflow
+from engine.definitions.diagnostics import Diagnostic
+from engine.errors import DefinitionError, StorageConflict, StorageUnavailable, UnknownWorkflow
+from engine.store import transaction
 from engine.tables import cases, workflow_activations, workflow_versions
 
 __all__ = ["Catalog", "Registered", "VersionInfo"]
@@ -120,7 +121,11 @@ class Catalog:
     def register_file(self, path: str | Path, *, sync: bool = False) -> Registered:
         """Register a file and make its content current (see the module docstring;
         with *sync*, an older version is re-activated only if the file changed)."""
-        text = Path(path).read_text(encoding="utf-8")
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problem = Diagnostic(str(path), 1, 1, "error", "", f"cannot read file: {exc}")
+            raise DefinitionError([problem]) from exc
         return self.register_text(text, str(path), sync=sync)
 
     def register_text(
@@ -132,11 +137,11 @@ class Catalog:
         wf = result.workflow
         for _attempt in range(3):  # another process may register the same text at once
             try:
-                with self.engine.begin() as conn:
+                with transaction(self.engine, "register a workflow in") as conn:
                     return self._insert(conn, wf, text, path, sync)
-            except IntegrityError:
+            except StorageConflict:
                 continue
-        raise StorageError(
+        raise StorageUnavailable(
             f"could not register {wf.id} ({path}): concurrent registrations kept "
             "colliding; try again"
         )

@@ -24,8 +24,6 @@ runs them programmatically (no ``alembic.ini``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +32,7 @@ from sqlalchemy import Engine, event, exc
 from sqlalchemy.engine import URL, make_url
 
 from engine.errors import StorageError
+from engine.store.errors import map_storage_errors, masked_url
 
 if TYPE_CHECKING:  # alembic is imported only when migrating (it is slow to import)
     from alembic.config import Config
@@ -66,18 +65,10 @@ def normalize_url(url: str | URL) -> URL:
     try:
         parsed = make_url(url)
     except exc.ArgumentError as error:
-        raise StorageError(f"invalid database URL: {error}") from None
+        raise StorageError(f"invalid database URL: {error}") from error
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
-
-
-def masked_url(url: str | URL) -> str:
-    """The URL as text with its password hidden."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except exc.ArgumentError:
-        return "<invalid URL>"
 
 
 def _dumps(value: Any) -> str:
@@ -118,7 +109,7 @@ def make_engine(
     try:
         engine = sa.create_engine(parsed, **kwargs)
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
-        raise StorageError(f"cannot use {masked_url(parsed)}: {error}") from None
+        raise StorageError(f"cannot use {masked_url(parsed)}: {error}") from error
     if backend == "sqlite":
         _configure_sqlite(engine, busy_timeout_ms, sqlite_synchronous.upper())
     return engine
@@ -158,18 +149,7 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_ONLY_OPTION: True})
 
 
-@contextmanager
-def storage_errors(engine: Engine | URL | str, doing: str = "use") -> Iterator[None]:
-    """Translate SQLAlchemy/driver errors raised inside into :class:`StorageError`."""
-    try:
-        yield
-    except exc.SQLAlchemyError as error:
-        url = masked_url(engine.url if isinstance(engine, Engine) else engine)
-        reason = getattr(error, "orig", None) or error
-        first_line = str(reason).strip().splitlines()[0] if str(reason).strip() else repr(reason)
-        raise StorageError(
-            f"cannot {doing} database {url}: {first_line}", url=url, reason=first_line
-        ) from error
+storage_errors = map_storage_errors  # the older name; it lives in engine.store.errors
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:

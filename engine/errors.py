@@ -32,7 +32,25 @@ can render the message and still act on the fields.
     ├── RequestInProgress           same key, its first request still running
     ├── Unauthenticated             no API token, or an unknown or revoked one
     ├── SurveyFileError             a findings CSV cannot be imported at all
-    └── StorageError                the database could not be reached or used
+    ├── ExpressionError             a guard expression does not compile (carries its column)
+    ├── TemplateError               a notification template is missing, unreadable or broken
+    │   └── TemplateProblem         an SMS gateway's request template is unusable
+    ├── DeliveryFailed              a channel could not deliver a message (says if retryable)
+    ├── CalendarError               a date the working-day calendar cannot reach, a bad zone
+    ├── InvalidPeriod               a patrol period that is not week, month or N days
+    ├── InvalidDateRange            a date range that ends before it starts
+    └── StorageError                the database refused or failed a statement (a bug, a schema
+        │                           mismatch, a bad URL): not worth retrying
+        ├── StorageUnavailable      the database cannot be reached, is busy, or a lock wait
+        │   │                       timed out: try again
+        │   └── LockTimedOut        a bounded lock wait gave up (``lock_wait_limit``)
+        └── StorageConflict         a write broke a uniqueness or reference rule: retrying the
+                                    same request fails the same way
+
+Lower-level errors are mapped onto this tree where they arise:
+SQLAlchemy's by :func:`engine.store.errors.map_storage_errors` where a service
+opens a connection or transaction, YAML's and Jinja2's by the readers, OSError
+by the file readers; ``tests/test_error_mapping.py`` checks each one.
 """
 
 from __future__ import annotations
@@ -41,20 +59,30 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "CalendarError",
     "ConfigError",
     "DefinitionError",
+    "DeliveryFailed",
     "EventRejected",
+    "ExpressionError",
     "GengbaoError",
     "GridError",
     "GuardFailed",
     "IdempotencyMismatch",
     "InvalidData",
+    "InvalidDateRange",
+    "InvalidPeriod",
+    "LockTimedOut",
     "NotFound",
     "NotPermitted",
     "PatrolRulesError",
     "RequestInProgress",
+    "StorageConflict",
     "StorageError",
+    "StorageUnavailable",
     "SurveyFileError",
+    "TemplateError",
+    "TemplateProblem",
     "TimerError",
     "TimerNotFailed",
     "TriggerNotAllowed",
@@ -309,5 +337,108 @@ class SurveyFileError(GengbaoError):
     code = "invalid_survey_file"
 
 
+class ExpressionError(GengbaoError):
+    """A guard that cannot be compiled; ``offset`` is the 0-based column in the text."""
+
+    code = "invalid_expression"
+
+    def __init__(self, message: str, offset: int = 0) -> None:
+        super().__init__(message, offset=offset)
+        self.offset = offset
+
+
+class TemplateError(GengbaoError):
+    """A template file that is missing, malformed or does not compile.
+
+    *file*, *line* and *column* are set when the problem is at a line of the
+    template file (an escape the sandbox would refuse).
+    """
+
+    code = "template_error"
+
+    def __init__(self, message: str, *, file: str = "", line: int = 1, column: int = 1) -> None:
+        super().__init__(message, file=file, line=line, column=column)
+        self.file, self.line, self.column = file, line, column
+
+
+class TemplateProblem(TemplateError):
+    """A gateway template that does not compile, uses unknown names or breaks the
+    sandbox; *key* names the option it came from (``url``, ``body``) when known."""
+
+    code = "gateway_template_error"
+
+    def __init__(self, message: str, *, key: str = "") -> None:
+        super().__init__(message)
+        self.details["key"] = key
+        self.key = key
+
+
+class DeliveryFailed(GengbaoError):
+    """A channel could not deliver; ``retryable`` says whether another attempt may succeed."""
+
+    code = "delivery_failed"
+
+    def __init__(self, reason: str, *, retryable: bool = True) -> None:
+        super().__init__(reason, retryable=retryable)
+        self.reason = reason
+        self.retryable = retryable
+
+
+class CalendarError(GengbaoError):
+    """The working-day calendar cannot answer: a year outside 1..9999, a day past its
+    last one, an unknown time zone, or a working-day duration under one day."""
+
+    code = "calendar_error"
+
+
+class InvalidPeriod(GengbaoError):
+    """A patrol period (``every:``) that is not ``week``, ``month`` or ``N days``."""
+
+    code = "invalid_period"
+
+    def __init__(self, reason: str, value: object = None) -> None:
+        super().__init__(reason, value=value)
+
+
+class InvalidDateRange(GengbaoError):
+    """A date range whose last day comes before its first."""
+
+    code = "invalid_date_range"
+
+    def __init__(self, first: Any, last: Any) -> None:
+        super().__init__(
+            f"the date range ends on {last}, before it starts on {first}",
+            first=str(first),
+            last=str(last),
+        )
+        self.first, self.last = first, last
+
+
 class StorageError(GengbaoError):
+    """The database refused or failed a statement, not in a way a retry would fix."""
+
+    code = "storage_fault"
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot be reached, is busy, or a lock wait timed out: try again.
+
+    Its code is ``storage_error``, the code every database failure had before the
+    tree told them apart: clients already retry on a 503 with it.
+    """
+
     code = "storage_error"
+
+
+class LockTimedOut(StorageUnavailable):
+    """A lock wait bounded by :func:`engine.store.lock_wait_limit` gave up."""
+
+    def __init__(self, waited_ms: int) -> None:
+        super().__init__(f"a lock wait gave up after {waited_ms} ms", waited_ms=waited_ms)
+        self.waited_ms = waited_ms
+
+
+class StorageConflict(StorageError):
+    """A write broke a uniqueness or reference rule (an ``IntegrityError``)."""
+
+    code = "storage_conflict"

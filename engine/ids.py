@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 
+from engine.store import dialect_insert
 from engine.tables import id_counters
 
 __all__ = ["next_id"]
@@ -23,9 +23,8 @@ __all__ = ["next_id"]
 def next_id(conn: Connection, prefix: str, now: dt.datetime) -> str:
     """The next id of *prefix* on *now*'s day, e.g. ``next_id(conn, "C", now)``."""
     day = f"{now:%Y%m%d}"
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     statement = (
-        insert(id_counters)
+        dialect_insert(id_counters, conn)
         .values(prefix=prefix, day=day, last=1)
         .on_conflict_do_update(
             index_elements=[id_counters.c.prefix, id_counters.c.day],

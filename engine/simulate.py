@@ -96,8 +96,8 @@ def load_scenario(path: str | Path) -> Scenario:
     name = str(path)
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{name}: cannot read scenario: {exc}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{name}: cannot read scenario: {exc}") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("case"), dict):
         raise ConfigError(f"{name}: a scenario needs 'case' (at, unit, actor, data) and 'steps'")
     case = raw["case"]

@@ -28,6 +28,7 @@ from engine import grid
 from engine.clock import Clock
 from engine.db import read_only
 from engine.errors import NotFound, NotPermitted
+from engine.store import connection, transaction
 from engine.tables import people, person_roles, tokens, units
 
 __all__ = ["TOKEN_PREFIX", "Principal", "TokenInfo", "TokenStore", "hash_token"]
@@ -95,7 +96,7 @@ class TokenStore:
 
     def create(self, actor: str, name: str | None = None) -> tuple[TokenInfo, str]:
         """A new token for *actor* (a person or service of the grid): its record and its text."""
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             person = grid.get_person(conn, actor)
             if not person.active:
                 raise NotPermitted(actor, "hold an API token", "-", [], "deactivated in the grid")
@@ -115,7 +116,7 @@ class TokenStore:
         return TokenInfo(token_id, actor, name, now, None), text
 
     def list(self) -> list[TokenInfo]:
-        with read_only(self.engine).connect() as conn:
+        with connection(read_only(self.engine)) as conn:
             rows = conn.execute(select(tokens).order_by(tokens.c.created_at, tokens.c.id))
             return [_info(r) for r in rows]
 
@@ -126,7 +127,7 @@ class TokenStore:
             handle = ref[len(TOKEN_PREFIX) :].split("_", 1)[0]
         if not handle:
             raise NotFound(f"no token matches {ref!r}", token=ref)
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             rows = conn.execute(
                 select(tokens).where(tokens.c.id.startswith(handle, autoescape=True))
             ).all()
@@ -149,7 +150,7 @@ class TokenStore:
 
     def revoke_named(self, name: str) -> builtins.list[TokenInfo]:
         """Revoke every active token called *name* (e.g. the demo tokens ``make run`` made)."""
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             rows = conn.execute(
                 select(tokens)
                 .where(tokens.c.name == name, tokens.c.revoked_at.is_(None))
@@ -197,7 +198,7 @@ class TokenStore:
                 people.c.active.is_(True),
             )
         )
-        with read_only(self.engine).connect() as conn:
+        with connection(read_only(self.engine)) as conn:
             rows = conn.execute(stmt).all()
         if not rows:
             return None

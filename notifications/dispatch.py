@@ -39,8 +39,9 @@ from engine import grid
 from engine.clock import Clock
 from engine.db import read_only
 from engine.errors import NotFound
+from engine.process import worker_id
+from engine.store import connection, skip_locked, transaction
 from engine.tables import cases, deliveries, notifications, people, units
-from engine.timers.sweep import worker_id
 from notifications.channels.base import Channel, DeliveryFailed, Message, Recipient
 from notifications.dispatch_policy import DispatchPolicy
 from notifications.render import CaseContext
@@ -106,7 +107,6 @@ class Dispatcher:
         self.policy = policy or DispatchPolicy()
         self.worker = worker_id()
         self._rng = random.Random(seed)
-        self._pg = engine.dialect.name == "postgresql"
 
     # -- the loop body ---------------------------------------------------
     def run_once(self) -> list[Sent]:
@@ -120,15 +120,14 @@ class Dispatcher:
 
     # -- step 1: notifications → deliveries ----------------------------
     def expand(self) -> int:
-        query = (
+        query = skip_locked(
             select(notifications)
             .where(notifications.c.status == "pending")
             .order_by(notifications.c.priority.desc(), notifications.c.id)
-            .limit(self.policy.batch)
+            .limit(self.policy.batch),
+            self.engine,
         )
-        if self._pg:
-            query = query.with_for_update(skip_locked=True)
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             rows = conn.execute(query).all()
             for row in rows:
                 try:
@@ -269,12 +268,10 @@ class Dispatcher:
         elif channel is not None:
             query = query.where(d.channel == channel)
         query = query.order_by(d.priority.desc(), d.next_attempt_at, d.id)
-        query = query.limit(limit or self.policy.batch)
-        if self._pg:
-            query = query.with_for_update(skip_locked=True)
+        query = skip_locked(query.limit(limit or self.policy.batch), self.engine)
         lease = now + dt.timedelta(seconds=self.policy.lease_seconds)
         claimed = []
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             for row in conn.execute(query).all():
                 won = conn.execute(
                     update(deliveries)
@@ -302,7 +299,7 @@ class Dispatcher:
         pending, sending = d.status == "pending", d.status == "sending"
         due = or_(pending & (d.next_attempt_at <= now), sending & (d.claimed_until < now))
         names = sorted(self.channels)
-        with read_only(self.engine).connect() as conn:
+        with connection(read_only(self.engine)) as conn:
 
             def exists(*where: Any) -> bool:
                 return conn.execute(select(d.id).where(*where).limit(1)).first() is not None
@@ -353,7 +350,7 @@ class Dispatcher:
             )
             return self._failed(row, attempts, f"{type(exc).__name__}: {exc}", False)
         now = self.clock.now()
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id == row.id)
@@ -374,7 +371,7 @@ class Dispatcher:
         if not dead:
             delay = self.policy.delay(attempts, self._rng)
             values["next_attempt_at"] = now + dt.timedelta(seconds=delay)
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
         level = logging.ERROR if dead else logging.WARNING
         log.log(
@@ -404,7 +401,7 @@ class Dispatcher:
             )
 
     def _message(self, row: Any) -> Message:
-        with self.engine.connect() as conn:
+        with connection(self.engine) as conn:
             note = conn.execute(
                 select(notifications).where(notifications.c.id == row.notification_id)
             ).one()
@@ -426,7 +423,7 @@ class Dispatcher:
     # -- administration --------------------------------------------------
     def retry(self, delivery_id: int) -> None:
         """Put a dead delivery back in the queue, due now."""
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             row = conn.execute(
                 select(deliveries.c.status).where(deliveries.c.id == delivery_id)
             ).one_or_none()
@@ -490,7 +487,7 @@ class Dispatcher:
                 .outerjoin(case_unit, case_unit.c.code == cases.c.unit_code)
                 .outerjoin(notice_unit, notice_unit.c.code == n.unit_code)
             )
-            with self.engine.connect() as conn:
+            with connection(self.engine) as conn:
                 prefixes = list(
                     conn.execute(select(units.c.path).where(units.c.code.in_(within))).scalars()
                 )
@@ -505,7 +502,7 @@ class Dispatcher:
                     ),
                 )
             )
-        with self.engine.connect() as conn:
+        with connection(self.engine) as conn:
             return [
                 {
                     "id": r.id,

@@ -31,6 +31,7 @@ def enqueue(
     conn: Connection,
     *,
     case_id: str | None,
+    unit_code: str | None = None,
     kind: str,
     roles: Iterable[str],
     template: str | None,
@@ -39,11 +40,13 @@ def enqueue(
     at: Any,
     priority: int = NORMAL,
 ) -> int:
-    """Insert one pending notification; returns its id."""
+    """Insert one pending notification; returns its id.  A notice without a case (a
+    patrol notice) names its *unit_code*: the dispatcher resolves the roles there."""
     row_id: int = conn.execute(
         insert(notifications)
         .values(
             case_id=case_id,
+            unit_code=unit_code,
             kind=kind,
             template=template or GENERIC[kind],
             roles=sorted(set(roles)),

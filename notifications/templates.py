@@ -33,7 +33,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from engine.definitions.checks import TemplateFinding, TemplateUse
 from engine.definitions.diagnostics import did_you_mean
 from engine.definitions.yamlnodes import MapNode, ScalarNode, parse_yaml
-from notifications.channels.base import DeliveryFailed
+from engine.errors import DeliveryFailed, TemplateError
 from notifications.render import context_shape
 from notifications.template_fit import unknown_names, unsafe_uses
 
@@ -125,18 +125,6 @@ class TemplateSet:
                 where = f"{_shown(self.path)}:{self.file_line(part, tb.tb_lineno)} ({part})"
             tb = tb.tb_next
         return where
-
-
-class TemplateError(ValueError):
-    """A template file that is missing, malformed or does not compile.
-
-    *file*, *line* and *column* are set when the problem is at a line of the
-    template file (an escape the sandbox would refuse).
-    """
-
-    def __init__(self, message: str, *, file: str = "", line: int = 1, column: int = 1) -> None:
-        super().__init__(message)
-        self.file, self.line, self.column = file, line, column
 
 
 class TemplateStore:
@@ -266,7 +254,7 @@ class TemplateStore:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise TemplateError(f"template {name!r} ({path}) cannot be read: {exc}") from None
+            raise TemplateError(f"template {name!r} ({path}) cannot be read: {exc}") from exc
         root, problems = parse_yaml(text, str(path))
         if problems:
             first = problems[0]
@@ -304,7 +292,7 @@ class TemplateStore:
             except jinja2.TemplateSyntaxError as exc:
                 raise TemplateError(
                     f"template {name!r} ({path}) {part}, line {exc.lineno}: {exc.message}"
-                ) from None
+                ) from exc
             stray = sorted(meta.find_undeclared_variables(ast) - CONTEXT_NAMES)
             if stray:
                 raise TemplateError(

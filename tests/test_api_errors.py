@@ -61,7 +61,12 @@ EXPECTED = [
     (errors.GuardFailed("t", ["x > 1"]), 422),
     (errors.NotPermitted("p", "fire", "u", ["town.leader"]), 403),
     (errors.Unauthenticated("no token"), 401),
-    (errors.StorageError("down"), 503),
+    (errors.StorageUnavailable("down"), 503),
+    (errors.LockTimedOut(5000), 503),
+    (errors.StorageConflict("duplicate key"), 409),
+    (errors.StorageError("no such column"), 500),
+    (errors.InvalidDateRange("2026-09-30", "2026-09-01"), 422),
+    (errors.DeliveryFailed("smtp down"), 502),
     (errors.ConfigError("bad"), 500),
 ]
 

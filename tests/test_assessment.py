@@ -46,7 +46,7 @@ from engine.app import App
 from engine.assessment import AssessmentConfig, assess, parse_config, render
 from engine.cli import main
 from engine.clock import FixedClock
-from engine.errors import ConfigError
+from engine.errors import ConfigError, InvalidDateRange
 from engine.grid import parse_grid
 from tests.conftest import Database
 from tests.farmland import CASE_DATA
@@ -312,6 +312,17 @@ def test_the_cli_json(
     assert load_workbook(out).active is not None
     assert main(["survey", "list", "--missed", "--to", "2026-09-30", "--json"]) == 0
     assert [i["ref"] for i in json.loads(capsys.readouterr().out)] == ["S7", "S4", "S3"]
+    # a backwards range: the report says so in its words, the CLI's edge names its flags
+    assert main(["report", "assessment", "--from", "2026-09-30", "--to", "2026-09-01"]) == 2
+    assert "error: --to 2026-09-01 is before --from 2026-09-30" in capsys.readouterr().err
+
+
+def test_a_backwards_range_is_refused_without_naming_cli_flags(app: App) -> None:
+    config = parse_config("weights: {missed_violation: -2}\n")
+    with pytest.raises(InvalidDateRange) as info:
+        assess(app.engine, date(2026, 9, 30), date(2026, 9, 1), config, "Asia/Shanghai")
+    assert str(info.value) == "the date range ends on 2026-09-01, before it starts on 2026-09-30"
+    assert info.value.details == {"first": "2026-09-30", "last": "2026-09-01"}
 
 
 def test_config_errors_are_positioned() -> None:

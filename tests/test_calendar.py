@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import engine.calendars
 from engine.calendars import ChineseCalendarSource, HolidaySource, WorkingCalendar
 from engine.definitions.durations import Duration, parse_duration
-from engine.errors import ConfigError
+from engine.errors import CalendarError, ConfigError
 from tests.conftest import examples
 
 CST = timezone(timedelta(hours=8))
@@ -186,12 +186,12 @@ def test_naive_start_and_unknown_zone_are_refused(cal: WorkingCalendar) -> None:
         cal.due(datetime(2026, 9, 18, 10, 0), parse_duration("2h"))
     with pytest.raises(ValueError, match="naive"):
         cal.before(datetime(2026, 9, 18, 10, 0), wd(1))
-    with pytest.raises(ValueError, match="unknown time zone"):
+    with pytest.raises(CalendarError, match="unknown time zone"):
         cal.due(at("2026-09-18T10:00"), wd(1), tz="Asia/Beijing")
 
 
 def test_zero_working_days_is_refused(cal: WorkingCalendar) -> None:
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(CalendarError, match="at least 1"):
         cal.due(at("2026-09-18T10:00"), Duration("working_days", 0, "0 working days"))
 
 
@@ -282,7 +282,7 @@ def test_add_working_days_far_ahead_agrees_with_counting(cal: WorkingCalendar) -
 
 
 def test_add_working_days_beyond_the_calendar(cal: WorkingCalendar) -> None:
-    with pytest.raises(ValueError, match="outside the calendar"):
+    with pytest.raises(CalendarError, match="outside the calendar"):
         cal.add_working_days(d("9999-12-01"), 100)
 
 

@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 from engine.app import App
 from engine.cli import main
 from engine.clock import FixedClock
-from engine.errors import InvalidData, NotPermitted
+from engine.errors import InvalidData, InvalidPeriod, NotPermitted
 from engine.patrols import PatrolRulesError, UnknownPatrol
 from engine.patrols.periods import Every, following, parse_every, period_of, period_starting
 from engine.patrols.rules import parse_rules
@@ -121,7 +121,7 @@ def test_months_and_runs_of_days() -> None:
     assert (p.last_day - p.first_day).days == 13 and (p.first_day - date(2000, 1, 3)).days % 14 == 0
     assert p.contains(local(2026, 12, 30)) and following(fortnight, p, TZ).start == p.end
     for bad in ("weekly", "0 days", 7, "fortnight"):
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidPeriod):
             parse_every(bad)
 
 

@@ -7,8 +7,12 @@ added later falls back to its parent's status until it is given its own
 (``tests/test_api_errors.py`` checks that every class has one).  Request
 problems caught by FastAPI (bad JSON, a missing field, a query parameter out
 of range) are 422 ``invalid_request`` with ``details.fields`` naming each
-field; routing problems keep their status (404, 405); a database that cannot
-be reached is 503; anything else is a 500 whose message says nothing of the
+field; routing problems keep their status (404, 405).  A SQLAlchemy error
+that escaped a service unmapped is mapped here the same way the services map
+them (:func:`engine.store.storage_error_for`): a database that cannot be
+reached is 503 ``storage_error`` (try again), a write refused by a uniqueness
+or reference rule is 409 ``storage_conflict`` (retrying the same request
+cannot help), any other database failure is 500.  A 500 says nothing of the
 internals (the traceback goes to the log).
 """
 
@@ -22,10 +26,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from engine import errors as e
+from engine.store import storage_error_for
 
 __all__ = ["STATUS", "error_response", "install", "status_of"]
 
@@ -58,7 +63,17 @@ STATUS: dict[type[e.GengbaoError], int] = {
     e.RequestInProgress: 409,  # with Retry-After: the first request's answer comes later
     e.Unauthenticated: 401,
     e.SurveyFileError: 422,  # an uploaded findings file that cannot be read at all
-    e.StorageError: 503,
+    e.ExpressionError: 500,  # a stored guard that no longer compiles: our fault
+    e.TemplateError: 500,  # a server-side template: configuration
+    e.TemplateProblem: 500,
+    e.DeliveryFailed: 502,  # the channel's far end failed
+    e.CalendarError: 500,  # a deadline the server's calendar cannot compute
+    e.InvalidPeriod: 500,  # a stored patrol rule: configuration
+    e.InvalidDateRange: 422,
+    e.StorageError: 500,  # a bug or a schema mismatch: retrying cannot help
+    e.StorageUnavailable: 503,  # try again
+    e.LockTimedOut: 503,
+    e.StorageConflict: 409,  # a genuine integrity violation: not "try again"
 }
 
 # Errors raised by Starlette / FastAPI themselves, by status.
@@ -100,12 +115,18 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 
+CONFLICT_MESSAGE = "the request conflicts with data already stored; nothing was saved"
+
+
 async def _gengbao(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.GengbaoError)
     status = status_of(exc)
+    if isinstance(exc, e.StorageConflict):  # a genuine integrity violation: a bug or a race
+        log.error("%s %s: %s", request.method, request.url.path, exc, exc_info=exc)
+        return error_response(status, exc.code, CONFLICT_MESSAGE)
     if status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc, exc_info=exc)
-        if not isinstance(exc, e.StorageError):
+        if not isinstance(exc, e.StorageUnavailable):
             return error_response(status, exc.code, "internal error; see the server log")
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else _HEADERS.get(exc.code)
     return error_response(status, exc.code, exc.message, exc.details, headers)
@@ -144,8 +165,16 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database(request: Request, exc: Exception) -> JSONResponse:
+    """A SQLAlchemy error no service mapped: mapped here by the same rules."""
+    assert isinstance(exc, SQLAlchemyError)
+    mapped = storage_error_for(exc)
     log.error("%s %s: database error", request.method, request.url.path, exc_info=exc)
-    return error_response(503, e.StorageError.code, "the database could not be used; try again")
+    status = status_of(mapped)
+    if isinstance(mapped, e.StorageUnavailable):
+        return error_response(status, mapped.code, "the database could not be used; try again")
+    if isinstance(mapped, e.StorageConflict):
+        return error_response(status, mapped.code, CONFLICT_MESSAGE)
+    return error_response(status, mapped.code, "internal error; see the server log")
 
 
 async def _internal(request: Request, exc: Exception) -> JSONResponse:
@@ -158,5 +187,5 @@ def install(api: FastAPI) -> None:
     api.add_exception_handler(e.GengbaoError, _gengbao)
     api.add_exception_handler(RequestValidationError, _validation)
     api.add_exception_handler(HTTPException, _http)
-    api.add_exception_handler(DBAPIError, _database)
+    api.add_exception_handler(SQLAlchemyError, _database)
     api.add_exception_handler(Exception, _internal)

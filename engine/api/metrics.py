@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from sqlalchemy import Engine, case, func, select
 
 from engine.db import read_only
+from engine.store import connection
 from engine.tables import cases, deliveries, timers
 
 __all__ = ["CONTENT_TYPE", "Counters", "render"]
@@ -57,7 +58,7 @@ def _family(
 
 
 def render(engine: Engine, counters: Counters, *, loop_running: bool, sweeps: int) -> str:
-    with read_only(engine).connect() as conn:
+    with connection(read_only(engine)) as conn:
         open_cases = conn.execute(
             select(cases.c.workflow, cases.c.state, func.count())
             .where(cases.c.closed_at.is_(None))

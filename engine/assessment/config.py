@@ -119,7 +119,7 @@ def load_config(path: str | Path) -> AssessmentConfig:
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: cannot read: {exc}", file=str(file)) from None
+        raise ConfigError(f"{file}: cannot read: {exc}", file=str(file)) from exc
     return parse_config(text, str(file))
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Date, Engine, bindparam, text
 from engine import grid
 from engine.assessment.sql import Dialect
 from engine.db import read_only
+from engine.store import connection
 
 __all__ = ["list_findings"]
 
@@ -50,7 +51,7 @@ FROM f JOIN units u ON u.code = f.unit_code
 LEFT JOIN hits h ON h.finding_id = f.id
 ORDER BY f.found_on, f.ref, h.how DESC, h.case_id"""
     out: dict[int, dict[str, Any]] = {}
-    with read_only(engine).connect() as conn:
+    with connection(read_only(engine)) as conn:
         prefix = grid.subtree_prefix(conn, unit) if unit is not None else None
         for r in conn.execute(text(sql).bindparams(*binds), params):
             if prefix is not None and not r.path.startswith(prefix):

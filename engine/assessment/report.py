@@ -47,7 +47,9 @@ from engine import grid
 from engine.assessment.config import MEASURES, AssessmentConfig
 from engine.assessment.sql import Dialect, ancestors
 from engine.db import read_only
+from engine.errors import InvalidDateRange
 from engine.patrols.ledger import day_bounds
+from engine.store import connection
 from engine.tables import UTCDateTime, units
 
 __all__ = ["LEVEL_TITLES", "Report", "UnitRow", "assess"]
@@ -147,7 +149,7 @@ def assess(
 ) -> Report:
     """Compute the report; read-only, one connection (a consistent snapshot on PostgreSQL)."""
     if date_to < date_from:
-        raise ValueError(f"--to {date_to} is before --from {date_from}")
+        raise InvalidDateRange(date_from, date_to)
     t0, t1 = day_bounds(date_from, date_to, timezone)
     assert t0 is not None and t1 is not None
     dialect = Dialect(engine.dialect.name)
@@ -162,7 +164,7 @@ def assess(
     for name, m in config.measures.items():
         params[f"{name}_from"] = list(m.start)
         params[f"{name}_to"] = list(m.end)
-    with read_only(engine).connect() as conn:
+    with connection(read_only(engine)) as conn:
         if dialect.pg:
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             # The planner's cost estimates for these joins pass jit_above_cost while the

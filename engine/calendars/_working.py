@@ -29,6 +29,7 @@ from engine.calendars._overrides import Overrides, load_overrides
 from engine.calendars._source import ChineseCalendarSource, HolidaySource
 from engine.clock import as_utc
 from engine.definitions.durations import Duration
+from engine.errors import CalendarError
 
 __all__ = ["DEFAULT_TIMEZONE", "WorkingCalendar"]
 
@@ -219,7 +220,7 @@ class WorkingCalendar:
 
     def _build(self, year: int) -> _Year:
         if not 1 <= year <= 9999:
-            raise ValueError(f"year {year} is outside the calendar (1..9999)")
+            raise CalendarError(f"year {year} is outside the calendar (1..9999)", year=year)
         jan1 = date(year, 1, 1)
         first = jan1.toordinal()
         length = date(year, 12, 31).toordinal() - first + 1
@@ -243,7 +244,10 @@ class WorkingCalendar:
 
 def _working_amount(duration: Duration) -> int:
     if duration.amount < 1:
-        raise ValueError(f"{duration.text!r}: a working-day duration needs at least 1 day")
+        raise CalendarError(
+            f"{duration.text!r}: a working-day duration needs at least 1 day",
+            duration=duration.text,
+        )
     return duration.amount
 
 
@@ -251,14 +255,16 @@ def _working_amount(duration: Duration) -> int:
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (e.g. 'Asia/Shanghai')") from None
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise CalendarError(
+            f"unknown time zone {name!r} (e.g. 'Asia/Shanghai')", zone=name
+        ) from exc
 
 
 def _end_of(day: date, zone: ZoneInfo) -> datetime:
     """24:00 local of *day* (= 00:00 of the next day) in *zone*, as UTC."""
     try:
         midnight = datetime.combine(day + _ONE_DAY, time(0), tzinfo=zone)
-    except OverflowError:
-        raise ValueError(f"{day} is the last day the calendar can represent") from None
+    except OverflowError as exc:
+        raise CalendarError(f"{day} is the last day the calendar can represent") from exc
     return midnight.astimezone(UTC)

@@ -4,8 +4,10 @@ Each command group lives in its own module and registers its sub-commands
 with :func:`add_commands`.  Every command accepts ``--json``; the global
 ``--now ISO8601`` runs it on a fixed clock (simulations, tests, replays) and
 ``--config FILE`` picks the settings file.  Errors go to stderr: exit 1 for a
-refused request or invalid input, 2 for usage errors.  No traceback reaches a
-user unless ``GENGBAO_DEBUG=1`` is set.
+refused request or invalid input, 2 for usage errors.  A SQLAlchemy error that
+escaped a service unmapped is mapped here by the services' own rules
+(:func:`engine.store.storage_error_for`).  No traceback reaches a user unless
+``GENGBAO_DEBUG=1`` is set.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from engine.cli import cases, definitions, notifications, patrols, report, serve, timers
 from engine.cli.common import Context, Failure
 from engine.errors import GengbaoError
+from engine.store import storage_error_for
 
 __all__ = ["build_parser", "main"]
 
@@ -70,6 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.status
     except GengbaoError as exc:
         print(f"gengbao: error: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        if os.environ.get("GENGBAO_DEBUG"):
+            traceback.print_exc()
+        print(f"gengbao: error: {storage_error_for(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

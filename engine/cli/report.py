@@ -10,6 +10,7 @@ from typing import Any
 from engine.assessment import FORMATS, AssessmentConfig, assess, load_config, render
 from engine.cli.common import Context, Failure, add_json, write_output
 from engine.cli.patrols import iso_date
+from engine.errors import InvalidDateRange
 from engine.grid import LEVELS
 
 __all__ = ["add_commands", "assessment_config"]
@@ -48,19 +49,20 @@ def add_commands(commands: Any) -> None:
 
 
 def report_assessment(args: argparse.Namespace, ctx: Context) -> int:
-    if args.date_to < args.date_from:
-        raise Failure(f"--to {args.date_to} is before --from {args.date_from}", 2)
     app = ctx.app(sync=False)
     config = assessment_config(args.weights, app.settings.source)
-    report = assess(
-        app.engine,
-        args.date_from,
-        args.date_to,
-        config,
-        app.settings.timezone,
-        unit=args.unit,
-        level=args.level,
-    )
+    try:
+        report = assess(
+            app.engine,
+            args.date_from,
+            args.date_to,
+            config,
+            app.settings.timezone,
+            unit=args.unit,
+            level=args.level,
+        )
+    except InvalidDateRange as exc:  # the CLI's edge names its own flags
+        raise Failure(f"--to {exc.last} is before --from {exc.first}", 2) from exc
     fmt = "json" if args.json else args.format
     write_output(render(report, fmt), args.output)
     if args.output:

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.errors import ExpressionError
+
 __all__ = ["ExpressionError", "Guard", "compile_guard"]
 
 MAX_STRING = 10_000
@@ -48,14 +50,6 @@ _CMPOPS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
 _CONSTANTS = {"true": True, "false": False, "null": None, "none": None}
 
 
-class ExpressionError(ValueError):
-    """A guard that cannot be compiled; ``offset`` is the 0-based column in the text."""
-
-    def __init__(self, message: str, offset: int = 0) -> None:
-        super().__init__(message)
-        self.offset = offset
-
-
 class _Undecidable(Exception):
     """Evaluation hit mismatched types: the guard is false."""
 
@@ -79,7 +73,7 @@ def compile_guard(text: str) -> Guard:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"syntax error: {exc.msg}", max((exc.offset or 1) - 1, 0)) from None
+        raise ExpressionError(f"syntax error: {exc.msg}", max((exc.offset or 1) - 1, 0)) from exc
     names: set[str] = set()
     for node in ast.walk(tree):
         _check(node, names)

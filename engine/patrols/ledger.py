@@ -36,6 +36,7 @@ from engine.errors import (
 )
 from engine.ids import next_id
 from engine.patrols.obligations import Obligations
+from engine.store import connection, transaction
 from engine.tables import cases as cases_table
 from engine.tables import patrol_cases, patrols, people, person_roles, units
 
@@ -148,7 +149,7 @@ class Ledger:
             problems["attachments"] = "must be a list of file names or URLs"
         if problems:
             raise InvalidData(problems)
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             unit_row = grid.get_unit(conn, unit)
             if not unit_row.active:
                 raise InvalidData({"unit": f"unit {unit!r} is no longer active"})
@@ -186,7 +187,7 @@ class Ledger:
     ) -> CaseView:
         """Open a case from a patrol's finding: one transaction, the patrol named in
         the case's creation event and linked to the case."""
-        with read_only(self.engine).connect() as conn:
+        with connection(read_only(self.engine)) as conn:
             patrol = self._get(conn, patrol_id)
             where = unit or patrol.unit
             if where != patrol.unit and not grid.is_within(conn, where, patrol.unit):
@@ -197,7 +198,7 @@ class Ledger:
 
     def link(self, patrol_id: str, case_id: str) -> None:
         """Link an existing case to a patrol (idempotent)."""
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             self._get(conn, patrol_id)
             found = conn.execute(select(cases_table.c.id).where(cases_table.c.id == case_id))
             if found.first() is None:
@@ -212,7 +213,7 @@ class Ledger:
 
     # -- reading ---------------------------------------------------------
     def get(self, patrol_id: str, viewer: str | None = None) -> PatrolView:
-        with read_only(self.engine).connect() as conn:
+        with connection(read_only(self.engine)) as conn:
             view = self._get(conn, patrol_id)
             if viewer is not None:
                 _roles(conn, viewer, grid.get_unit(conn, view.unit), "read patrols")
@@ -239,7 +240,7 @@ class Ledger:
             query = query.where(p.started_at < end)
         if limit is not None:
             query = query.limit(limit)
-        with read_only(self.engine).connect() as conn:
+        with connection(read_only(self.engine)) as conn:
             if after is not None:  # keyset on (started_at, id), the order of the list
                 since = conn.execute(select(p.started_at).where(p.id == after)).scalar_one_or_none()
                 if since is None:

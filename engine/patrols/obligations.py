@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, exists, insert, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.calendars import WorkingCalendar
 from engine.clock import Clock
@@ -49,16 +48,16 @@ from engine.db import read_only
 from engine.definitions.durations import Duration
 from engine.patrols.periods import Period, following, period_of
 from engine.patrols.rules import REMINDER_TEMPLATE, PatrolRule, RulesFile
+from engine.store import connection, insert_or_ignore, transaction
 from engine.tables import (
     UTCDateTime,
-    notifications,
     patrol_missed,
     patrol_periods,
     patrol_rules,
     timers,
     units,
 )
-from notifications import wakeup
+from notifications.outbox import enqueue
 
 __all__ = ["KIND", "LoadSummary", "Obligations"]
 
@@ -95,14 +94,13 @@ class Obligations:
         self.clock = clock
         self.calendar = calendar
         self.default_timezone = default_timezone
-        self._pg = engine.dialect.name == "postgresql"
 
     # -- loading rules ---------------------------------------------------
     def load(self, rules: RulesFile) -> LoadSummary:
         """Make *rules* the active set, in one transaction (see the module docstring)."""
         now = self.clock.now()
         summary = LoadSummary()
-        with self.engine.begin() as conn:
+        with transaction(self.engine, "load patrol rules into") as conn:
             existing = {r.id: r for r in conn.execute(select(patrol_rules))}
             for rule in rules.rules:
                 row = existing.get(rule.id)
@@ -190,13 +188,8 @@ class Obligations:
             ),
         )
         columns = ["rule_id", "unit_code", "period_start", "period_end", "required", "done"]
-        stmt = self._insert_ignore().from_select([*columns, "status"], chosen)
+        stmt = insert_or_ignore(patrol_periods, conn).from_select([*columns, "status"], chosen)
         conn.execute(stmt)
-
-    def _insert_ignore(self) -> Any:
-        if self._pg:
-            return postgresql.insert(patrol_periods).on_conflict_do_nothing()
-        return sqlite.insert(patrol_periods).on_conflict_do_nothing()
 
     def _write_timers(
         self, conn: Connection, rule: PatrolRule, period: Period, now: dt.datetime
@@ -378,23 +371,19 @@ class Obligations:
             "step": "remind" if kind == "reminder" else "escalate",
             "rung": rung,
         }
-        values = [
-            {
-                "case_id": None,
-                "unit_code": r.unit_code,
-                "kind": kind,
-                "template": template,
-                "roles": sorted(set(roles)),
-                "context": {"patrol": {**base, "done": r.done, "required": r.required}},
-                "dedupe_key": f"timer:{timer_id}:{r.unit_code}",
-                "status": "pending",
-                "created_at": now,
-            }
-            for r in rows
-        ]
-        if values:
-            conn.execute(insert(notifications), values)
-            wakeup.mark(conn)  # the dispatcher sends them as soon as this commits
+        told = sorted(set(roles))
+        for r in rows:  # no case: each notice names its unit
+            enqueue(
+                conn,
+                case_id=None,
+                unit_code=r.unit_code,
+                kind=kind,
+                roles=told,
+                template=template,
+                context={"patrol": {**base, "done": r.done, "required": r.required}},
+                dedupe_key=f"timer:{timer_id}:{r.unit_code}",
+                at=now,
+            )
 
     # -- patrols count ---------------------------------------------------
     def credit(
@@ -419,7 +408,7 @@ class Obligations:
             period = period_of(rule.every, started_at, rule.timezone)
             if period.end > now:  # an open period may not have its row yet
                 conn.execute(
-                    self._insert_ignore().values(
+                    insert_or_ignore(patrol_periods, conn).values(
                         rule_id=rule.id,
                         unit_code=unit,
                         period_start=period.start,
@@ -451,7 +440,7 @@ class Obligations:
         moment = at or self.clock.now()
         out: list[dict[str, Any]] = []
         p = patrol_periods.c
-        with read_only(self.engine).connect() as conn:
+        with connection(read_only(self.engine)) as conn:
             for rule in self.active_rules(conn):
                 period = period_of(rule.every, moment, rule.timezone)
                 query = (

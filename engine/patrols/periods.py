@@ -19,6 +19,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from engine.clock import as_utc
+from engine.errors import InvalidPeriod
 
 __all__ = ["ANCHOR", "Every", "Period", "following", "parse_every", "period_of", "period_starting"]
 
@@ -49,15 +50,17 @@ class Every:
 
 
 def parse_every(value: object) -> Every:
-    """``week``, ``month``, ``14 days``, ``14d``; raises ``ValueError`` with the reason."""
+    """``week``, ``month``, ``14 days``, ``14d``; raises :class:`InvalidPeriod` with the reason."""
     if isinstance(value, str) and value.strip() in ("week", "month"):
         return Every("week") if value.strip() == "week" else Every("month")
     match = _DAYS.match(value) if isinstance(value, str) else None
     if match is None:
-        raise ValueError(f"expected 'week', 'month' or 'N days' (e.g. '14 days'), got {value!r}")
+        raise InvalidPeriod(
+            f"expected 'week', 'month' or 'N days' (e.g. '14 days'), got {value!r}", value
+        )
     days = int(match.group(1))
     if days < 1:
-        raise ValueError("a period needs at least 1 day")
+        raise InvalidPeriod("a period needs at least 1 day", value)
     return Every("days", days)
 
 

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from engine.definitions.diagnostics import Diagnostic, did_you_mean
 from engine.definitions.durations import Duration, DurationError, parse_duration
 from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
-from engine.errors import GridError, PatrolRulesError
+from engine.errors import GridError, InvalidPeriod, PatrolRulesError
 from engine.grid import LEVELS, parse_role_ref
 from engine.patrols.periods import Every, parse_every
 
@@ -136,7 +136,7 @@ def load_rules(
     except (OSError, UnicodeDecodeError) as exc:
         raise PatrolRulesError(
             [Diagnostic(str(file), 1, 1, "error", "", f"cannot read the file: {exc}")]
-        ) from None
+        ) from exc
     return parse_rules(text, str(file), default_timezone, template_problem)
 
 
@@ -275,7 +275,7 @@ class _Reader:
             return None
         try:
             return parse_every(node.value if isinstance(node, ScalarNode) else node.plain())
-        except ValueError as exc:
+        except InvalidPeriod as exc:
             self.error(node, path, str(exc))
             return None
 

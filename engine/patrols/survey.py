@@ -31,8 +31,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from engine.clock import Clock
-from engine.db import storage_errors
 from engine.errors import SurveyFileError
+from engine.store import map_storage_errors
 from engine.tables import survey_findings, units
 
 __all__ = [
@@ -124,7 +124,7 @@ def import_csv(
     text = _read(file)
     now = clock.now()
     result = ImportResult(str(file))
-    with storage_errors(engine, "import findings into"), engine.begin() as conn:
+    with map_storage_errors(engine, "import findings into"), engine.begin() as conn:
         known = set(conn.execute(select(units.c.code).where(units.c.active.is_(True))).scalars())
         rows = _parse(text, str(file), known, timezone, result.problems)
         for row in rows:

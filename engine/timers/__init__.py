@@ -11,10 +11,11 @@ TimerRecompute  pending working-day timers recomputed when the calendar data cha
 
 from __future__ import annotations
 
+from engine.process import worker_id
 from engine.timers.loop import TimerLoop
 from engine.timers.recompute import Recomputed, TimerRecompute
 from engine.timers.schedule import TimerSchedule
-from engine.timers.sweep import Fired, TimerService, worker_id
+from engine.timers.sweep import Fired, TimerService
 
 __all__ = [
     "Fired",

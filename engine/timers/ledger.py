@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select, update
 from engine.clock import Clock
 from engine.db import read_only
 from engine.errors import TimerNotFailed, UnknownTimer
+from engine.store import connection, transaction
 from engine.tables import overdue_facts, timers
 from engine.timers.rungs import rung_level
 
@@ -54,7 +55,7 @@ class TimerLedger:
     def describe(self, case_id: str) -> dict[str, Any]:
         """Pending and failed timers and overdue facts of a case (for ``case show``)."""
         t = timers.c
-        with read_only(self.engine).connect() as conn:
+        with connection(read_only(self.engine)) as conn:
             pending = conn.execute(
                 select(t.kind, t.rung, t.due_at)
                 .where(t.case_id == case_id, t.status == "pending")
@@ -112,7 +113,7 @@ class TimerLedger:
             query = query.where(t.status == status)
         if case is not None:
             query = query.where(t.case_id == case)
-        with read_only(self.engine).connect() as conn:
+        with connection(read_only(self.engine)) as conn:
             return [timer_dict(row) for row in conn.execute(query)]
 
     def retry(self, timer_id: int) -> dict[str, Any]:
@@ -121,7 +122,7 @@ class TimerLedger:
         It fires at the next sweep (its due time has passed), checked against
         its case like any timer: stale if the case has moved on.
         """
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             row = conn.execute(select(timers).where(timers.c.id == timer_id)).one_or_none()
             if row is None:
                 raise UnknownTimer(timer_id)

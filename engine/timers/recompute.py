@@ -49,6 +49,7 @@ from engine.cases import CaseService
 from engine.clock import Clock
 from engine.db import read_only
 from engine.definitions import Deadline, Workflow
+from engine.store import connection, transaction
 from engine.system_values import read_value, write_value
 from engine.tables import cases, state_entries, timers
 from engine.timers.rungs import rung_level
@@ -149,7 +150,7 @@ class TimerRecompute:
 
     def run_if_calendar_changed(self) -> Recomputed | None:
         """Recompute when the calendar data differs from the last complete run's; else None."""
-        with read_only(self.engine).connect() as conn:
+        with connection(read_only(self.engine)) as conn:
             stored = read_value(conn, FINGERPRINT_KEY)
         if stored == self.calendar.fingerprint:
             return None
@@ -178,7 +179,7 @@ class TimerRecompute:
             )
         fingerprint = self.calendar.fingerprint
         if not dry_run and not failed:
-            with self.engine.begin() as conn:
+            with transaction(self.engine) as conn:
                 write_value(conn, FINGERPRINT_KEY, fingerprint, self.clock.now())
         return Recomputed(
             dry_run=dry_run,
@@ -198,16 +199,16 @@ class TimerRecompute:
             .distinct()
             .order_by(t.case_id)
         )
-        with read_only(self.engine).connect() as conn:
+        with connection(read_only(self.engine)) as conn:
             return list(conn.execute(query).scalars())
 
     def _preview(self, case_id: str) -> _Plan | None:
-        with read_only(self.engine).connect() as conn:
+        with connection(read_only(self.engine)) as conn:
             row = conn.execute(select(cases).where(cases.c.id == case_id)).one_or_none()
             return self._plan(conn, row) if row is not None else None
 
     def _recompute(self, case_id: str) -> _Plan | None:
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             row = self.cases.lock(conn, case_id)
             plan = self._plan(conn, row)
             if plan is not None:

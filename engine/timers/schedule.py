@@ -26,10 +26,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, insert, select, update
 
 from engine.calendars import WorkingCalendar
+from engine.case_rows import set_deadline
 from engine.cases import Change
 from engine.definitions import Deadline, Duration, Workflow
 from engine.definitions.office_hours import OfficeHours
-from engine.tables import cases, state_entries, timers
+from engine.tables import state_entries, timers
 from engine.timers.facts import record_overdue
 
 __all__ = ["TimerSchedule"]
@@ -63,9 +64,7 @@ class TimerSchedule:
                 rows = self.rows(change, state.deadline, deadline_at, tz)
                 conn.execute(insert(timers), rows)
         if deadline_at is not None or change.from_state is not None:
-            conn.execute(
-                update(cases).where(cases.c.id == change.case_id).values(deadline_at=deadline_at)
-            )
+            set_deadline(conn, change.case_id, deadline_at)
         return {"deadline_at": deadline_at.isoformat() if deadline_at else None}
 
     def leave(self, conn: Connection, change: Change) -> None:

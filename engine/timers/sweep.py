@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,11 +42,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
+from engine.case_rows import raise_escalation_level
 from engine.cases import CaseService
 from engine.clock import Clock
 from engine.definitions import StateSpec, Workflow
 from engine.definitions.model import SYSTEM_ROLE
 from engine.errors import EventRejected, TimerError, UnknownTimerKind
+from engine.process import worker_id
+from engine.store import connection, skip_locked, transaction
 from engine.tables import cases, timers
 from engine.timers.facts import record_overdue
 from engine.timers.ledger import TimerLedger
@@ -64,10 +65,6 @@ log = logging.getLogger(__name__)
 CASE_KINDS = ("deadline", "reminder", "escalation")
 SKIPPED_PAST_DEADLINE = "skipped: deadline passed"
 MAX_ERROR_CHARS = 2000
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -137,7 +134,6 @@ class TimerService:
         self.retry_policy = retry or RetryPolicy()
         self.schedule = schedule  # office hours for a repeating reminder's next occurrence
         self.ledger = TimerLedger(engine, clock)
-        self._pg = engine.dialect.name == "postgresql"
         self.on_fired: list[Callable[[Fired], None]] = []
         # Timer kinds owned by other subsystems: kind → handler(conn, timer row, now) → detail.
         # Each runs in the sweep's transaction, like the case timers' effects.
@@ -163,7 +159,7 @@ class TimerService:
     def next_due(self) -> dt.datetime | None:
         """The earliest instant a timer is due: a pending one, or a failed one's next attempt."""
         t = timers.c
-        with self.engine.connect() as conn:
+        with connection(self.engine) as conn:
             pending = conn.execute(select(func.min(t.due_at)).where(t.status == "pending"))
             retry = conn.execute(select(func.min(t.next_attempt_at)).where(t.status == "failed"))
             times = [x for x in (pending.scalar(), retry.scalar()) if x is not None]
@@ -179,7 +175,7 @@ class TimerService:
         """
         t = timers.c
         fired: list[Fired] = []
-        with self.engine.begin() as conn:
+        with transaction(self.engine, "sweep timers in") as conn:
             rows = _due(conn, at, size)
             held = self._lock(conn, rows)
             for row in rows:
@@ -206,8 +202,6 @@ class TimerService:
 
     def _lock(self, conn: Connection, rows: Sequence[Any]) -> set[int]:
         """The ids of *rows* this transaction may fire (SQLite: all; it holds the database)."""
-        if not self._pg:
-            return {row.id for row in rows}
 
         def own(r: Any) -> bool:  # a timer of another subsystem, or a stray row without a case
             return r.kind in self.handlers or r.case_id is None
@@ -336,7 +330,7 @@ class TimerService:
             dedupe_key=f"timer:{timer.id}",
             at=now,
         )
-        conn.execute(update(cases).where(cases.c.id == case.id).values(escalation_level=level))
+        raise_escalation_level(conn, case.id, level)
         record_overdue(conn, timer, case.unit_code, level, now)
         detail = f"escalated to level {level}"
         if rung.trigger is not None:
@@ -431,8 +425,8 @@ def _skip_locked(conn: Connection, key: Any, ids: set[Any]) -> set[Any]:
     """Lock the rows with these keys that nobody else holds, in key order; their keys."""
     if not ids:
         return set()
-    query = select(key).where(key.in_(sorted(ids))).order_by(key).with_for_update(skip_locked=True)
-    return set(conn.execute(query).scalars())
+    query = select(key).where(key.in_(sorted(ids))).order_by(key)
+    return set(conn.execute(skip_locked(query, conn)).scalars())
 
 
 def _actors_of(wf: Workflow, state: StateSpec) -> list[str]:

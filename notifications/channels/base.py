@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from engine.errors import DeliveryFailed
+
 __all__ = ["Channel", "DeliveryFailed", "Message", "Recipient"]
 
 
@@ -35,13 +37,6 @@ class Message:
     case_id: str | None = None
     kind: str = "transition"
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-class DeliveryFailed(Exception):
-    def __init__(self, reason: str, *, retryable: bool = True) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retryable = retryable
 
 
 class Channel(Protocol):

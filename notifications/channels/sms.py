@@ -31,9 +31,10 @@ from jinja2 import meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from engine.errors import DeliveryFailed, TemplateProblem
 from notifications.channels import _http
 from notifications.channels._options import DEFAULT_TIMEOUT, Options
-from notifications.channels.base import DeliveryFailed, Message, Recipient
+from notifications.channels.base import Message, Recipient
 
 __all__ = ["NAMES", "SMS_LIMIT", "SmsChannel", "TemplateProblem", "fit"]
 
@@ -44,14 +45,6 @@ NAMES = frozenset({"phone", "text", "dedupe_key"})
 METHODS = ("POST", "PUT", "GET")
 SAMPLE = {"phone": "13800000000", "text": '耕保测试短信 "quote" <tag> & 100%', "dedupe_key": "k:1"}
 MAX_RENDERED = 16_000
-
-
-class TemplateProblem(ValueError):
-    """A gateway template that does not compile, uses unknown names or breaks the sandbox."""
-
-    def __init__(self, message: str, *, key: str = "") -> None:
-        super().__init__(message)
-        self.key = key
 
 
 class _Environment(ImmutableSandboxedEnvironment):
@@ -77,7 +70,7 @@ def compile_template(source: str) -> jinja2.Template:
         template = _ENV.from_string(source)
         stray = sorted(meta.find_undeclared_variables(_ENV.parse(source)) - NAMES)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateProblem(f"line {exc.lineno}: {exc.message}") from None
+        raise TemplateProblem(f"line {exc.lineno}: {exc.message}") from exc
     if stray:
         raise TemplateProblem(
             f"unknown name(s) {', '.join(stray)}; available: {', '.join(sorted(NAMES))}"
@@ -90,11 +83,11 @@ def _render(template: jinja2.Template, values: Mapping[str, str]) -> str:
     try:
         out = template.render(**values)
     except SecurityError as exc:
-        raise TemplateProblem(f"refused by the sandbox: {exc}") from None
+        raise TemplateProblem(f"refused by the sandbox: {exc}") from exc
     except jinja2.TemplateError as exc:
-        raise TemplateProblem(f"{type(exc).__name__}: {exc}") from None
+        raise TemplateProblem(f"{type(exc).__name__}: {exc}") from exc
     except Exception as exc:  # a filter given the wrong type, a division by zero, ...
-        raise TemplateProblem(f"{type(exc).__name__}: {exc}") from None
+        raise TemplateProblem(f"{type(exc).__name__}: {exc}") from exc
     if len(out) > MAX_RENDERED:
         raise TemplateProblem(f"renders to {len(out)} characters (at most {MAX_RENDERED})")
     return out
@@ -140,7 +133,7 @@ class SmsChannel:
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        """Raises :class:`TemplateProblem` (a ValueError) for a bad *url* or *body* template."""
+        """Raises :class:`TemplateProblem` for a bad *url* or *body* template."""
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         self._url = compile_template(url)
@@ -211,7 +204,7 @@ class SmsChannel:
             url = _render(self._url, values)
             body = _render(self._body, values)
         except TemplateProblem as exc:
-            raise DeliveryFailed(f"sms: gateway template: {exc}", retryable=False) from None
+            raise DeliveryFailed(f"sms: gateway template: {exc}", retryable=False) from exc
         return url, body.encode("utf-8")
 
     def send(self, message: Message, address: str) -> None:

@@ -1,0 +1,33 @@
+"""Writes to a case row on behalf of its timers, for the case service.
+
+The ``cases`` table has one writer, the case service (:mod:`engine.cases`);
+the two columns that timers keep — the current state's deadline, set when a
+state is entered, and the escalation level, raised by an escalation rung — are
+written through these functions, in the caller's transaction, instead of by
+the timer modules themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Connection, update
+
+from engine.tables import cases
+
+__all__ = ["raise_escalation_level", "set_deadline"]
+
+
+def set_deadline(conn: Connection, case_id: str, at: dt.datetime | None) -> None:
+    """The deadline of the case's current state (None: the state has none)."""
+    conn.execute(update(cases).where(cases.c.id == case_id).values(deadline_at=at))
+
+
+def raise_escalation_level(conn: Connection, case_id: str, level: int) -> None:
+    """Raise the case's escalation level to *level* (never lowers it: the state's
+    next entry resets it, in the case service's own update)."""
+    conn.execute(
+        update(cases)
+        .where(cases.c.id == case_id, cases.c.escalation_level < level)
+        .values(escalation_level=level)
+    )

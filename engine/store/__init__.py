@@ -1,0 +1,45 @@
+"""The storage room: what every service needs from the database besides its own SQL.
+
+errors.py       SQLAlchemy's exceptions → the :class:`~engine.errors.StorageError` branch,
+                at the point where a service opens a connection or a transaction
+                (:func:`transaction`, :func:`connection`, :func:`map_storage_errors`)
+dialect.py      the differences between SQLite and PostgreSQL that services meet:
+                ``FOR UPDATE`` (:func:`for_update`), ``SKIP LOCKED`` (:func:`skip_locked`),
+                insert-or-ignore (:func:`insert_or_ignore`), ``ON CONFLICT``
+                (:func:`dialect_insert`), a bounded lock wait
+                (:func:`lock_wait_limit`)
+
+Services never test the dialect themselves: SQLite has no row locks (a writer
+holds the whole database from ``BEGIN IMMEDIATE``, see :mod:`engine.db`), so
+there the locking helpers return the statement unchanged.
+"""
+
+from __future__ import annotations
+
+from engine.store.dialect import (
+    dialect_insert,
+    for_update,
+    insert_or_ignore,
+    lock_wait_limit,
+    skip_locked,
+)
+from engine.store.errors import (
+    connection,
+    map_storage_errors,
+    masked_url,
+    storage_error_for,
+    transaction,
+)
+
+__all__ = [
+    "connection",
+    "dialect_insert",
+    "for_update",
+    "insert_or_ignore",
+    "lock_wait_limit",
+    "map_storage_errors",
+    "masked_url",
+    "skip_locked",
+    "storage_error_for",
+    "transaction",
+]
