@@ -27,12 +27,13 @@ from sqlalchemy import Connection, Engine, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.clock import Clock
+from engine.db import read_only
 from engine.definitions import CompiledWorkflow, Workflow, validate_text
 from engine.definitions.checks import TemplateCheck
 from engine.errors import DefinitionError, StorageError, UnknownWorkflow
 from engine.tables import cases, workflow_activations, workflow_versions
 
-__all__ = ["Catalog", "Registered", "VersionInfo"]
+__all__ = ["Catalog", "Definition", "Registered", "VersionInfo"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +98,16 @@ class VersionInfo:
             "current": self.current,
             "activated_at": list(self.activated_at),
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Definition:
+    """One version of a workflow, as :meth:`Catalog.definition` reads it."""
+
+    chosen: VersionInfo
+    versions: list[VersionInfo]  # every version of the workflow
+    workflow: Workflow
+    source: str  # the YAML text it was registered from
 
 
 @dataclass(frozen=True)
@@ -274,12 +285,38 @@ class Catalog:
         return cached
 
     def compiled_latest(self, workflow: str) -> CompiledWorkflow:
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             definition_id, _ = self.latest(conn, workflow)
             return self.compiled(conn, definition_id)
 
-    def versions(self, conn: Connection, workflow: str | None = None) -> list[VersionInfo]:
-        """Every version, in (workflow, version) order, with its activations and case counts."""
+    def versions(self, workflow: str | None = None) -> list[VersionInfo]:
+        """Every version, in (workflow, version) order, with its activations and case counts.
+
+        Workflow definitions are not scoped to units: every viewer reads them all."""
+        with read_only(self.engine).connect() as conn:
+            return self._versions_in(conn, workflow)
+
+    def definition(self, workflow: str, version: int | None = None) -> Definition:
+        """One version of *workflow* (default: the current one) with its siblings, its
+        checked definition and its source text; UnknownWorkflow if there is none."""
+        with read_only(self.engine).connect() as conn:
+            versions = self._versions_in(conn, workflow)
+            chosen = next((v for v in versions if v.version == version), None)
+            if version is None and versions:
+                chosen = next((v for v in versions if v.current), versions[-1])
+            if chosen is None:
+                raise UnknownWorkflow(workflow, version)
+            compiled = self.compiled(conn, chosen.definition_id)
+            source: str = conn.execute(
+                select(workflow_versions.c.source).where(
+                    workflow_versions.c.id == chosen.definition_id
+                )
+            ).scalar_one()
+        return Definition(
+            chosen=chosen, versions=versions, workflow=compiled.workflow, source=source
+        )
+
+    def _versions_in(self, conn: Connection, workflow: str | None) -> list[VersionInfo]:
         v, a = workflow_versions.c, workflow_activations.c
         open_count = func.count(cases.c.id).filter(cases.c.closed_at.is_(None))
         stmt = (

@@ -29,6 +29,7 @@ from engine.clock import Clock
 from engine.db import read_only
 from engine.errors import NotFound, NotPermitted
 from engine.tables import people, person_roles, tokens, units
+from engine.visibility import Viewer
 
 __all__ = ["TOKEN_PREFIX", "Principal", "TokenInfo", "TokenStore", "hash_token"]
 
@@ -79,6 +80,11 @@ class Principal:
     name: str
     token_id: str
     scope: tuple[tuple[str, str], ...]  # (unit code, unit path), outermost only
+
+    @property
+    def viewer(self) -> Viewer:
+        """Who the services read and act for: this actor, under engine.visibility."""
+        return Viewer(self.actor)
 
     @property
     def units(self) -> tuple[str, ...]:

@@ -233,8 +233,7 @@ def workflow_load(args: argparse.Namespace, ctx: Context) -> int:
 
 def workflow_list(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app()
-    with app.engine.connect() as conn:
-        versions = app.catalog.versions(conn, args.workflow)
+    versions = app.catalog.versions(args.workflow)
     if args.json:
         emit([v.as_dict() for v in versions])
     else:
