@@ -38,9 +38,9 @@ from engine.case_records import (
 )
 from engine.catalog import Catalog
 from engine.clock import Clock
+from engine.db import read_only
 from engine.definitions import FieldSpec, TransitionSpec, Workflow
 from engine.definitions.model import SYSTEM_ROLE
-from engine.db import read_only
 from engine.definitions.values import validate_data
 from engine.errors import (
     GuardFailed,

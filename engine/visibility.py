@@ -15,6 +15,7 @@ same answer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -22,7 +23,7 @@ from sqlalchemy import ColumnElement, func, select
 
 from engine.tables import people, person_roles, units
 
-__all__ = ["ADMIN", "Viewer", "as_viewer", "visible"]
+__all__ = ["ADMIN", "Viewer", "as_viewer", "on_chain", "visible"]
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,25 @@ def as_viewer(viewer: Viewer | str) -> Viewer:
 
 
 def visible(viewer: Viewer | str, unit_path: ColumnElement[str]) -> ColumnElement[bool]:
-    """SQL condition: the unit whose materialized path is *unit_path* is in *viewer*'s scope.
+    """SQL condition: the unit whose materialized path is *unit_path* is in *viewer*'s scope."""
+    return _holds(viewer, lambda scope: _starts(unit_path, scope))
 
-    A correlated ``EXISTS`` over the viewer's roles: the comparison is an exact
-    prefix test (``substr``), not ``LIKE``, since unit codes may contain ``_``.
-    """
+
+def on_chain(viewer: Viewer | str, unit_path: ColumnElement[str]) -> ColumnElement[bool]:
+    """SQL condition: the unit is in *viewer*'s scope or above it (an ancestor of a unit
+    where the viewer holds a role): the units of its own chain, as the grid shows them."""
+    return _holds(viewer, lambda scope: _starts(unit_path, scope) | _starts(scope, unit_path))
+
+
+def _starts(path: ColumnElement[str], prefix: ColumnElement[str]) -> ColumnElement[bool]:
+    """An exact prefix test (``substr``), not ``LIKE``: unit codes may contain ``_``."""
+    return func.substr(path, 1, func.length(prefix)) == prefix
+
+
+def _holds(
+    viewer: Viewer | str, where: Callable[[ColumnElement[str]], ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    """A correlated ``EXISTS`` over the viewer's active roles on active units."""
     who = as_viewer(viewer)
     if who.everything:
         return sa.true()
@@ -68,7 +83,7 @@ def visible(viewer: Viewer | str, unit_path: ColumnElement[str]) -> ColumnElemen
             role.c.active.is_(True),
             person.c.active.is_(True),
             scope.c.active.is_(True),
-            func.substr(unit_path, 1, func.length(scope.c.path)) == scope.c.path,
+            where(scope.c.path),
         )
         .correlate_except(scope, role, person)
     )

@@ -40,8 +40,8 @@ from engine.clock import Clock
 from engine.db import read_only
 from engine.errors import NotFound, UnknownCase
 from engine.tables import cases, deliveries, notifications, people, units
-from engine.visibility import ADMIN, Viewer, as_viewer, visible
 from engine.timers.sweep import worker_id
+from engine.visibility import ADMIN, Viewer, as_viewer, visible
 from notifications.channels.base import Channel, DeliveryFailed, Message, Recipient
 from notifications.dispatch_policy import DispatchPolicy
 from notifications.render import CaseContext

@@ -41,8 +41,6 @@ def list_notifications(
         Query(ge=0, le=MAX_ID, description="next_cursor of the previous page"),
     ] = None,
 ) -> JSONResponse:
-    rows = services.app.dispatcher.list(
-        status, case, limit, after=cursor, viewer=principal.viewer
-    )
+    rows = services.app.dispatcher.list(status, case, limit, after=cursor, viewer=principal.viewer)
     next_cursor = rows[-1]["id"] if len(rows) == limit else None
     return JSONResponse({"items": rows, "next_cursor": next_cursor})
