@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.assessment.service import Assessment
 from engine.calendars import WorkingCalendar
 from engine.cases import CaseService
 from engine.catalog import Catalog, Registered
@@ -76,6 +77,7 @@ class App:
         self.tokens = TokenStore(self.engine, self.clock)
         self.grid = GridViews(self.engine)
         self.ops = Operations(self.engine)
+        self.assessment = Assessment(self.engine, settings.timezone)
         options = settings.notifications
         self.dispatcher = Dispatcher(
             self.engine,

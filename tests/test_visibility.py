@@ -56,6 +56,8 @@ def test_a_case_of_another_town_is_missing_from_every_read_and_act(app: App) -> 
             app.cases.verify(case_id, viewer=viewer)
         with pytest.raises(UnknownCase):
             app.cases.ensure_visible(case_id, viewer=viewer)
+        with pytest.raises(UnknownCase):
+            app.timers.describe(case_id, viewer=viewer)
         assert app.cases.list_cases(CaseFilter(limit=1000), viewer=viewer) == []
     with pytest.raises(UnknownCase):  # before any permission check: nothing is said about it
         app.cases.submit_event(case_id, "stop", OTHER, {"stop_note": "x"}, viewer=OTHER)
@@ -64,6 +66,7 @@ def test_a_case_of_another_town_is_missing_from_every_read_and_act(app: App) -> 
         assert app.cases.get_case(case_id, viewer=viewer).id == case_id
         assert [e.trigger for e in app.cases.history(case_id, viewer=viewer)] == ["create"]
         assert app.cases.verify(case_id, viewer=viewer).ok
+        assert [t["kind"] for t in app.timers.describe(case_id, viewer=viewer)["timers"]]
     moved = app.cases.submit_event(case_id, "stop", REPORTER, {"stop_note": "x"}, viewer=REPORTER)
     assert (moved.state, moved.revision) == ("stopped", 2)
 

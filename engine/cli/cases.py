@@ -277,8 +277,9 @@ def case_event(args: argparse.Namespace, ctx: Context) -> int:
 
 def case_show(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app()
-    view = app.cases.get_case(args.case_id, viewer=viewer_of(args.viewer))
-    timing = app.timers.describe(args.case_id)
+    viewer = viewer_of(args.viewer)
+    view = app.cases.get_case(args.case_id, viewer=viewer)
+    timing = app.timers.describe(args.case_id, viewer=viewer)
     if args.json:
         emit({**view.as_dict(), **timing})
         return 0

@@ -9,7 +9,6 @@ import sys
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.assessment import list_findings
 from engine.cli.common import Context, Failure, add_json, emit, viewer_of, write_output
 from engine.patrols.export import ledger_csv, ledger_xlsx
 from engine.patrols.ledger import PatrolView
@@ -326,14 +325,8 @@ def survey_list(args: argparse.Namespace, ctx: Context) -> int:
 
     app = ctx.app(sync=False)
     config = assessment_config(args.weights, app.settings.source)
-    items = list_findings(
-        app.engine,
-        args.date_from,
-        args.date_to,
-        radius_m=config.match_radius_m,
-        unit=args.unit,
-        workflow=config.workflow,
-        missed_only=args.missed,
+    items = app.assessment.findings(
+        args.date_from, args.date_to, config, unit=args.unit, missed_only=args.missed
     )
     if args.json:
         emit(items)
