@@ -230,6 +230,10 @@ class Catalog:
         return [self.register_file(p, sync=True) for p in sorted(Path(folder).glob("*.yaml"))]
 
     # -- reading -------------------------------------------------------------
+    # versions() and definition() read on connections of their own.  latest(),
+    # compiled() and version_number() take the caller's connection: the case
+    # service asks them inside the event's transaction, so the version a case is
+    # created on is the one current in that transaction's snapshot.
     def latest(self, conn: Connection, workflow: str) -> tuple[int, int]:
         """(definition_id, version) of the current version of *workflow* (its newest
         activation), which new cases get."""

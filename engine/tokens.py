@@ -90,9 +90,6 @@ class Principal:
     def units(self) -> tuple[str, ...]:
         return tuple(code for code, _ in self.scope)
 
-    def sees(self, unit_path: str) -> bool:
-        return any(unit_path.startswith(path) for _, path in self.scope)
-
 
 class TokenStore:
     def __init__(self, engine: Engine, clock: Clock) -> None:
