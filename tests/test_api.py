@@ -315,6 +315,27 @@ def test_one_visibility_rule_answers_the_api_and_the_cli_alike(
     assert shown["id"] == case_id
 
 
+def test_the_case_list_pages_in_the_query_past_more_cases_of_another_town_than_the_limit(
+    as_actor: Callable[[str], httpx.Client],
+) -> None:
+    """After the cursor come three cases of 八桥镇, then two of 建胜镇: a 建胜镇 member's
+    page of one is still full, and its cursor walks exactly its own cases."""
+    before = open_case(as_actor(REPORTER))["id"]
+    for _ in range(3):
+        open_case(as_actor(REPORTER))
+    theirs = [open_case(as_actor(ELSEWHERE), unit="ddk-js-bh-1")["id"] for _ in range(2)]
+    seen: list[str] = []
+    cursor = before
+    for _ in range(20):
+        page = as_actor(ELSEWHERE).get("/cases", params={"limit": 1, "cursor": cursor}).json()
+        assert len(page["items"]) == 1 or page["next_cursor"] is None
+        seen += [c["id"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == theirs
+
+
 def test_a_service_account_acts_within_its_declared_units(
     as_actor: Callable[[str], httpx.Client],
 ) -> None:
