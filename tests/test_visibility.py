@@ -147,7 +147,7 @@ units:
     children:
       - {code: t_1, name: 甲镇, level: town}
       - {code: tx1, name: 乙镇, level: town}
-      - {code: T_1b, name: 丙镇, level: town}
+      - {code: T_1, name: 丙镇, level: town}
 people:
   - id: p-t1
     name: 甲
