@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.assessment.service import Assessment
 from engine.calendars import WorkingCalendar
 from engine.cases import CaseService
 from engine.catalog import Catalog, Registered
 from engine.clock import Clock, SystemClock
-from engine.db import ensure_schema, make_engine
+from engine.db import ensure_schema, make_engine, upgrade
+from engine.grid_views import GridViews
+from engine.ops import Operations
 from engine.paths import calendars_folder, template_store
 from engine.patrols import PatrolLinks, Patrols
 from engine.settings import Settings
@@ -72,6 +75,9 @@ class App:
         )
         self.timers.handlers["patrol"] = self.patrols.obligations.fire
         self.tokens = TokenStore(self.engine, self.clock)
+        self.grid = GridViews(self.engine)
+        self.ops = Operations(self.engine)
+        self.assessment = Assessment(self.engine, settings.timezone)
         options = settings.notifications
         self.dispatcher = Dispatcher(
             self.engine,
@@ -86,6 +92,10 @@ class App:
         """Register the workflow folder's files (a changed file becomes a new version)."""
         folder = Path(self.settings.workflows_dir)
         return self.catalog.sync_folder(folder) if folder.is_dir() else []
+
+    def upgrade_schema(self) -> None:
+        """Migrate the database to the current schema (``gengbao db upgrade``)."""
+        upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -36,6 +36,7 @@ from engine.case_records import (
 )
 from engine.catalog import Catalog
 from engine.clock import Clock
+from engine.db import read_only
 from engine.definitions import FieldSpec, TransitionSpec, Workflow
 from engine.definitions.model import SYSTEM_ROLE
 from engine.definitions.values import validate_data
@@ -55,8 +56,9 @@ from engine.errors import (
 )
 from engine.history import GENESIS, ChainReport, verify_chain
 from engine.ids import next_id
-from engine.store import for_update, insert_or_ignore, lock_wait_limit, transaction
+from engine.store import connection, for_update, insert_or_ignore, lock_wait_limit, transaction
 from engine.tables import cases, history, idempotency, state_entries, units, workflow_versions
+from engine.visibility import ADMIN, Viewer, as_viewer, visible
 
 __all__ = [
     "SYSTEM_ACTOR",
@@ -133,7 +135,13 @@ class CaseService:
         payload: Mapping[str, Any] | None = None,
         key: str | None = None,
         expected_revision: int | None = None,
+        *,
+        viewer: Viewer | str = ADMIN,
     ) -> CaseView:
+        """Fire *trigger* on the case as *actor*.  A *viewer* (the HTTP API passes the
+        authenticated actor) that does not see the case gets UnknownCase first."""
+        if not as_viewer(viewer).everything:
+            self.ensure_visible(case_id, viewer=viewer)
         if actor == SYSTEM_ACTOR:
             raise NotPermitted(
                 actor, trigger, "-", [], "the system actor is reserved for the engine"
@@ -520,15 +528,24 @@ class CaseService:
             )
 
     # -- reading ---------------------------------------------------------
-    def get_case(self, case_id: str) -> CaseView:
-        with self.engine.connect() as conn:
-            return self._get(conn, case_id)
+    # Every read takes the *viewer* (default: the administrator, who sees everything);
+    # a case outside the viewer's scope (engine.visibility) is UnknownCase, as if it
+    # did not exist.
+    def get_case(self, case_id: str, *, viewer: Viewer | str = ADMIN) -> CaseView:
+        with connection(read_only(self.engine)) as conn:
+            return self._get(conn, case_id, viewer)
 
-    def _get(self, conn: Connection, case_id: str) -> CaseView:
+    def ensure_visible(self, case_id: str, *, viewer: Viewer | str) -> None:
+        """Raise UnknownCase unless the case exists and *viewer* sees it."""
+        with connection(read_only(self.engine)) as conn:
+            self._exists(conn, case_id, viewer)
+
+    def _get(self, conn: Connection, case_id: str, viewer: Viewer | str = ADMIN) -> CaseView:
         row = conn.execute(
             select(cases, workflow_versions.c.version)
             .join(workflow_versions, workflow_versions.c.id == cases.c.definition_id)
-            .where(cases.c.id == case_id)
+            .join(units, units.c.code == cases.c.unit_code)
+            .where(cases.c.id == case_id, visible(viewer, units.c.path))
         ).one_or_none()
         if row is None:
             raise UnknownCase(case_id)
@@ -555,11 +572,17 @@ class CaseService:
             row.created_by,
         )
 
-    def list_cases(self, f: CaseFilter | None = None) -> list[CaseView]:
+    def list_cases(
+        self, f: CaseFilter | None = None, *, viewer: Viewer | str = ADMIN
+    ) -> list[CaseView]:
+        """Cases in id order, a page of ``f.limit`` (at most 1000) after ``f.after``;
+        the viewer's scope is in the query, so a page is full whatever other units hold."""
         f = f or CaseFilter()
         stmt = (
             select(cases, workflow_versions.c.version)
             .join(workflow_versions, workflow_versions.c.id == cases.c.definition_id)
+            .join(units, units.c.code == cases.c.unit_code)
+            .where(visible(viewer, units.c.path))
             .order_by(cases.c.id)
             .limit(max(1, min(f.limit, 1000)))
         )
@@ -578,9 +601,7 @@ class CaseService:
             stmt = stmt.where(late if f.overdue else ~late | cases.c.deadline_at.is_(None))
         if f.within is not None and not f.within:
             return []
-        with self.engine.connect() as conn:
-            if f.unit is not None or f.within is not None:
-                stmt = stmt.join(units, units.c.code == cases.c.unit_code)
+        with connection(read_only(self.engine)) as conn:
             if f.unit is not None:
                 prefix = grid.subtree_prefix(conn, f.unit)
                 stmt = stmt.where(grid.in_subtree(units.c.path, prefix))
@@ -594,9 +615,9 @@ class CaseService:
                 stmt = stmt.where(sa.or_(*scope))
             return [self._view(conn, r) for r in conn.execute(stmt)]
 
-    def history(self, case_id: str) -> list[HistoryEntry]:
-        with self.engine.connect() as conn:
-            self._exists(conn, case_id)
+    def history(self, case_id: str, *, viewer: Viewer | str = ADMIN) -> list[HistoryEntry]:
+        with connection(read_only(self.engine)) as conn:
+            self._exists(conn, case_id, viewer)
             rows = conn.execute(
                 select(history).where(history.c.case_id == case_id).order_by(history.c.seq)
             )
@@ -615,10 +636,12 @@ class CaseService:
                 for r in rows
             ]
 
-    def verify(self, case_id: str) -> ChainReport:
-        with self.engine.connect() as conn:
+    def verify(self, case_id: str, *, viewer: Viewer | str = ADMIN) -> ChainReport:
+        with connection(read_only(self.engine)) as conn:
             case = conn.execute(
-                select(cases.c.row_version, cases.c.head_hash).where(cases.c.id == case_id)
+                select(cases.c.row_version, cases.c.head_hash)
+                .join(units, units.c.code == cases.c.unit_code)
+                .where(cases.c.id == case_id, visible(viewer, units.c.path))
             ).one_or_none()
             if case is None:
                 raise UnknownCase(case_id)
@@ -627,9 +650,11 @@ class CaseService:
             ).mappings()
             return verify_chain(case_id, (dict(r) for r in rows), case.row_version, case.head_hash)
 
-    def _exists(self, conn: Connection, case_id: str) -> int:
+    def _exists(self, conn: Connection, case_id: str, viewer: Viewer | str = ADMIN) -> int:
         revision: int | None = conn.execute(
-            select(cases.c.row_version).where(cases.c.id == case_id)
+            select(cases.c.row_version)
+            .join(units, units.c.code == cases.c.unit_code)
+            .where(cases.c.id == case_id, visible(viewer, units.c.path))
         ).scalar_one_or_none()
         if revision is None:
             raise UnknownCase(case_id)

@@ -26,14 +26,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, or_, select
 
 from engine.clock import Clock
+from engine.db import read_only
 from engine.definitions import CompiledWorkflow, Workflow, validate_text
 from engine.definitions.checks import TemplateCheck
 from engine.definitions.diagnostics import Diagnostic
 from engine.errors import DefinitionError, StorageConflict, StorageUnavailable, UnknownWorkflow
-from engine.store import transaction
+from engine.store import connection, transaction
 from engine.tables import cases, workflow_activations, workflow_versions
 
-__all__ = ["Catalog", "Registered", "VersionInfo"]
+__all__ = ["Catalog", "Definition", "Registered", "VersionInfo"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,6 +99,16 @@ class VersionInfo:
             "current": self.current,
             "activated_at": list(self.activated_at),
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Definition:
+    """One version of a workflow, as :meth:`Catalog.definition` reads it."""
+
+    chosen: VersionInfo
+    versions: list[VersionInfo]  # every version of the workflow
+    workflow: Workflow
+    source: str  # the YAML text it was registered from
 
 
 @dataclass(frozen=True)
@@ -224,6 +235,10 @@ class Catalog:
         return [self.register_file(p, sync=True) for p in sorted(Path(folder).glob("*.yaml"))]
 
     # -- reading -------------------------------------------------------------
+    # versions() and definition() read on connections of their own.  latest(),
+    # compiled() and version_number() take the caller's connection: the case
+    # service asks them inside the event's transaction, so the version a case is
+    # created on is the one current in that transaction's snapshot.
     def latest(self, conn: Connection, workflow: str) -> tuple[int, int]:
         """(definition_id, version) of the current version of *workflow* (its newest
         activation), which new cases get."""
@@ -279,12 +294,38 @@ class Catalog:
         return cached
 
     def compiled_latest(self, workflow: str) -> CompiledWorkflow:
-        with self.engine.connect() as conn:
+        with connection(read_only(self.engine)) as conn:
             definition_id, _ = self.latest(conn, workflow)
             return self.compiled(conn, definition_id)
 
-    def versions(self, conn: Connection, workflow: str | None = None) -> list[VersionInfo]:
-        """Every version, in (workflow, version) order, with its activations and case counts."""
+    def versions(self, workflow: str | None = None) -> list[VersionInfo]:
+        """Every version, in (workflow, version) order, with its activations and case counts.
+
+        Workflow definitions are not scoped to units: every viewer reads them all."""
+        with connection(read_only(self.engine)) as conn:
+            return self._versions_in(conn, workflow)
+
+    def definition(self, workflow: str, version: int | None = None) -> Definition:
+        """One version of *workflow* (default: the current one) with its siblings, its
+        checked definition and its source text; UnknownWorkflow if there is none."""
+        with connection(read_only(self.engine)) as conn:
+            versions = self._versions_in(conn, workflow)
+            chosen = next((v for v in versions if v.version == version), None)
+            if version is None and versions:
+                chosen = next((v for v in versions if v.current), versions[-1])
+            if chosen is None:
+                raise UnknownWorkflow(workflow, version)
+            compiled = self.compiled(conn, chosen.definition_id)
+            source: str = conn.execute(
+                select(workflow_versions.c.source).where(
+                    workflow_versions.c.id == chosen.definition_id
+                )
+            ).scalar_one()
+        return Definition(
+            chosen=chosen, versions=versions, workflow=compiled.workflow, source=source
+        )
+
+    def _versions_in(self, conn: Connection, workflow: str | None) -> list[VersionInfo]:
         v, a = workflow_versions.c, workflow_activations.c
         open_count = func.count(cases.c.id).filter(cases.c.closed_at.is_(None))
         stmt = (

@@ -1,18 +1,87 @@
-"""Reading the grid for people: a unit with its chain, children and role holders;
-the tree from the roots; who serves where.  Used by ``GET /grid/units/{code}``
-and ``gengbao grid show|people``.  Contact details stay out of the unit view.
+"""The grid service: reading the grid for people — a unit with its chain, children
+and role holders; the tree from the roots; who serves where — and loading it.
+
+:class:`GridViews` owns its connections; ``GET /grid/units/{code}``, ``gengbao
+grid show|people|load|remove``, ``gengbao serve`` and ``/metrics`` ask it.  A
+viewer sees the units of its own chain (:func:`engine.visibility.on_chain`);
+any other unit is UnknownUnit.  Contact details stay out of the unit view.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
 from engine import grid
+from engine.db import read_only
+from engine.errors import UnknownUnit
+from engine.store import connection
 from engine.tables import people, person_roles, units
+from engine.visibility import ADMIN, Viewer, on_chain, visible
 
-__all__ = ["people_serving", "root_units", "unit_detail"]
+__all__ = ["GridViews", "people_serving", "root_units", "unit_detail"]
+
+
+class GridViews:
+    """The grid of one database, read and loaded on connections of its own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def load(self, source: str | os.PathLike[str] | grid.Grid) -> grid.GridSummary:
+        """Load a grid file (see :func:`engine.grid.load_grid`)."""
+        return grid.load_grid(self.engine, source)
+
+    def remove(self, code: str, *, force: bool = False) -> grid.GridSummary:
+        """Deactivate a unit's subtree (see :func:`engine.grid.remove_grid`)."""
+        return grid.remove_grid(self.engine, code, force=force)
+
+    def unit(self, code: str, *, viewer: Viewer | str = ADMIN) -> dict[str, Any]:
+        """A unit of *viewer*'s chain with its chain, children and role holders."""
+        with connection(read_only(self.engine)) as conn:
+            seen = conn.execute(
+                select(units.c.code).where(units.c.code == code, on_chain(viewer, units.c.path))
+            ).first()
+            if seen is None:
+                raise UnknownUnit(code)
+            return unit_detail(conn, code)
+
+    def roots(self, *, viewer: Viewer | str = ADMIN) -> list[dict[str, Any]]:
+        """The active root units on *viewer*'s chain, each with its count of units."""
+        with connection(read_only(self.engine)) as conn:
+            shown = set(
+                conn.execute(
+                    select(units.c.code).where(
+                        units.c.parent_code.is_(None), on_chain(viewer, units.c.path)
+                    )
+                ).scalars()
+            )
+            return [r for r in root_units(conn) if r["code"] in shown]
+
+    def people(
+        self, unit: str | None = None, *, viewer: Viewer | str = ADMIN
+    ) -> list[dict[str, Any]]:
+        """Active people and their active roles in *unit*'s subtree and *viewer*'s scope."""
+        with connection(read_only(self.engine)) as conn:
+            return people_serving(conn, unit, viewer)
+
+    def is_empty(self) -> bool:
+        """Whether no grid has been loaded yet."""
+        with connection(read_only(self.engine)) as conn:
+            return conn.execute(select(units.c.code).limit(1)).first() is None
+
+    def held_roles(self) -> set[tuple[str, str]]:
+        """Every (level, role) some active person holds (see :func:`engine.grid.held_roles`)."""
+        with connection(read_only(self.engine)) as conn:
+            return grid.held_roles(conn)
+
+    def holds_any_role(self, actor: str, roles: Iterable[str]) -> bool:
+        """Whether *actor* actively holds one of *roles* (``LEVEL.ROLE``) on any unit."""
+        with connection(read_only(self.engine)) as conn:
+            return grid.holds_any_role(conn, actor, roles)
 
 
 def _ref(u: grid.UnitRow) -> dict[str, Any]:
@@ -70,8 +139,11 @@ def root_units(conn: Connection) -> list[dict[str, Any]]:
     return out
 
 
-def people_serving(conn: Connection, unit_code: str | None = None) -> list[dict[str, Any]]:
-    """Active people and their active roles, in *unit_code*'s subtree (default: everywhere)."""
+def people_serving(
+    conn: Connection, unit_code: str | None = None, viewer: Viewer | str = ADMIN
+) -> list[dict[str, Any]]:
+    """Active people and their active roles, in *unit_code*'s subtree (default: everywhere)
+    and the units *viewer* sees."""
     stmt = (
         select(
             people.c.id,
@@ -89,6 +161,7 @@ def people_serving(conn: Connection, unit_code: str | None = None) -> list[dict[
             people.c.active.is_(True),
             person_roles.c.active.is_(True),
             units.c.active.is_(True),
+            visible(viewer, units.c.path),
         )
         .order_by(people.c.id, units.c.path, person_roles.c.role)
     )

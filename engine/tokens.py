@@ -30,6 +30,7 @@ from engine.db import read_only
 from engine.errors import NotFound, NotPermitted
 from engine.store import connection, transaction
 from engine.tables import people, person_roles, tokens, units
+from engine.visibility import Viewer
 
 __all__ = ["TOKEN_PREFIX", "Principal", "TokenInfo", "TokenStore", "hash_token"]
 
@@ -82,11 +83,13 @@ class Principal:
     scope: tuple[tuple[str, str], ...]  # (unit code, unit path), outermost only
 
     @property
+    def viewer(self) -> Viewer:
+        """Who the services read and act for: this actor, under engine.visibility."""
+        return Viewer(self.actor)
+
+    @property
     def units(self) -> tuple[str, ...]:
         return tuple(code for code, _ in self.scope)
-
-    def sees(self, unit_path: str) -> bool:
-        return any(unit_path.startswith(path) for _, path in self.scope)
 
 
 class TokenStore:

@@ -38,10 +38,11 @@ from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 from engine import grid
 from engine.clock import Clock
 from engine.db import read_only
-from engine.errors import NotFound
+from engine.errors import NotFound, UnknownCase
 from engine.process import worker_id
 from engine.store import connection, skip_locked, transaction
 from engine.tables import cases, deliveries, notifications, people, units
+from engine.visibility import ADMIN, Viewer, as_viewer, visible
 from notifications.channels.base import Channel, DeliveryFailed, Message, Recipient
 from notifications.dispatch_policy import DispatchPolicy
 from notifications.render import CaseContext
@@ -447,12 +448,15 @@ class Dispatcher:
         *,
         within: Sequence[str] | None = None,
         after: int | None = None,
+        viewer: Viewer | str = ADMIN,
     ) -> list[dict[str, Any]]:
         """Deliveries, oldest first, *limit* at most after the id *after*.
 
-        *within*: only deliveries about cases (or, for patrol notices, units)
-        in the subtrees of these unit codes; None: everywhere.  The scope is in
-        the query, so a page is full whatever the other units hold.
+        *viewer*: only deliveries about cases (or, for patrol notices, units) it
+        sees (:mod:`engine.visibility`); a *case* it does not see is UnknownCase.
+        *within*: further, only those in the subtrees of these unit codes; None:
+        everywhere.  Both scopes are in the query, so a page is full whatever
+        the other units hold.
         """
         d, n = deliveries.c, notifications.c
         query = (
@@ -480,29 +484,44 @@ class Dispatcher:
             query = query.where(n.case_id == case)
         if after is not None:
             query = query.where(d.id > after)
-        if within is not None:
-            case_unit, notice_unit = units.alias("case_unit"), units.alias("notice_unit")
+        case_unit, notice_unit = units.alias("case_unit"), units.alias("notice_unit")
+        if within is not None or not as_viewer(viewer).everything:
             query = (
                 query.outerjoin(cases, cases.c.id == n.case_id)
                 .outerjoin(case_unit, case_unit.c.code == cases.c.unit_code)
                 .outerjoin(notice_unit, notice_unit.c.code == n.unit_code)
             )
-            with connection(self.engine) as conn:
+        if not as_viewer(viewer).everything:
+            query = query.where(
+                or_(
+                    visible(viewer, case_unit.c.path),
+                    n.case_id.is_(None) & visible(viewer, notice_unit.c.path),
+                )
+            )
+        with connection(read_only(self.engine)) as conn:
+            if case is not None and not as_viewer(viewer).everything:
+                seen = conn.execute(
+                    select(cases.c.id)
+                    .join(units, units.c.code == cases.c.unit_code)
+                    .where(cases.c.id == case, visible(viewer, units.c.path))
+                ).first()
+                if seen is None:
+                    raise UnknownCase(case)
+            if within is not None:
                 prefixes = list(
                     conn.execute(select(units.c.path).where(units.c.code.in_(within))).scalars()
                 )
-            if not prefixes:
-                return []
-            query = query.where(
-                or_(
-                    *(grid.in_subtree(case_unit.c.path, p) for p in prefixes),
-                    *(
-                        grid.in_subtree(notice_unit.c.path, p) & n.case_id.is_(None)
-                        for p in prefixes
-                    ),
+                if not prefixes:
+                    return []
+                query = query.where(
+                    or_(
+                        *(grid.in_subtree(case_unit.c.path, p) for p in prefixes),
+                        *(
+                            grid.in_subtree(notice_unit.c.path, p) & n.case_id.is_(None)
+                            for p in prefixes
+                        ),
+                    )
                 )
-            )
-        with connection(self.engine) as conn:
             return [
                 {
                     "id": r.id,

@@ -279,6 +279,63 @@ def test_a_person_sees_only_cases_in_their_units(as_actor: Callable[[str], httpx
     assert_error(hidden, 404, "unknown_case")
 
 
+def test_one_visibility_rule_answers_the_api_and_the_cli_alike(
+    as_actor: Callable[[str], httpx.Client], server: ApiServer
+) -> None:
+    """A case of 八桥镇 is invisible to a 建胜镇 member over HTTP and with ``--as``."""
+    case_id = open_case(as_actor(REPORTER))["id"]
+
+    def over_http(actor: str) -> tuple[int, int, bool]:
+        client = as_actor(actor)
+        listed = client.get("/cases", params={"limit": 1000}).json()["items"]
+        return (
+            client.get(f"/cases/{case_id}").status_code,
+            client.get(f"/cases/{case_id}/history").status_code,
+            case_id in {c["id"] for c in listed},
+        )
+
+    def with_the_cli(actor: str) -> tuple[int, int, bool]:
+        show = server.cli("case", "show", case_id, "--as", actor, "--json", check=False)
+        history = server.cli("case", "history", case_id, "--as", actor, check=False)
+        listed = json.loads(server.cli("case", "list", "--as", actor, "--json").stdout)
+        for done in (show, history):
+            assert done.returncode in (0, 1), done.stderr
+            assert done.returncode == 0 or f"unknown case '{case_id}'" in done.stderr
+        status = {0: 200, 1: 404}
+        return (
+            status[show.returncode],
+            status[history.returncode],
+            case_id in {c["id"] for c in listed},
+        )
+
+    assert over_http(ELSEWHERE) == with_the_cli(ELSEWHERE) == (404, 404, False)
+    assert over_http(REPORTER) == with_the_cli(REPORTER) == (200, 200, True)
+    assert over_http(DISTRICT_LEADER) == with_the_cli(DISTRICT_LEADER) == (200, 200, True)
+    shown = json.loads(server.cli("case", "show", case_id, "--json").stdout)  # the operator
+    assert shown["id"] == case_id
+
+
+def test_the_case_list_pages_in_the_query_past_more_cases_of_another_town_than_the_limit(
+    as_actor: Callable[[str], httpx.Client],
+) -> None:
+    """After the cursor come three cases of 八桥镇, then two of 建胜镇: a 建胜镇 member's
+    page of one is still full, and its cursor walks exactly its own cases."""
+    before = open_case(as_actor(REPORTER))["id"]
+    for _ in range(3):
+        open_case(as_actor(REPORTER))
+    theirs = [open_case(as_actor(ELSEWHERE), unit="ddk-js-bh-1")["id"] for _ in range(2)]
+    seen: list[str] = []
+    cursor = before
+    for _ in range(20):
+        page = as_actor(ELSEWHERE).get("/cases", params={"limit": 1, "cursor": cursor}).json()
+        assert len(page["items"]) == 1 or page["next_cursor"] is None
+        seen += [c["id"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == theirs
+
+
 def test_a_service_account_acts_within_its_declared_units(
     as_actor: Callable[[str], httpx.Client],
 ) -> None:

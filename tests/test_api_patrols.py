@@ -225,3 +225,31 @@ def test_dates_filter_and_the_cursor_pages_in_start_order(
     assert "to" in assert_error(backwards, 422, "invalid_data")["details"]["fields"]
     edges = leader.get("/patrols", params={"from": "0001-01-01", "to": "9999-12-31"})
     assert edges.status_code == 200, edges.text
+
+
+def test_the_list_pages_in_the_query_past_more_patrols_of_another_town_than_the_limit(
+    as_actor: Callable[[str], httpx.Client],
+) -> None:
+    """Older patrols of 建胜镇 come first in start order; a page of one is still full."""
+    theirs = [record(as_actor(ELSEWHERE), unit="ddk-js", started=ago(days=300, hours=h))["id"]
+              for h in (3, 2, 1)]  # fmt: skip
+    mine = [record(as_actor(MEMBER), started=ago(days=299, hours=h))["id"] for h in (2, 1)]
+    zone = ZoneInfo("Asia/Shanghai")
+    day = (datetime.now(UTC) - timedelta(days=299)).astimezone(zone).date()
+    window = {"from": (day - timedelta(days=3)).isoformat(), "to": day.isoformat()}
+
+    def pages(actor: str) -> list[str]:
+        seen: list[str] = []
+        cursor = None
+        for _ in range(20):
+            params = {**window, "limit": 1, **({"cursor": cursor} if cursor else {})}
+            page = as_actor(actor).get("/patrols", params=params).json()
+            assert len(page["items"]) == 1 or page["next_cursor"] is None
+            seen += [p["id"] for p in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        return seen
+
+    assert pages(MEMBER) == mine
+    assert pages(ELSEWHERE) == theirs

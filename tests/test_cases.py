@@ -385,8 +385,7 @@ class TestVersions:
         assert service.get_case(new_case).version == 2
         # the old case still runs on v1
         assert service.submit_event(old_case, "stop", REPORTER, {"stop_note": "x"}).version == 1
-        with service.engine.connect() as conn:
-            counts = {(v.version, v.open_cases) for v in service.catalog.versions(conn)}
+        counts = {(v.version, v.open_cases) for v in service.catalog.versions()}
         assert counts == {(1, 1), (2, 1)}
 
 

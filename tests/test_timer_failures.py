@@ -296,7 +296,7 @@ def test_case_show_and_metrics_show_failed_timers(app: App, clock: FixedClock) -
     ]
     next_attempt = datetime.fromisoformat(described["failed_timers"][0]["next_attempt_at"])
     assert next_attempt == START + timedelta(seconds=60)
-    text = render(app.engine, Counters(), loop_running=False, sweeps=0)
+    text = render(app.ops.gauges(), Counters(), loop_running=False, sweeps=0)
     assert 'gengbao_timers_failed{kind="bogus",retry="scheduled"} 1' in text
     assert "# TYPE gengbao_timers_failed gauge" in text
 

@@ -77,8 +77,7 @@ def test_loading_v1_again_after_v2_makes_v1_current(
     # the case opened on v2 stays pinned to v2
     moved = service.submit_event(on_v2, "stop", REPORTER, {"stop_note": "已制止"})
     assert moved.version == 2 and service.get_case(on_v2).version == 2
-    with service.engine.connect() as conn:
-        shown = {(v.version, v.current, v.activated_at) for v in catalog.versions(conn)}
+    shown = {(v.version, v.current, v.activated_at) for v in catalog.versions()}
     assert shown == {
         (1, True, (START, START + timedelta(hours=2))),
         (2, False, (START + timedelta(hours=1),)),

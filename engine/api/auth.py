@@ -3,8 +3,9 @@
 Tokens are made with ``gengbao token create`` (see :mod:`engine.tokens`).  A
 missing, malformed, unknown or revoked token, or one whose actor has left
 the grid, is 401 with ``WWW-Authenticate: Bearer``.  What the principal may
-do is decided by the engine's permission rules (403); what it may see is its
-scope (:meth:`~engine.tokens.Principal.sees`).
+do is decided by the engine's permission rules (403); what it may see, the
+services decide in their queries for :attr:`~engine.tokens.Principal.viewer`
+(:mod:`engine.visibility`).
 """
 
 from __future__ import annotations

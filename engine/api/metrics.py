@@ -1,9 +1,9 @@
 """``GET /metrics``: Prometheus text exposition format, written by hand (no dependency).
 
-Gauges are read from the database at scrape time (open cases by workflow and
-state, pending and failed timers by kind, deliveries by status); counters are kept in
-this process since it started (requests that created cases or fired events,
-accepted or rejected by reason).
+Gauges are read from the database at scrape time by :class:`~engine.ops.Operations`
+(open cases by workflow and state, pending and failed timers by kind, deliveries
+by status); counters are kept in this process since it started (requests that
+created cases or fired events, accepted or rejected by reason).
 """
 
 from __future__ import annotations
@@ -12,11 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 
-from sqlalchemy import Engine, case, func, select
-
-from engine.db import read_only
-from engine.store import connection
-from engine.tables import cases, deliveries, timers
+from engine.ops import Gauges
 
 __all__ = ["CONTENT_TYPE", "Counters", "render"]
 
@@ -57,32 +53,9 @@ def _family(
     return lines
 
 
-def render(engine: Engine, counters: Counters, *, loop_running: bool, sweeps: int) -> str:
-    with connection(read_only(engine)) as conn:
-        open_cases = conn.execute(
-            select(cases.c.workflow, cases.c.state, func.count())
-            .where(cases.c.closed_at.is_(None))
-            .group_by(cases.c.workflow, cases.c.state)
-            .order_by(cases.c.workflow, cases.c.state)
-        ).all()
-        pending = conn.execute(
-            select(timers.c.kind, func.count())
-            .where(timers.c.status == "pending")
-            .group_by(timers.c.kind)
-            .order_by(timers.c.kind)
-        ).all()
-        retry = case((timers.c.next_attempt_at.is_(None), "exhausted"), else_="scheduled")
-        failed = conn.execute(
-            select(timers.c.kind, retry, func.count())
-            .where(timers.c.status == "failed")
-            .group_by(timers.c.kind, retry)
-            .order_by(timers.c.kind, retry)
-        ).all()
-        sent = conn.execute(
-            select(deliveries.c.status, func.count())
-            .group_by(deliveries.c.status)
-            .order_by(deliveries.c.status)
-        ).all()
+def render(gauges: Gauges, counters: Counters, *, loop_running: bool, sweeps: int) -> str:
+    open_cases, pending = gauges.open_cases, gauges.pending_timers
+    failed, sent = gauges.failed_timers, gauges.deliveries
     lines: list[str] = []
     lines += _family(
         "gengbao_cases_open",

@@ -27,14 +27,11 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
-from sqlalchemy import select
 
 from engine.api.app import create_api
 from engine.api.options import ApiOptions, ServeOptions
 from engine.app import App
-from engine.db import read_only
-from engine.grid import GridSummary, load_grid
-from engine.tables import units
+from engine.grid import GridSummary
 from engine.timers import TimerLoop
 from notifications.dispatch_loop import DispatchLoop
 
@@ -65,11 +62,9 @@ def prepare(app: App) -> GridSummary | None:
     grid_file = app.settings.grid_file
     if grid_file is None:
         return None
-    with read_only(app.engine).connect() as conn:
-        loaded = conn.execute(select(units.c.code).limit(1)).first() is not None
-    if loaded:
+    if not app.grid.is_empty():
         return None
-    summary = load_grid(app.engine, grid_file)
+    summary = app.grid.load(grid_file)
     log.info("grid %s loaded: %s", grid_file, summary)
     return summary
 

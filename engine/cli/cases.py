@@ -10,14 +10,12 @@ from typing import Any
 
 from engine.case_export import cases_csv, cases_xlsx
 from engine.cases import CaseFilter, CaseView
-from engine.cli.common import Context, Failure, add_json, emit, write_output
-from engine.db import upgrade
+from engine.cli.common import Context, Failure, add_json, add_viewer, emit, viewer_of, write_output
 from engine.definitions import validate_file
 from engine.definitions.grid_roles import missing_roles
 from engine.errors import DefinitionError
-from engine.grid import held_roles, load_grid, remove_grid
-from engine.grid_views import people_serving, root_units, unit_detail
 from engine.timers.rungs import level_label
+from engine.visibility import ADMIN
 
 __all__ = ["add_commands"]
 
@@ -112,6 +110,7 @@ def add_commands(commands: Any) -> None:
 
     p = case.add_parser("show", help="one case")
     p.add_argument("case_id", metavar="CASE_ID")
+    add_viewer(p)
     add_json(p)
     p.set_defaults(handler=case_show)
 
@@ -133,16 +132,19 @@ def add_commands(commands: Any) -> None:
         help="csv or xlsx: the case ledger (案件台账) with Chinese titles",
     )
     p.add_argument("--output", "-o", metavar="FILE", help="for csv and xlsx; default: stdout")
+    add_viewer(p)
     add_json(p)
     p.set_defaults(handler=case_list)
 
     p = case.add_parser("history", help="a case's history, oldest first")
     p.add_argument("case_id", metavar="CASE_ID")
+    add_viewer(p)
     add_json(p)
     p.set_defaults(handler=case_history)
 
     p = case.add_parser("verify", help="check a case's history hash chain")
     p.add_argument("case_id", metavar="CASE_ID")
+    add_viewer(p)
     add_json(p)
     p.set_defaults(handler=case_verify)
 
@@ -151,8 +153,7 @@ PAGE = 1000  # the case service's largest page
 
 
 def db_upgrade(args: argparse.Namespace, ctx: Context) -> int:
-    app = ctx.app(sync=False)
-    upgrade(app.engine)
+    ctx.app(sync=False).upgrade_schema()
     if args.json:
         emit({"ok": True})
     else:
@@ -161,7 +162,7 @@ def db_upgrade(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def grid_load(args: argparse.Namespace, ctx: Context) -> int:
-    summary = load_grid(ctx.app(sync=False).engine, args.file)
+    summary = ctx.app(sync=False).grid.load(args.file)
     if args.json:
         emit(dataclasses.asdict(summary))
     else:
@@ -170,9 +171,8 @@ def grid_load(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def grid_show(args: argparse.Namespace, ctx: Context) -> int:
-    engine = ctx.app(sync=False).engine
-    with engine.connect() as conn:
-        shown = unit_detail(conn, args.code) if args.code else root_units(conn)
+    views = ctx.app(sync=False).grid
+    shown = views.unit(args.code, viewer=ADMIN) if args.code else views.roots(viewer=ADMIN)
     if args.json:
         emit(shown)
     elif isinstance(shown, list):
@@ -190,9 +190,7 @@ def grid_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def grid_people(args: argparse.Namespace, ctx: Context) -> int:
-    engine = ctx.app(sync=False).engine
-    with engine.connect() as conn:
-        found = people_serving(conn, args.unit)
+    found = ctx.app(sync=False).grid.people(args.unit, viewer=ADMIN)
     if args.json:
         emit(found)
     else:
@@ -203,7 +201,7 @@ def grid_people(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def grid_remove(args: argparse.Namespace, ctx: Context) -> int:
-    summary = remove_grid(ctx.app(sync=False).engine, args.code, force=args.force)
+    summary = ctx.app(sync=False).grid.remove(args.code, force=args.force)
     if args.json:
         emit(dataclasses.asdict(summary))
     else:
@@ -213,8 +211,7 @@ def grid_remove(args: argparse.Namespace, ctx: Context) -> int:
 
 def workflow_load(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app(sync=False)
-    with app.engine.connect() as conn:
-        held = held_roles(conn)
+    held = app.grid.held_roles()
     if held:  # a loaded grid: every role the workflows name must exist in it
         problems = []
         for path in args.files:
@@ -234,8 +231,7 @@ def workflow_load(args: argparse.Namespace, ctx: Context) -> int:
 
 def workflow_list(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app()
-    with app.engine.connect() as conn:
-        versions = app.catalog.versions(conn, args.workflow)
+    versions = app.catalog.versions(args.workflow)
     if args.json:
         emit([v.as_dict() for v in versions])
     else:
@@ -282,8 +278,9 @@ def case_event(args: argparse.Namespace, ctx: Context) -> int:
 
 def case_show(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app()
-    view = app.cases.get_case(args.case_id)
-    timing = app.timers.describe(args.case_id)
+    viewer = viewer_of(args.viewer)
+    view = app.cases.get_case(args.case_id, viewer=viewer)
+    timing = app.timers.describe(args.case_id, viewer=viewer)
     if args.json:
         emit({**view.as_dict(), **timing})
         return 0
@@ -328,7 +325,8 @@ def case_list(args: argparse.Namespace, ctx: Context) -> int:
     views: list[CaseView] = []
     while limit is None or len(views) < limit:  # page by id past the service's cap
         page = app.cases.list_cases(
-            dataclasses.replace(base, after=views[-1].id if views else None)
+            dataclasses.replace(base, after=views[-1].id if views else None),
+            viewer=viewer_of(args.viewer),
         )
         views.extend(page)
         if len(page) < base.limit:
@@ -352,7 +350,7 @@ def case_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def case_history(args: argparse.Namespace, ctx: Context) -> int:
-    entries = ctx.app().cases.history(args.case_id)
+    entries = ctx.app().cases.history(args.case_id, viewer=viewer_of(args.viewer))
     if args.json:
         emit([e.as_dict() for e in entries])
     else:
@@ -365,7 +363,7 @@ def case_history(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def case_verify(args: argparse.Namespace, ctx: Context) -> int:
-    report = ctx.app().cases.verify(args.case_id)
+    report = ctx.app().cases.verify(args.case_id, viewer=viewer_of(args.viewer))
     if args.json:
         emit(report.as_dict())
     else:

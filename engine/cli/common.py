@@ -16,6 +16,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from engine.visibility import ADMIN, Viewer
+
 if TYPE_CHECKING:
     from engine.app import App
 
@@ -23,10 +25,12 @@ __all__ = [
     "Context",
     "Failure",
     "add_json",
+    "add_viewer",
     "configure_logging",
     "emit",
     "local_time",
     "stop_on_sigterm",
+    "viewer_of",
     "write_output",
 ]
 
@@ -70,6 +74,21 @@ class Context:
     def close(self) -> None:
         while self._closers:
             self._closers.pop()()
+
+
+def viewer_of(actor: str | None) -> Viewer:
+    """``--as PERSON_ID`` → that person's view; without it the operator, who runs the
+    CLI on the database itself, is the administrator and sees everything."""
+    return ADMIN if actor is None else Viewer(actor)
+
+
+def add_viewer(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--as",
+        dest="viewer",
+        metavar="PERSON_ID",
+        help="read as this person: only what they may see (default: everything)",
+    )
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:

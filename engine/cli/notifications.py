@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from engine.cli.common import Context, add_json, emit
+from engine.visibility import ADMIN
 
 __all__ = ["add_commands"]
 
@@ -61,7 +62,7 @@ def dispatch(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def list_deliveries(args: argparse.Namespace, ctx: Context) -> int:
-    rows = ctx.app().dispatcher.list(args.status, args.case, args.limit)
+    rows = ctx.app().dispatcher.list(args.status, args.case, args.limit, viewer=ADMIN)
     if args.json:
         emit(rows)
         return 0

@@ -9,11 +9,11 @@ import sys
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.assessment import list_findings
-from engine.cli.common import Context, Failure, add_json, emit, write_output
+from engine.cli.common import Context, Failure, add_json, emit, viewer_of, write_output
 from engine.patrols.export import ledger_csv, ledger_xlsx
 from engine.patrols.ledger import PatrolView
 from engine.patrols.survey import SOURCES
+from engine.visibility import ADMIN
 
 __all__ = ["add_commands", "iso_date", "json_value"]
 
@@ -203,7 +203,7 @@ def patrol_record(args: argparse.Namespace, ctx: Context) -> int:
 
 def patrol_show(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app(sync=False)
-    view = app.patrols.ledger.get(args.patrol_id, viewer=args.viewer)
+    view = app.patrols.ledger.get(args.patrol_id, viewer=viewer_of(args.viewer))
     if args.json:
         emit(view.as_dict())
     else:
@@ -214,7 +214,7 @@ def patrol_show(args: argparse.Namespace, ctx: Context) -> int:
 def patrol_list(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app(sync=False)
     views = app.patrols.ledger.list(
-        args.unit, args.date_from, args.date_to, viewer=args.viewer, limit=args.limit
+        args.unit, args.date_from, args.date_to, viewer=viewer_of(args.viewer), limit=args.limit
     )
     if args.json:
         emit([v.as_dict() for v in views])
@@ -229,7 +229,9 @@ def patrol_export(args: argparse.Namespace, ctx: Context) -> int:
     if args.date_to < args.date_from:
         raise Failure(f"--to {args.date_to} is before --from {args.date_from}", 2)
     app = ctx.app(sync=False)
-    views = app.patrols.ledger.list(args.unit, args.date_from, args.date_to, limit=None)
+    views = app.patrols.ledger.list(
+        args.unit, args.date_from, args.date_to, viewer=ADMIN, limit=None
+    )
     tz = app.settings.timezone
     data = ledger_xlsx(views, tz) if args.format == "xlsx" else ledger_csv(views, tz)
     write_output(data, args.output)
@@ -273,9 +275,7 @@ def rules_load(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def rules_show(args: argparse.Namespace, ctx: Context) -> int:
-    app = ctx.app(sync=False)
-    with app.engine.connect() as conn:
-        rules = app.patrols.obligations.active_rules(conn)
+    rules = ctx.app(sync=False).patrols.obligations.rules()
     if args.json:
         emit([r.as_dict() for r in rules])
     else:
@@ -290,14 +290,8 @@ def rules_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def patrol_status(args: argparse.Namespace, ctx: Context) -> int:
-    app = ctx.app(sync=False)
-    prefix = None
-    if args.unit:
-        from engine import grid
-
-        with app.engine.connect() as conn:
-            prefix = grid.subtree_prefix(conn, args.unit)
-    rows = app.patrols.obligations.periods(unit_prefix=prefix)
+    obligations = ctx.app(sync=False).patrols.obligations
+    rows = obligations.periods(unit=args.unit or None, viewer=ADMIN)
     if args.short:
         rows = [r for r in rows if r["done"] < r["required"]]
     if args.json:
@@ -331,14 +325,8 @@ def survey_list(args: argparse.Namespace, ctx: Context) -> int:
 
     app = ctx.app(sync=False)
     config = assessment_config(args.weights, app.settings.source)
-    items = list_findings(
-        app.engine,
-        args.date_from,
-        args.date_to,
-        radius_m=config.match_radius_m,
-        unit=args.unit,
-        workflow=config.workflow,
-        missed_only=args.missed,
+    items = app.assessment.findings(
+        args.date_from, args.date_to, config, unit=args.unit, missed_only=args.missed
     )
     if args.json:
         emit(items)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.assessment import FORMATS, AssessmentConfig, assess, load_config, render
+from engine.assessment import FORMATS, AssessmentConfig, load_config, render
 from engine.cli.common import Context, Failure, add_json, write_output
 from engine.cli.patrols import iso_date
 from engine.errors import InvalidDateRange
@@ -52,14 +52,8 @@ def report_assessment(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app(sync=False)
     config = assessment_config(args.weights, app.settings.source)
     try:
-        report = assess(
-            app.engine,
-            args.date_from,
-            args.date_to,
-            config,
-            app.settings.timezone,
-            unit=args.unit,
-            level=args.level,
+        report = app.assessment.report(
+            args.date_from, args.date_to, config, unit=args.unit, level=args.level
         )
     except InvalidDateRange as exc:  # the CLI's edge names its own flags
         raise Failure(f"--to {exc.last} is before --from {exc.first}", 2) from exc

@@ -38,7 +38,8 @@ from engine.ids import next_id
 from engine.patrols.obligations import Obligations
 from engine.store import connection, transaction
 from engine.tables import cases as cases_table
-from engine.tables import patrol_cases, patrols, people, person_roles, units
+from engine.tables import patrol_cases, patrols, people, units
+from engine.visibility import ADMIN, Viewer, as_viewer, visible
 
 __all__ = ["Ledger", "PatrolLinks", "PatrolView", "UnknownPatrol", "day_bounds"]
 
@@ -212,11 +213,22 @@ class Ledger:
                 conn.execute(insert(patrol_cases).values(patrol_id=patrol_id, case_id=case_id))
 
     # -- reading ---------------------------------------------------------
-    def get(self, patrol_id: str, viewer: str | None = None) -> PatrolView:
+    def get(self, patrol_id: str, viewer: Viewer | str = ADMIN) -> PatrolView:
+        """One patrol; NotPermitted when *viewer* does not see its unit
+        (:mod:`engine.visibility`), UnknownPatrol when there is none."""
+        who = as_viewer(viewer)
         with connection(read_only(self.engine)) as conn:
             view = self._get(conn, patrol_id)
-            if viewer is not None:
-                _roles(conn, viewer, grid.get_unit(conn, view.unit), "read patrols")
+            if not who.everything:
+                seen = conn.execute(
+                    select(units.c.code).where(
+                        units.c.code == view.unit, visible(who, units.c.path)
+                    )
+                ).first()
+                if seen is None:
+                    raise NotPermitted(
+                        who.actor, "read patrols", view.unit, [], _why_not(conn, who.actor)
+                    )
             return view
 
     def list(
@@ -225,7 +237,7 @@ class Ledger:
         date_from: dt.date | None = None,
         date_to: dt.date | None = None,
         *,
-        viewer: str | None = None,
+        viewer: Viewer | str = ADMIN,
         limit: int | None = 1000,
         after: str | None = None,
     ) -> list[PatrolView]:
@@ -250,8 +262,10 @@ class Ledger:
                 )
             if unit is not None:
                 query = query.where(grid.in_subtree(units.c.path, grid.subtree_prefix(conn, unit)))
-            if viewer is not None:
-                query = query.where(_readable_by(conn, viewer))
+            who = as_viewer(viewer)
+            if not who.everything:
+                grid.get_person(conn, who.actor)  # an unknown viewer is an error, not "nothing"
+                query = query.where(visible(who, units.c.path))
             rows = conn.execute(query).all()
             linked = _cases_of(conn, [r.id for r in rows])
         return [_view(r, linked.get(r.id, [])) for r in rows]
@@ -341,19 +355,14 @@ def _roles(conn: Connection, actor: str, unit: grid.UnitRow, action: str) -> set
     return held
 
 
-def _readable_by(conn: Connection, viewer: str) -> sa.ColumnElement[bool]:
-    """Patrols of units below (or at) a unit where *viewer* holds an active role."""
-    person = grid.get_person(conn, viewer)
+def _why_not(conn: Connection, actor: str) -> str:
+    try:
+        person = grid.get_person(conn, actor)
+    except UnknownPerson:
+        return "unknown person"
     if not person.active:
-        return sa.false()
-    paths = conn.execute(
-        select(units.c.path)
-        .join(person_roles, person_roles.c.unit_code == units.c.code)
-        .where(person_roles.c.person_id == viewer, person_roles.c.active.is_(True))
-        .distinct()
-    ).scalars()
-    scope = [grid.in_subtree(units.c.path, path) for path in paths]
-    return sa.or_(*scope) if scope else sa.false()
+        return "the person has been deactivated"
+    return "it holds no role on this unit's chain"
 
 
 def _route(value: Any, problems: dict[str, str]) -> list[list[float]] | None:

@@ -42,6 +42,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, exists, insert, literal, select, update
 
+from engine import grid
 from engine.calendars import WorkingCalendar
 from engine.clock import Clock
 from engine.db import read_only
@@ -57,6 +58,7 @@ from engine.tables import (
     timers,
     units,
 )
+from engine.visibility import ADMIN, Viewer, visible
 from notifications.outbox import enqueue
 
 __all__ = ["KIND", "LoadSummary", "Obligations"]
@@ -138,7 +140,14 @@ class Obligations:
                     summary.deactivated.append(rule_id)
         return summary
 
+    def rules(self) -> list[PatrolRule]:
+        """The active rules, read on a connection of its own."""
+        with connection(read_only(self.engine)) as conn:
+            return self.active_rules(conn)
+
     def active_rules(self, conn: Connection) -> list[PatrolRule]:
+        """The active rules, read in the caller's transaction (crediting a patrol reads
+        them with the periods it updates)."""
         query = select(patrol_rules).where(patrol_rules.c.active.is_(True))
         return [PatrolRule.from_row(r) for r in conn.execute(query.order_by(patrol_rules.c.id))]
 
@@ -434,19 +443,32 @@ class Obligations:
 
     # -- reading ---------------------------------------------------------
     def periods(
-        self, at: dt.datetime | None = None, unit_prefix: str | None = None
+        self,
+        at: dt.datetime | None = None,
+        unit_prefix: str | None = None,
+        *,
+        unit: str | None = None,
+        viewer: Viewer | str = ADMIN,
     ) -> list[dict[str, Any]]:
-        """Every unit's period of every active rule at *at* (default now)."""
+        """Every unit's period of every active rule at *at* (default now); *unit*: that
+        unit and those below it (UnknownUnit if there is none); *viewer*: only the
+        units it sees."""
         moment = at or self.clock.now()
         out: list[dict[str, Any]] = []
         p = patrol_periods.c
         with connection(read_only(self.engine)) as conn:
+            if unit is not None:
+                unit_prefix = grid.subtree_prefix(conn, unit)
             for rule in self.active_rules(conn):
                 period = period_of(rule.every, moment, rule.timezone)
                 query = (
                     select(p.unit_code, units.c.name, p.done, p.required, p.status)
                     .join(units, units.c.code == p.unit_code)
-                    .where(p.rule_id == rule.id, p.period_start == period.start)
+                    .where(
+                        p.rule_id == rule.id,
+                        p.period_start == period.start,
+                        visible(viewer, units.c.path),
+                    )
                     .order_by(units.c.path)
                 )
                 if unit_prefix is not None:

@@ -12,10 +12,11 @@ from sqlalchemy import Engine, select, update
 
 from engine.clock import Clock
 from engine.db import read_only
-from engine.errors import TimerNotFailed, UnknownTimer
+from engine.errors import TimerNotFailed, UnknownCase, UnknownTimer
 from engine.store import connection, transaction
-from engine.tables import overdue_facts, timers
+from engine.tables import cases, overdue_facts, timers, units
 from engine.timers.rungs import rung_level
+from engine.visibility import ADMIN, Viewer, as_viewer, visible
 
 __all__ = ["STATUSES", "TimerLedger"]
 
@@ -52,10 +53,19 @@ class TimerLedger:
         self.engine = engine
         self.clock = clock
 
-    def describe(self, case_id: str) -> dict[str, Any]:
-        """Pending and failed timers and overdue facts of a case (for ``case show``)."""
+    def describe(self, case_id: str, *, viewer: Viewer | str = ADMIN) -> dict[str, Any]:
+        """Pending and failed timers and overdue facts of a case (for ``case show``);
+        UnknownCase when *viewer* (not the administrator) does not see the case."""
         t = timers.c
         with connection(read_only(self.engine)) as conn:
+            if not as_viewer(viewer).everything:
+                seen = conn.execute(
+                    select(cases.c.id)
+                    .join(units, units.c.code == cases.c.unit_code)
+                    .where(cases.c.id == case_id, visible(viewer, units.c.path))
+                ).first()
+                if seen is None:
+                    raise UnknownCase(case_id)
             pending = conn.execute(
                 select(t.kind, t.rung, t.due_at)
                 .where(t.case_id == case_id, t.status == "pending")

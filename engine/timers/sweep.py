@@ -56,6 +56,7 @@ from engine.timers.ledger import TimerLedger
 from engine.timers.retry import RetryPolicy
 from engine.timers.rungs import rung_level
 from engine.timers.schedule import TimerSchedule
+from engine.visibility import ADMIN, Viewer
 from notifications.outbox import enqueue
 
 __all__ = ["CASE_KINDS", "Fired", "TimerService", "worker_id"]
@@ -383,9 +384,9 @@ class TimerService:
         )
 
     # -- reading and re-arming (case show, timers list, timers retry) ----
-    def describe(self, case_id: str) -> dict[str, Any]:
+    def describe(self, case_id: str, *, viewer: Viewer | str = ADMIN) -> dict[str, Any]:
         """Pending and failed timers and overdue facts of a case (for ``case show``)."""
-        return self.ledger.describe(case_id)
+        return self.ledger.describe(case_id, viewer=viewer)
 
     def list_timers(
         self, status: str | None = None, case: str | None = None, limit: int = 100

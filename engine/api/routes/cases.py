@@ -1,6 +1,7 @@
 """``/cases``: open cases, fire events, read cases and their history.
 
-A principal sees the cases in the units where it holds a role and below; a
+A principal sees the cases in the units where it holds a role and below
+(:mod:`engine.visibility`, applied by the case service in its queries); a
 case outside its scope answers 404, as if it did not exist.  What it may *do*
 to a case it sees is the engine's decision (403 with the roles needed).
 """
@@ -11,10 +12,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from engine.api.auth import PrincipalDep
-from engine.api.deps import Services, ServicesDep
+from engine.api.deps import ServicesDep
 from engine.api.schemas import (
     Case,
     CaseCreate,
@@ -25,10 +25,7 @@ from engine.api.schemas import (
     HistoryEntry,
 )
 from engine.cases import CaseFilter
-from engine.db import read_only
-from engine.errors import EventRejected, InvalidData, UnknownCase, UnknownUnit
-from engine.tables import cases, units
-from engine.tokens import Principal
+from engine.errors import EventRejected, InvalidData, UnknownUnit
 
 __all__ = ["router"]
 
@@ -48,19 +45,6 @@ CaseId = Annotated[str, Path(max_length=100, description="a case id, e.g. C20260
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody} for code in (401, 422, *codes)}
-
-
-def visible_case(services: Services, principal: Principal, case_id: str) -> None:
-    """Raise UnknownCase unless the case exists in the principal's scope."""
-    stmt = (
-        select(units.c.path)
-        .join(cases, cases.c.unit_code == units.c.code)
-        .where(cases.c.id == case_id)
-    )
-    with read_only(services.app.engine).connect() as conn:
-        path = conn.execute(stmt).scalar_one_or_none()
-    if path is None or not principal.sees(path):
-        raise UnknownCase(case_id)
 
 
 @router.post(
@@ -113,10 +97,9 @@ def list_cases(
         overdue=overdue,
         limit=limit,
         after=cursor,
-        within=principal.units,
     )
     try:
-        views = services.app.cases.list_cases(wanted)
+        views = services.app.cases.list_cases(wanted, viewer=principal.viewer)
     except UnknownUnit:
         raise InvalidData({"unit": f"unknown grid unit {unit!r}"}) from None
     items = [v.as_dict() for v in views]
@@ -131,9 +114,8 @@ def list_cases(
     summary="One case, with its pending timers and overdue facts",
 )
 def get_case(case_id: CaseId, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
-    visible_case(services, principal, case_id)
-    view = services.app.cases.get_case(case_id)
-    timing = services.app.timers.describe(case_id)
+    view = services.app.cases.get_case(case_id, viewer=principal.viewer)
+    timing = services.app.timers.describe(case_id, viewer=principal.viewer)
     return JSONResponse({**view.as_dict(), **timing})
 
 
@@ -150,7 +132,6 @@ def submit_event(
     principal: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    visible_case(services, principal, case_id)
     try:
         view = services.app.cases.submit_event(
             case_id,
@@ -159,6 +140,7 @@ def submit_event(
             body.payload,
             idempotency_key,
             body.expected_version,
+            viewer=principal.viewer,
         )
     except EventRejected as exc:
         services.counters.add("event", "rejected", exc.code)
@@ -174,5 +156,5 @@ def submit_event(
     summary="A case's history, oldest first",
 )
 def case_history(case_id: CaseId, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
-    visible_case(services, principal, case_id)
-    return JSONResponse([e.as_dict() for e in services.app.cases.history(case_id)])
+    entries = services.app.cases.history(case_id, viewer=principal.viewer)
+    return JSONResponse([e.as_dict() for e in entries])

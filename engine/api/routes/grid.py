@@ -1,7 +1,8 @@
 """``/grid/units/{code}``: a unit of the grid, its chain, its children and who holds roles on it.
 
 A viewer sees the units of its own chain: the subtrees it holds roles in, and
-their ancestors; any other unit is 404, as if it did not exist.  Contact
+their ancestors (:func:`engine.visibility.on_chain`, applied by the grid
+service); any other unit is 404, as if it did not exist.  Contact
 details (phones, e-mails, webhooks) are not shown.
 """
 
@@ -12,13 +13,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
-from engine import grid
 from engine.api.auth import PrincipalDep
 from engine.api.deps import ServicesDep
 from engine.api.schemas import ErrorBody, Unit
-from engine.db import read_only
-from engine.errors import UnknownUnit
-from engine.grid_views import unit_detail
 
 __all__ = ["router"]
 
@@ -34,11 +31,4 @@ router = APIRouter(tags=["grid"])
 def get_unit(
     code: Annotated[str, Path(max_length=200)], services: ServicesDep, principal: PrincipalDep
 ) -> JSONResponse:
-    with read_only(services.app.engine).connect() as conn:
-        unit = grid.get_unit(conn, code)
-        on_chain = principal.sees(unit.path) or any(
-            path.startswith(unit.path) for _, path in principal.scope
-        )
-        if not on_chain:
-            raise UnknownUnit(code)
-        return JSONResponse(unit_detail(conn, code))
+    return JSONResponse(services.app.grid.unit(code, viewer=principal.viewer))

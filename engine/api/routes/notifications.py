@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 
 from engine.api.auth import PrincipalDep
 from engine.api.deps import ServicesDep
-from engine.api.routes.cases import visible_case
 from engine.api.schemas import DeliveryPage, ErrorBody
 
 __all__ = ["router"]
@@ -42,8 +41,6 @@ def list_notifications(
         Query(ge=0, le=MAX_ID, description="next_cursor of the previous page"),
     ] = None,
 ) -> JSONResponse:
-    if case is not None:
-        visible_case(services, principal, case)
-    rows = services.app.dispatcher.list(status, case, limit, within=principal.units, after=cursor)
+    rows = services.app.dispatcher.list(status, case, limit, after=cursor, viewer=principal.viewer)
     next_cursor = rows[-1]["id"] if len(rows) == limit else None
     return JSONResponse({"items": rows, "next_cursor": next_cursor})

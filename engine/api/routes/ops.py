@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
-from engine import grid
 from engine.api import metrics
 from engine.api.auth import PrincipalDep
 from engine.api.deps import ServicesDep
 from engine.api.errors import error_response
 from engine.api.schemas import ErrorBody
-from engine.db import read_only
 from engine.errors import NotPermitted
 
 __all__ = ["router"]
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["operations"])
 
@@ -39,13 +32,7 @@ def healthz() -> dict[str, str]:
     responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
 )
 def readyz(services: ServicesDep) -> JSONResponse:
-    database = "ok"
-    try:
-        with read_only(services.app.engine).connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        log.warning("readyz: database not reachable: %s", exc)
-        database = "unreachable"
+    database = "ok" if services.app.ops.database_reachable() else "unreachable"
     loop = "running" if services.loop_running else "stopped"
     checks: dict[str, Any] = {"database": database, "loop": loop}
     if database == "ok" and loop == "running":
@@ -68,13 +55,11 @@ def readyz(services: ServicesDep) -> JSONResponse:
 )
 def get_metrics(services: ServicesDep, principal: PrincipalDep) -> PlainTextResponse:
     roles = services.options.metrics_roles
-    with read_only(services.app.engine).connect() as conn:
-        allowed = grid.holds_any_role(conn, principal.actor, roles)
-    if not allowed:
+    if not services.app.grid.holds_any_role(principal.actor, roles):
         raise NotPermitted(principal.actor, "read the metrics", "-", roles)
     loop = services.loop
     body = metrics.render(
-        services.app.engine,
+        services.app.ops.gauges(),
         services.counters,
         loop_running=services.loop_running,
         sweeps=loop.sweeps if loop is not None else 0,

@@ -129,7 +129,7 @@ def list_patrols(
         raise InvalidData({"to": f"{last} is before from {first}"})
     try:
         rows = services.app.patrols.ledger.list(
-            unit, first, last, viewer=principal.actor, limit=limit, after=cursor
+            unit, first, last, viewer=principal.viewer, limit=limit, after=cursor
         )
     except UnknownUnit:
         raise InvalidData({"unit": f"unknown grid unit {unit!r}"}) from None
@@ -146,7 +146,7 @@ def list_patrols(
 )
 def get_patrol(patrol_id: PatrolId, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
     try:
-        view = services.app.patrols.ledger.get(patrol_id, viewer=principal.actor)
+        view = services.app.patrols.ledger.get(patrol_id, viewer=principal.viewer)
     except NotPermitted:
         raise UnknownPatrol(patrol_id) from None
     return JSONResponse(view.as_dict())

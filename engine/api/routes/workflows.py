@@ -6,18 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from engine.api.auth import PrincipalDep
 from engine.api.deps import ServicesDep
 from engine.api.schemas import ErrorBody, WorkflowDetail, WorkflowSummary
 from engine.catalog import VersionInfo
-from engine.db import read_only
 from engine.definitions import FieldSpec, StateSpec, TransitionSpec, Workflow
 from engine.definitions.diagram import describe_deadline, to_mermaid
 from engine.definitions.model import TEXT_TYPES
-from engine.errors import UnknownWorkflow
-from engine.tables import workflow_versions
 
 __all__ = ["definition_dict", "router"]
 
@@ -98,8 +94,7 @@ def definition_dict(wf: Workflow) -> dict[str, Any]:
     summary="Registered workflows and their versions",
 )
 def list_workflows(services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
-    with read_only(services.app.engine).connect() as conn:
-        versions = services.app.catalog.versions(conn)
+    versions = services.app.catalog.versions()
     by_name: dict[str, list[VersionInfo]] = {}
     for v in versions:
         by_name.setdefault(v.workflow, []).append(v)
@@ -130,18 +125,8 @@ def get_workflow(
         int | None, Query(ge=1, description="default: the current version (new cases get it)")
     ] = None,
 ) -> JSONResponse:
-    catalog = services.app.catalog
-    with read_only(services.app.engine).connect() as conn:
-        versions = catalog.versions(conn, name)
-        chosen = next((v for v in versions if v.version == version), None)
-        if version is None and versions:
-            chosen = next((v for v in versions if v.current), versions[-1])
-        if chosen is None:
-            raise UnknownWorkflow(name, version)
-        wf = catalog.compiled(conn, chosen.definition_id).workflow
-        source = conn.execute(
-            select(workflow_versions.c.source).where(workflow_versions.c.id == chosen.definition_id)
-        ).scalar_one()
+    found = services.app.catalog.definition(name, version)
+    chosen, versions, wf = found.chosen, found.versions, found.workflow
     return JSONResponse(
         {
             "workflow": name,
@@ -149,7 +134,7 @@ def get_workflow(
             "version": chosen.version,
             "versions": [_version(v) for v in versions],
             "definition": definition_dict(wf),
-            "source": source,
+            "source": found.source,
             "diagram": {"mermaid": to_mermaid(wf)},
         }
     )

@@ -1,0 +1,90 @@
+"""Who sees what: the one visibility rule, as a SQL clause.
+
+A *viewer* is an actor of the grid (a person or a service account).  It sees
+a unit — and so the cases, patrols and notifications of that unit — when the
+unit lies in the subtree of an **active** unit where the viewer, while
+**active**, holds an **active** role.  The administrator (:data:`ADMIN`: the
+CLI's operator, the engine itself) sees everything.
+
+Every service applies the rule in its query, with :func:`visible` on the
+``path`` column of the row's unit, so a page of a list is full whatever the
+other units hold, and a single row outside the scope reads as missing.  The
+HTTP API, the CLI and the pages all go through the services, so they give the
+same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, func, select
+
+from engine.tables import people, person_roles, units
+
+__all__ = ["ADMIN", "Viewer", "as_viewer", "on_chain", "visible"]
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The actor a read or an action is done for; ``everything``: the administrator."""
+
+    actor: str
+    everything: bool = False
+
+    def __str__(self) -> str:
+        return "(administrator)" if self.everything else self.actor
+
+
+ADMIN = Viewer("(administrator)", everything=True)
+
+
+def as_viewer(viewer: Viewer | str) -> Viewer:
+    """A :class:`Viewer`; an actor id means that actor."""
+    return viewer if isinstance(viewer, Viewer) else Viewer(viewer)
+
+
+def visible(viewer: Viewer | str, unit_path: ColumnElement[str]) -> ColumnElement[bool]:
+    """SQL condition: the unit whose materialized path is *unit_path* is in *viewer*'s scope."""
+    return _holds(viewer, lambda scope: _starts(unit_path, scope))
+
+
+def on_chain(viewer: Viewer | str, unit_path: ColumnElement[str]) -> ColumnElement[bool]:
+    """SQL condition: the unit is in *viewer*'s scope or above it (an ancestor of a unit
+    where the viewer holds a role): the units of its own chain, as the grid shows them."""
+    return _holds(viewer, lambda scope: _starts(unit_path, scope) | _starts(scope, unit_path))
+
+
+def _starts(path: ColumnElement[str], prefix: ColumnElement[str]) -> ColumnElement[bool]:
+    """An exact prefix test (``substr``), not ``LIKE``: unit codes may contain ``_``."""
+    return func.substr(path, 1, func.length(prefix)) == prefix
+
+
+def _holds(
+    viewer: Viewer | str, where: Callable[[ColumnElement[str]], ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    """A correlated ``EXISTS`` over the viewer's active roles on active units."""
+    who = as_viewer(viewer)
+    if who.everything:
+        return sa.true()
+    scope = units.alias("scope_unit")
+    role = person_roles.alias("scope_role")
+    person = people.alias("scope_person")
+    held = (
+        select(sa.literal(1))
+        .select_from(
+            role.join(scope, scope.c.code == role.c.unit_code).join(
+                person, person.c.id == role.c.person_id
+            )
+        )
+        .where(
+            role.c.person_id == who.actor,
+            role.c.active.is_(True),
+            person.c.active.is_(True),
+            scope.c.active.is_(True),
+            where(scope.c.path),
+        )
+        .correlate_except(scope, role, person)
+    )
+    return held.exists()
