@@ -26,11 +26,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from engine import errors as e
-from engine.store import storage_error_for
+from engine.store import DRIVER_ERROR, storage_error_for
 
 __all__ = ["STATUS", "error_response", "install", "status_of"]
 
@@ -166,7 +165,7 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
 
 async def _database(request: Request, exc: Exception) -> JSONResponse:
     """A SQLAlchemy error no service mapped: mapped here by the same rules."""
-    assert isinstance(exc, SQLAlchemyError)
+    assert isinstance(exc, DRIVER_ERROR)
     mapped = storage_error_for(exc)
     log.error("%s %s: database error", request.method, request.url.path, exc_info=exc)
     status = status_of(mapped)
@@ -187,5 +186,5 @@ def install(api: FastAPI) -> None:
     api.add_exception_handler(e.GengbaoError, _gengbao)
     api.add_exception_handler(RequestValidationError, _validation)
     api.add_exception_handler(HTTPException, _http)
-    api.add_exception_handler(SQLAlchemyError, _database)
+    api.add_exception_handler(DRIVER_ERROR, _database)
     api.add_exception_handler(Exception, _internal)

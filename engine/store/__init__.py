@@ -24,6 +24,7 @@ from engine.store.dialect import (
     skip_locked,
 )
 from engine.store.errors import (
+    DRIVER_ERROR,
     connection,
     map_storage_errors,
     masked_url,
@@ -32,6 +33,7 @@ from engine.store.errors import (
 )
 
 __all__ = [
+    "DRIVER_ERROR",
     "connection",
     "dialect_insert",
     "for_update",

@@ -33,12 +33,17 @@ from sqlalchemy.engine import URL, make_url
 from engine.errors import StorageConflict, StorageError, StorageUnavailable
 
 __all__ = [
+    "DRIVER_ERROR",
     "connection",
     "map_storage_errors",
     "masked_url",
     "storage_error_for",
     "transaction",
 ]
+
+DRIVER_ERROR: type[exc.SQLAlchemyError] = exc.SQLAlchemyError
+"""What the storage layer raises before :func:`storage_error_for` maps it: an edge
+registers a last-resort handler for it without importing SQLAlchemy itself."""
 
 _UNAVAILABLE: tuple[type[exc.SQLAlchemyError], ...] = (
     exc.InterfaceError,
