@@ -19,12 +19,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from engine.cli import cases, definitions, notifications, patrols, report, serve, timers
 from engine.cli.common import Context, Failure
 from engine.errors import GengbaoError
-from engine.store import storage_error_for
+from engine.store import DRIVER_ERROR, storage_error_for
 
 __all__ = ["build_parser", "main"]
 
@@ -76,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GengbaoError as exc:
         print(f"gengbao: error: {exc}", file=sys.stderr)
         return 1
-    except SQLAlchemyError as exc:
+    except DRIVER_ERROR as exc:
         if os.environ.get("GENGBAO_DEBUG"):
             traceback.print_exc()
         print(f"gengbao: error: {storage_error_for(exc)}", file=sys.stderr)
