@@ -2,13 +2,14 @@
 
 One Python API used by the CLI and the HTTP API.  **One event is one
 database transaction**: lock the case row (``FOR UPDATE`` on PostgreSQL;
-SQLite writers hold the database lock from ``BEGIN IMMEDIATE``), attach it to
-the compiled machine of its definition version, check trigger, permission,
-payload and guard, update the case, append the hash-chained history row,
-commit.  A request with an idempotency key claims the key first (see
-:meth:`CaseService._idempotent`), so its twin replays its answer.  A refused
-event raises a specific :class:`~engine.errors.EventRejected` and leaves
-nothing behind.
+SQLite writers hold the database lock from ``BEGIN IMMEDIATE``), ask the
+compiled machine of its definition version which transitions the trigger may
+take from the case's state, check permission and payload, let the machine
+choose the transition (first true guard) and take the state it reaches, update
+the case, append the hash-chained history row, commit.  A request with an
+idempotency key claims the key first (see :meth:`CaseService._idempotent`), so
+its twin replays its answer.  A refused event raises a specific
+:class:`~engine.errors.EventRejected` and leaves nothing behind.
 
 Effects that must commit with the state change (timers, notifications) are
 applied through :class:`Effects` hooks inside the same transaction.
@@ -48,10 +49,8 @@ from engine.errors import (
     NotPermitted,
     RequestInProgress,
     StorageError,
-    TriggerNotAllowed,
     UnknownCase,
     UnknownPerson,
-    UnknownTrigger,
     VersionConflict,
 )
 from engine.history import GENESIS, ChainReport, verify_chain
@@ -391,12 +390,7 @@ class CaseService:
         compiled = self.catalog.compiled(conn, row.definition_id)
         wf = compiled.workflow
         state = row.state
-        allowed = wf.triggers_from(state)
-        if trigger not in wf.triggers:
-            raise UnknownTrigger(trigger, allowed)
-        candidates = compiled.candidates(state, trigger)
-        if not candidates:
-            raise TriggerNotAllowed(trigger, state, allowed)
+        candidates = compiled.options(state, trigger)  # the machine's; or refused
         held = self._roles(conn, actor, row.unit_code, f"fire {trigger!r}", row.unit_path)
         if not any(_permits(t, held, actor) for t in candidates):
             needed = sorted({str(r) for t in candidates for r in t.roles})
@@ -406,9 +400,10 @@ class CaseService:
         if problems:
             raise InvalidData(problems)
         env = {**row.data, **typed}
-        chosen = compiled.fire(state, trigger, env)
-        if chosen is None:
+        taken = compiled.fire(state, trigger, env)
+        if taken is None:
             raise GuardFailed(trigger, [t.when or "" for t in candidates])
+        chosen = taken.transition
         if not _permits(chosen, held, actor):
             raise NotPermitted(
                 actor,
@@ -423,7 +418,7 @@ class CaseService:
         data = _case_data(wf.fields, row.data, updates, complete=True)
         now = self.clock.now()
         revision = row.row_version + 1
-        dest = wf.state(chosen.dest)
+        dest = wf.state(taken.state)
         closed_at = now if dest.final else None
         change = Change(
             case_id,
