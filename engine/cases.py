@@ -177,19 +177,19 @@ class CaseService:
         revision: int = row.row_version + 1
         now = self.clock.now()
         change = Change(
-            row.id,
-            wf,
-            row.definition_id,
-            row.unit_code,
-            SYSTEM_ACTOR,
-            trigger,
-            None,
-            row.state,
-            row.state,
-            row.data,
-            dict(payload),
-            now,
-            revision,
+            case_id=row.id,
+            workflow=wf,
+            definition_id=row.definition_id,
+            unit=row.unit_code,
+            actor=SYSTEM_ACTOR,
+            trigger=trigger,
+            transition=None,
+            from_state=row.state,
+            to_state=row.state,
+            data=row.data,
+            payload=dict(payload),
+            at=now,
+            seq=revision,
         )
         entry = HistoryRow.of(change, row.head_hash or self._head(conn, row.id))
         done = conn.execute(
@@ -313,19 +313,19 @@ class CaseService:
         case_id = next_id(conn, "C", now)
         final = wf.state(wf.initial).final
         change = Change(
-            case_id,
-            wf,
-            definition_id,
-            unit,
-            actor,
-            CREATE_TRIGGER,
-            None,
-            None,
-            wf.initial,
-            clean,
-            {**clean, "origin": dict(origin)} if origin else clean,
-            now,
-            1,
+            case_id=case_id,
+            workflow=wf,
+            definition_id=definition_id,
+            unit=unit,
+            actor=actor,
+            trigger=CREATE_TRIGGER,
+            transition=None,
+            from_state=None,
+            to_state=wf.initial,
+            data=clean,
+            payload={**clean, "origin": dict(origin)} if origin else clean,
+            at=now,
+            seq=1,
         )
         entry = HistoryRow.of(change, GENESIS)
         conn.execute(
@@ -349,22 +349,22 @@ class CaseService:
         self._record(conn, entry)
         extra = self._effects(conn, change)
         view = CaseView(
-            case_id,
-            wf.id,
-            version,
-            definition_id,
-            wf.initial,
-            wf.state(wf.initial).title,
-            unit,
-            clean,
-            1,
-            0,
-            now,
-            now,
-            now if final else None,
-            now,
-            actor,
-            extra,
+            id=case_id,
+            workflow=wf.id,
+            version=version,
+            definition_id=definition_id,
+            state=wf.initial,
+            state_title=wf.state(wf.initial).title,
+            unit=unit,
+            data=clean,
+            revision=1,
+            escalation_level=0,
+            opened_at=now,
+            state_entered_at=now,
+            closed_at=now if final else None,
+            updated_at=now,
+            created_by=actor,
+            extra=extra,
         )
         return view
 
@@ -421,19 +421,19 @@ class CaseService:
         dest = wf.state(taken.state)
         closed_at = now if dest.final else None
         change = Change(
-            case_id,
-            wf,
-            row.definition_id,
-            row.unit_code,
-            actor,
-            trigger,
-            chosen,
-            state,
-            dest.name,
-            data,
-            typed,
-            now,
-            revision,
+            case_id=case_id,
+            workflow=wf,
+            definition_id=row.definition_id,
+            unit=row.unit_code,
+            actor=actor,
+            trigger=trigger,
+            transition=chosen,
+            from_state=state,
+            to_state=dest.name,
+            data=data,
+            payload=typed,
+            at=now,
+            seq=revision,
         )
         entry = HistoryRow.of(change, row.head_hash or self._head(conn, case_id))
         done = conn.execute(
@@ -456,22 +456,22 @@ class CaseService:
         extra = self._effects(conn, change)
         version = self.catalog.version_number(conn, row.definition_id)
         return CaseView(
-            case_id,
-            wf.id,
-            version,
-            row.definition_id,
-            dest.name,
-            dest.title,
-            row.unit_code,
-            data,
-            revision,
-            0,
-            row.opened_at,
-            now,
-            closed_at,
-            now,
-            row.created_by,
-            extra,
+            id=case_id,
+            workflow=wf.id,
+            version=version,
+            definition_id=row.definition_id,
+            state=dest.name,
+            state_title=dest.title,
+            unit=row.unit_code,
+            data=data,
+            revision=revision,
+            escalation_level=0,
+            opened_at=row.opened_at,
+            state_entered_at=now,
+            closed_at=closed_at,
+            updated_at=now,
+            created_by=row.created_by,
+            extra=extra,
         )
 
     def _head(self, conn: Connection, case_id: str) -> str:
@@ -549,21 +549,21 @@ class CaseService:
         wf = self.catalog.compiled(conn, row.definition_id).workflow
         title = wf.state(row.state).title if wf.has_state(row.state) else row.state
         return CaseView(
-            row.id,
-            row.workflow,
-            row.version,
-            row.definition_id,
-            row.state,
-            title,
-            row.unit_code,
-            row.data,
-            row.row_version,
-            row.escalation_level,
-            row.opened_at,
-            row.state_entered_at,
-            row.closed_at,
-            row.updated_at,
-            row.created_by,
+            id=row.id,
+            workflow=row.workflow,
+            version=row.version,
+            definition_id=row.definition_id,
+            state=row.state,
+            state_title=title,
+            unit=row.unit_code,
+            data=row.data,
+            revision=row.row_version,
+            escalation_level=row.escalation_level,
+            opened_at=row.opened_at,
+            state_entered_at=row.state_entered_at,
+            closed_at=row.closed_at,
+            updated_at=row.updated_at,
+            created_by=row.created_by,
         )
 
     def list_cases(self, f: CaseFilter | None = None) -> list[CaseView]:
@@ -613,15 +613,15 @@ class CaseService:
             )
             return [
                 HistoryEntry(
-                    r.seq,
-                    r.at,
-                    r.actor,
-                    r.trigger,
-                    r.from_state,
-                    r.to_state,
-                    r.payload,
-                    r.definition_id,
-                    r.hash,
+                    seq=r.seq,
+                    at=r.at,
+                    actor=r.actor,
+                    trigger=r.trigger,
+                    from_state=r.from_state,
+                    to_state=r.to_state,
+                    payload=r.payload,
+                    definition_id=r.definition_id,
+                    hash=r.hash,
                 )
                 for r in rows
             ]
