@@ -14,7 +14,7 @@ on the same engine and tables (so the same pragmas and ``BEGIN IMMEDIATE``):
 * create: insert the case row, its first history row (sha256 chained with
   :func:`engine.history.row_hash`) and its state_entries row;
 * event: select the case row (``FOR UPDATE`` on PostgreSQL), update it
-  (state, data JSON, row_version and timestamps), insert the history row and
+  (state, data JSON, revision and timestamps), insert the history row and
   the state_entries row.  The previous hash is carried in memory.
 
 Engine and bare runs alternate within each repeat; the table shows medians
@@ -198,7 +198,7 @@ class Bench:
                     state=self.initial,
                     unit_code=UNIT,
                     data=self.created_data,
-                    row_version=1,
+                    revision=1,
                     escalation_level=0,
                     opened_at=now,
                     state_entered_at=now,
@@ -235,14 +235,14 @@ class Bench:
             row = conn.execute(stmt.with_for_update() if self.pg else stmt).one()
             now = self.clock.now()
             data = {**row.data, **{k: step.payload[k] for k in step.fields}}
-            revision = row.row_version + 1
+            revision = row.revision + 1
             conn.execute(
                 update(cases)
-                .where(cases.c.id == case_id, cases.c.row_version == row.row_version)
+                .where(cases.c.id == case_id, cases.c.revision == row.revision)
                 .values(
                     state=step.dest,
                     data=data,
-                    row_version=revision,
+                    revision=revision,
                     escalation_level=0,
                     state_entered_at=now,
                     closed_at=now if step.final else None,

@@ -133,8 +133,11 @@ class CaseService:
         actor: str,
         payload: Mapping[str, Any] | None = None,
         key: str | None = None,
-        expected_revision: int | None = None,
+        *,
+        revision: int | None = None,
     ) -> CaseView:
+        """Fire *trigger* on the case; with *revision*, only if the case is at that
+        revision (:class:`~engine.errors.VersionConflict` otherwise)."""
         if actor == SYSTEM_ACTOR:
             raise NotPermitted(
                 actor, trigger, "-", [], "the system actor is reserved for the engine"
@@ -145,13 +148,15 @@ class CaseService:
             "case": case_id,
             "trigger": trigger,
             "payload": body,
-            "expected_revision": expected_revision,
+            # the key is part of stored idempotency digests: renaming it would make a
+            # retry across an upgrade look like a different request
+            "expected_revision": revision,
         }
         return self._idempotent(
             actor,
             key,
             request,
-            lambda conn: self._event(conn, case_id, trigger, actor, body, expected_revision),
+            lambda conn: self._event(conn, case_id, trigger, actor, body, revision),
         )
 
     def fire_as_system(self, conn: Connection, case_id: str, trigger: str) -> CaseView:
@@ -174,7 +179,7 @@ class CaseService:
         by one and is returned, and the caller re-points what is tied to the old one (the
         state's pending timers)."""
         wf = self.catalog.compiled(conn, row.definition_id).workflow
-        revision: int = row.row_version + 1
+        revision: int = row.revision + 1
         now = self.clock.now()
         change = Change(
             case_id=row.id,
@@ -194,11 +199,11 @@ class CaseService:
         entry = HistoryRow.of(change, row.head_hash or self._head(conn, row.id))
         done = conn.execute(
             update(cases)
-            .where(cases.c.id == row.id, cases.c.row_version == row.row_version)
-            .values(row_version=revision, updated_at=now, head_hash=entry.hash)
+            .where(cases.c.id == row.id, cases.c.revision == row.revision)
+            .values(revision=revision, updated_at=now, head_hash=entry.hash)
         )
         if done.rowcount != 1:
-            raise VersionConflict(row.id, row.row_version, revision)
+            raise VersionConflict(row.id, row.revision, revision)
         self._record(conn, entry)
         return revision
 
@@ -336,7 +341,7 @@ class CaseService:
                 state=wf.initial,
                 unit_code=unit,
                 data=clean,
-                row_version=1,
+                revision=1,
                 escalation_level=0,
                 opened_at=now,
                 state_entered_at=now,
@@ -375,7 +380,7 @@ class CaseService:
         trigger: str,
         actor: str,
         payload: dict[str, Any],
-        expected_revision: int | None,
+        expected: int | None,
     ) -> CaseView:
         stmt = (
             select(cases, units.c.path.label("unit_path"))
@@ -385,8 +390,8 @@ class CaseService:
         row = conn.execute(stmt.with_for_update(of=cases) if self._pg else stmt).one_or_none()
         if row is None:
             raise UnknownCase(case_id)
-        if expected_revision is not None and expected_revision != row.row_version:
-            raise VersionConflict(case_id, expected_revision, row.row_version)
+        if expected is not None and expected != row.revision:
+            raise VersionConflict(case_id, expected, row.revision)
         compiled = self.catalog.compiled(conn, row.definition_id)
         wf = compiled.workflow
         state = row.state
@@ -417,7 +422,7 @@ class CaseService:
         updates = {k: v for k, v in typed.items() if wf.field(k) is not None}
         data = _case_data(wf.fields, row.data, updates, complete=True)
         now = self.clock.now()
-        revision = row.row_version + 1
+        revision = row.revision + 1
         dest = wf.state(taken.state)
         closed_at = now if dest.final else None
         change = Change(
@@ -438,11 +443,11 @@ class CaseService:
         entry = HistoryRow.of(change, row.head_hash or self._head(conn, case_id))
         done = conn.execute(
             update(cases)
-            .where(cases.c.id == case_id, cases.c.row_version == row.row_version)
+            .where(cases.c.id == case_id, cases.c.revision == row.revision)
             .values(
                 state=dest.name,
                 data=data,
-                row_version=revision,
+                revision=revision,
                 escalation_level=0,
                 state_entered_at=now,
                 closed_at=closed_at,
@@ -451,7 +456,7 @@ class CaseService:
             )
         )
         if done.rowcount != 1:
-            raise VersionConflict(case_id, row.row_version, row.row_version + 1)
+            raise VersionConflict(case_id, row.revision, row.revision + 1)
         self._record(conn, entry)
         extra = self._effects(conn, change)
         version = self.catalog.version_number(conn, row.definition_id)
@@ -557,7 +562,7 @@ class CaseService:
             state_title=title,
             unit=row.unit_code,
             data=row.data,
-            revision=row.row_version,
+            revision=row.revision,
             escalation_level=row.escalation_level,
             opened_at=row.opened_at,
             state_entered_at=row.state_entered_at,
@@ -629,18 +634,18 @@ class CaseService:
     def verify(self, case_id: str) -> ChainReport:
         with self.engine.connect() as conn:
             case = conn.execute(
-                select(cases.c.row_version, cases.c.head_hash).where(cases.c.id == case_id)
+                select(cases.c.revision, cases.c.head_hash).where(cases.c.id == case_id)
             ).one_or_none()
             if case is None:
                 raise UnknownCase(case_id)
             rows = conn.execute(
                 select(history).where(history.c.case_id == case_id).order_by(history.c.seq)
             ).mappings()
-            return verify_chain(case_id, (dict(r) for r in rows), case.row_version, case.head_hash)
+            return verify_chain(case_id, (dict(r) for r in rows), case.revision, case.head_hash)
 
     def _exists(self, conn: Connection, case_id: str) -> int:
         revision: int | None = conn.execute(
-            select(cases.c.row_version).where(cases.c.id == case_id)
+            select(cases.c.revision).where(cases.c.id == case_id)
         ).scalar_one_or_none()
         if revision is None:
             raise UnknownCase(case_id)
