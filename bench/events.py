@@ -89,7 +89,7 @@ H = TypeVar("H")
 # ---------------------------------------------------------------- the workload
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Step:
     """One lifecycle event, with what the bare loop needs to write it."""
 
@@ -101,7 +101,7 @@ class Step:
     final: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Timing:
     """One run: operations done and the seconds spent in them (loop overhead excluded)."""
 
@@ -158,12 +158,12 @@ class Bench:
         self.initial = wf.initial
         self.steps = [
             Step(
-                trigger,
-                actor,
-                payload,
-                tuple(k for k in payload if wf.field(k) is not None),
-                reached,
-                wf.state(reached).final,
+                trigger=trigger,
+                actor=actor,
+                payload=payload,
+                fields=tuple(k for k in payload if wf.field(k) is not None),
+                dest=reached,
+                final=wf.state(reached).final,
             )
             for trigger, actor, payload, reached in LIFECYCLE
         ]
@@ -292,7 +292,12 @@ class Bench:
                 t0 = perf_counter_ns()
                 handle = fire(handle, step)
                 event_ns += perf_counter_ns() - t0
-        return Timing(n, n * len(self.steps), create_ns / 1e9, event_ns / 1e9)
+        return Timing(
+            creates=n,
+            events=n * len(self.steps),
+            create_s=create_ns / 1e9,
+            event_s=event_ns / 1e9,
+        )
 
     def run_engine(self, n: int, on_phase: Callable[[str], None] | None = None) -> Timing:
         return self.run(n, self.engine_create, self.engine_event, on_phase)
@@ -430,6 +435,7 @@ BREAKDOWN: list[tuple[str, str, str]] = [
     ("  grid.person_roles_on_chain", "engine/grid.py", "person_roles_on_chain"),
     ("  grid._chain_codes", "engine/grid.py", "_chain_codes"),
     ("grid.get_unit (create)", "engine/grid.py", "get_unit"),
+    ("machine options", "engine/definitions/compiler.py", "CompiledWorkflow.options"),
     ("machine fire", "engine/definitions/compiler.py", "CompiledWorkflow.fire"),
     ("validation: validate_data", "engine/definitions/values.py", "validate_data"),
     ("  _case_data", "engine/cases.py", "_case_data"),
