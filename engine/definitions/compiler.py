@@ -17,20 +17,21 @@ transitions documents), moves the object's state, and its
 that resulting state.  Nothing is added to or removed from the machine, so
 concurrent events need no lock.
 
-Why this design (the other was the previous one: ``add_model`` /
-``remove_model`` of a transient model under a global lock, after the engine
-had pre-checked allowed triggers and candidates from the definition), measured
-on the farmland lifecycle, medians of 3 runs:
+Why this design: the previous one attached a transient model with
+``add_model`` / ``remove_model`` under a global lock, after the engine had
+pre-checked allowed triggers and candidates from the definition.  Measured on
+the farmland lifecycle (7 events), both in one process, runs alternated, on a
+shared 2-core box (load average 6–9, so read the ratios):
 
-================================  ===============  ================
-                                  add_model + lock  Event.trigger
-================================  ===============  ================
-machine step alone, µs/event      ~99              ~13
-bench/events.py, event µs/op      3,256 (SQLite)    see README
-================================  ===============  ================
-
-(The machine step is a few per cent of an event, which is dominated by SQL;
-``bench/events.py --cases 50`` shows the end-to-end numbers.)
+* the machine's part of an event alone (allowed triggers + candidates +
+  fire, no database; an ad-hoc script timing the previous compiler against
+  this one): now 0.10–0.14 of the time before in each of six repeats (medians
+  of 9 runs each: e.g. 218 → 29 µs, 483 → 67 µs per event);
+* ``bench/events.py --cases 50 --repeat 5 --profile``: "machine fire" went
+  from 4 % to 2 % of an operation under cProfile; the whole event is
+  dominated by SQL (6 statements, unchanged) and the load made end-to-end
+  events/s too noisy to tell apart (SQLite event medians of 3 alternated runs:
+  42 ops/s before, 59 now; PostgreSQL 24 and 29; 300 / 165 on a quiet box).
 """
 
 from __future__ import annotations
