@@ -14,7 +14,7 @@ on the same engine and tables (so the same pragmas and ``BEGIN IMMEDIATE``):
 * create: insert the case row, its first history row (sha256 chained with
   :func:`engine.history.row_hash`) and its state_entries row;
 * event: select the case row (``FOR UPDATE`` on PostgreSQL), update it
-  (state, data JSON, row_version and timestamps), insert the history row and
+  (state, data JSON, revision and timestamps), insert the history row and
   the state_entries row.  The previous hash is carried in memory.
 
 Engine and bare runs alternate within each repeat; the table shows medians
@@ -89,7 +89,7 @@ H = TypeVar("H")
 # ---------------------------------------------------------------- the workload
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Step:
     """One lifecycle event, with what the bare loop needs to write it."""
 
@@ -101,7 +101,7 @@ class Step:
     final: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Timing:
     """One run: operations done and the seconds spent in them (loop overhead excluded)."""
 
@@ -158,12 +158,12 @@ class Bench:
         self.initial = wf.initial
         self.steps = [
             Step(
-                trigger,
-                actor,
-                payload,
-                tuple(k for k in payload if wf.field(k) is not None),
-                reached,
-                wf.state(reached).final,
+                trigger=trigger,
+                actor=actor,
+                payload=payload,
+                fields=tuple(k for k in payload if wf.field(k) is not None),
+                dest=reached,
+                final=wf.state(reached).final,
             )
             for trigger, actor, payload, reached in LIFECYCLE
         ]
@@ -198,7 +198,7 @@ class Bench:
                     state=self.initial,
                     unit_code=UNIT,
                     data=self.created_data,
-                    row_version=1,
+                    revision=1,
                     escalation_level=0,
                     opened_at=now,
                     state_entered_at=now,
@@ -235,14 +235,14 @@ class Bench:
             row = conn.execute(stmt.with_for_update() if self.pg else stmt).one()
             now = self.clock.now()
             data = {**row.data, **{k: step.payload[k] for k in step.fields}}
-            revision = row.row_version + 1
+            revision = row.revision + 1
             conn.execute(
                 update(cases)
-                .where(cases.c.id == case_id, cases.c.row_version == row.row_version)
+                .where(cases.c.id == case_id, cases.c.revision == row.revision)
                 .values(
                     state=step.dest,
                     data=data,
-                    row_version=revision,
+                    revision=revision,
                     escalation_level=0,
                     state_entered_at=now,
                     closed_at=now if step.final else None,
@@ -292,7 +292,12 @@ class Bench:
                 t0 = perf_counter_ns()
                 handle = fire(handle, step)
                 event_ns += perf_counter_ns() - t0
-        return Timing(n, n * len(self.steps), create_ns / 1e9, event_ns / 1e9)
+        return Timing(
+            creates=n,
+            events=n * len(self.steps),
+            create_s=create_ns / 1e9,
+            event_s=event_ns / 1e9,
+        )
 
     def run_engine(self, n: int, on_phase: Callable[[str], None] | None = None) -> Timing:
         return self.run(n, self.engine_create, self.engine_event, on_phase)
@@ -430,6 +435,7 @@ BREAKDOWN: list[tuple[str, str, str]] = [
     ("  grid.person_roles_on_chain", "engine/grid.py", "person_roles_on_chain"),
     ("  grid._chain_codes", "engine/grid.py", "_chain_codes"),
     ("grid.get_unit (create)", "engine/grid.py", "get_unit"),
+    ("machine options", "engine/definitions/compiler.py", "CompiledWorkflow.options"),
     ("machine fire", "engine/definitions/compiler.py", "CompiledWorkflow.fire"),
     ("validation: validate_data", "engine/definitions/values.py", "validate_data"),
     ("  _case_data", "engine/cases.py", "_case_data"),

@@ -219,9 +219,7 @@ class PostgresTarget:
 
 # ---------------------------------------------------------------- loading timers
 
-CASES_NUMBERED = (
-    "SELECT id, state, row_version, row_number() OVER (ORDER BY id) - 1 AS k FROM cases"
-)
+CASES_NUMBERED = "SELECT id, state, revision, row_number() OVER (ORDER BY id) - 1 AS k FROM cases"
 TIMER_COLUMNS = (
     "case_id, state, case_revision, kind, rung, deadline_at, due_at, repeat_seconds,"
     " status, created_at"
@@ -230,7 +228,7 @@ TIMER_COLUMNS = (
 SQLITE_BULK = f"""
 WITH RECURSIVE cnt(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM cnt WHERE n + 1 < :count),
 cs AS MATERIALIZED ({CASES_NUMBERED}),
-t AS (SELECT cnt.n AS n, cs.id AS case_id, cs.state AS state, cs.row_version AS rev,
+t AS (SELECT cnt.n AS n, cs.id AS case_id, cs.state AS state, cs.revision AS rev,
              strftime('%Y-%m-%d %H:%M:%S', :far, '+' || (cnt.n * :step) || ' seconds')
                  || '.000000' AS due
       FROM cnt JOIN cs ON cs.k = cnt.n % :ncases)
@@ -244,7 +242,7 @@ FROM t
 
 POSTGRES_BULK = f"""
 WITH cs AS ({CASES_NUMBERED}),
-t AS (SELECT g.n AS n, cs.id AS case_id, cs.state AS state, cs.row_version AS rev,
+t AS (SELECT g.n AS n, cs.id AS case_id, cs.state AS state, cs.revision AS rev,
              CAST(:far AS timestamptz) + make_interval(secs => g.n * :step) AS due
       FROM generate_series(0, :count - 1) AS g(n) JOIN cs ON cs.k = mod(g.n, :ncases))
 INSERT INTO timers ({TIMER_COLUMNS})
@@ -296,7 +294,7 @@ def insert_due(
     """*n* timers due at ``first + spacing(i)`` seconds: half deadlines, half reminders."""
     with engine.begin() as conn:
         live = conn.execute(
-            text("SELECT id, state, row_version FROM cases WHERE closed_at IS NULL ORDER BY id")
+            text("SELECT id, state, revision FROM cases WHERE closed_at IS NULL ORDER BY id")
         ).all()
         rows: list[dict[str, Any]] = []
         for i in range(n):
@@ -307,7 +305,7 @@ def insert_due(
                 {
                     "case_id": case.id,
                     "state": case.state,
-                    "case_revision": case.row_version,
+                    "case_revision": case.revision,
                     "kind": kind,
                     "rung": None,
                     "deadline_at": due if kind == "deadline" else due + timedelta(hours=1),

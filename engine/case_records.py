@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CaseView:
     id: str
     workflow: str
@@ -74,7 +74,7 @@ class CaseView:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HistoryEntry:
     seq: int
     at: datetime
@@ -100,7 +100,7 @@ class HistoryEntry:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CaseFilter:
     workflow: str | None = None
     state: str | None = None
@@ -112,7 +112,7 @@ class CaseFilter:
     within: tuple[str, ...] | None = None  # only these units' subtrees (None: everywhere)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Change:
     """What one accepted event did, handed to the effects inside its transaction."""
 
@@ -131,7 +131,7 @@ class Change:
     seq: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HistoryRow:
     """One history row and its place in the hash chain, computed before it is written."""
 
@@ -153,7 +153,8 @@ class HistoryRow:
             "definition_id": change.definition_id,
             "hash_scheme": HASH_SCHEME,
         }
-        return cls(values, prev, row_hash(prev, hashed_fields(values), HASH_SCHEME))
+        digest = row_hash(prev, hashed_fields(values), HASH_SCHEME)
+        return cls(values=values, prev=prev, hash=digest)
 
 
 def jsonable(value: Any) -> Any:
@@ -188,20 +189,20 @@ def view_from_dict(d: Mapping[str, Any]) -> CaseView:
     updated = moment(d["updated_at"])
     assert opened and entered and updated
     return CaseView(
-        d["id"],
-        d["workflow"],
-        d["version"],
-        d.get("definition_id", 0),
-        d["state"],
-        d["state_title"],
-        d["unit"],
-        d["data"],
-        d["revision"],
-        d["escalation_level"],
-        opened,
-        entered,
-        moment(d["closed_at"]),
-        updated,
-        d["created_by"],
-        {k: v for k, v in d.items() if k not in known},
+        id=d["id"],
+        workflow=d["workflow"],
+        version=d["version"],
+        definition_id=d.get("definition_id", 0),
+        state=d["state"],
+        state_title=d["state_title"],
+        unit=d["unit"],
+        data=d["data"],
+        revision=d["revision"],
+        escalation_level=d["escalation_level"],
+        opened_at=opened,
+        state_entered_at=entered,
+        closed_at=moment(d["closed_at"]),
+        updated_at=updated,
+        created_by=d["created_by"],
+        extra={k: v for k, v in d.items() if k not in known},
     )

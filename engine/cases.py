@@ -2,13 +2,14 @@
 
 One Python API used by the CLI and the HTTP API.  **One event is one
 database transaction**: lock the case row (``FOR UPDATE`` on PostgreSQL;
-SQLite writers hold the database lock from ``BEGIN IMMEDIATE``), attach it to
-the compiled machine of its definition version, check trigger, permission,
-payload and guard, update the case, append the hash-chained history row,
-commit.  A request with an idempotency key claims the key first (see
-:meth:`CaseService._idempotent`), so its twin replays its answer.  A refused
-event raises a specific :class:`~engine.errors.EventRejected` and leaves
-nothing behind.
+SQLite writers hold the database lock from ``BEGIN IMMEDIATE``), ask the
+compiled machine of its definition version which transitions the trigger may
+take from the case's state, check permission and payload, let the machine
+choose the transition (first true guard) and take the state it reaches, update
+the case, append the hash-chained history row, commit.  A request with an
+idempotency key claims the key first (see :meth:`CaseService._idempotent`), so
+its twin replays its answer.  A refused event raises a specific
+:class:`~engine.errors.EventRejected` and leaves nothing behind.
 
 Effects that must commit with the state change (timers, notifications) are
 applied through :class:`Effects` hooks inside the same transaction.
@@ -48,10 +49,8 @@ from engine.errors import (
     NotPermitted,
     RequestInProgress,
     StorageUnavailable,
-    TriggerNotAllowed,
     UnknownCase,
     UnknownPerson,
-    UnknownTrigger,
     VersionConflict,
 )
 from engine.history import GENESIS, ChainReport, verify_chain
@@ -134,12 +133,14 @@ class CaseService:
         actor: str,
         payload: Mapping[str, Any] | None = None,
         key: str | None = None,
-        expected_revision: int | None = None,
         *,
+        revision: int | None = None,
         viewer: Viewer | str = ADMIN,
     ) -> CaseView:
-        """Fire *trigger* on the case as *actor*.  A *viewer* (the HTTP API passes the
-        authenticated actor) that does not see the case gets UnknownCase first."""
+        """Fire *trigger* on the case; with *revision*, only if the case is at that
+        revision (:class:`~engine.errors.VersionConflict` otherwise).  A *viewer* (the
+        HTTP API passes the authenticated actor) that does not see the case gets
+        UnknownCase first."""
         if not as_viewer(viewer).everything:
             self.ensure_visible(case_id, viewer=viewer)
         if actor == SYSTEM_ACTOR:
@@ -152,13 +153,15 @@ class CaseService:
             "case": case_id,
             "trigger": trigger,
             "payload": body,
-            "expected_revision": expected_revision,
+            # the key is part of stored idempotency digests: renaming it would make a
+            # retry across an upgrade look like a different request
+            "expected_revision": revision,
         }
         return self._idempotent(
             actor,
             key,
             request,
-            lambda conn: self._event(conn, case_id, trigger, actor, body, expected_revision),
+            lambda conn: self._event(conn, case_id, trigger, actor, body, revision),
         )
 
     def fire_as_system(self, conn: Connection, case_id: str, trigger: str) -> CaseView:
@@ -182,31 +185,31 @@ class CaseService:
         by one and is returned, and the caller re-points what is tied to the old one (the
         state's pending timers)."""
         wf = self.catalog.compiled(conn, row.definition_id).workflow
-        revision: int = row.row_version + 1
+        revision: int = row.revision + 1
         now = self.clock.now()
         change = Change(
-            row.id,
-            wf,
-            row.definition_id,
-            row.unit_code,
-            SYSTEM_ACTOR,
-            trigger,
-            None,
-            row.state,
-            row.state,
-            row.data,
-            dict(payload),
-            now,
-            revision,
+            case_id=row.id,
+            workflow=wf,
+            definition_id=row.definition_id,
+            unit=row.unit_code,
+            actor=SYSTEM_ACTOR,
+            trigger=trigger,
+            transition=None,
+            from_state=row.state,
+            to_state=row.state,
+            data=row.data,
+            payload=dict(payload),
+            at=now,
+            seq=revision,
         )
         entry = HistoryRow.of(change, row.head_hash or self._head(conn, row.id))
         done = conn.execute(
             update(cases)
-            .where(cases.c.id == row.id, cases.c.row_version == row.row_version)
-            .values(row_version=revision, updated_at=now, head_hash=entry.hash)
+            .where(cases.c.id == row.id, cases.c.revision == row.revision)
+            .values(revision=revision, updated_at=now, head_hash=entry.hash)
         )
         if done.rowcount != 1:
-            raise VersionConflict(row.id, row.row_version, revision)
+            raise VersionConflict(row.id, row.revision, revision)
         self._record(conn, entry)
         return revision
 
@@ -312,19 +315,19 @@ class CaseService:
         case_id = next_id(conn, "C", now)
         final = wf.state(wf.initial).final
         change = Change(
-            case_id,
-            wf,
-            definition_id,
-            unit,
-            actor,
-            CREATE_TRIGGER,
-            None,
-            None,
-            wf.initial,
-            clean,
-            {**clean, "origin": dict(origin)} if origin else clean,
-            now,
-            1,
+            case_id=case_id,
+            workflow=wf,
+            definition_id=definition_id,
+            unit=unit,
+            actor=actor,
+            trigger=CREATE_TRIGGER,
+            transition=None,
+            from_state=None,
+            to_state=wf.initial,
+            data=clean,
+            payload={**clean, "origin": dict(origin)} if origin else clean,
+            at=now,
+            seq=1,
         )
         entry = HistoryRow.of(change, GENESIS)
         conn.execute(
@@ -335,7 +338,7 @@ class CaseService:
                 state=wf.initial,
                 unit_code=unit,
                 data=clean,
-                row_version=1,
+                revision=1,
                 escalation_level=0,
                 opened_at=now,
                 state_entered_at=now,
@@ -348,22 +351,22 @@ class CaseService:
         self._record(conn, entry)
         extra = self._effects(conn, change)
         view = CaseView(
-            case_id,
-            wf.id,
-            version,
-            definition_id,
-            wf.initial,
-            wf.state(wf.initial).title,
-            unit,
-            clean,
-            1,
-            0,
-            now,
-            now,
-            now if final else None,
-            now,
-            actor,
-            extra,
+            id=case_id,
+            workflow=wf.id,
+            version=version,
+            definition_id=definition_id,
+            state=wf.initial,
+            state_title=wf.state(wf.initial).title,
+            unit=unit,
+            data=clean,
+            revision=1,
+            escalation_level=0,
+            opened_at=now,
+            state_entered_at=now,
+            closed_at=now if final else None,
+            updated_at=now,
+            created_by=actor,
+            extra=extra,
         )
         return view
 
@@ -374,7 +377,7 @@ class CaseService:
         trigger: str,
         actor: str,
         payload: dict[str, Any],
-        expected_revision: int | None,
+        expected: int | None,
     ) -> CaseView:
         stmt = (
             select(cases, units.c.path.label("unit_path"))
@@ -384,17 +387,12 @@ class CaseService:
         row = conn.execute(for_update(stmt, conn, of=cases)).one_or_none()
         if row is None:
             raise UnknownCase(case_id)
-        if expected_revision is not None and expected_revision != row.row_version:
-            raise VersionConflict(case_id, expected_revision, row.row_version)
+        if expected is not None and expected != row.revision:
+            raise VersionConflict(case_id, expected, row.revision)
         compiled = self.catalog.compiled(conn, row.definition_id)
         wf = compiled.workflow
         state = row.state
-        allowed = wf.triggers_from(state)
-        if trigger not in wf.triggers:
-            raise UnknownTrigger(trigger, allowed)
-        candidates = compiled.candidates(state, trigger)
-        if not candidates:
-            raise TriggerNotAllowed(trigger, state, allowed)
+        candidates = compiled.options(state, trigger)  # the machine's; or refused
         held = self._roles(conn, actor, row.unit_code, f"fire {trigger!r}", row.unit_path)
         if not any(_permits(t, held, actor) for t in candidates):
             needed = sorted({str(r) for t in candidates for r in t.roles})
@@ -404,9 +402,10 @@ class CaseService:
         if problems:
             raise InvalidData(problems)
         env = {**row.data, **typed}
-        chosen = compiled.fire(state, trigger, env)
-        if chosen is None:
+        taken = compiled.fire(state, trigger, env)
+        if taken is None:
             raise GuardFailed(trigger, [t.when or "" for t in candidates])
+        chosen = taken.transition
         if not _permits(chosen, held, actor):
             raise NotPermitted(
                 actor,
@@ -420,32 +419,32 @@ class CaseService:
         updates = {k: v for k, v in typed.items() if wf.field(k) is not None}
         data = _case_data(wf.fields, row.data, updates, complete=True)
         now = self.clock.now()
-        revision = row.row_version + 1
-        dest = wf.state(chosen.dest)
+        revision = row.revision + 1
+        dest = wf.state(taken.state)
         closed_at = now if dest.final else None
         change = Change(
-            case_id,
-            wf,
-            row.definition_id,
-            row.unit_code,
-            actor,
-            trigger,
-            chosen,
-            state,
-            dest.name,
-            data,
-            typed,
-            now,
-            revision,
+            case_id=case_id,
+            workflow=wf,
+            definition_id=row.definition_id,
+            unit=row.unit_code,
+            actor=actor,
+            trigger=trigger,
+            transition=chosen,
+            from_state=state,
+            to_state=dest.name,
+            data=data,
+            payload=typed,
+            at=now,
+            seq=revision,
         )
         entry = HistoryRow.of(change, row.head_hash or self._head(conn, case_id))
         done = conn.execute(
             update(cases)
-            .where(cases.c.id == case_id, cases.c.row_version == row.row_version)
+            .where(cases.c.id == case_id, cases.c.revision == row.revision)
             .values(
                 state=dest.name,
                 data=data,
-                row_version=revision,
+                revision=revision,
                 escalation_level=0,
                 state_entered_at=now,
                 closed_at=closed_at,
@@ -454,27 +453,27 @@ class CaseService:
             )
         )
         if done.rowcount != 1:
-            raise VersionConflict(case_id, row.row_version, row.row_version + 1)
+            raise VersionConflict(case_id, row.revision, row.revision + 1)
         self._record(conn, entry)
         extra = self._effects(conn, change)
         version = self.catalog.version_number(conn, row.definition_id)
         return CaseView(
-            case_id,
-            wf.id,
-            version,
-            row.definition_id,
-            dest.name,
-            dest.title,
-            row.unit_code,
-            data,
-            revision,
-            0,
-            row.opened_at,
-            now,
-            closed_at,
-            now,
-            row.created_by,
-            extra,
+            id=case_id,
+            workflow=wf.id,
+            version=version,
+            definition_id=row.definition_id,
+            state=dest.name,
+            state_title=dest.title,
+            unit=row.unit_code,
+            data=data,
+            revision=revision,
+            escalation_level=0,
+            opened_at=row.opened_at,
+            state_entered_at=now,
+            closed_at=closed_at,
+            updated_at=now,
+            created_by=row.created_by,
+            extra=extra,
         )
 
     def _head(self, conn: Connection, case_id: str) -> str:
@@ -555,21 +554,21 @@ class CaseService:
         wf = self.catalog.compiled(conn, row.definition_id).workflow
         title = wf.state(row.state).title if wf.has_state(row.state) else row.state
         return CaseView(
-            row.id,
-            row.workflow,
-            row.version,
-            row.definition_id,
-            row.state,
-            title,
-            row.unit_code,
-            row.data,
-            row.row_version,
-            row.escalation_level,
-            row.opened_at,
-            row.state_entered_at,
-            row.closed_at,
-            row.updated_at,
-            row.created_by,
+            id=row.id,
+            workflow=row.workflow,
+            version=row.version,
+            definition_id=row.definition_id,
+            state=row.state,
+            state_title=title,
+            unit=row.unit_code,
+            data=row.data,
+            revision=row.revision,
+            escalation_level=row.escalation_level,
+            opened_at=row.opened_at,
+            state_entered_at=row.state_entered_at,
+            closed_at=row.closed_at,
+            updated_at=row.updated_at,
+            created_by=row.created_by,
         )
 
     def list_cases(
@@ -623,15 +622,15 @@ class CaseService:
             )
             return [
                 HistoryEntry(
-                    r.seq,
-                    r.at,
-                    r.actor,
-                    r.trigger,
-                    r.from_state,
-                    r.to_state,
-                    r.payload,
-                    r.definition_id,
-                    r.hash,
+                    seq=r.seq,
+                    at=r.at,
+                    actor=r.actor,
+                    trigger=r.trigger,
+                    from_state=r.from_state,
+                    to_state=r.to_state,
+                    payload=r.payload,
+                    definition_id=r.definition_id,
+                    hash=r.hash,
                 )
                 for r in rows
             ]
@@ -639,7 +638,7 @@ class CaseService:
     def verify(self, case_id: str, *, viewer: Viewer | str = ADMIN) -> ChainReport:
         with connection(read_only(self.engine)) as conn:
             case = conn.execute(
-                select(cases.c.row_version, cases.c.head_hash)
+                select(cases.c.revision, cases.c.head_hash)
                 .join(units, units.c.code == cases.c.unit_code)
                 .where(cases.c.id == case_id, visible(viewer, units.c.path))
             ).one_or_none()
@@ -648,11 +647,11 @@ class CaseService:
             rows = conn.execute(
                 select(history).where(history.c.case_id == case_id).order_by(history.c.seq)
             ).mappings()
-            return verify_chain(case_id, (dict(r) for r in rows), case.row_version, case.head_hash)
+            return verify_chain(case_id, (dict(r) for r in rows), case.revision, case.head_hash)
 
     def _exists(self, conn: Connection, case_id: str, viewer: Viewer | str = ADMIN) -> int:
         revision: int | None = conn.execute(
-            select(cases.c.row_version)
+            select(cases.c.revision)
             .join(units, units.c.code == cases.c.unit_code)
             .where(cases.c.id == case_id, visible(viewer, units.c.path))
         ).scalar_one_or_none()

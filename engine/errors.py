@@ -290,7 +290,7 @@ class VersionConflict(EventRejected):
 
     def __init__(self, case_id: str, expected: int, actual: int) -> None:
         super().__init__(
-            f"case {case_id!r} is at version {actual}, not {expected}",
+            f"case {case_id!r} is at revision {actual}, not {expected}",
             case=case_id,
             expected=expected,
             actual=actual,

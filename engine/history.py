@@ -133,7 +133,7 @@ def hashed_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChainReport:
     case_id: str
     rows: int
@@ -163,46 +163,34 @@ def verify_chain(
     recorded *head* hash (the newest row's)."""
     prev = GENESIS
     count = 0
+
+    def broken(first_bad_seq: int, reason: str) -> ChainReport:
+        return ChainReport(
+            case_id=case_id, rows=count, ok=False, first_bad_seq=first_bad_seq, reason=reason
+        )
+
     for expected_seq, row in enumerate(rows, start=1):
         count += 1
         if row["seq"] != expected_seq:
-            return ChainReport(
-                case_id,
-                count,
-                False,
-                expected_seq,
-                f"row {expected_seq} is missing (found seq {row['seq']})",
-            )
+            return broken(expected_seq, f"row {expected_seq} is missing (found seq {row['seq']})")
         if row["prev_hash"] != prev:
-            return ChainReport(
-                case_id,
-                count,
-                False,
+            return broken(
                 row["seq"],
                 "does not link to the previous row (a row before it was changed or removed)",
             )
         scheme = row.get("hash_scheme") or 1
         if scheme not in HASH_SCHEMES:
-            return ChainReport(
-                case_id,
-                count,
-                False,
-                row["seq"],
-                f"hashed with scheme {scheme}, which this gengbao does not know",
+            return broken(
+                row["seq"], f"hashed with scheme {scheme}, which this gengbao does not know"
             )
         if row_hash(prev, hashed_fields(row), scheme) != row["hash"]:
-            return ChainReport(case_id, count, False, row["seq"], "content does not match its hash")
+            return broken(row["seq"], "content does not match its hash")
         prev = row["hash"]
     if count != revision:
-        return ChainReport(
-            case_id,
-            count,
-            False,
+        return broken(
             count + 1 if count < revision else revision + 1,
             f"the case is at revision {revision} but the history has {count} rows",
         )
     if head is not None and head != prev:
-        return ChainReport(
-            case_id, count, False, count, "the newest row is not the one the case recorded"
-        )
-    return ChainReport(case_id, count, True)
+        return broken(count, "the newest row is not the one the case recorded")
+    return ChainReport(case_id=case_id, rows=count, ok=True)

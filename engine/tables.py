@@ -193,7 +193,7 @@ cases = Table(
     Column("state", Text, nullable=False),
     Column("unit_code", Text, ForeignKey("units.code"), nullable=False),
     Column("data", JSONDocument, nullable=False),
-    Column("row_version", Integer, nullable=False),
+    Column("revision", Integer, nullable=False),  # one more with every history row
     Column("escalation_level", Integer, nullable=False, server_default=text("0")),
     Column("opened_at", UTCDateTime, nullable=False),
     Column("state_entered_at", UTCDateTime, nullable=False),

@@ -44,7 +44,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TokenInfo:
     id: str
     actor: str
@@ -72,7 +72,7 @@ class TokenInfo:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Principal:
     """The actor of a request and the units whose subtrees it may see."""
 
@@ -116,7 +116,7 @@ class TokenStore:
                     revoked_at=None,
                 )
             )
-        return TokenInfo(token_id, actor, name, now, None), text
+        return TokenInfo(id=token_id, actor=actor, name=name, created_at=now, revoked_at=None), text
 
     def list(self) -> list[TokenInfo]:
         with connection(read_only(self.engine)) as conn:
@@ -149,7 +149,9 @@ class TokenStore:
             now = row.revoked_at or self.clock.now()
             if row.revoked_at is None:
                 conn.execute(update(tokens).where(tokens.c.id == row.id).values(revoked_at=now))
-        return TokenInfo(row.id, row.actor, row.name, row.created_at, now)
+        return TokenInfo(
+            id=row.id, actor=row.actor, name=row.name, created_at=row.created_at, revoked_at=now
+        )
 
     def revoke_named(self, name: str) -> builtins.list[TokenInfo]:
         """Revoke every active token called *name* (e.g. the demo tokens ``make run`` made)."""
@@ -166,7 +168,10 @@ class TokenStore:
                     .where(tokens.c.id.in_([r.id for r in rows]))
                     .values(revoked_at=now)
                 )
-        return [TokenInfo(r.id, r.actor, r.name, r.created_at, now) for r in rows]
+        return [
+            TokenInfo(id=r.id, actor=r.actor, name=r.name, created_at=r.created_at, revoked_at=now)
+            for r in rows
+        ]
 
     def authenticate(self, text: str) -> Principal | None:
         """The principal of an active token held by an active actor, or None.
@@ -211,8 +216,20 @@ class TokenStore:
         for path, code in paths:  # sorted: an ancestor comes before its descendants
             if not any(path.startswith(outer) for _, outer in scope):
                 scope.append((code, path))
-        return Principal(first.actor, first.kind, first.name, first.id, tuple(scope))
+        return Principal(
+            actor=first.actor,
+            kind=first.kind,
+            name=first.name,
+            token_id=first.id,
+            scope=tuple(scope),
+        )
 
 
 def _info(row: Any) -> TokenInfo:
-    return TokenInfo(row.id, row.actor, row.name, row.created_at, row.revoked_at)
+    return TokenInfo(
+        id=row.id,
+        actor=row.actor,
+        name=row.name,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )

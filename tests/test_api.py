@@ -382,18 +382,44 @@ def test_a_trigger_not_allowed_now_is_409_with_the_allowed_ones(
         409,
         "trigger_not_allowed",
     )
-    assert body["details"]["allowed"] == ["stop", "stop_fail"]
-    assert body["details"]["state"] == "discovered"
+    assert body["message"] == (
+        "trigger 'accept' is not allowed in state 'discovered'; allowed: stop, stop_fail"
+    )
+    assert body["details"] == {
+        "trigger": "accept",
+        "state": "discovered",
+        "allowed": ["stop", "stop_fail"],
+    }
     stale = client.post(
         f"/cases/{case_id}/events",
-        json={"trigger": "stop", "payload": {"stop_note": "x"}, "expected_version": 7},
+        json={"trigger": "stop", "payload": {"stop_note": "x"}, "revision": 7},
     )
     assert assert_error(stale, 409, "version_conflict")["details"]["actual"] == 1
     fresh = client.post(
         f"/cases/{case_id}/events",
-        json={"trigger": "stop", "payload": {"stop_note": "x"}, "expected_version": 1},
+        json={"trigger": "stop", "payload": {"stop_note": "x"}, "revision": 1},
     )
     assert fresh.status_code == 200
+    assert fresh.json()["revision"] == 2
+    assert "Warning" not in fresh.headers
+
+
+@pytest.mark.parametrize("old_key", ["expected_version", "expected_revision", "row_version"])
+def test_old_names_of_revision_are_still_accepted_with_a_warning(
+    as_actor: Callable[[str], httpx.Client], old_key: str
+) -> None:
+    client = as_actor(REPORTER)
+    case_id = open_case(client)["id"]
+    url = f"/cases/{case_id}/events"
+    stop = {"trigger": "stop", "payload": {"stop_note": "x"}}
+    stale = assert_error(client.post(url, json={**stop, old_key: 7}), 409, "version_conflict")
+    assert (stale["details"]["expected"], stale["details"]["actual"]) == (7, 1)
+    twice = client.post(url, json={**stop, old_key: 1, "revision": 1})
+    assert "revision" in assert_error(twice, 422, "invalid_request")["message"]
+    done = client.post(url, json={**stop, old_key: 1})
+    assert done.status_code == 200
+    assert done.json()["revision"] == 2
+    assert done.headers["Warning"] == f'299 - "{old_key} is deprecated; use revision"'
 
 
 def test_bad_payloads_are_422_naming_the_field(as_actor: Callable[[str], httpx.Client]) -> None:

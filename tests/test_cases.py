@@ -191,9 +191,7 @@ class TestRejections:
         err = self.refused(
             service,
             VersionConflict,
-            lambda: service.submit_event(
-                case_id, "stop", REPORTER, {"stop_note": "x"}, expected_revision=5
-            ),
+            lambda: service.submit_event(case_id, "stop", REPORTER, {"stop_note": "x"}, revision=5),
         )
         assert (err.details["expected"], err.details["actual"]) == (5, 1)
 
@@ -285,7 +283,7 @@ class TestRaces:
         assert final.revision == 2 and final.state == wins[0].state
         assert service.verify(case_id).ok
 
-    def test_expected_revision_race_has_one_winner(
+    def test_revision_race_has_one_winner(
         self, service: CaseService, database: Any, clock: FixedClock
     ) -> None:
         case_id = open_case(service)
@@ -295,7 +293,7 @@ class TestRaces:
             [
                 (
                     lambda s=s: s.submit_event(
-                        case_id, "stop", REPORTER, {"stop_note": "x"}, expected_revision=1
+                        case_id, "stop", REPORTER, {"stop_note": "x"}, revision=1
                     )
                 )
                 for s in others

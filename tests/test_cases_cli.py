@@ -77,7 +77,10 @@ def test_a_refused_event_exits_1_with_the_reason(database: Database) -> None:
     )["id"]  # fmt: skip
     done = run(database, "case", "event", case_id, "accept", "--actor", "p-bq-office", check=False)
     assert done.returncode == 1
-    assert "not allowed in state 'discovered'; allowed: stop, stop_fail" in done.stderr
+    assert (
+        "trigger 'accept' is not allowed in state 'discovered'; allowed: stop, stop_fail"
+        in done.stderr
+    )
     assert "Traceback" not in done.stderr
     bad_json = run(
         database,
@@ -92,6 +95,34 @@ def test_a_refused_event_exits_1_with_the_reason(database: Database) -> None:
         check=False,
     )
     assert bad_json.returncode == 2 and "not valid JSON" in bad_json.stderr
+
+
+def test_revision_flag_and_its_hidden_old_name(database: Database) -> None:
+    run(database, "grid", "load", str(GRID_FILE))
+    case_id = run_json(
+        database, "case", "create", "farmland_violation",
+        "--unit", UNIT, "--actor", REPORTER, "--data", json.dumps(CASE_DATA),
+    )["id"]  # fmt: skip
+    stop = (
+        "case",
+        "event",
+        case_id,
+        "stop",
+        "--actor",
+        REPORTER,
+        "--payload",
+        '{"stop_note": "x"}',
+    )
+    stale = run(database, *stop, "--revision", "5", check=False)
+    assert stale.returncode == 1
+    assert f"case '{case_id}' is at revision 1, not 5" in stale.stderr
+    old = run(database, *stop, "--expect-revision", "1", "--json")
+    assert json.loads(old.stdout)["revision"] == 2
+    assert "--expect-revision is deprecated; use --revision" in old.stderr
+    again = run(database, *stop, "--revision", "2", check=False)
+    assert again.returncode == 1 and "not allowed in state 'stopped'" in again.stderr
+    shown = run(database, "case", "event", "--help").stdout
+    assert "--revision N" in shown and "--expect-revision" not in shown
 
 
 def test_two_processes_race_on_one_case(database: Database) -> None:

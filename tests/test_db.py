@@ -14,6 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, exc
 
 from engine.db import (
+    alembic_config,
     ensure_schema,
     make_engine,
     masked_url,
@@ -201,6 +202,56 @@ def test_ensure_schema_upgrades_an_empty_database(empty_database: Database) -> N
     ensure_schema(engine)
     with engine.connect() as conn:
         assert set(MigrationContext.configure(conn).get_current_heads()) == set(schema_heads())
+
+
+def test_0012_renames_row_version_to_revision_keeping_every_value(
+    empty_database: Database,
+) -> None:
+    engine = empty_database.new_engine()
+    upgrade(engine, "0011")
+    at = datetime(2026, 9, 18, 2, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            units.insert().values(code="u", name="村", level="village", path="/u/", depth=0)
+        )
+        definition = conn.execute(
+            workflow_versions.insert().values(_version_row(at)).returning(workflow_versions.c.id)
+        ).scalar_one()
+        old = sa.MetaData()
+        old_cases = sa.Table("cases", old, autoload_with=conn)
+        old_history = sa.Table("history", old, autoload_with=conn)
+        assert "row_version" in old_cases.c and "revision" not in old_cases.c
+        conn.execute(
+            old_cases.insert().values(
+                id="C1", workflow="w", definition_id=definition, state="s", unit_code="u",
+                data={}, row_version=7, opened_at=at, state_entered_at=at, updated_at=at,
+                created_by="p",
+            )
+        )  # fmt: skip
+        conn.execute(
+            old_history.insert().values(
+                case_id="C1", seq=1, at=at, actor="p", trigger="create", to_state="s",
+                payload={}, definition_id=definition, prev_hash="0", hash="h",
+            )
+        )  # fmt: skip
+
+    def case_columns() -> tuple[set[str], int]:
+        with engine.connect() as conn:
+            table = sa.Table("cases", sa.MetaData(), autoload_with=conn)
+            names = set(table.c.keys())
+            column = "revision" if "revision" in names else "row_version"
+            value = conn.execute(sa.select(table.c[column])).scalar_one()
+            history_rows = conn.execute(sa.text("SELECT count(*) FROM history")).scalar_one()
+        assert history_rows == 1
+        return names & {"revision", "row_version"}, value
+
+    upgrade(engine)
+    assert case_columns() == ({"revision"}, 7)
+    with engine.begin() as conn:
+        from alembic import command
+
+        command.downgrade(alembic_config(conn), "0011")
+    assert case_columns() == ({"row_version"}, 7)
 
 
 def test_ensure_schema_refuses_a_newer_database(empty_database: Database) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jsonschema
@@ -15,7 +16,7 @@ from engine.cli import main
 from engine.definitions import CompiledWorkflow, load_definition, validate_file, validate_text
 from engine.definitions.diagram import render
 from engine.definitions.jsonschema import workflow_schema
-from engine.errors import DefinitionError
+from engine.errors import DefinitionError, TriggerNotAllowed, UnknownTrigger
 from engine.paths import template_store
 
 ROOT = Path(__file__).parent.parent
@@ -76,25 +77,90 @@ def test_content_hash_tracks_the_text() -> None:
     assert len(a.content_hash) == 64
 
 
+OVERLAPPING = """
+workflow: overlap
+title: 两条守卫可同时为真
+initial: open
+fields:
+  area_m2: {type: number, min: 0}
+states:
+  open: {title: 待处理}
+  big: {title: 大}
+  any: {title: 任意, final: true}
+transitions:
+  - {trigger: close, from: open, to: big, when: "area_m2 >= 100"}
+  - {trigger: close, from: open, to: any, when: "area_m2 >= 0"}
+  - {trigger: drop, from: big, to: any}
+"""
+
+
 class TestCompiler:
     def compiled(self) -> CompiledWorkflow:
         return CompiledWorkflow(load_definition(MINIMAL))
+
+    def overlapping(self) -> CompiledWorkflow:
+        result = validate_text(OVERLAPPING, "overlap.yaml")
+        assert result.ok and result.workflow is not None, [str(d) for d in result.diagnostics]
+        return CompiledWorkflow(result.workflow)
 
     def test_first_true_guard_wins(self) -> None:
         machine = self.compiled()
         small = machine.fire("stopped", "close", {"area_m2": 10})
         large = machine.fire("stopped", "close", {"area_m2": 500})
-        assert small is not None and small.index == 1
-        assert large is not None and large.index == 2
+        assert small is not None and small.transition.index == 1 and small.state == "closed"
+        assert large is not None and large.transition.index == 2 and large.state == "closed"
+
+    def test_the_machine_chooses_among_guards_that_are_both_true(self) -> None:
+        compiled = self.overlapping()
+        both = compiled.fire("open", "close", {"area_m2": 500})
+        assert both is not None and (both.transition.index, both.state) == (0, "big")
+        only_second = compiled.fire("open", "close", {"area_m2": 5})
+        assert only_second is not None and only_second.state == "any"
+        # The order is the machine's, not the definition's: reverse the machine's own
+        # list of transitions for this trigger and source, and the other one wins.
+        compiled.machine.events["close"].transitions["open"].reverse()
+        flipped = compiled.fire("open", "close", {"area_m2": 500})
+        assert flipped is not None and (flipped.transition.index, flipped.state) == (1, "any")
+        assert [t.index for t in compiled.options("open", "close")] == [1, 0]
 
     def test_all_guards_false_takes_nothing(self) -> None:
         assert self.compiled().fire("stopped", "close", {}) is None
+
+    def test_a_trigger_the_state_has_no_transition_for_is_not_allowed(self) -> None:
+        compiled = self.overlapping()
+        for ask in (
+            lambda: compiled.options("big", "close"),
+            lambda: compiled.fire("big", "close", {"area_m2": 500}),
+        ):
+            with pytest.raises(TriggerNotAllowed) as info:
+                ask()
+            assert str(info.value) == "trigger 'close' is not allowed in state 'big'; allowed: drop"
+            assert info.value.details == {"trigger": "close", "state": "big", "allowed": ["drop"]}
+        assert compiled.allowed("big") == ["drop"]  # asking did not make 'close' allowed there
+        assert compiled.allowed("any") == []
+        with pytest.raises(UnknownTrigger) as unknown:
+            compiled.fire("open", "clsoe", {})
+        assert unknown.value.details["allowed"] == ["close"]
 
     def test_no_automatic_transitions_and_no_model_kept(self) -> None:
         machine = self.compiled()
         assert "to_closed" not in machine.machine.events
         assert machine.fire("discovered", "stop", {"note": "x"}) is not None
         assert machine.machine.models == []
+
+    def test_concurrent_events_need_no_lock(self) -> None:
+        compiled = self.overlapping()
+
+        def fire(area: int) -> str:
+            taken = compiled.fire("open", "close", {"area_m2": area})
+            assert taken is not None
+            return taken.state
+
+        areas = [i % 200 for i in range(4000)]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            states = list(pool.map(fire, areas))
+        assert states == ["big" if a >= 100 else "any" for a in areas]
+        assert compiled.machine.models == []
 
 
 def test_mermaid_diagram_names_states_transitions_and_deadlines() -> None:

@@ -66,9 +66,11 @@ def test_random_valid_definitions_compile_and_run(doc: dict[str, Any], area: int
     assert result.workflow is not None
     compiled = CompiledWorkflow(result.workflow)
     for t in result.workflow.transitions:
-        chosen = compiled.fire(t.sources[0], t.trigger, {"area_m2": area})
+        taken = compiled.fire(t.sources[0], t.trigger, {"area_m2": area})
         expected = t.when is None or area >= int(t.when.split()[-1])
-        assert (chosen is not None) == expected
+        assert (taken is not None) == expected
+        if taken is not None:
+            assert (taken.transition, taken.state) == (t, t.dest)
 
 
 @st.composite

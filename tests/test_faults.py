@@ -358,7 +358,7 @@ def check_every_answer_applied_once(engine: Engine, ledger: Ledger) -> None:
             )
         }
         revisions = {
-            r.id: r.row_version for r in conn.execute(sa.select(cases.c.id, cases.c.row_version))
+            r.id: r.revision for r in conn.execute(sa.select(cases.c.id, cases.c.revision))
         }
         by_people = {
             r.case_id: r.n
@@ -413,7 +413,7 @@ def check_timers(database_url: str, engine: Engine, rng: random.Random) -> int:
         stale = conn.execute(
             sa.select(sa.func.count())
             .select_from(timers.join(cases, cases.c.id == timers.c.case_id))
-            .where(timers.c.status == "pending", timers.c.case_revision != cases.c.row_version)
+            .where(timers.c.status == "pending", timers.c.case_revision != cases.c.revision)
         ).scalar_one()
         fired = set(
             conn.execute(sa.select(timers.c.id).where(timers.c.status == "fired")).scalars()

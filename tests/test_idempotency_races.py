@@ -110,7 +110,7 @@ def applied(engine: Engine, case_id: str) -> tuple[int, int, int]:
             sa.select(sa.func.count()).select_from(history).where(history.c.case_id == case_id)
         ).scalar_one()
         revision = conn.execute(
-            sa.select(cases.c.row_version).where(cases.c.id == case_id)
+            sa.select(cases.c.revision).where(cases.c.id == case_id)
         ).scalar_one()
         keys = conn.execute(sa.select(sa.func.count()).select_from(idempotency)).scalar_one()
     return rows, revision, keys

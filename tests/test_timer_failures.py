@@ -66,7 +66,7 @@ def add_timer(app: App, kind: str, case_id: str | None, due: datetime, **extra: 
     if case_id is not None:
         with app.engine.connect() as conn:
             row = conn.execute(sa.select(cases).where(cases.c.id == case_id)).one()
-        state, revision = row.state, row.row_version
+        state, revision = row.state, row.revision
     with app.engine.begin() as conn:
         new_id: int = conn.execute(
             sa.insert(timers)

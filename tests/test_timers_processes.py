@@ -207,8 +207,8 @@ def add_due_timers(engine: Engine, case_ids: Sequence[str], count: int, rng: ran
     """
     with engine.connect() as conn:
         current = {
-            c.id: (c.state, c.row_version)
-            for c in conn.execute(sa.select(cases.c.id, cases.c.state, cases.c.row_version))
+            c.id: (c.state, c.revision)
+            for c in conn.execute(sa.select(cases.c.id, cases.c.state, cases.c.revision))
         }
     span = int((NOW - START).total_seconds())
     rows: list[dict[str, Any]] = []

@@ -14,7 +14,15 @@ import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    model_validator,
+)
 
 __all__ = [
     "MAX_DEPTH",
@@ -110,6 +118,10 @@ class CaseCreate(_Request):
     )
 
 
+DEPRECATED_REVISION_KEYS = ("expected_version", "expected_revision", "row_version")
+"""Old names of ``EventSubmit.revision``, still accepted for one release."""
+
+
 class EventSubmit(_Request):
     """Fire *trigger* on a case."""
 
@@ -117,10 +129,32 @@ class EventSubmit(_Request):
     payload: JSONObject | None = Field(
         default=None, description="the transition's payload; case fields of the same name update"
     )
-    expected_version: int | None = Field(
+    revision: int | None = Field(
         default=None,
-        description="refuse (409) unless the case is at this revision (its `revision`)",
+        description="refuse (409) unless the case is at this revision (its `revision`); "
+        f"deprecated old names, accepted for one release: {', '.join(DEPRECATED_REVISION_KEYS)}",
     )
+    _deprecated_key: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _old_revision_names(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        """Read a deprecated name of ``revision`` as ``revision`` (one name at most)."""
+        used = [k for k in DEPRECATED_REVISION_KEYS if isinstance(data, dict) and k in data]
+        if used:
+            given = [k for k in ("revision", *DEPRECATED_REVISION_KEYS) if k in data]
+            if len(given) > 1:
+                raise ValueError(f"give the revision once, as 'revision' (got {', '.join(given)})")
+            data = {("revision" if k == used[0] else k): v for k, v in data.items()}
+        model = handler(data)
+        if used:
+            model._deprecated_key = used[0]
+        return model
+
+    @property
+    def deprecated_key(self) -> str | None:
+        """The deprecated name the request gave the revision under, if it did."""
+        return self._deprecated_key
 
 
 class PatrolCreate(_Request):

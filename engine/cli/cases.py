@@ -20,6 +20,21 @@ from engine.visibility import ADMIN
 __all__ = ["add_commands"]
 
 
+class _Deprecated(argparse.Action):
+    """A hidden old name of a flag: stores like the new one and says which to use."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        new = "--" + self.dest.replace("_", "-")
+        print(f"gengbao: {option_string} is deprecated; use {new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
 def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
@@ -100,10 +115,17 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--payload", type=_json_object, default={}, metavar="JSON")
     p.add_argument("--key", metavar="IDEMPOTENCY_KEY")
     p.add_argument(
-        "--expect-revision",
+        "--revision",
         type=int,
         metavar="N",
         help="refuse unless the case is at this revision",
+    )
+    p.add_argument(  # its old name: hidden, accepted for one release
+        "--expect-revision",
+        dest="revision",
+        type=int,
+        action=_Deprecated,
+        help=argparse.SUPPRESS,
     )
     add_json(p)
     p.set_defaults(handler=case_event)
@@ -270,7 +292,7 @@ def case_create(args: argparse.Namespace, ctx: Context) -> int:
 
 def case_event(args: argparse.Namespace, ctx: Context) -> int:
     view = ctx.app().cases.submit_event(
-        args.case_id, args.trigger, args.actor, args.payload, args.key, args.expect_revision
+        args.case_id, args.trigger, args.actor, args.payload, args.key, revision=args.revision
     )
     _print_case(view, args.json, ctx)
     return 0

@@ -152,7 +152,8 @@ class _Checker:
             where = f"{rpath}.template" if rung.template is not None else f"{rpath}.notify"
             self.uses.append((use, where))
             if rung.trigger is not None:
-                allowed = wf.triggers_from(state.name)
+                # the definition is still being checked: no machine exists yet to ask
+                allowed = sorted({t.trigger for t in wf.transitions_from(state.name)})
                 if rung.trigger not in allowed:
                     self.report(
                         f"{rpath}.trigger",

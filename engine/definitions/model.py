@@ -156,11 +156,6 @@ class Workflow:
         return next((f for f in self.fields if f.name == name), None)
 
     def transitions_from(self, state: str) -> list[TransitionSpec]:
+        """Declared transitions out of *state*.  For what a case may do there, ask its
+        compiled machine (:meth:`CompiledWorkflow.options`): this is for checks and views."""
         return [t for t in self.transitions if state in t.sources]
-
-    def triggers_from(self, state: str) -> list[str]:
-        return sorted({t.trigger for t in self.transitions_from(state)})
-
-    @property
-    def triggers(self) -> list[str]:
-        return sorted({t.trigger for t in self.transitions})

@@ -232,7 +232,7 @@ class TimerRecompute:
                 t.case_id == row.id,
                 t.status == "pending",
                 t.state == row.state,
-                t.case_revision == row.row_version,
+                t.case_revision == row.revision,
                 t.kind.in_(_CASE_KINDS),
             )
             .order_by(t.id)
@@ -364,7 +364,7 @@ class TimerRecompute:
             conn.execute(update(timers).where(t.id == u.timer_id).values(**values))
         conn.execute(
             update(timers)
-            .where(t.case_id == row.id, t.status == "pending", t.case_revision == row.row_version)
+            .where(t.case_id == row.id, t.status == "pending", t.case_revision == row.revision)
             .values(case_revision=revision)
         )
         conn.execute(update(cases).where(cases.c.id == row.id).values(deadline_at=plan.deadline))

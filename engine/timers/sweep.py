@@ -257,7 +257,7 @@ class TimerService:
         current = (
             case is not None
             and case.state == timer.state
-            and case.row_version == timer.case_revision
+            and case.revision == timer.case_revision
             and case.closed_at is None
         )
         if case is None or (current and timer.kind not in CASE_KINDS):

@@ -139,14 +139,17 @@ def submit_event(
             principal.actor,
             body.payload,
             idempotency_key,
-            body.expected_version,
+            revision=body.revision,
             viewer=principal.viewer,
         )
     except EventRejected as exc:
         services.counters.add("event", "rejected", exc.code)
         raise
     services.counters.add("event", "accepted")
-    return JSONResponse(view.as_dict())
+    response = JSONResponse(view.as_dict())
+    if body.deprecated_key is not None:  # a miscellaneous persistent warning, as Kubernetes does
+        response.headers["Warning"] = f'299 - "{body.deprecated_key} is deprecated; use revision"'
+    return response
 
 
 @router.get(
