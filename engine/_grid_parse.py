@@ -10,8 +10,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.definitions.diagnostics import Diagnostic, did_you_mean
-from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
+from engine.yamlkit.diagnostics import Diagnostic, did_you_mean
+from engine.yamlkit.nodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
 from engine.errors import GridError
 
 __all__ = [

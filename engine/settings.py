@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.definitions.diagnostics import did_you_mean
+from engine.yamlkit.diagnostics import did_you_mean
 from engine.definitions.office_hours import Reminders, parse_office_hours
-from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, parse_yaml
+from engine.yamlkit.nodes import MapNode, Node, ScalarNode, parse_yaml
 from engine.errors import ConfigError
 from engine.timers.retry import RetryPolicy
 

@@ -31,8 +31,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.definitions.checks import TemplateFinding, TemplateUse
-from engine.definitions.diagnostics import did_you_mean
-from engine.definitions.yamlnodes import MapNode, ScalarNode, parse_yaml
+from engine.yamlkit.diagnostics import did_you_mean
+from engine.yamlkit.nodes import MapNode, ScalarNode, parse_yaml
 from notifications.channels.base import DeliveryFailed
 from notifications.render import context_shape
 from notifications.template_fit import unknown_names, unsafe_uses

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import engine.calendars
 from engine.calendars import ChineseCalendarSource, HolidaySource, WorkingCalendar
-from engine.definitions.durations import Duration, parse_duration
+from engine.yamlkit.durations import Duration, parse_duration
 from engine.errors import ConfigError
 from tests.conftest import examples
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.definitions.diagnostics import did_you_mean
+from engine.yamlkit.diagnostics import did_you_mean
 from engine.errors import ConfigError, GridError
 from engine.grid import parse_role_ref
 from engine.settings import Settings

@@ -31,8 +31,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from engine.definitions.diagnostics import did_you_mean
-from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
+from engine.yamlkit.diagnostics import did_you_mean
+from engine.yamlkit.nodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
 from engine.errors import ConfigError
 
 __all__ = [

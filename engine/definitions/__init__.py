@@ -15,8 +15,8 @@ from pathlib import Path
 
 from engine.definitions.checks import TemplateCheck, check
 from engine.definitions.compiler import CompiledWorkflow
-from engine.definitions.diagnostics import Diagnostic
-from engine.definitions.durations import Duration, parse_duration
+from engine.yamlkit.diagnostics import Diagnostic
+from engine.yamlkit.durations import Duration, parse_duration
 from engine.definitions.loader import load_text
 from engine.definitions.model import (
     Deadline,

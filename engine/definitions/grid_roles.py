@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 
-from engine.definitions.diagnostics import Diagnostic, did_you_mean
+from engine.yamlkit.diagnostics import Diagnostic, did_you_mean
 from engine.definitions.model import SYSTEM_ROLE, RoleRef, Workflow
 
 __all__ = ["missing_roles"]

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.definitions.diagnostics import Diagnostic, Severity, did_you_mean
-from engine.definitions.durations import Duration, DurationError, parse_duration
+from engine.yamlkit.diagnostics import Diagnostic, Severity, did_you_mean
+from engine.yamlkit.durations import Duration, DurationError, parse_duration
 from engine.definitions.model import (
     FIELD_TYPES,
     LEVELS,
@@ -30,7 +30,7 @@ from engine.definitions.model import (
 )
 from engine.definitions.office_hours import Reminders, parse_office_hours
 from engine.definitions.values import check_value
-from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
+from engine.yamlkit.nodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
 
 _MEANT_TRUE = frozenset({"yes", "y", "on"})
 _MEANT_FALSE = frozenset({"no", "n", "off"})

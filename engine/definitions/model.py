@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.definitions.durations import Duration
+from engine.yamlkit.durations import Duration
 from engine.definitions.office_hours import Reminders
 
 __all__ = [

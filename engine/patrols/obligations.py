@@ -46,7 +46,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from engine.calendars import WorkingCalendar
 from engine.clock import Clock
 from engine.db import read_only
-from engine.definitions.durations import Duration
+from engine.yamlkit.durations import Duration
 from engine.patrols.periods import Period, following, period_of
 from engine.patrols.rules import REMINDER_TEMPLATE, PatrolRule, RulesFile
 from engine.tables import (

@@ -14,7 +14,7 @@
             notify: [town.leader]
             template: patrol_missed # optional (default patrol_missed)
 
-Problems are :class:`~engine.definitions.diagnostics.Diagnostic` objects
+Problems are :class:`~engine.yamlkit.diagnostics.Diagnostic` objects
 (``FILE:LINE:COL: error: patrols[0].every: ...``) gathered over the whole
 file and raised together as :class:`PatrolRulesError`; unknown keys are
 errors with a "did you mean" hint, like workflow files.
@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.definitions.diagnostics import Diagnostic, did_you_mean
-from engine.definitions.durations import Duration, DurationError, parse_duration
-from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
+from engine.yamlkit.diagnostics import Diagnostic, did_you_mean
+from engine.yamlkit.durations import Duration, DurationError, parse_duration
+from engine.yamlkit.nodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
 from engine.errors import GridError, PatrolRulesError
 from engine.grid import LEVELS, parse_role_ref
 from engine.patrols.periods import Every, parse_every

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.clock import Clock
-from engine.definitions.diagnostics import did_you_mean
+from engine.yamlkit.diagnostics import did_you_mean
 from engine.errors import ConfigError
 from notifications.channels._options import Options
 from notifications.channels.base import Channel, DeliveryFailed, Message, Recipient

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.definitions.diagnostics import did_you_mean
+from engine.yamlkit.diagnostics import did_you_mean
 
 __all__ = ["DEFAULT_TIMEOUT", "Options"]
 
