@@ -10,9 +10,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine.errors import GridError
 from engine.yamlkit.diagnostics import Diagnostic, did_you_mean
 from engine.yamlkit.nodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
-from engine.errors import GridError
 
 __all__ = [
     "KINDS",

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.yamlkit.diagnostics import did_you_mean
 from engine.definitions.office_hours import Reminders, parse_office_hours
-from engine.yamlkit.nodes import MapNode, Node, ScalarNode, parse_yaml
 from engine.errors import ConfigError
 from engine.timers.retry import RetryPolicy
+from engine.yamlkit.diagnostics import did_you_mean
+from engine.yamlkit.nodes import MapNode, Node, ScalarNode, parse_yaml
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",

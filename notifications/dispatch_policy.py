@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.yamlkit.diagnostics import did_you_mean
 from engine.errors import ConfigError
+from engine.yamlkit.diagnostics import did_you_mean
 
 __all__ = ["DispatchPolicy"]
 

@@ -22,10 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.yamlkit.diagnostics import did_you_mean
 from engine.errors import ConfigError, GridError
 from engine.grid import parse_role_ref
 from engine.settings import Settings
+from engine.yamlkit.diagnostics import did_you_mean
 
 __all__ = ["ApiOptions", "ServeOptions"]
 

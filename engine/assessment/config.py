@@ -31,9 +31,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from engine.errors import ConfigError
 from engine.yamlkit.diagnostics import did_you_mean
 from engine.yamlkit.nodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
-from engine.errors import ConfigError
 
 __all__ = [
     "COMPONENTS",

@@ -17,9 +17,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 
+from engine.errors import ConfigError
 from engine.yamlkit.diagnostics import Diagnostic, did_you_mean
 from engine.yamlkit.nodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
-from engine.errors import ConfigError
 
 __all__ = ["DayOverride", "Overrides", "load_overrides"]
 

@@ -46,7 +46,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from engine.calendars import WorkingCalendar
 from engine.clock import Clock
 from engine.db import read_only
-from engine.yamlkit.durations import Duration
 from engine.patrols.periods import Period, following, period_of
 from engine.patrols.rules import REMINDER_TEMPLATE, PatrolRule, RulesFile
 from engine.tables import (
@@ -58,6 +57,7 @@ from engine.tables import (
     timers,
     units,
 )
+from engine.yamlkit.durations import Duration
 from notifications import wakeup
 
 __all__ = ["KIND", "LoadSummary", "Obligations"]

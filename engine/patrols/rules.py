@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.yamlkit.diagnostics import Diagnostic, did_you_mean
-from engine.yamlkit.durations import Duration, DurationError, parse_duration
-from engine.yamlkit.nodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
 from engine.errors import GridError, PatrolRulesError
 from engine.grid import LEVELS, parse_role_ref
 from engine.patrols.periods import Every, parse_every
+from engine.yamlkit.diagnostics import Diagnostic, did_you_mean
+from engine.yamlkit.durations import Duration, DurationError, parse_duration
+from engine.yamlkit.nodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
 
 __all__ = [
     "DEFAULT_MISSED_TEMPLATE",

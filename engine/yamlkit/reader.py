@@ -187,7 +187,8 @@ class NodeReader:
         ):
             return float(value)
         bounds = _bounds(min, max, positive, below)
-        self.report(node, path, f"expected a number{bounds}, got {describe(node)}")
+        expected = "a positive number" if bounds == " > 0" else f"a number{bounds}"
+        self.report(node, path, f"expected {expected}, got {describe(node)}")
         return None
 
     def integer(
@@ -329,17 +330,15 @@ def _within(
 def _bounds(
     min: float | None, max: float | None, positive: bool = False, below: float | None = None
 ) -> str:
-    parts: list[str] = []
-    if positive:
-        parts.append("more than 0")
+    """`` from 1 to 65535``, `` ≥ 1``, `` > 0 and < 86400``: the bounds in a message."""
     if min is not None and max is not None:
-        parts.append(f"from {min:g} to {max:g}")
-    elif min is not None:
-        parts.append(f"at least {min:g}")
-    elif max is not None:
-        parts.append(f"at most {max:g}")
+        parts = [f"from {min:g} to {max:g}"]
+    else:
+        parts = [f"≥ {min:g}"] if min is not None else [f"≤ {max:g}"] if max is not None else []
+    if positive:
+        parts.insert(0, "> 0")
     if below is not None:
-        parts.append(f"less than {below:g}")
+        parts.append(f"< {below:g}")
     return f" {' and '.join(parts)}" if parts else ""
 
 
