@@ -652,7 +652,7 @@ def test_documented_example_builds_every_channel(tmp_path: Path) -> None:
     config = tmp_path / "gengbao.yaml"
     config.write_text(example, encoding="utf-8")
     settings = load_settings(config, env={})  # the project's strict YAML reader
-    built = build_channels(settings.notifications["channels"])
+    built = build_channels(settings.notifications.channels)
     assert list(built) == ["console", "email", "webhook", "wecom", "dingtalk", "sms"]
     for name, channel in built.items():
         assert channel.name == name
@@ -673,8 +673,14 @@ def _channel_types() -> tuple[type[Channel], ...]:
 @pytest.mark.parametrize(
     ("settings", "expected"),
     [
-        ({"emial": {}}, "notifications.channels.emial: unknown channel 'emial'; did you mean 'email'?"),
-        ({"email": {"sender": SENDER}}, "notifications.channels.email: missing required key 'host'"),
+        (
+            {"emial": {}},
+            "notifications.channels.emial: unknown channel 'emial'; did you mean 'email'?",
+        ),
+        (
+            {"email": {"sender": SENDER}},
+            "notifications.channels.email: missing required key 'host'",
+        ),
         (
             {"email": {"host": "h", "sender": SENDER, "security": "tls"}},
             "notifications.channels.email.security: expected one of starttls, ssl, none, got text ('tls')",
