@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 import engine.calendars
 from engine.calendars import ChineseCalendarSource, HolidaySource, WorkingCalendar
-from engine.yamlkit.durations import Duration, parse_duration
 from engine.errors import ConfigError
+from engine.yamlkit.durations import Duration, parse_duration
 from tests.conftest import examples
 
 CST = timezone(timedelta(hours=8))

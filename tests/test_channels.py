@@ -683,7 +683,8 @@ def _channel_types() -> tuple[type[Channel], ...]:
         ),
         (
             {"email": {"host": "h", "sender": SENDER, "security": "tls"}},
-            "notifications.channels.email.security: expected one of starttls, ssl, none, got text ('tls')",
+            "notifications.channels.email.security: expected one of starttls, ssl, none, "
+            "got text ('tls')",
         ),
         (
             {"email": {"host": "h", "sender": SENDER, "port": 70000}},
