@@ -300,12 +300,12 @@ class NodeReader:
         *,
         allow_scalar: bool = False,
         non_empty: bool = False,
+        what: str = "",
     ) -> list[T]:
         """Each item read by ``read(item, 'path[i]')``; items it rejects are left out."""
         found: list[T] = []
-        for i, item in enumerate(
-            self.items(node, path, allow_scalar=allow_scalar, non_empty=non_empty)
-        ):
+        items = self.items(node, path, allow_scalar=allow_scalar, non_empty=non_empty, what=what)
+        for i, item in enumerate(items):
             value = read(item, f"{path}[{i}]")
             if value is not None:
                 found.append(value)
@@ -347,7 +347,7 @@ def describe(node: Node | None) -> str:
     if isinstance(node, MapNode):
         return "a mapping"
     if isinstance(node, SeqNode):
-        return "a list"
+        return "a list" if node.items else "an empty list"
     if isinstance(node, ScalarNode):
         value = node.value
         if value is None:
