@@ -321,7 +321,8 @@ def test_config_errors_are_positioned() -> None:
         )
     assert str(info.value).splitlines() == [
         "a.yaml:1:7: error: base: expected a number, got text ('lots')",
-        "a.yaml:3:16: error: measures.stop.from: expected a non-empty list of state names, got an empty list",
+        "a.yaml:3:16: error: measures.stop.from: expected a non-empty list of state names, "
+        "got an empty list",
         "a.yaml:4:3: error: measures.fix: unknown key 'fix' (allowed: stop, report, verify)",
     ]
     bundled = (ROOT / "config" / "assessment.yaml").read_text(encoding="utf-8")
