@@ -122,6 +122,8 @@ class NodeReader:
             return str(value)
         shown = "a secret" if secret and isinstance(node, ScalarNode) else describe(node)
         expected = "text" if empty else "non-empty text"
+        if not secret and isinstance(value, (int, float)) and not isinstance(value, bool):
+            shown += f"; quote it: '{value}'"
         self.report(node, path, f"expected {expected}, got {shown}")
         return None
 
