@@ -37,7 +37,6 @@ from engine._grid_parse import LEVELS, ROLE_NAME
 from engine.definitions.office_hours import Reminders, parse_office_hours
 from engine.timers.retry import RetryPolicy, read_retry_policy
 from engine.yamlkit import MapNode, Node, NodeReader, ScalarNode, did_you_mean, is_null
-from notifications.channels import read_channels
 from notifications.dispatch_policy import DispatchPolicy, read_dispatch_policy
 
 if TYPE_CHECKING:
@@ -166,7 +165,10 @@ def read_notifications(reader: NodeReader, node: Node | None) -> NotificationSet
         return NotificationSettings()
     base_url = reader.text(block.get("base_url"), "notifications.base_url", empty=False)
     channels_node = block.get("channels")
-    read_channels(reader, channels_node)  # built to check them; the App builds its own
+    if channels_node is not None:
+        from notifications.channels import read_channels  # only when there are channels
+
+        read_channels(reader, channels_node)  # built to check them; the App builds its own
     channels = channels_node.plain() if isinstance(channels_node, MapNode) else {}
     policy = read_dispatch_policy(
         reader, block.get("retry"), block.get("dispatch"), list(channels) or ["console"]
