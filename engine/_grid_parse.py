@@ -10,9 +10,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.definitions.diagnostics import Diagnostic, did_you_mean
-from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
 from engine.errors import GridError
+from engine.yamlkit import MapNode, Node, NodeReader, did_you_mean, is_null, parse_yaml
 
 __all__ = [
     "KINDS",
@@ -89,44 +88,24 @@ class _RawUnit:
     parent_node: Node | None = None  # the explicit `parent:` value
 
 
-class _Parser:
+class _Parser(NodeReader):
     def __init__(self, filename: str) -> None:
-        self.filename = filename
-        self.problems: list[Diagnostic] = []
+        super().__init__(filename)
         self.raw_units: list[_RawUnit] = []
 
-    def error(self, node: Node, path: str, message: str) -> None:
-        self.problems.append(
-            Diagnostic(self.filename, node.line, node.column, "error", path, message)
-        )
-
-    def check_keys(self, node: MapNode, path: str, allowed: Sequence[str]) -> None:
-        for key, (key_node, _) in node.entries.items():
-            if key not in allowed:
-                hint = did_you_mean(key, allowed)
-                self.error(
-                    key_node, path, f"unknown key {key!r}{hint} (allowed: {', '.join(allowed)})"
-                )
-
-    def text(self, node: MapNode, key: str, path: str, *, required: bool) -> str | None:
+    def field_text(self, node: MapNode, key: str, path: str, *, required: bool) -> str | None:
         value = node.get(key)
-        if value is None or (isinstance(value, ScalarNode) and value.value is None):
+        if is_null(value):
             if required:
-                self.error(node, path, f"missing {key!r}")
+                self.report(node, path, f"missing required key {key!r}")
             return None
-        if not isinstance(value, ScalarNode) or not isinstance(value.value, str):
-            hint = "; quote it" if isinstance(value, ScalarNode) else ""
-            self.error(value, f"{path}.{key}", f"{key!r} must be text{hint}")
-            return None
-        if not value.value.strip():
-            self.error(value, f"{path}.{key}", f"{key!r} must not be empty")
-            return None
-        return value.value.strip()
+        text = self.text(value, f"{path}.{key}", empty=False)
+        return text.strip() if text is not None else None
 
     def code(self, node: MapNode, key: str, path: str, what: str) -> str | None:
-        value = self.text(node, key, path, required=True)
+        value = self.field_text(node, key, path, required=True)
         if value is not None and not _CODE.match(value):
-            self.error(
+            self.report(
                 node.get(key) or node,
                 f"{path}.{key}",
                 f"bad {what} {value!r}: use letters, digits, '_', '.', '-'",
@@ -134,25 +113,18 @@ class _Parser:
             return None
         return value
 
-    def choice(self, node: MapNode, key: str, path: str, allowed: Sequence[str]) -> str | None:
-        value = self.text(node, key, path, required=key == "level")
-        if value is not None and value not in allowed:
-            hint = did_you_mean(value, allowed)
-            self.error(
-                node.get(key) or node,
-                f"{path}.{key}",
-                f"bad {key} {value!r}{hint} (allowed: {'|'.join(allowed)})",
-            )
+    def field_choice(
+        self, node: MapNode, key: str, path: str, allowed: Sequence[str]
+    ) -> str | None:
+        value = node.get(key)
+        if is_null(value):
+            if key == "level":
+                self.report(node, path, f"missing required key {key!r}")
             return None
-        return value
+        return self.choice(value, f"{path}.{key}", allowed)
 
     def seq(self, node: Node | None, path: str) -> list[Node]:
-        if node is None or (isinstance(node, ScalarNode) and node.value is None):
-            return []
-        if not isinstance(node, SeqNode):
-            self.error(node, path, "expected a list")
-            return []
-        return node.items
+        return [] if is_null(node) else self.items(node, path)
 
     # units ------------------------------------------------------------------
 
@@ -160,13 +132,13 @@ class _Parser:
         for index, item in enumerate(items):
             where = f"{path}[{index}]"
             if not isinstance(item, MapNode):
-                self.error(item, where, "a unit must be a mapping (code, name, level, ...)")
+                self.report(item, where, "a unit must be a mapping (code, name, level, ...)")
                 continue
-            self.check_keys(item, where, _UNIT_KEYS)
+            self.mapping(item, where, allowed=_UNIT_KEYS)
             raw = _RawUnit(
                 code=self.code(item, "code", where, "unit code"),
-                name=self.text(item, "name", where, required=True),
-                level=self.choice(item, "level", where, LEVELS),
+                name=self.field_text(item, "name", where, required=True),
+                level=self.field_choice(item, "level", where, LEVELS),
                 parent_code=parent.code if parent is not None else None,
                 node=item,
                 where=where,
@@ -174,7 +146,7 @@ class _Parser:
             explicit = item.get("parent")
             if explicit is not None:
                 if parent is not None:
-                    self.error(explicit, f"{where}.parent", "a nested unit's parent is implied")
+                    self.report(explicit, f"{where}.parent", "a nested unit's parent is implied")
                 else:
                     raw.parent_code = self.code(item, "parent", where, "parent code")
                     raw.parent_node = explicit
@@ -190,7 +162,7 @@ class _Parser:
                 continue
             first = by_code.get(raw.code)
             if first is not None:
-                self.error(
+                self.report(
                     raw.node.get("code") or raw.node,
                     f"{raw.where}.code",
                     f"duplicate unit code {raw.code!r} (first defined at line {first.node.line})",
@@ -201,7 +173,7 @@ class _Parser:
             parent = by_code.get(raw.parent_code) if raw.parent_code else None
             if raw.parent_node is not None and raw.parent_code and parent is None:
                 hint = did_you_mean(raw.parent_code, by_code)
-                self.error(
+                self.report(
                     raw.parent_node,
                     f"{raw.where}.parent",
                     f"unknown parent unit {raw.parent_code!r}{hint}",
@@ -212,7 +184,7 @@ class _Parser:
                 and parent.level
                 and LEVEL_RANK[raw.level] <= LEVEL_RANK[parent.level]
             ):
-                self.error(
+                self.report(
                     raw.node.get("level") or raw.node,
                     f"{raw.where}.level",
                     f"unit {raw.code!r} is a {raw.level} but its parent {parent.code!r} is a "
@@ -234,7 +206,7 @@ class _Parser:
                         reported.add(frozenset(members))
                         raw = by_code[current]
                         cycle = " → ".join([*members, current])
-                        self.error(raw.node, raw.where, f"units form a parent cycle: {cycle}")
+                        self.report(raw.node, raw.where, f"units form a parent cycle: {cycle}")
                     break
                 trail.append(current)
                 current = by_code[current].parent_code
@@ -264,26 +236,26 @@ class _Parser:
         for index, item in enumerate(items):
             where = f"people[{index}]"
             if not isinstance(item, MapNode):
-                self.error(item, where, "a person must be a mapping (id, name, roles, ...)")
+                self.report(item, where, "a person must be a mapping (id, name, roles, ...)")
                 continue
-            self.check_keys(item, where, _PERSON_KEYS)
+            self.mapping(item, where, allowed=_PERSON_KEYS)
             person_id = self.code(item, "id", where, "person id")
-            name = self.text(item, "name", where, required=True)
-            kind = self.choice(item, "kind", where, KINDS) or "person"
-            phone = self.text(item, "phone", where, required=False)
-            email = self.text(item, "email", where, required=False)
-            webhook = self.text(item, "webhook", where, required=False)
+            name = self.field_text(item, "name", where, required=True)
+            kind = self.field_choice(item, "kind", where, KINDS) or "person"
+            phone = self.field_text(item, "phone", where, required=False)
+            email = self.field_text(item, "email", where, required=False)
+            webhook = self.field_text(item, "webhook", where, required=False)
             if email is not None and "@" not in email:
-                self.error(item.get("email") or item, f"{where}.email", f"bad email {email!r}")
+                self.report(item.get("email") or item, f"{where}.email", f"bad email {email!r}")
             if webhook is not None and not webhook.startswith(("http://", "https://")):
-                self.error(
+                self.report(
                     item.get("webhook") or item,
                     f"{where}.webhook",
                     "webhook must be an http(s) URL",
                 )
             roles = self.roles(item, where, unit_codes)
             if person_id is not None and person_id in seen:
-                self.error(
+                self.report(
                     item.get("id") or item,
                     f"{where}.id",
                     f"duplicate person id {person_id!r} (first defined at line {seen[person_id]})",
@@ -301,19 +273,19 @@ class _Parser:
         for index, item in enumerate(self.seq(person.get("roles"), f"{path}.roles")):
             where = f"{path}.roles[{index}]"
             if not isinstance(item, MapNode):
-                self.error(item, where, "a role must be a mapping {unit: CODE, role: NAME}")
+                self.report(item, where, "a role must be a mapping {unit: CODE, role: NAME}")
                 continue
-            self.check_keys(item, where, _ROLE_KEYS)
-            unit = self.text(item, "unit", where, required=True)
-            role = self.text(item, "role", where, required=True)
+            self.mapping(item, where, allowed=_ROLE_KEYS)
+            unit = self.field_text(item, "unit", where, required=True)
+            role = self.field_text(item, "role", where, required=True)
             if unit is not None and unit not in unit_codes:
                 hint = did_you_mean(unit, unit_codes)
-                self.error(
+                self.report(
                     item.get("unit") or item, f"{where}.unit", f"unknown unit {unit!r}{hint}"
                 )
                 unit = None
             if role is not None and not ROLE_NAME.match(role):
-                self.error(
+                self.report(
                     item.get("role") or item,
                     f"{where}.role",
                     f"bad role name {role!r}: lower-case letters, digits and '_'",
@@ -323,7 +295,7 @@ class _Parser:
                 continue
             entry = GridRole(unit, role)
             if entry in result:
-                self.error(item, where, f"role {role!r} on {unit!r} is listed twice")
+                self.report(item, where, f"role {role!r} on {unit!r} is listed twice")
                 continue
             result.append(entry)
         return tuple(result)
@@ -333,21 +305,21 @@ def parse_grid(text: str, filename: str = "<grid>") -> Grid:
     """Grid YAML → :class:`Grid`; raises :class:`GridError` listing every problem."""
     parser = _Parser(filename)
     root, problems = parse_yaml(text, filename)
-    parser.problems.extend(problems)
+    parser.diagnostics.extend(problems)
     if root is not None and not isinstance(root, MapNode):
-        parser.error(root, "", "a grid file must be a mapping with 'units' and 'people'")
+        parser.report(root, "", "a grid file must be a mapping with 'units' and 'people'")
     grid = Grid((), ())
     if isinstance(root, MapNode):
-        parser.check_keys(root, "", _TOP_KEYS)
+        parser.keys(root, "", allowed=_TOP_KEYS)
         if root.get("units") is None:
-            parser.error(root, "", "missing 'units'")
+            parser.report(root, "", "missing required key 'units'")
         parser.units(parser.seq(root.get("units"), "units"), "units", None)
         unit_list = parser.resolve_units()
         codes = {raw.code for raw in parser.raw_units if raw.code is not None}
         people_list = parser.people(parser.seq(root.get("people"), "people"), codes)
         grid = Grid(unit_list, people_list)
-    if parser.problems:
-        ordered = sorted(set(parser.problems))
+    if parser.diagnostics:
+        ordered = sorted(set(parser.diagnostics))
         raise GridError(
             "\n".join(str(d) for d in ordered),
             file=filename,

@@ -20,10 +20,9 @@ from engine.paths import calendars_folder, template_store
 from engine.patrols import PatrolLinks, Patrols
 from engine.settings import Settings
 from engine.timers import TimerRecompute, TimerSchedule, TimerService
-from engine.timers.retry import RetryPolicy
 from engine.tokens import TokenStore
 from notifications.channels import build_channels
-from notifications.dispatch import Dispatcher, DispatchPolicy
+from notifications.dispatch import Dispatcher
 from notifications.outbox import TransitionNotifications
 from notifications.render import CaseContext
 from notifications.wakeup import install as watch_outbox
@@ -61,7 +60,7 @@ class App:
             self.engine,
             self.cases,
             self.clock,
-            retry=RetryPolicy.from_settings(settings.timers),
+            retry=settings.timers.retry,
             schedule=self.schedule,
         )
         self.recompute = TimerRecompute(self.engine, self.cases, self.schedule, self.clock)
@@ -82,10 +81,10 @@ class App:
         self.dispatcher = Dispatcher(
             self.engine,
             self.clock,
-            build_channels(options.get("channels"), clock=self.clock),
+            build_channels(options.channels, clock=self.clock),
             self.templates,
-            CaseContext(self.catalog, settings.timezone, options.get("base_url")),
-            DispatchPolicy.from_settings(options),
+            CaseContext(self.catalog, settings.timezone, options.base_url),
+            options.policy,
         )
 
     def sync_workflows(self) -> list[Registered]:

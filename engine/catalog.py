@@ -29,10 +29,10 @@ from engine.clock import Clock
 from engine.db import read_only
 from engine.definitions import CompiledWorkflow, Workflow, validate_text
 from engine.definitions.checks import TemplateCheck
-from engine.definitions.diagnostics import Diagnostic
 from engine.errors import DefinitionError, StorageConflict, StorageUnavailable, UnknownWorkflow
 from engine.store import connection, transaction
 from engine.tables import cases, workflow_activations, workflow_versions
+from engine.yamlkit import Diagnostic
 
 __all__ = ["Catalog", "Definition", "Registered", "VersionInfo"]
 

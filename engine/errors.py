@@ -8,6 +8,7 @@ can render the message and still act on the fields.
 
     GengbaoError
     ├── ConfigError                 settings file or environment is wrong
+    │   └── DurationError           a duration that cannot be read ('2 weeks', '1.5h')
     ├── DefinitionError             a workflow file has errors (carries diagnostics)
     │   └── PatrolRulesError        a patrol rules file has errors
     ├── GridError                   a grid file is wrong, or a unit/person is unknown
@@ -63,6 +64,7 @@ __all__ = [
     "ConfigError",
     "DefinitionError",
     "DeliveryFailed",
+    "DurationError",
     "EventRejected",
     "ExpressionError",
     "GengbaoError",
@@ -115,6 +117,15 @@ class GengbaoError(Exception):
 
 class ConfigError(GengbaoError):
     code = "config_error"
+
+
+class DurationError(ConfigError, ValueError):
+    """A duration administrators wrote that cannot be read; the message says how to write it.
+
+    Also a :class:`ValueError`, so value parsers can treat it like any bad value.
+    """
+
+    code = "invalid_duration"
 
 
 class DefinitionError(GengbaoError):

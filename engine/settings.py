@@ -7,6 +7,13 @@ variables.  The file is the explicit *path* argument if given, else
 overrides ``database_url``.  Relative paths are kept relative to the current
 directory, like the default file itself.
 
+Every block is checked when the settings load (:mod:`engine.settings_blocks`
+has each block's keys), and every problem is reported at once in one
+:class:`ConfigError`, each line ``FILE:LINE:COL: error: PATH: MESSAGE`` with a
+did-you-mean for a mistyped key.  Settings built in code (``Settings(timers=
+{"retry": {...}})``) may pass a plain mapping for a block; it is checked the
+same way, its problems naming the key path only.
+
 The ``database`` block tunes the storage: ``sqlite_synchronous`` is the
 embedded SQLite's ``PRAGMA synchronous`` (``full``, the default: an
 acknowledged commit survives a power loss or an OS crash; ``normal``: faster,
@@ -20,20 +27,35 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.definitions.diagnostics import did_you_mean
-from engine.definitions.office_hours import Reminders, parse_office_hours
-from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, parse_yaml
+from engine.definitions.office_hours import Reminders
 from engine.errors import ConfigError
-from engine.timers.retry import RetryPolicy
+from engine.settings_blocks import (
+    SQLITE_SYNCHRONOUS,
+    ApiOptions,
+    DatabaseSettings,
+    NotificationSettings,
+    ServeOptions,
+    TimerSettings,
+    read_api,
+    read_database,
+    read_notifications,
+    read_reminders,
+    read_serve,
+    read_timers,
+)
+from engine.yamlkit import Diagnostic, MapNode, Node, NodeReader, from_plain, is_null, parse_yaml
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
     "DEFAULT_DATABASE_URL",
     "SQLITE_SYNCHRONOUS",
+    "ApiOptions",
     "DatabaseSettings",
+    "NotificationSettings",
+    "ServeOptions",
     "Settings",
+    "TimerSettings",
     "load_settings",
 ]
 
@@ -41,40 +63,33 @@ DEFAULT_CONFIG_FILE = Path("config/gengbao.yaml")
 DEFAULT_DATABASE_URL = "sqlite:///var/gengbao.db"
 ENV_CONFIG = "GENGBAO_CONFIG"
 ENV_DATABASE_URL = "GENGBAO_DATABASE_URL"
-SQLITE_SYNCHRONOUS = ("full", "normal", "extra")  # engine/db.py's PRAGMA synchronous levels
-
-
-@dataclass(frozen=True, kw_only=True)
-class DatabaseSettings:
-    """The ``database`` block: storage options beside ``database_url``."""
-
-    sqlite_synchronous: str = "full"
-
-
-class _At(ValueError):
-    """A problem at a node inside a value (a key of a block), not at the value itself."""
-
-    def __init__(self, node: Node, path: str, message: str) -> None:
-        super().__init__(message)
-        self.node = node
-        self.path = path
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved settings; ``source`` is the file they came from, if any."""
+    """Resolved, checked settings; ``source`` is the file they came from, if any."""
 
     database_url: str = DEFAULT_DATABASE_URL
     workflows_dir: Path = Path("workflows")
     timezone: str = "Asia/Shanghai"
     grid_file: Path | None = None
-    notifications: dict[str, Any] = field(default_factory=dict, hash=False)
-    api: dict[str, Any] = field(default_factory=dict, hash=False)  # read by engine/api
-    serve: dict[str, Any] = field(default_factory=dict, hash=False)  # read by gengbao serve
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    api: ApiOptions = field(default_factory=ApiOptions)  # read by engine/api
+    serve: ServeOptions = field(default_factory=ServeOptions)  # read by gengbao serve
     reminders: Reminders = field(default_factory=Reminders)  # a workflow's own value wins
-    timers: dict[str, Any] = field(default_factory=dict, hash=False)  # retry: RetryPolicy
+    timers: TimerSettings = field(default_factory=TimerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)  # storage options
     source: Path | None = None
+
+    def __post_init__(self) -> None:
+        """Plain mappings given for a block in code are read like the file's blocks."""
+        reader = NodeReader("<settings>")
+        for name, read in _BLOCKS.items():
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                object.__setattr__(self, name, read(reader, from_plain(dict(value))))
+        if reader.diagnostics:
+            raise _error(None, reader.diagnostics)
 
 
 def load_settings(
@@ -103,138 +118,58 @@ def _read_file(file: Path) -> dict[str, Any]:
     if not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
         return {}
     root, diagnostics = parse_yaml(text, str(file))
-    if diagnostics:
-        raise _error(file, [str(d) for d in diagnostics])
+    reader = NodeReader(str(file), diagnostics)
+    if root is None or diagnostics:
+        raise _error(file, reader.diagnostics)
     if not isinstance(root, MapNode):
-        line, col = (root.line, root.column) if root is not None else (1, 1)
-        raise _error(file, [f"{file}:{line}:{col}: the settings file must be a mapping of keys"])
-    problems: list[str] = []
+        reader.report(root, "", "the settings file must be a mapping of keys")
+        raise _error(file, reader.diagnostics)
+    reader.keys(root, "", allowed=sorted([*_TOP, *_BLOCKS]))
     values: dict[str, Any] = {}
-    for key, (key_node, value_node) in root.entries.items():
-        where = f"{file}:{value_node.line}:{value_node.column}"
-        convert = _FIELDS.get(key)
-        if convert is None:
-            allowed = ", ".join(sorted(_FIELDS))
-            hint = did_you_mean(key, _FIELDS)
-            problems.append(
-                f"{file}:{key_node.line}:{key_node.column}: unknown key {key!r}{hint} "
-                f"(allowed: {allowed})"
-            )
-            continue
-        try:
-            values[key] = convert(value_node)
-        except _At as exc:
-            at = f"{file}:{exc.node.line}:{exc.node.column}"
-            problems.append(f"{at}: {key}.{exc.path}: {exc}")
-        except ValueError as exc:
-            problems.append(f"{where}: {key}: {exc}")
-    if problems:
-        raise _error(file, problems)
+    for key, read_top in _TOP.items():
+        node = root.get(key)
+        if node is not None:
+            value = read_top(reader, node, key)
+            if value is not None:
+                values[key] = value
+    for key, read_block in _BLOCKS.items():
+        values[key] = read_block(reader, root.get(key))
+    if reader.diagnostics:
+        raise _error(file, reader.diagnostics)
     return values
 
 
-def _error(file: Path, problems: list[str]) -> ConfigError:
-    return ConfigError("\n".join(problems), file=str(file), problems=problems)
+def _error(file: Path | None, diagnostics: list[Diagnostic]) -> ConfigError:
+    ordered = sorted(set(diagnostics))
+    problems = [str(d) for d in ordered]
+    return ConfigError(
+        "\n".join(problems),
+        file=str(file) if file is not None else None,
+        problems=problems,
+        diagnostics=[d.as_dict() for d in ordered],
+    )
 
 
-def _text(node: Node) -> str:
-    if not isinstance(node, ScalarNode) or not isinstance(node.value, str) or not node.value:
-        raise ValueError("expected non-empty text")
-    return node.value
+def _path(reader: NodeReader, node: Node, key: str) -> Path | None:
+    text = reader.text(node, key, empty=False)
+    return Path(text) if text is not None else None
 
 
-def _path(node: Node) -> Path:
-    return Path(_text(node))
+def _optional_path(reader: NodeReader, node: Node, key: str) -> Path | None:
+    return None if is_null(node) else _path(reader, node, key)
 
 
-def _optional_path(node: Node) -> Path | None:
-    if isinstance(node, ScalarNode) and node.value is None:
-        return None
-    return _path(node)
-
-
-def _timezone(node: Node) -> str:
-    name = _text(node)
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (e.g. 'Asia/Shanghai')") from None
-    return name
-
-
-def _mapping(node: Node) -> dict[str, Any]:
-    if isinstance(node, ScalarNode) and node.value is None:
-        return {}
-    if not isinstance(node, MapNode):
-        raise ValueError("expected a mapping")
-    return node.plain()
-
-
-def _reminders(node: Node) -> Reminders:
-    if isinstance(node, ScalarNode) and node.value is None:
-        return Reminders()
-    if not isinstance(node, MapNode):
-        raise ValueError("expected a mapping, e.g. {office_hours: '08:30-18:00'}")
-    for key, (key_node, _) in node.entries.items():
-        if key != "office_hours":
-            raise ValueError(
-                f"unknown key {key!r} at line {key_node.line}{did_you_mean(key, ['office_hours'])} "
-                "(allowed: office_hours)"
-            )
-    hours = node.get("office_hours")
-    if hours is None or (isinstance(hours, ScalarNode) and hours.value is None):
-        return Reminders()
-    value = hours.value if isinstance(hours, ScalarNode) else None
-    try:
-        return Reminders(office_hours=parse_office_hours(value))
-    except ValueError as exc:
-        raise ValueError(f"office_hours (line {hours.line}): {exc}") from None
-
-
-def _timers(node: Node) -> dict[str, Any]:
-    values = _mapping(node)
-    unknown = sorted(set(values) - {"retry"})
-    if unknown:
-        raise ValueError(f"unknown key {unknown[0]!r} (allowed: retry)")
-    try:
-        RetryPolicy.from_settings(values)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"retry: {exc}") from None
-    return values
-
-
-def _database(node: Node) -> DatabaseSettings:
-    if isinstance(node, ScalarNode) and node.value is None:
-        return DatabaseSettings()
-    if not isinstance(node, MapNode):
-        raise ValueError("expected a mapping, e.g. {sqlite_synchronous: full}")
-    allowed = ("sqlite_synchronous",)
-    for key, (key_node, value_node) in node.entries.items():
-        if key not in allowed:
-            hint = did_you_mean(key, allowed)
-            raise _At(key_node, key, f"unknown key{hint} (allowed: {', '.join(allowed)})")
-        value = value_node.plain() if isinstance(value_node, ScalarNode) else None
-        if not isinstance(value, str) or value.lower() not in SQLITE_SYNCHRONOUS:
-            raise _At(
-                value_node,
-                key,
-                f"expected one of {', '.join(SQLITE_SYNCHRONOUS)}, got {value_node.plain()!r}",
-            )
-    level = node.get("sqlite_synchronous")
-    if level is None:
-        return DatabaseSettings()
-    return DatabaseSettings(sqlite_synchronous=str(level.plain()).lower())
-
-
-_FIELDS: dict[str, Callable[[Node], Any]] = {
-    "database_url": _text,
-    "database": _database,
+_TOP: dict[str, Callable[[NodeReader, Node, str], Any]] = {
+    "database_url": lambda reader, node, key: reader.text(node, key, empty=False),
     "workflows_dir": _path,
-    "timezone": _timezone,
+    "timezone": lambda reader, node, key: reader.timezone(node, key),
     "grid_file": _optional_path,
-    "notifications": _mapping,
-    "api": _mapping,
-    "serve": _mapping,
-    "reminders": _reminders,
-    "timers": _timers,
+}
+_BLOCKS: dict[str, Callable[[NodeReader, Node | None], Any]] = {
+    "database": read_database,
+    "notifications": read_notifications,
+    "api": read_api,
+    "serve": read_serve,
+    "reminders": read_reminders,
+    "timers": read_timers,
 }

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
 from sqlalchemy import select
 
 from engine.app import App
@@ -41,6 +40,7 @@ from engine.grid import load_grid
 from engine.settings import Settings
 from engine.tables import notifications
 from engine.timers.rungs import level_label
+from engine.yamlkit import MapNode, Node, NodeReader, describe, is_null, parse_yaml
 
 __all__ = ["Line", "Scenario", "load_scenario", "simulate"]
 
@@ -79,54 +79,82 @@ class Line:
         return {"at": self.at.isoformat(), "what": self.what, "text": self.text}
 
 
-def _moment(value: Any, where: str) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        moment = value
-    else:
-        try:
-            moment = dt.datetime.fromisoformat(str(value))
-        except ValueError:
-            raise ConfigError(f"{where}: 'at' is not an ISO 8601 date-time: {value!r}") from None
-    if moment.tzinfo is None:
-        raise ConfigError(f"{where}: 'at' needs a UTC offset, e.g. {value}+08:00")
-    return moment.astimezone(dt.UTC)
+_TOP_KEYS = ("grid", "case", "steps")
+_CASE_KEYS = ("at", "unit", "actor", "data")
+_STEP_KEYS = ("at", "event", "actor", "payload")
 
 
 def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario; raises :class:`ConfigError` with every problem at ``FILE:LINE:COL``."""
     name = str(path)
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{name}: cannot read scenario: {exc}") from exc
-    if not isinstance(raw, dict) or not isinstance(raw.get("case"), dict):
-        raise ConfigError(f"{name}: a scenario needs 'case' (at, unit, actor, data) and 'steps'")
-    case = raw["case"]
-    for key in ("at", "unit", "actor"):
-        if key not in case:
-            raise ConfigError(f"{name}: case: missing {key!r}")
-    steps: list[Step] = []
-    for i, item in enumerate(raw.get("steps") or []):
-        where = f"{name}: steps[{i}]"
-        if not isinstance(item, dict) or "at" not in item:
-            raise ConfigError(f"{where}: each step needs 'at' (and 'event', 'actor' for an event)")
-        unknown = set(item) - {"at", "event", "actor", "payload"}
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-        if item.get("event") and not item.get("actor"):
-            raise ConfigError(f"{where}: an event needs an 'actor'")
-        steps.append(
-            Step(
-                _moment(item["at"], where),
-                item.get("event"),
-                item.get("actor", ""),
-                dict(item.get("payload") or {}),
-            )
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}: cannot read scenario: {exc}", file=name) from None
+    root, diagnostics = parse_yaml(text, name)
+    reader = NodeReader(name, diagnostics)
+    scenario = _scenario(reader, root) if root is not None else None
+    if reader.diagnostics or scenario is None:
+        ordered = sorted(set(reader.diagnostics))
+        problems = [str(d) for d in ordered]
+        raise ConfigError(
+            "\n".join(problems),
+            file=name,
+            problems=problems,
+            diagnostics=[d.as_dict() for d in ordered],
         )
-    start = _moment(case["at"], f"{name}: case")
-    if any(b.at < a.at for a, b in zip([Step(start), *steps], steps, strict=False)):
-        raise ConfigError(f"{name}: steps must be in time order")
-    grid = Path(raw["grid"]) if raw.get("grid") else None
-    return Scenario(start, case["unit"], case["actor"], dict(case.get("data") or {}), steps, grid)
+    return scenario
+
+
+def _scenario(reader: NodeReader, root: Node) -> Scenario | None:
+    top = reader.mapping(root, "", allowed=_TOP_KEYS, required=("case",))
+    if top is None:
+        return None
+    grid = reader.text(top.get("grid"), "grid", empty=False)
+    case = reader.mapping(top.get("case"), "case", allowed=_CASE_KEYS, required=_CASE_KEYS[:3])
+    steps = reader.list_of(top.get("steps"), "steps", lambda n, p: _step(reader, n, p))
+    if case is None:
+        return None
+    start = reader.moment(case.get("at"), "case.at")
+    unit = reader.text(case.get("unit"), "case.unit", empty=False)
+    actor = reader.text(case.get("actor"), "case.actor", empty=False)
+    data = _plain_mapping(reader, case.get("data"), "case.data")
+    if start is None or unit is None or actor is None:
+        return None
+    earlier = start
+    for i, (step, node) in enumerate(steps):
+        if step.at < earlier:
+            reader.report(node, f"steps[{i}].at", "steps must be in time order")
+        earlier = max(earlier, step.at)
+    return Scenario(
+        start, unit, actor, data, [step for step, _ in steps], Path(grid) if grid else None
+    )
+
+
+def _step(reader: NodeReader, node: Node, path: str) -> tuple[Step, Node] | None:
+    body = reader.mapping(node, path, allowed=_STEP_KEYS, required=("at",))
+    if body is None:
+        return None
+    at_node = body.get("at")
+    at = reader.moment(at_node, f"{path}.at")
+    event = reader.identifier(body.get("event"), f"{path}.event", "trigger")
+    actor = reader.text(body.get("actor"), f"{path}.actor", empty=False)
+    payload = _plain_mapping(reader, body.get("payload"), f"{path}.payload")
+    if body.get("event") is not None and body.get("actor") is None:
+        reader.report(body, path, "an event needs an 'actor'")
+    if at is None or at_node is None:
+        return None
+    return Step(at, event, actor or "", payload), at_node
+
+
+def _plain_mapping(reader: NodeReader, node: Node | None, path: str) -> dict[str, Any]:
+    if is_null(node):
+        return {}
+    if not isinstance(node, MapNode):
+        assert node is not None
+        reader.report(node, path, f"expected a mapping of field names, got {describe(node)}")
+        return {}
+    return node.plain()
 
 
 def simulate(settings: Settings, workflow_file: Path, scenario: Scenario) -> list[Line]:

@@ -8,7 +8,7 @@
         concurrency: 4                      # sends in flight at once, per channel
         channel_concurrency: {webhook: 8}   # per-channel overrides (configured channels only)
 
-Every problem of the ``dispatch`` block is reported at once in one
+Every problem of both blocks is reported at once in one
 :class:`~engine.errors.ConfigError`, each line naming its key.
 """
 
@@ -19,10 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.definitions.diagnostics import did_you_mean
 from engine.errors import ConfigError
+from engine.yamlkit import MapNode, Node, NodeReader, describe, did_you_mean, from_plain, is_null
 
-__all__ = ["DispatchPolicy"]
+__all__ = ["DispatchPolicy", "read_dispatch_policy"]
+
+RETRY = "notifications.retry"
+DISPATCH = "notifications.dispatch"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,17 +42,19 @@ class DispatchPolicy:
     def from_settings(cls, settings: Mapping[str, Any]) -> DispatchPolicy:
         """The ``retry`` and ``dispatch`` blocks of the ``notifications`` settings.
 
-        Raises :class:`ConfigError` naming every bad key of ``dispatch``.
+        Raises :class:`ConfigError` naming every bad key.
         """
-        retry = settings.get("retry") or {}
+        reader = NodeReader("<settings>")
+        node = from_plain(settings)
+        assert isinstance(node, MapNode)
         channels = settings.get("channels") or {"console": {}}
-        return cls(
-            max_attempts=int(retry.get("max_attempts", cls.max_attempts)),
-            backoff_seconds=float(retry.get("backoff_seconds", cls.backoff_seconds)),
-            backoff_max_seconds=float(retry.get("backoff_max_seconds", cls.backoff_max_seconds)),
-            lease_seconds=float(retry.get("lease_seconds", cls.lease_seconds)),
-            **_dispatch_block(settings.get("dispatch"), list(channels)),
+        policy = read_dispatch_policy(
+            reader, node.get("retry"), node.get("dispatch"), [str(name) for name in channels]
         )
+        if reader.diagnostics:
+            problems = [str(d) for d in reader.diagnostics]
+            raise ConfigError("\n".join(problems), problems=problems)
+        return policy
 
     def lane_size(self, channel: str) -> int:
         """How many sends *channel* may have in flight at once."""
@@ -62,48 +67,66 @@ class DispatchPolicy:
         return step * (0.5 + rng.random() / 2)
 
 
-def _dispatch_block(raw: Any, channels: list[str]) -> dict[str, Any]:
-    where = "notifications.dispatch"
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: expected a mapping (concurrency, channel_concurrency)")
-    problems: list[str] = []
-    out: dict[str, Any] = {}
-    allowed = ("channel_concurrency", "concurrency")
-    for key, value in raw.items():
-        if key == "concurrency":
-            if _positive(value):
-                out["concurrency"] = value
-            else:
-                problems.append(f"{where}.concurrency: expected a positive whole number")
-        elif key == "channel_concurrency":
-            if not isinstance(value, Mapping):
-                problems.append(f"{where}.channel_concurrency: expected a mapping of channel names")
-                continue
-            sizes: dict[str, int] = {}
-            for name, size in value.items():
-                if name not in channels:
-                    problems.append(
-                        f"{where}.channel_concurrency.{name}: not a configured channel"
-                        f"{did_you_mean(str(name), channels)} (configured: {', '.join(channels)})"
-                    )
-                elif not _positive(size):
-                    problems.append(
-                        f"{where}.channel_concurrency.{name}: expected a positive whole number"
-                    )
-                else:
-                    sizes[str(name)] = size
-            out["channel_concurrency"] = sizes
-        else:
-            problems.append(
-                f"{where}.{key}: unknown key{did_you_mean(str(key), allowed)} "
-                f"(allowed: {', '.join(allowed)})"
+_RETRY_KEYS = ("max_attempts", "backoff_seconds", "backoff_max_seconds", "lease_seconds")
+_DISPATCH_KEYS = ("concurrency", "channel_concurrency")
+
+
+def read_dispatch_policy(
+    reader: NodeReader, retry: Node | None, dispatch: Node | None, channels: list[str]
+) -> DispatchPolicy:
+    """``notifications.retry`` and ``notifications.dispatch``; problems go to *reader*."""
+    values: dict[str, Any] = {}
+    block = None if is_null(retry) else reader.mapping(retry, RETRY, allowed=_RETRY_KEYS)
+    if block is not None:
+        attempts = reader.integer(block.get("max_attempts"), f"{RETRY}.max_attempts", min=1)
+        if attempts is not None:
+            values["max_attempts"] = attempts
+        for key in _RETRY_KEYS[1:]:
+            seconds = reader.number(block.get(key), f"{RETRY}.{key}", positive=True)
+            if seconds is not None:
+                values[key] = seconds
+        low = values.get("backoff_seconds", DispatchPolicy.backoff_seconds)
+        high = values.get("backoff_max_seconds", DispatchPolicy.backoff_max_seconds)
+        if high < low:
+            at = block.get("backoff_max_seconds") or block.get("backoff_seconds") or block
+            reader.report(
+                at,
+                RETRY,
+                f"backoff_max_seconds ({high:g}) is less than backoff_seconds ({low:g})",
             )
-    if problems:
-        raise ConfigError("\n".join(problems), problems=problems)
-    return out
+    block = (
+        None if is_null(dispatch) else reader.mapping(dispatch, DISPATCH, allowed=_DISPATCH_KEYS)
+    )
+    if block is not None:
+        concurrency = reader.integer(block.get("concurrency"), f"{DISPATCH}.concurrency", min=1)
+        if concurrency is not None:
+            values["concurrency"] = concurrency
+        sizes = _channel_sizes(reader, block.get("channel_concurrency"), channels)
+        if sizes is not None:
+            values["channel_concurrency"] = sizes
+    return DispatchPolicy(**values)
 
 
-def _positive(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+def _channel_sizes(
+    reader: NodeReader, node: Node | None, channels: list[str]
+) -> dict[str, int] | None:
+    path = f"{DISPATCH}.channel_concurrency"
+    if node is None:
+        return None
+    if not isinstance(node, MapNode):
+        reader.report(node, path, f"expected a mapping of channel names, got {describe(node)}")
+        return None
+    sizes: dict[str, int] = {}
+    for name, (key_node, value) in node.entries.items():
+        if name not in channels:
+            reader.report(
+                key_node,
+                f"{path}.{name}",
+                f"not a configured channel{did_you_mean(name, channels)} "
+                f"(configured: {', '.join(channels)})",
+            )
+            continue
+        size = reader.integer(value, f"{path}.{name}", min=1)
+        if size is not None:
+            sizes[name] = size
+    return sizes

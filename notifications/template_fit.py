@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from jinja2 import nodes
 from jinja2 import sandbox as _sandbox
 
-from engine.definitions.diagnostics import did_you_mean
+from engine.yamlkit.diagnostics import did_you_mean
 
 __all__ = ["ANY", "NONE", "Finding", "Record", "Shape", "unknown_names", "unsafe_uses"]
 

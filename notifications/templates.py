@@ -31,9 +31,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.definitions.checks import TemplateFinding, TemplateUse
-from engine.definitions.diagnostics import did_you_mean
-from engine.definitions.yamlnodes import MapNode, ScalarNode, parse_yaml
 from engine.errors import DeliveryFailed, TemplateError
+from engine.yamlkit import MapNode, NodeReader, ScalarNode, did_you_mean, parse_yaml
 from notifications.render import context_shape
 from notifications.template_fit import unknown_names, unsafe_uses
 
@@ -256,31 +255,27 @@ class TemplateStore:
         except (OSError, UnicodeDecodeError) as exc:
             raise TemplateError(f"template {name!r} ({path}) cannot be read: {exc}") from exc
         root, problems = parse_yaml(text, str(path))
-        if problems:
-            first = problems[0]
+        reader = NodeReader(str(path), problems)
+        top = None
+        if root is not None and not problems:
+            top = reader.mapping(root, "", allowed=PARTS, required=PARTS)
+        for part in PARTS:
+            reader.text(top.get(part) if top is not None else None, part)
+        if top is None or reader.diagnostics:
+            first = reader.diagnostics[0]
+            what = "; ".join(
+                f"{d.path}: {d.message}" if d.path else d.message for d in reader.diagnostics
+            )
             raise TemplateError(
-                f"template {name!r} ({path}) cannot be read: {first.message}",
+                f"template {name!r} ({path}) cannot be read: {what}",
                 file=str(path),
                 line=first.line,
                 column=first.column,
             )
-        if not isinstance(root, MapNode):
-            raise TemplateError(
-                f"template {name!r} ({path}) must be a mapping of {', '.join(PARTS)}"
-            )
-        raw = root.plain()
-        unknown = sorted(set(raw) - set(PARTS))
-        missing = [p for p in PARTS if not isinstance(raw.get(p), str)]
-        if unknown or missing:
-            what = []
-            if missing:
-                what.append("missing or not text: " + ", ".join(missing))
-            if unknown:
-                what.append("unknown keys: " + ", ".join(map(str, unknown)))
-            raise TemplateError(f"template {name!r} ({path}): {'; '.join(what)}")
+        raw = top.plain()
         compiled: dict[str, jinja2.Template] = {}
         asts: dict[str, nodes.Template] = {}
-        first_lines = {part: _first_line(root, part) for part in PARTS}
+        first_lines = {part: _first_line(top, part) for part in PARTS}
         for part in PARTS:
             source = raw[part]
             try:

@@ -30,18 +30,23 @@ def test_values_from_the_settings_file(tmp_path: Path) -> None:
     assert (serve.port, serve.sweep_seconds, serve.dispatch_seconds) == (9000, 0.5, 5.0)
 
 
-def test_every_problem_is_reported_with_its_key(tmp_path: Path) -> None:
+def test_every_problem_is_reported_with_its_line_and_key(tmp_path: Path) -> None:
     file = tmp_path / "gengbao.yaml"
     file.write_text(
         "serve: {port: 70000, sweep_secnds: 1, dispatch_seconds: -1}\napi: {max_body_bytes: big}\n",
         encoding="utf-8",
     )
-    settings = load_settings(file, env={})
-    with pytest.raises(ConfigError) as serve_error:
-        ServeOptions.from_settings(settings)
-    message = str(serve_error.value)
-    assert "serve.port: expected a port number" in message
-    assert "serve.sweep_secnds: unknown key; did you mean 'sweep_seconds'?" in message
-    assert "serve.dispatch_seconds: expected a number of seconds" in message
-    with pytest.raises(ConfigError, match=r"api\.max_body_bytes: expected a positive whole number"):
-        ApiOptions.from_settings(settings)
+    with pytest.raises(ConfigError) as info:
+        load_settings(file, env={})
+    message = str(info.value)
+    assert f"{file}:1:15: error: serve.port: expected a whole number from 1 to 65535" in message
+    assert (
+        f"{file}:1:22: error: serve.sweep_secnds: unknown key 'sweep_secnds'; "
+        "did you mean 'sweep_seconds'?"
+    ) in message
+    assert (
+        f"{file}:1:57: error: serve.dispatch_seconds: expected a number > 0 and < 86400, "
+        "got a number (-1)"
+    ) in message
+    assert f"{file}:2:23: error: api.max_body_bytes: expected a whole number ≥ 1" in message
+    assert len(info.value.details["problems"]) == 4

@@ -331,8 +331,9 @@ def test_config_errors_are_positioned() -> None:
             "base: lots\nmeasures:\n  stop: {from: [], to: [stopped]}\n  fix: {}\n", "a.yaml"
         )
     assert str(info.value).splitlines() == [
-        "a.yaml:1:7: error: base: expected a number, got 'lots'",
-        "a.yaml:3:16: error: measures.stop.from: expected a non-empty list of state names",
+        "a.yaml:1:7: error: base: expected a number, got text ('lots')",
+        "a.yaml:3:16: error: measures.stop.from: expected a non-empty list of state names, "
+        "got an empty list",
         "a.yaml:4:3: error: measures.fix: unknown key 'fix' (allowed: stop, report, verify)",
     ]
     bundled = (ROOT / "config" / "assessment.yaml").read_text(encoding="utf-8")

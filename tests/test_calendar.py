@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 import engine.calendars
 from engine.calendars import ChineseCalendarSource, HolidaySource, WorkingCalendar
-from engine.definitions.durations import Duration, parse_duration
 from engine.errors import CalendarError, ConfigError
+from engine.yamlkit.durations import Duration, parse_duration
 from tests.conftest import examples
 
 CST = timezone(timedelta(hours=8))
@@ -361,7 +361,7 @@ def test_missing_overrides_folder(tmp_path: Path) -> None:
 BAD_FILES = [
     ("dayz: []\n", 1, "unknown key 'dayz'; did you mean 'days'?"),
     ("days:\n  - {date: 2027-01-01, working: yes}\n", 2, "expected true or false"),
-    ("days:\n  - {date: 2027-01-01}\n", 2, "missing 'working"),
+    ("days:\n  - {date: 2027-01-01}\n", 2, "missing required key 'working'"),
     ("days:\n  - {date: tomorrow, working: false}\n", 2, "expected a date like 2027-01-01"),
     ("days:\n\n  - {date: 2027-13-01, working: false}\n", 3, "bad value '2027-13-01'"),
     ("days:\n  - {date: 2027-02-30, working: false}\n", 2, "bad value '2027-02-30'"),
@@ -374,12 +374,16 @@ BAD_FILES = [
         2,
         "not both",
     ),
-    ("days:\n  - 2027-01-01\n", 2, "expected an entry"),
+    ("days:\n  - 2027-01-01\n", 2, "expected a mapping (date, from, to, working, name)"),
     ("days: 2027-01-01\n", 1, "expected a list"),
-    ("years: [2027, twenty]\n", 1, "expected a year like 2027"),
+    (
+        "years: [2027, twenty]\n",
+        1,
+        "expected a whole number from 1900 to 9998, got text ('twenty')",
+    ),
     ("- 2027-01-01\n", 1, "expected a mapping"),
     ("days: [\n", 2, "YAML syntax"),
-    ("source: 1\n", 1, "expected text"),
+    ("source: 1\n", 1, "source: expected non-empty text"),
     (
         "days:\n  - {date: 2027-01-01, working: false}\n  - {date: 2027-01-01, working: true}\n",
         3,

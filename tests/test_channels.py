@@ -116,6 +116,7 @@ def test_public_surface_is_pinned() -> None:
         "WeComChannel",
         "WebhookChannel",
         "build_channels",
+        "read_channels",
     ]
     assert channels_pkg.CHANNEL_NAMES == (
         "console",
@@ -651,7 +652,7 @@ def test_documented_example_builds_every_channel(tmp_path: Path) -> None:
     config = tmp_path / "gengbao.yaml"
     config.write_text(example, encoding="utf-8")
     settings = load_settings(config, env={})  # the project's strict YAML reader
-    built = build_channels(settings.notifications["channels"])
+    built = build_channels(settings.notifications.channels)
     assert list(built) == ["console", "email", "webhook", "wecom", "dingtalk", "sms"]
     for name, channel in built.items():
         assert channel.name == name
@@ -672,15 +673,22 @@ def _channel_types() -> tuple[type[Channel], ...]:
 @pytest.mark.parametrize(
     ("settings", "expected"),
     [
-        ({"emial": {}}, "notifications.channels.emial: unknown channel; did you mean 'email'?"),
-        ({"email": {"sender": SENDER}}, "notifications.channels.email.host: required"),
+        (
+            {"emial": {}},
+            "notifications.channels.emial: unknown channel 'emial'; did you mean 'email'?",
+        ),
+        (
+            {"email": {"sender": SENDER}},
+            "notifications.channels.email: missing required key 'host'",
+        ),
         (
             {"email": {"host": "h", "sender": SENDER, "security": "tls"}},
-            "notifications.channels.email.security: expected one of starttls, ssl, none, got 'tls'",
+            "notifications.channels.email.security: expected one of starttls, ssl, none, "
+            "got text ('tls')",
         ),
         (
             {"email": {"host": "h", "sender": SENDER, "port": 70000}},
-            "notifications.channels.email.port: expected a port number",
+            "notifications.channels.email.port: expected a whole number from 1 to 65535",
         ),
         (
             {"email": {"host": "h", "sender": "noreply"}},
@@ -703,13 +711,13 @@ def _channel_types() -> tuple[type[Channel], ...]:
         ),
         (
             {"email": {"host": "h", "sender": SENDER, "hots": "x"}},
-            "notifications.channels.email.hots: unknown key; did you mean 'host'?",
+            "notifications.channels.email.hots: unknown key 'hots'; did you mean 'host'?",
         ),
         (
             {"email": {"host": "h", "sender": SENDER, "ca_file": "/nonexistent/ca.pem"}},
             "notifications.channels.email.ca_file: cannot load CA certificates",
         ),
-        ({"wecom": {}}, "notifications.channels.wecom.url: required"),
+        ({"wecom": {}}, "notifications.channels.wecom: missing required key 'url'"),
         (
             {"wecom": {"url": "qyapi.weixin.qq.com/x"}},
             "notifications.channels.wecom.url: expected an http:// or https:// URL",
@@ -722,7 +730,7 @@ def _channel_types() -> tuple[type[Channel], ...]:
             {"webhook": {"timeout": "10s"}},
             "notifications.channels.webhook.timeout: expected a positive number",
         ),
-        ({"sms": {"body": ""}}, "notifications.channels.sms.url: required"),
+        ({"sms": {"body": ""}}, "notifications.channels.sms: missing required key 'url'"),
         (
             {"sms": {"url": "http://x/", "method": "DELETE"}},
             "notifications.channels.sms.method: expected one of POST, PUT, GET",

@@ -338,12 +338,17 @@ def test_bad_dispatch_settings_name_every_key() -> None:
             }
         )
     message = str(info.value)
-    assert "notifications.dispatch.concurency: unknown key; did you mean 'concurrency'?" in message
-    assert "notifications.dispatch.concurrency: expected a positive whole number" in message
+    assert (
+        "notifications.dispatch.concurency: unknown key 'concurency'; did you mean 'concurrency'?"
+        in message
+    )
+    assert "notifications.dispatch.concurrency: expected a whole number ≥ 1, got a number (0)" in (
+        message
+    )
     assert (
         "channel_concurrency.webhok: not a configured channel; did you mean 'webhook'?" in message
     )
-    assert "channel_concurrency.email: expected a positive whole number" in message
+    assert "channel_concurrency.email: expected a whole number ≥ 1, got text ('many')" in message
     policy = DispatchPolicy.from_settings(
         {
             "channels": {"email": {}},

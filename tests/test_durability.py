@@ -89,14 +89,15 @@ def test_an_app_without_the_block_runs_full(tmp_path: Path) -> None:
     [
         (
             "database:\n  sqlite_synchronous: fast\n",
-            "g.yaml:2:23: database.sqlite_synchronous: expected one of full, normal, extra",
+            "g.yaml:2:23: error: database.sqlite_synchronous: expected one of full, normal, extra",
         ),
         (
             "database:\n  sqlite_synchronus: full\n",
-            "g.yaml:2:3: database.sqlite_synchronus: unknown key; did you mean "
+            "g.yaml:2:3: error: database.sqlite_synchronus: unknown key 'sqlite_synchronus'; "
+            "did you mean "
             "'sqlite_synchronous'? (allowed: sqlite_synchronous)",
         ),
-        ("database: full\n", "g.yaml:1:11: database: expected a mapping"),
+        ("database: full\n", "g.yaml:1:11: error: database: expected a mapping"),
     ],
 )
 def test_a_bad_database_block_says_what_and_where(tmp_path: Path, text: str, message: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.definitions.durations import DurationError, parse_duration
+from engine.yamlkit.durations import DurationError, parse_duration
 
 
 @pytest.mark.parametrize(

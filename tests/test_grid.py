@@ -358,10 +358,12 @@ def test_errors_are_gathered_with_positions() -> None:
         parse_grid(BAD, "bad.yaml")
     lines = _lines(info.value)
     assert len(lines) == 5, lines
-    assert re.match(r"bad\.yaml:5:5: error: units\[0\]: unknown key 'colour'", lines[0])
+    assert re.match(r"bad\.yaml:5:5: error: units\[0\]\.colour: unknown key 'colour'", lines[0])
     assert "allowed: code, name, level, parent, children" in lines[0]
-    assert lines[1].startswith("bad.yaml:9:16: error: units[0].children[0].level: bad level")
-    assert "'township'" in lines[1] and "district|town|village|group" in lines[1]
+    assert lines[1].startswith(
+        "bad.yaml:9:16: error: units[0].children[0].level: expected one of district, town, "
+        "village, group, got text ('township')"
+    )
     assert lines[2].startswith("bad.yaml:12:16: error: units[0].children[1].level:")
     assert "must be below its parent" in lines[2]
     assert lines[3].startswith("bad.yaml:13:15: error: units[0].children[2].code:")
@@ -375,10 +377,16 @@ def test_errors_are_gathered_with_positions() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("units:\n  - {name: X, level: town}\n", "2:5: error: units[0]: missing 'code'"),
-        ("units:\n  - {code: x, level: town}\n", "missing 'name'"),
-        ("units:\n  - {code: x, name: X}\n", "missing 'level'"),
-        ("units:\n  - {code: 500104, name: X, level: town}\n", "'code' must be text; quote it"),
+        (
+            "units:\n  - {name: X, level: town}\n",
+            "2:5: error: units[0]: missing required key 'code'",
+        ),
+        ("units:\n  - {code: x, level: town}\n", "missing required key 'name'"),
+        ("units:\n  - {code: x, name: X}\n", "missing required key 'level'"),
+        (
+            "units:\n  - {code: 500104, name: X, level: town}\n",
+            "units[0].code: expected non-empty text, got a number (500104); quote it: '500104'",
+        ),
         ("units:\n  - {code: a/b, name: X, level: town}\n", "bad unit code 'a/b'"),
         ("unit: []\n", "unknown key 'unit'; did you mean 'units'?"),
         ("- a\n", "a grid file must be a mapping"),
@@ -400,7 +408,7 @@ def test_errors_are_gathered_with_positions() -> None:
         (
             "units: [{code: a, name: A, level: town}]\n"
             "people:\n  - {id: p, name: P, kind: robot, roles: [{unit: a, role: Leader}]}\n",
-            "bad kind 'robot'",
+            "people[0].kind: expected one of person, service, got text ('robot')",
         ),
         (
             "units: [{code: a, name: A, level: town}]\n"

@@ -156,9 +156,9 @@ patrols:
     lines = str(info.value).splitlines()
     expected = [
         "rules.yaml:2:12: error: patrols[0].level: expected one of district, town, village, "
-        "group, got 'vilage'; did you mean 'village'?",
+        "group, got text ('vilage'); did you mean 'village'?",
         "rules.yaml:3:12: error: patrols[0].every: expected 'week', 'month' or 'N days'",
-        "rules.yaml:4:12: error: patrols[0].times: expected a whole number ≥ 1, got 0",
+        "rules.yaml:4:12: error: patrols[0].times: expected a whole number ≥ 1, got a number (0)",
         "rules.yaml:5:29: error: patrols[0].roles[1]: bad role reference 'villager'",
         "rules.yaml:7:5: error: patrols[0].color: unknown key 'color'",
         "rules.yaml:11:14: error: patrols[1].remind[0]: cannot read duration 'soon'",

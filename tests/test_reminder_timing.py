@@ -272,11 +272,26 @@ def test_settings_default_office_hours(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('reminders:\n  office_hours: "8:30-25:00"\n', ":2:3: reminders: office_hours (line 2)"),
+        (
+            'reminders:\n  office_hours: "8:30-25:00"\n',
+            ":2:17: error: reminders.office_hours: office hours '8:30-25:00': end 25:00",
+        ),
         ('reminders:\n  office_hours: "18:00-08:30"\n', "the end must be after the start"),
-        ('reminders:\n  ofice_hours: "08:30-18:00"\n', "unknown key 'ofice_hours' at line 2"),
-        ("timers:\n  retry: {max_attempts: 0}\n", "max_attempts must be at least 1"),
-        ("timers:\n  retries: {}\n", "unknown key 'retries' (allowed: retry)"),
+        (
+            'reminders:\n  ofice_hours: "08:30-18:00"\n',
+            ":2:3: error: reminders.ofice_hours: unknown key 'ofice_hours'; "
+            "did you mean 'office_hours'?",
+        ),
+        (
+            "timers:\n  retry: {max_attempts: 0}\n",
+            ":2:25: error: timers.retry.max_attempts: expected a whole number ≥ 1, "
+            "got a number (0)",
+        ),
+        (
+            "timers:\n  retries: {}\n",
+            ":2:3: error: timers.retries: unknown key 'retries'; did you mean 'retry'? "
+            "(allowed: retry)",
+        ),
     ],
 )
 def test_bad_settings_are_positioned_errors(tmp_path: Path, text: str, message: str) -> None:

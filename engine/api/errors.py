@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 STATUS: dict[type[e.GengbaoError], int] = {
     e.GengbaoError: 500,
     e.ConfigError: 500,
+    e.DurationError: 500,  # a stored duration that no longer reads: configuration
     e.DefinitionError: 500,  # a stored definition that no longer compiles: our fault
     e.PatrolRulesError: 500,  # the server's patrol rules file: configuration
     e.GridError: 422,

@@ -31,9 +31,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from engine.definitions.diagnostics import did_you_mean
-from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
 from engine.errors import ConfigError
+from engine.yamlkit import Diagnostic, Node, NodeReader, is_null, parse_yaml
 
 __all__ = [
     "COMPONENTS",
@@ -125,86 +124,62 @@ def load_config(path: str | Path) -> AssessmentConfig:
 
 def parse_config(text: str, filename: str = "<assessment>") -> AssessmentConfig:
     root, diagnostics = parse_yaml(text, filename)
-    found: list[tuple[int, int, str]] = [(d.line, d.column, str(d)) for d in diagnostics]
-    if root is None or found:
-        raise _error(filename, found)
+    reader = NodeReader(filename, diagnostics)
+    config = _read(reader, root) if root is not None and not diagnostics else None
+    if config is None or reader.diagnostics:
+        raise _error(filename, reader.diagnostics)
+    return config
 
-    def bad(node: Node, path: str, message: str) -> None:
-        found.append(
-            (
-                node.line,
-                node.column,
-                f"{filename}:{node.line}:{node.column}: error: {path}: {message}",
-            )
-        )
 
-    def keys(node: Node, path: str, allowed: tuple[str, ...]) -> MapNode | None:
-        if not isinstance(node, MapNode):
-            bad(node, path, f"expected a mapping with keys {', '.join(allowed)}")
-            return None
-        for name, (key_node, _) in node.entries.items():
-            if name not in allowed:
-                hint = did_you_mean(name, allowed)
-                where = f"{path}.{name}" if path else name
-                bad(key_node, where, f"unknown key {name!r}{hint} (allowed: {', '.join(allowed)})")
-        return node
-
-    def number(node: Node, path: str) -> float | None:
-        value = node.value if isinstance(node, ScalarNode) else None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            bad(node, path, f"expected a number, got {node.plain()!r}")
-            return None
-        return float(value)
-
-    def states(node: Node | None, path: str, owner: Node) -> tuple[str, ...]:
-        if not isinstance(node, SeqNode) or not node.items:
-            bad(node or owner, path, "expected a non-empty list of state names")
-            return ()
-        out = []
-        for i, item in enumerate(node.items):
-            if not isinstance(item, ScalarNode) or not isinstance(item.value, str):
-                bad(item, f"{path}[{i}]", "expected a state name")
-            else:
-                out.append(item.value)
-        return tuple(out)
-
-    top = keys(root, "", _TOP)
-    config: dict[str, Any] = {"source": filename}
+def _read(reader: NodeReader, root: Node) -> AssessmentConfig | None:
+    top = reader.mapping(root, "", allowed=_TOP)
     if top is None:
-        raise _error(filename, found)
-    if (node := top.get("base")) is not None and (value := number(node, "base")) is not None:
-        config["base"] = value
-    if (node := top.get("match_radius_m")) is not None:
-        value = number(node, "match_radius_m")
-        if value is not None and value < 0:
-            bad(node, "match_radius_m", "must be ≥ 0")
-        elif value is not None:
-            config["match_radius_m"] = value
-    if (node := top.get("workflow")) is not None:
-        value_ = node.value if isinstance(node, ScalarNode) else None
-        if value_ is not None and not isinstance(value_, str):
-            bad(node, "workflow", "expected a workflow id or null")
-        config["workflow"] = value_
+        return None
+    config: dict[str, Any] = {"source": reader.filename}
+    base = reader.number(top.get("base"), "base")
+    if base is not None:
+        config["base"] = base
+    radius = reader.number(top.get("match_radius_m"), "match_radius_m", min=0)
+    if radius is not None:
+        config["match_radius_m"] = radius
+    workflow = top.get("workflow")
+    if not is_null(workflow):
+        config["workflow"] = reader.identifier(workflow, "workflow", "workflow id")
     weights = dict(DEFAULT_WEIGHTS)
-    if (node := top.get("weights")) is not None and (m := keys(node, "weights", COMPONENTS)):
-        for name, (_, value_node) in m.entries.items():
-            if name in COMPONENTS and (w := number(value_node, f"weights.{name}")) is not None:
-                weights[name] = w
+    block = reader.mapping(top.get("weights"), "weights", allowed=COMPONENTS)
+    for name, (_, node) in block.entries.items() if block is not None else ():
+        weight = reader.number(node, f"weights.{name}") if name in COMPONENTS else None
+        if weight is not None:
+            weights[name] = weight
     config["weights"] = MappingProxyType(weights)
     measures = dict(DEFAULT_MEASURES)
-    if (node := top.get("measures")) is not None and (m := keys(node, "measures", MEASURES)):
-        for name, (_, value_node) in m.entries.items():
-            spec = keys(value_node, f"measures.{name}", ("from", "to"))
-            if name in MEASURES and spec is not None:
-                start = states(spec.get("from"), f"measures.{name}.from", spec)
-                end = states(spec.get("to"), f"measures.{name}.to", spec)
-                measures[name] = Measure(start, end)
+    block = reader.mapping(top.get("measures"), "measures", allowed=MEASURES)
+    for name, (_, node) in block.entries.items() if block is not None else ():
+        if name not in MEASURES:
+            continue  # reported as an unknown key
+        path = f"measures.{name}"
+        spec = reader.mapping(node, path, allowed=("from", "to"), required=("from", "to"))
+        if spec is not None:
+            start = _states(reader, spec.get("from"), f"{path}.from")
+            end = _states(reader, spec.get("to"), f"{path}.to")
+            measures[name] = Measure(start, end)
     config["measures"] = MappingProxyType(measures)
-    if found:
-        raise _error(filename, found)
     return AssessmentConfig(**config)
 
 
-def _error(filename: str, found: list[tuple[int, int, str]]) -> ConfigError:
-    problems = [text for _, _, text in sorted(found)]
-    return ConfigError("\n".join(problems), file=filename, problems=problems)
+def _states(reader: NodeReader, node: Node | None, path: str) -> tuple[str, ...]:
+    def state(item: Node, where: str) -> str | None:
+        return reader.identifier(item, where, "state name")
+
+    return tuple(reader.list_of(node, path, state, non_empty=True, what=" of state names"))
+
+
+def _error(filename: str, diagnostics: list[Diagnostic]) -> ConfigError:
+    ordered = sorted(set(diagnostics))
+    problems = [str(d) for d in ordered]
+    return ConfigError(
+        "\n".join(problems),
+        file=filename,
+        problems=problems,
+        diagnostics=[d.as_dict() for d in ordered],
+    )

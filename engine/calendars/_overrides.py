@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from types import MappingProxyType
 
-from engine.definitions.diagnostics import Diagnostic, did_you_mean
-from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
 from engine.errors import ConfigError
+from engine.yamlkit import Diagnostic, MapNode, Node, NodeReader, is_null, parse_yaml
 
 __all__ = ["DayOverride", "Overrides", "load_overrides"]
 
@@ -71,24 +70,22 @@ def load_overrides(directory: Path) -> Overrides:
     )
 
 
-class _Reader:
+class _Reader(NodeReader):
     def __init__(self) -> None:
+        super().__init__("")
         self.days: dict[date, DayOverride] = {}
         self.years: set[int] = set()
-        self.problems: list[Diagnostic] = []
-        self.filename = ""
 
-    def report(self, node: Node, path: str, message: str) -> None:
-        self.problems.append(
-            Diagnostic(self.filename, node.line, node.column, "error", path, message)
-        )
+    @property
+    def problems(self) -> list[Diagnostic]:
+        return self.diagnostics
 
     def read_file(self, file: Path) -> None:
         self.filename = str(file)
         try:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            self.problems.append(
+            self.diagnostics.append(
                 Diagnostic(self.filename, 1, 1, "error", "", f"cannot read the file: {exc}")
             )
             return
@@ -97,78 +94,39 @@ class _Reader:
         ):
             return  # only comments: no overrides
         root, diagnostics = parse_yaml(text, self.filename)
-        self.problems.extend(diagnostics)
+        self.diagnostics.extend(diagnostics)
         if root is None or diagnostics:
             return
-        if not isinstance(root, MapNode):
-            self.report(root, "", "expected a mapping with 'days' (and optionally 'years')")
+        top = self.mapping(root, "", allowed=_TOP_KEYS, what="days, and optionally years")
+        if top is None:
             return
-        for key, (key_node, _) in root.entries.items():
-            if key not in _TOP_KEYS:
-                self.report(key_node, key, _unknown(key, _TOP_KEYS))
-        source = root.get("source")
-        if source is not None and not _is_text(source):
-            self.report(source, "source", "expected text, e.g. '国办发明电〔2026〕7号'")
-        years = root.get("years")
-        if years is not None:
-            self.read_years(years)
-        days = root.get("days")
+        self.text(top.get("source"), "source", empty=False)
+        years = top.get("years")
+        for year in self.list_of(years, "years", self.year):
+            self.years.add(year)
+        days = top.get("days")
         if days is None:
             if years is None:
                 self.report(root, "", "nothing here: add 'days' (a list) or 'years'")
             return
-        if isinstance(days, ScalarNode) and days.value is None:
+        if is_null(days):
             return  # "days:" with nothing under it
-        if not isinstance(days, SeqNode):
-            self.report(
-                days, "days", "expected a list of entries like {date: 2027-01-01, working: false}"
-            )
-            return
-        for index, item in enumerate(days.items):
+        for index, item in enumerate(self.items(days, "days", what=" of days")):
             self.read_day(item, f"days[{index}]")
 
-    def read_years(self, node: Node) -> None:
-        if not isinstance(node, SeqNode):
-            self.report(node, "years", "expected a list of years, e.g. [2027]")
-            return
-        for index, item in enumerate(node.items):
-            value = item.value if isinstance(item, ScalarNode) else None
-            if isinstance(value, bool) or not isinstance(value, int):
-                self.report(item, f"years[{index}]", f"expected a year like 2027, got {value!r}")
-            elif not _MIN_YEAR <= value <= _MAX_YEAR:
-                self.report(item, f"years[{index}]", f"year {value} is out of range")
-            else:
-                self.years.add(value)
+    def year(self, node: Node, path: str) -> int | None:
+        return self.integer(node, path, min=_MIN_YEAR, max=_MAX_YEAR)
 
     def read_day(self, node: Node, path: str) -> None:
-        if not isinstance(node, MapNode):
-            self.report(node, path, "expected an entry like {date: 2027-01-01, working: false}")
+        before = len(self.diagnostics)
+        body = self.mapping(node, path, allowed=_DAY_KEYS, required=("working",))
+        if body is None:
             return
-        ok = True
-        for key, (key_node, _) in node.entries.items():
-            if key not in _DAY_KEYS:
-                self.report(key_node, f"{path}.{key}", _unknown(key, _DAY_KEYS))
-                ok = False
-        first, last = self.read_span(node, path)
-        working = node.get("working")
-        if working is None:
-            self.report(node, path, "missing 'working: true' (a working day) or 'working: false'")
-            ok = False
-        elif not (isinstance(working, ScalarNode) and isinstance(working.value, bool)):
-            shown = working.value if isinstance(working, ScalarNode) else "a list or mapping"
-            self.report(working, f"{path}.working", f"expected true or false, got {shown!r}")
-            ok = False
-        name_node = node.get("name")
-        name = ""
-        if name_node is not None:
-            if _is_text(name_node):
-                name = str(name_node.value)  # type: ignore[attr-defined]
-            else:
-                self.report(name_node, f"{path}.name", "expected text, e.g. 元旦")
-                ok = False
-        if not ok or first is None or last is None:
+        first, last = self.read_span(body, path)
+        working = self.boolean(body.get("working"), f"{path}.working")
+        name = self.text(body.get("name"), f"{path}.name", empty=False)
+        if len(self.diagnostics) > before or first is None or last is None or working is None:
             return
-        assert isinstance(working, ScalarNode)
         day = first
         while day <= last:
             earlier = self.days.get(day)
@@ -179,7 +137,7 @@ class _Reader:
                     f"{day.isoformat()} is already set at {earlier.file}:{earlier.line}",
                 )
                 return
-            self.days[day] = DayOverride(day, working.value, name, self.filename, node.line)
+            self.days[day] = DayOverride(day, working, name or "", self.filename, node.line)
             day += timedelta(days=1)
 
     def read_span(self, node: MapNode, path: str) -> tuple[date | None, date | None]:
@@ -209,30 +167,8 @@ class _Reader:
         return first, last
 
     def read_date(self, node: Node, path: str) -> date | None:
-        value = node.value if isinstance(node, ScalarNode) else None
-        if isinstance(value, datetime):
-            self.report(node, path, f"expected a date without a time, got {value.isoformat()}")
-            return None
-        if isinstance(value, date):
-            parsed: date | None = value
-        elif isinstance(value, str):
-            try:
-                parsed = date.fromisoformat(value.strip())
-            except ValueError:
-                parsed = None
-        else:
-            parsed = None
-        if parsed is None:
-            self.report(node, path, f"expected a date like 2027-01-01, got {value!r}")
-        elif not _MIN_YEAR <= parsed.year <= _MAX_YEAR:
+        parsed = self.date(node, path)
+        if parsed is not None and not _MIN_YEAR <= parsed.year <= _MAX_YEAR:
             self.report(node, path, f"year {parsed.year} is out of range")
             return None
         return parsed
-
-
-def _is_text(node: Node) -> bool:
-    return isinstance(node, ScalarNode) and isinstance(node.value, str) and bool(node.value)
-
-
-def _unknown(key: str, allowed: tuple[str, ...]) -> str:
-    return f"unknown key {key!r}{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}"

@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from engine.calendars._overrides import Overrides, load_overrides
 from engine.calendars._source import ChineseCalendarSource, HolidaySource
 from engine.clock import as_utc
-from engine.definitions.durations import Duration
 from engine.errors import CalendarError
+from engine.yamlkit.durations import Duration
 
 __all__ = ["DEFAULT_TIMEZONE", "WorkingCalendar"]
 

@@ -15,8 +15,6 @@ from pathlib import Path
 
 from engine.definitions.checks import TemplateCheck, check
 from engine.definitions.compiler import CompiledWorkflow
-from engine.definitions.diagnostics import Diagnostic
-from engine.definitions.durations import Duration, parse_duration
 from engine.definitions.loader import load_text
 from engine.definitions.model import (
     Deadline,
@@ -28,6 +26,8 @@ from engine.definitions.model import (
     Workflow,
 )
 from engine.errors import DefinitionError
+from engine.yamlkit.diagnostics import Diagnostic
+from engine.yamlkit.durations import Duration, parse_duration
 
 __all__ = [
     "CompiledWorkflow",

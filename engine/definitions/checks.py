@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.definitions.diagnostics import Diagnostic, Severity, did_you_mean
 from engine.definitions.expressions import ExpressionError, compile_guard
 from engine.definitions.loader import Loaded
 from engine.definitions.model import Deadline, StateSpec, TransitionSpec, Workflow
+from engine.yamlkit.diagnostics import Diagnostic, Severity, did_you_mean
 
 __all__ = ["REMINDER_TEMPLATE", "TemplateCheck", "TemplateFinding", "TemplateUse", "check"]
 

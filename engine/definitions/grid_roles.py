@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 
-from engine.definitions.diagnostics import Diagnostic, did_you_mean
 from engine.definitions.model import SYSTEM_ROLE, RoleRef, Workflow
+from engine.yamlkit.diagnostics import Diagnostic, did_you_mean
 
 __all__ = ["missing_roles"]
 

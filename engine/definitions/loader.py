@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.definitions.diagnostics import Diagnostic, Severity, did_you_mean
-from engine.definitions.durations import Duration, DurationError, parse_duration
 from engine.definitions.model import (
     FIELD_TYPES,
     LEVELS,
@@ -30,14 +28,24 @@ from engine.definitions.model import (
 )
 from engine.definitions.office_hours import Reminders, parse_office_hours
 from engine.definitions.values import check_value
-from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
+from engine.yamlkit import (
+    IDENTIFIER,
+    Diagnostic,
+    Duration,
+    MapNode,
+    Node,
+    NodeReader,
+    ScalarNode,
+    SeqNode,
+    describe,
+    did_you_mean,
+    parse_yaml,
+)
 
 _MEANT_TRUE = frozenset({"yes", "y", "on"})
-_MEANT_FALSE = frozenset({"no", "n", "off"})
 
 __all__ = ["KEYS", "Loaded", "content_hash", "load_text"]
 
-IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -141,81 +149,12 @@ def _with_source(wf: Workflow, digest: str, filename: str) -> Workflow:
     )
 
 
-class _Reader:
-    def __init__(self, filename: str, diagnostics: list[Diagnostic]) -> None:
-        self.filename = filename
-        self.diagnostics = diagnostics
-        self.positions: dict[str, tuple[int, int]] = {}
-
-    # -- reporting -------------------------------------------------------
-    def report(self, node: Node, path: str, message: str, severity: Severity = "error") -> None:
-        self.diagnostics.append(
-            Diagnostic(self.filename, node.line, node.column, severity, path, message)
+class _Reader(NodeReader):
+    def block(self, node: Node, path: str, kind: str) -> MapNode | None:
+        """A mapping of the *kind* named in :data:`KEYS` (allowed and required keys)."""
+        return self.mapping(
+            node, path, allowed=KEYS[kind], required=REQUIRED.get(kind, ()), what=_describe(kind)
         )
-
-    def mark(self, path: str, node: Node) -> None:
-        self.positions[path] = (node.line, node.column)
-
-    # -- generic shapes --------------------------------------------------
-    def mapping(self, node: Node, path: str, kind: str) -> MapNode | None:
-        self.mark(path, node)
-        if not isinstance(node, MapNode):
-            self.report(node, path, f"expected a mapping ({_describe(kind)}), got {_kind_of(node)}")
-            return None
-        allowed = KEYS[kind]
-        for key, (key_node, value) in node.entries.items():
-            child = f"{path}.{key}" if path else key
-            self.positions[child] = (value.line, value.column)
-            if key not in allowed:
-                self.report(
-                    key_node,
-                    child,
-                    f"unknown key {key!r}{did_you_mean(key, allowed)} "
-                    f"(allowed: {', '.join(allowed)})",
-                )
-        for key in REQUIRED.get(kind, ()):
-            if key not in node.entries:
-                self.report(node, path, f"missing required key {key!r}")
-        return node
-
-    def text(self, node: Node | None, path: str, *, required: bool = False) -> str | None:
-        if node is None:
-            return None
-        if isinstance(node, ScalarNode) and isinstance(node.value, str):
-            return node.value
-        value = node.value if isinstance(node, ScalarNode) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and not required:
-            return str(value)
-        self.report(node, path, f"expected text, got {_kind_of(node)}")
-        return None
-
-    def identifier(self, node: Node | None, path: str, what: str) -> str | None:
-        value = self.text(node, path, required=True)
-        if value is None or node is None:
-            return None
-        if not IDENTIFIER.match(value):
-            self.report(
-                node,
-                path,
-                f"bad {what} {value!r}: use lower-case letters, digits and '_', "
-                "starting with a letter",
-            )
-            return None
-        return value
-
-    def boolean(self, node: Node | None, path: str) -> bool | None:
-        if node is None:
-            return None
-        if isinstance(node, ScalarNode) and isinstance(node.value, bool):
-            return node.value
-        hint = ""
-        if isinstance(node, ScalarNode) and isinstance(node.value, str):
-            word = node.value.strip().lower()
-            if word in _MEANT_TRUE | _MEANT_FALSE:
-                meant = "true" if word in _MEANT_TRUE else "false"
-                hint = f"; write {meant} ('{node.value}' is text in gengbao files)"
-        self.report(node, path, f"expected true or false, got {_kind_of(node)}{hint}")
-        return None
 
     def final(self, node: Node | None, path: str) -> bool:
         """``final:``; a refused ``yes``/``on`` still counts as meant, so the checks
@@ -226,49 +165,16 @@ class _Reader:
         meant = node.value if isinstance(node, ScalarNode) else None
         return isinstance(meant, str) and meant.strip().lower() in _MEANT_TRUE
 
-    def number(self, node: Node | None, path: str) -> float | None:
-        if node is None:
-            return None
-        value = node.value if isinstance(node, ScalarNode) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        self.report(node, path, f"expected a number, got {_kind_of(node)}")
-        return None
-
-    def items(self, node: Node | None, path: str, *, allow_scalar: bool = True) -> list[Node]:
-        """A list; a single scalar counts as a one-item list where *allow_scalar*."""
-        if node is None:
-            return []
-        if isinstance(node, SeqNode):
-            for i, item in enumerate(node.items):
-                self.mark(f"{path}[{i}]", item)
-            return node.items
-        if allow_scalar and isinstance(node, ScalarNode) and node.value is not None:
-            self.mark(f"{path}[0]", node)
-            return [node]
-        self.report(node, path, f"expected a list, got {_kind_of(node)}")
-        return []
-
-    def duration(self, node: Node | None, path: str) -> Duration | None:
-        if node is None:
-            return None
-        value = node.value if isinstance(node, ScalarNode) else node
-        try:
-            return parse_duration(value)
-        except DurationError as exc:
-            self.report(node, path, str(exc))
-            return None
-
     def role_refs(self, node: Node | None, path: str) -> tuple[RoleRef, ...]:
         refs: list[RoleRef] = []
-        for i, item in enumerate(self.items(node, path)):
+        for i, item in enumerate(self.items(node, path, allow_scalar=True)):
             ref = self.role_ref(item, f"{path}[{i}]")
             if ref is not None:
                 refs.append(ref)
         return tuple(refs)
 
     def role_ref(self, node: Node, path: str) -> RoleRef | None:
-        value = self.text(node, path, required=True)
+        value = self.text(node, path)
         if value is None:
             return None
         if value == SYSTEM_ROLE:
@@ -292,7 +198,7 @@ class _Reader:
 
     def names(self, node: Node | None, path: str, what: str) -> tuple[str, ...]:
         found: list[str] = []
-        for i, item in enumerate(self.items(node, path)):
+        for i, item in enumerate(self.items(node, path, allow_scalar=True)):
             name = self.identifier(item, f"{path}[{i}]", what)
             if name is not None:
                 found.append(name)
@@ -300,21 +206,21 @@ class _Reader:
 
     # -- the workflow ----------------------------------------------------
     def workflow(self, root: Node) -> Workflow | None:
-        top = self.mapping(root, "", "workflow")
+        top = self.block(root, "", "workflow")
         if top is None:
             return None
         wid = self.identifier(top.get("workflow"), "workflow", "workflow id")
-        initial = self.text(top.get("initial"), "initial", required=True)
+        initial = self.text(top.get("initial"), "initial")
         fields = self.fields(top.get("fields"), "fields")
         states = self.states(top.get("states"))
         transitions = self.transitions(top.get("transitions"))
         tz_node = top.get("timezone")
         return Workflow(
             id=wid or "",
-            title=self.text(top.get("title"), "title") or wid or "",
-            description=self.text(top.get("description"), "description") or "",
+            title=self.text(top.get("title"), "title", numbers=True) or wid or "",
+            description=self.text(top.get("description"), "description", numbers=True) or "",
             initial=initial or "",
-            timezone=self.text(tz_node, "timezone") if tz_node is not None else None,
+            timezone=self.text(tz_node, "timezone", numbers=True) if tz_node is not None else None,
             reminders=self.reminders(top.get("reminders")),
             roles=self.role_refs(top.get("roles"), "roles"),
             fields=fields,
@@ -326,7 +232,7 @@ class _Reader:
         """``reminders: {office_hours: "08:30-18:00"}`` (absent: the settings' default)."""
         if node is None:
             return None
-        top = self.mapping(node, "reminders", "reminders")
+        top = self.block(node, "reminders", "reminders")
         if top is None:
             return None
         hours_node = top.get("office_hours")
@@ -344,7 +250,7 @@ class _Reader:
             return ()
         self.mark(path, node)
         if not isinstance(node, MapNode):
-            self.report(node, path, f"expected a mapping of field names, got {_kind_of(node)}")
+            self.report(node, path, f"expected a mapping of field names, got {describe(node)}")
             return ()
         specs: list[FieldSpec] = []
         for name, (key_node, value) in node.entries.items():
@@ -365,10 +271,10 @@ class _Reader:
         return tuple(specs)
 
     def field_spec(self, name: str, node: Node, path: str) -> FieldSpec | None:
-        body = self.mapping(node, path, "field")
+        body = self.block(node, path, "field")
         if body is None:
             return None
-        ftype = self.text(body.get("type"), f"{path}.type", required=True)
+        ftype = self.text(body.get("type"), f"{path}.type")
         if ftype is not None and ftype not in FIELD_TYPES:
             type_node = body.get("type")
             assert type_node is not None
@@ -382,9 +288,7 @@ class _Reader:
         values_node = body.get("values")
         values: tuple[Any, ...] = ()
         if values_node is not None:
-            values = tuple(
-                n.plain() for n in self.items(values_node, f"{path}.values", allow_scalar=False)
-            )
+            values = tuple(n.plain() for n in self.items(values_node, f"{path}.values"))
             if ftype is not None and ftype != "enum":
                 self.report(values_node, f"{path}.values", "'values' is only for type enum")
             elif not values:
@@ -394,7 +298,7 @@ class _Reader:
         elif ftype == "enum":
             self.report(node, path, "an enum field needs 'values'")
         items_node = body.get("items")
-        items = self.text(items_node, f"{path}.items", required=True)
+        items = self.text(items_node, f"{path}.items")
         if items_node is not None and items is not None:
             if ftype != "list":
                 self.report(items_node, f"{path}.items", "'items' is only for type list")
@@ -420,8 +324,9 @@ class _Reader:
         spec = FieldSpec(
             name=name,
             type=ftype or "string",
-            title=self.text(body.get("title"), f"{path}.title") or "",
-            description=self.text(body.get("description"), f"{path}.description") or "",
+            title=self.text(body.get("title"), f"{path}.title", numbers=True) or "",
+            description=self.text(body.get("description"), f"{path}.description", numbers=True)
+            or "",
             required=bool(self.boolean(body.get("required"), f"{path}.required")),
             default=default_node.plain() if default_node is not None else None,
             values=values,
@@ -445,7 +350,7 @@ class _Reader:
         value = node.value if isinstance(node, ScalarNode) else None
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             self.report(
-                node, path, f"max_length must be a positive whole number, got {_kind_of(node)}"
+                node, path, f"max_length must be a positive whole number, got {describe(node)}"
             )
             return None
         holds_text = ftype in TEXT_TYPES or (ftype == "list" and items in TEXT_TYPES)
@@ -475,7 +380,7 @@ class _Reader:
             if isinstance(value, ScalarNode) and value.value is None:
                 result.append(StateSpec(name=name, title=name))
                 continue
-            body = self.mapping(value, path, "state")
+            body = self.block(value, path, "state")
             self.mark(path, key_node)
             if body is None:
                 continue
@@ -483,8 +388,11 @@ class _Reader:
             result.append(
                 StateSpec(
                     name=name,
-                    title=self.text(body.get("title"), f"{path}.title") or name,
-                    description=self.text(body.get("description"), f"{path}.description") or "",
+                    title=self.text(body.get("title"), f"{path}.title", numbers=True) or name,
+                    description=self.text(
+                        body.get("description"), f"{path}.description", numbers=True
+                    )
+                    or "",
                     final=self.final(body.get("final"), f"{path}.final"),
                     deadline=self.deadline(deadline_node, f"{path}.deadline")
                     if deadline_node is not None
@@ -494,7 +402,7 @@ class _Reader:
         return tuple(result)
 
     def deadline(self, node: Node, path: str) -> Deadline | None:
-        body = self.mapping(node, path, "deadline")
+        body = self.block(node, path, "deadline")
         if body is None:
             return None
         within = self.duration(body.get("within"), f"{path}.within")
@@ -513,7 +421,7 @@ class _Reader:
         every: Duration | None = None
         remind_node = body.get("remind")
         if isinstance(remind_node, MapNode):
-            every_body = self.mapping(remind_node, f"{path}.remind", "remind_every")
+            every_body = self.block(remind_node, f"{path}.remind", "remind_every")
             if every_body is not None:
                 every = self.duration(every_body.get("every"), f"{path}.remind.every")
                 if every is None and every_body.get("every") is None:
@@ -523,14 +431,12 @@ class _Reader:
                         remind_node, f"{path}.remind.every", "a repeat must be longer than 0m"
                     )
         else:
-            for i, item in enumerate(self.items(remind_node, f"{path}.remind")):
+            for i, item in enumerate(self.items(remind_node, f"{path}.remind", allow_scalar=True)):
                 d = self.duration(item, f"{path}.remind[{i}]")
                 if d is not None:
                     remind.append(d)
         rungs: list[Rung] = []
-        for i, item in enumerate(
-            self.items(body.get("escalate"), f"{path}.escalate", allow_scalar=False)
-        ):
+        for i, item in enumerate(self.items(body.get("escalate"), f"{path}.escalate")):
             rung = self.rung(item, f"{path}.escalate[{i}]")
             if rung is not None:
                 rungs.append(rung)
@@ -544,7 +450,7 @@ class _Reader:
         )
 
     def rung(self, node: Node, path: str) -> Rung | None:
-        body = self.mapping(node, path, "rung")
+        body = self.block(node, path, "rung")
         if body is None:
             return None
         after = self.duration(body.get("after"), f"{path}.after")
@@ -564,7 +470,7 @@ class _Reader:
         self.mark("transitions", node)
         if not isinstance(node, SeqNode):
             self.report(
-                node, "transitions", f"expected a list of transitions, got {_kind_of(node)}"
+                node, "transitions", f"expected a list of transitions, got {describe(node)}"
             )
             return ()
         for i, item in enumerate(node.items):
@@ -574,14 +480,14 @@ class _Reader:
         return tuple(result)
 
     def transition(self, index: int, node: Node, path: str) -> TransitionSpec | None:
-        body = self.mapping(node, path, "transition")
+        body = self.block(node, path, "transition")
         if body is None:
             return None
         trigger = self.identifier(body.get("trigger"), f"{path}.trigger", "trigger")
         sources = self.names(body.get("from"), f"{path}.from", "state name")
         dest = self.identifier(body.get("to"), f"{path}.to", "state name")
         when_node = body.get("when")
-        when = self.text(when_node, f"{path}.when", required=True)
+        when = self.text(when_node, f"{path}.when")
         if trigger is None or not sources or dest is None:
             return None
         return TransitionSpec(
@@ -589,8 +495,9 @@ class _Reader:
             trigger=trigger,
             sources=sources,
             dest=dest,
-            title=self.text(body.get("title"), f"{path}.title") or "",
-            description=self.text(body.get("description"), f"{path}.description") or "",
+            title=self.text(body.get("title"), f"{path}.title", numbers=True) or "",
+            description=self.text(body.get("description"), f"{path}.description", numbers=True)
+            or "",
             roles=self.role_refs(body.get("roles"), f"{path}.roles"),
             requires=self.names(body.get("requires"), f"{path}.requires", "field name"),
             payload=self.fields(body.get("payload"), f"{path}.payload"),
@@ -614,22 +521,3 @@ _DESCRIPTIONS = {
 
 def _describe(kind: str) -> str:
     return _DESCRIPTIONS.get(kind, kind)
-
-
-def _kind_of(node: Node | None) -> str:
-    if isinstance(node, MapNode):
-        return "a mapping"
-    if isinstance(node, SeqNode):
-        return "a list"
-    if isinstance(node, ScalarNode):
-        value = node.value
-        if value is None:
-            return "nothing (null)"
-        if isinstance(value, bool):
-            return f"a boolean ({str(value).lower()})"
-        if isinstance(value, (int, float)):
-            return f"a number ({value})"
-        if isinstance(value, str):
-            return f"text ({value!r})"
-        return f"{type(value).__name__} ({value})"
-    return "nothing"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.definitions.durations import Duration
 from engine.definitions.office_hours import Reminders
+from engine.yamlkit.durations import Duration
 
 __all__ = [
     "DEFAULT_MAX_LENGTH",

@@ -46,7 +46,6 @@ from engine import grid
 from engine.calendars import WorkingCalendar
 from engine.clock import Clock
 from engine.db import read_only
-from engine.definitions.durations import Duration
 from engine.patrols.periods import Period, following, period_of
 from engine.patrols.rules import REMINDER_TEMPLATE, PatrolRule, RulesFile
 from engine.store import connection, insert_or_ignore, transaction
@@ -59,6 +58,7 @@ from engine.tables import (
     units,
 )
 from engine.visibility import ADMIN, Viewer, visible
+from engine.yamlkit.durations import Duration
 from notifications.outbox import enqueue
 
 __all__ = ["KIND", "LoadSummary", "Obligations"]

@@ -14,7 +14,7 @@
             notify: [town.leader]
             template: patrol_missed # optional (default patrol_missed)
 
-Problems are :class:`~engine.definitions.diagnostics.Diagnostic` objects
+Problems are :class:`~engine.yamlkit.Diagnostic` objects
 (``FILE:LINE:COL: error: patrols[0].every: ...``) gathered over the whole
 file and raised together as :class:`PatrolRulesError`; unknown keys are
 errors with a "did you mean" hint, like workflow files.
@@ -28,14 +28,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.definitions.diagnostics import Diagnostic, did_you_mean
-from engine.definitions.durations import Duration, DurationError, parse_duration
-from engine.definitions.yamlnodes import MapNode, Node, ScalarNode, SeqNode, parse_yaml
 from engine.errors import GridError, InvalidPeriod, PatrolRulesError
 from engine.grid import LEVELS, parse_role_ref
 from engine.patrols.periods import Every, parse_every
+from engine.yamlkit import (
+    Diagnostic,
+    Duration,
+    Node,
+    NodeReader,
+    ScalarNode,
+    SeqNode,
+    parse_duration,
+    parse_yaml,
+)
 
 __all__ = [
     "DEFAULT_MISSED_TEMPLATE",
@@ -154,63 +160,32 @@ def parse_rules(
     return RulesFile(rules, filename)
 
 
-class _Reader:
+class _Reader(NodeReader):
     def __init__(
         self,
         filename: str,
         diagnostics: list[Diagnostic],
         template_problem: Callable[[str], str | None] | None,
     ) -> None:
-        self.filename = filename
-        self.diagnostics = list(diagnostics)
+        super().__init__(filename, diagnostics)
         self.template_problem = template_problem
 
-    def error(self, node: Node, path: str, message: str) -> None:
-        self.diagnostics.append(
-            Diagnostic(self.filename, node.line, node.column, "error", path, message)
-        )
-
-    def mapping(
-        self, node: Node, path: str, keys: tuple[str, ...], required: tuple[str, ...]
-    ) -> MapNode | None:
-        if not isinstance(node, MapNode):
-            self.error(node, path, f"expected a mapping with keys {', '.join(keys)}")
-            return None
-        for name, (key_node, _) in node.entries.items():
-            if name not in keys:
-                where = f"{path}.{name}" if path else name
-                self.error(
-                    key_node,
-                    where,
-                    f"unknown key {name!r}{did_you_mean(name, keys)} (allowed: {', '.join(keys)})",
-                )
-        for name in required:
-            if name not in node.entries:
-                self.error(node, path, f"missing required key {name!r}")
-        return node
-
     def file(self, root: Node, default_timezone: str) -> tuple[PatrolRule, ...]:
-        top = self.mapping(root, "", _TOP_KEYS, ("patrols",))
+        top = self.mapping(root, "", allowed=_TOP_KEYS, required=("patrols",))
         if top is None:
             return ()
         timezone = default_timezone
         tz_node = top.get("timezone")
         if tz_node is not None:
-            timezone = self.timezone(tz_node) or default_timezone
-        items = top.get("patrols")
-        if items is None:
-            return ()
-        if not isinstance(items, SeqNode):
-            self.error(items, "patrols", "expected a list of rules")
-            return ()
+            timezone = self.timezone(tz_node, "timezone") or default_timezone
         rules: list[PatrolRule] = []
         seen: dict[str, int] = {}
-        for i, item in enumerate(items.items):
+        for i, item in enumerate(self.items(top.get("patrols"), "patrols", what=" of rules")):
             path = f"patrols[{i}]"
             rule, key = self.rule(item, path, timezone)
             if key is not None and key in seen:
                 level, every = key.split("-", 1)
-                self.error(
+                self.report(
                     item,
                     path,
                     f"a second rule for level {level!r} every {every!r} "
@@ -223,34 +198,22 @@ class _Reader:
                 rules.append(rule)
         return tuple(rules)
 
-    def timezone(self, node: Node) -> str | None:
-        value = node.value if isinstance(node, ScalarNode) else None
-        if not isinstance(value, str) or not value:
-            self.error(node, "timezone", "expected a time zone name, e.g. 'Asia/Shanghai'")
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            self.error(node, "timezone", f"unknown time zone {value!r} (e.g. 'Asia/Shanghai')")
-            return None
-        return value
-
     def rule(self, node: Node, path: str, timezone: str) -> tuple[PatrolRule | None, str | None]:
         """The rule (None when it has errors) and its id (when level and every are right)."""
-        m = self.mapping(node, path, _RULE_KEYS, _RULE_REQUIRED)
+        m = self.mapping(node, path, allowed=_RULE_KEYS, required=_RULE_REQUIRED)
         if m is None:
             return None, None
         before = len(self.diagnostics)
-        level = self.level(m.get("level"), f"{path}.level")
+        level = self.choice(m.get("level"), f"{path}.level", LEVELS)
         every = self.every(m.get("every"), f"{path}.every")
-        times = self.times(m.get("times"), f"{path}.times")
+        times = self.integer(m.get("times"), f"{path}.times", min=1) or 1
         roles = self.roles(m.get("roles"), f"{path}.roles")
         remind = self.durations(m.get("remind"), f"{path}.remind")
         escalate = self.rungs(m.get("escalate"), f"{path}.escalate")
         if every is not None:
             for d, item in zip(remind, _items(m.get("remind")), strict=False):
                 if d.seconds >= every.shortest_seconds:
-                    self.error(
+                    self.report(
                         item,
                         f"{path}.remind",
                         f"reminder {d.text!r} is not shorter than the period ({every.text})",
@@ -260,86 +223,41 @@ class _Reader:
             return None, key
         return PatrolRule(level, every, times, roles, tuple(remind), escalate, timezone), key
 
-    def level(self, node: Node | None, path: str) -> str | None:
-        if node is None:
-            return None
-        value = node.value if isinstance(node, ScalarNode) else None
-        if value not in LEVELS:
-            hint = did_you_mean(str(value), LEVELS) if isinstance(value, str) else ""
-            self.error(node, path, f"expected one of {', '.join(LEVELS)}, got {value!r}{hint}")
-            return None
-        return str(value)
-
     def every(self, node: Node | None, path: str) -> Every | None:
         if node is None:
             return None
         try:
             return parse_every(node.value if isinstance(node, ScalarNode) else node.plain())
         except InvalidPeriod as exc:
-            self.error(node, path, str(exc))
+            self.report(node, path, str(exc))
             return None
 
-    def times(self, node: Node | None, path: str) -> int:
-        if node is None:
-            return 1
-        value = node.value if isinstance(node, ScalarNode) else None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            self.error(node, path, f"expected a whole number ≥ 1, got {node.plain()!r}")
-            return 1
+    def roles(self, node: Node | None, path: str) -> tuple[str, ...]:
+        return tuple(self.list_of(node, path, self.role, non_empty=True))
+
+    def role(self, node: Node, path: str) -> str | None:
+        """``LEVEL.ROLE`` as the grid names roles, e.g. ``village.member``."""
+        value = self.text(node, path)
+        if value is None:
+            return None
+        try:
+            parse_role_ref(value)
+        except GridError as exc:
+            self.report(node, path, str(exc))
+            return None
         return value
 
-    def roles(self, node: Node | None, path: str) -> tuple[str, ...]:
-        if node is None:
-            return ()
-        if not isinstance(node, SeqNode) or not node.items:
-            self.error(node, path, "expected a non-empty list of roles like [village.member]")
-            return ()
-        out: list[str] = []
-        for i, item in enumerate(node.items):
-            value = item.value if isinstance(item, ScalarNode) else None
-            try:
-                if not isinstance(value, str):
-                    raise GridError(f"expected a role like 'town.leader', got {item.plain()!r}")
-                parse_role_ref(value)
-            except GridError as exc:
-                self.error(item, f"{path}[{i}]", str(exc))
-                continue
-            out.append(value)
-        return tuple(out)
-
     def durations(self, node: Node | None, path: str) -> list[Duration]:
-        if node is None:
-            return []
-        if not isinstance(node, SeqNode):
-            self.error(node, path, "expected a list of durations like [1d, 2h]")
-            return []
-        out: list[Duration] = []
-        for i, item in enumerate(node.items):
-            try:
-                out.append(parse_duration(item.plain()))
-            except DurationError as exc:
-                self.error(item, f"{path}[{i}]", str(exc))
-        return out
+        return self.list_of(node, path, self.duration)
 
     def rungs(self, node: Node | None, path: str) -> tuple[Rung, ...]:
-        if node is None:
-            return ()
-        if not isinstance(node, SeqNode):
-            self.error(node, path, "expected a list of rungs like [{after: 0m, notify: [...]}]")
-            return ()
         out: list[Rung] = []
-        for i, item in enumerate(node.items):
+        for i, item in enumerate(self.items(node, path)):
             where = f"{path}[{i}]"
-            m = self.mapping(item, where, _RUNG_KEYS, _RUNG_REQUIRED)
+            m = self.mapping(item, where, allowed=_RUNG_KEYS, required=_RUNG_REQUIRED)
             if m is None:
                 continue
-            after_node = m.get("after")
-            after: Duration | None = None
-            if after_node is not None:
-                try:
-                    after = parse_duration(after_node.plain())
-                except DurationError as exc:
-                    self.error(after_node, f"{where}.after", str(exc))
+            after = self.duration(m.get("after"), f"{where}.after")
             notify = self.roles(m.get("notify"), f"{where}.notify")
             template = self.template(m.get("template"), f"{where}.template")
             if after is not None and notify and template is not None:
@@ -350,15 +268,14 @@ class _Reader:
         if node is None:
             name = DEFAULT_MISSED_TEMPLATE
         else:
-            value = node.value if isinstance(node, ScalarNode) else None
-            if not isinstance(value, str) or not value:
-                self.error(node, path, "expected a template name")
+            value = self.identifier(node, path, "template name")
+            if value is None:
                 return None
             name = value
         if self.template_problem is not None:
             problem = self.template_problem(name)
             if problem is not None:
-                self.error(node or _nowhere(), path, problem)
+                self.report(node or _nowhere(), path, problem)
                 return None
         return name
 

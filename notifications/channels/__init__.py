@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.clock import Clock
-from engine.definitions.diagnostics import did_you_mean
 from engine.errors import ConfigError
+from engine.yamlkit import MapNode, Node, NodeReader, describe, did_you_mean, from_plain, is_null
 from notifications.channels._options import Options
 from notifications.channels.base import Channel, DeliveryFailed, Message, Recipient
 from notifications.channels.console import ConsoleChannel
@@ -49,6 +49,7 @@ __all__ = [
     "WeComChannel",
     "WebhookChannel",
     "build_channels",
+    "read_channels",
 ]
 
 SETTINGS_PATH = "notifications.channels"
@@ -78,30 +79,45 @@ def build_channels(
     webhook/DingTalk timestamps.  Raises :class:`ConfigError` listing every
     problem, each naming its key; secrets are never echoed.
     """
-    if not settings:
+    reader = NodeReader("<settings>")
+    node = from_plain(settings) if settings is not None else None
+    channels = read_channels(reader, node, clock=clock)
+    if reader.diagnostics:
+        problems = [str(d) for d in reader.diagnostics]
+        keys = [d.path for d in reader.diagnostics]
+        raise ConfigError("\n".join(problems), problems=problems, keys=keys)
+    return channels
+
+
+def read_channels(
+    reader: NodeReader, node: Node | None, *, clock: Clock | None = None
+) -> dict[str, Channel]:
+    """The channels of the ``notifications.channels`` node; problems go to *reader*."""
+    if is_null(node) or (isinstance(node, MapNode) and not node.entries):
         return {"console": ConsoleChannel()}
-    if not isinstance(settings, Mapping):
-        raise _error([f"{SETTINGS_PATH}: expected a mapping of channel names to settings"])
-    problems: list[str] = []
+    assert node is not None
+    if not isinstance(node, MapNode):
+        reader.report(
+            node,
+            SETTINGS_PATH,
+            f"expected a mapping of channel names to settings, got {describe(node)}",
+        )
+        return {}
     channels: dict[str, Channel] = {}
-    for name, raw in settings.items():
+    for name, (key_node, value) in node.entries.items():
+        path = f"{SETTINGS_PATH}.{name}"
         builder = _BUILDERS.get(name)
         if builder is None:
-            hint = did_you_mean(str(name), CHANNEL_NAMES)
-            problems.append(
-                f"{SETTINGS_PATH}.{name}: unknown channel{hint} (known: {', '.join(CHANNEL_NAMES)})"
+            reader.report(
+                key_node,
+                path,
+                f"unknown channel {name!r}{did_you_mean(name, CHANNEL_NAMES)} "
+                f"(known: {', '.join(CHANNEL_NAMES)})",
             )
             continue
-        options = Options(f"{SETTINGS_PATH}.{name}", raw, problems)
+        options = Options(path, value, reader)
         channel = builder(options, clock)
         options.check_unknown()
         if channel is not None:
             channels[name] = channel
-    if problems:
-        raise _error(problems)
     return channels
-
-
-def _error(problems: list[str]) -> ConfigError:
-    keys = [p.split(":", 1)[0] for p in problems]
-    return ConfigError("\n".join(problems), problems=problems, keys=keys)

@@ -1,19 +1,26 @@
-"""Reading one channel's settings: typed getters that gather problems with their key paths.
+"""Reading one channel's settings: typed getters over its positioned mapping.
 
 Each channel module has a ``from_settings(options)`` that asks for its keys
-through :class:`Options`; every problem is recorded as
-``notifications.channels.NAME.KEY: what is wrong`` instead of raised, so one
-:class:`~engine.errors.ConfigError` can report all of them at once.  Keys
-nobody asked for are unknown and reported with the allowed keys.  Values of
-keys marked ``secret`` never appear in a message.
+through :class:`Options`; every problem goes to the shared
+:class:`~engine.yamlkit.NodeReader` as a diagnostic at the value's
+``FILE:LINE:COL`` with its key path (``notifications.channels.NAME.KEY``),
+instead of being raised, so all of them are reported at once.  Keys nobody
+asked for are unknown and reported with the allowed keys.  Values of keys
+marked ``secret`` never appear in a message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from engine.definitions.diagnostics import did_you_mean
+from engine.yamlkit import (
+    Diagnostic,
+    MapNode,
+    Node,
+    NodeReader,
+    ScalarNode,
+    describe,
+    is_null,
+    join_path,
+)
 
 __all__ = ["DEFAULT_TIMEOUT", "Options"]
 
@@ -23,40 +30,49 @@ DEFAULT_TIMEOUT = 10.0
 class Options:
     """The settings mapping of one channel, at key path *path*."""
 
-    def __init__(self, path: str, raw: object, problems: list[str]) -> None:
+    def __init__(self, path: str, node: Node | None, reader: NodeReader) -> None:
         self.path = path
-        self.problems = problems
-        self._asked: set[str] = set()
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, Mapping):
-            self.problem("", f"expected a mapping of settings, got {_kind(raw)}")
-            raw = {}
-        self._raw: Mapping[str, Any] = raw
+        self.reader = reader
+        self._asked: list[str] = []
+        self._node: MapNode | None = None
+        if isinstance(node, MapNode):
+            self._node = node
+        elif not is_null(node):
+            assert node is not None
+            reader.report(node, path, f"expected a mapping of settings, got {describe(node)}")
+
+    @property
+    def problems(self) -> list[Diagnostic]:
+        """Every diagnostic so far (of this channel and the others read before it)."""
+        return self.reader.diagnostics
 
     # -- recording -------------------------------------------------------
 
     def problem(self, key: str, text: str) -> None:
-        where = f"{self.path}.{key}" if key else self.path
-        self.problems.append(f"{where}: {text}")
+        """Report *text* at *key*'s value (or at the channel's mapping when it is absent)."""
+        at = self._value(key) if key else None
+        where: Node = at or self._node or ScalarNode(0, 0)
+        self.reader.report(where, join_path(self.path, key), text)
 
     def has(self, key: str) -> bool:
-        self._asked.add(key)
-        return self._raw.get(key) is not None
+        return not is_null(self._get(key))
 
-    def _get(self, key: str) -> Any:
-        self._asked.add(key)
-        return self._raw.get(key)
+    def _value(self, key: str) -> Node | None:
+        return self._node.get(key) if self._node is not None else None
+
+    def _get(self, key: str) -> Node | None:
+        if key not in self._asked:
+            self._asked.append(key)
+        value = self._value(key)
+        return None if is_null(value) else value
+
+    def _at(self, key: str) -> str:
+        return join_path(self.path, key)
 
     def check_unknown(self) -> None:
         """Report every key that no getter asked for."""
-        allowed = sorted(self._asked)
-        for key in self._raw:
-            if key not in self._asked:
-                hint = did_you_mean(str(key), allowed)
-                self.problem(
-                    str(key), f"unknown key{hint} (allowed: {', '.join(allowed) or 'none'})"
-                )
+        if self._node is not None:
+            self.reader.keys(self._node, self.path, allowed=sorted(self._asked))
 
     # -- getters ---------------------------------------------------------
 
@@ -69,16 +85,17 @@ class Options:
         secret: bool = False,
         empty: bool = False,
     ) -> str | None:
-        value = self._get(key)
-        if value is None:
+        node = self._get(key)
+        if node is None:
             if required:
-                self.problem(key, "required")
+                self._missing(key)
             return default
-        if not isinstance(value, str) or not (empty or value.strip()):
-            shown = "a secret" if secret else _kind(value)
-            self.problem(key, f"expected non-empty text, got {shown}")
-            return default
-        return value
+        value = self.reader.text(node, self._at(key), empty=empty, secret=secret)
+        return default if value is None else value
+
+    def _missing(self, key: str) -> None:
+        where: Node = self._node or ScalarNode(0, 0)
+        self.reader.report(where, self.path, f"missing required key {key!r}")
 
     def url(self, key: str, *, required: bool = False, secret: bool = False) -> str | None:
         value = self.text(key, required=required, secret=secret)
@@ -89,67 +106,41 @@ class Options:
         return value
 
     def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
-        value = self._get(key)
-        if value is None:
-            return default
-        if not isinstance(value, str) or value not in choices:
-            hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-            self.problem(key, f"expected one of {', '.join(choices)}, got {value!r}{hint}")
-            return default
-        return value
+        value = self.reader.choice(self._get(key), self._at(key), choices)
+        return default if value is None else value
 
     def number(self, key: str, default: float) -> float:
-        value = self._get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            self.problem(key, f"expected a positive number of seconds, got {value!r}")
-            return default
-        return float(value)
+        value = self.reader.number(self._get(key), self._at(key), positive=True)
+        return default if value is None else value
 
     def timeout(self) -> float:
         return self.number("timeout", DEFAULT_TIMEOUT)
 
     def port(self, key: str) -> int | None:
-        value = self._get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-            self.problem(key, f"expected a port number 1-65535, got {value!r}")
-            return None
-        return value
+        return self.reader.integer(self._get(key), self._at(key), min=1, max=65535)
 
     def text_mapping(self, key: str, *, secret: bool = False) -> dict[str, str]:
-        value = self._get(key)
-        if value is None:
+        node = self._get(key)
+        if node is None:
             return {}
-        if not isinstance(value, Mapping):
-            self.problem(key, f"expected a mapping of names to text, got {_kind(value)}")
+        if not isinstance(node, MapNode):
+            self.reader.report(
+                node, self._at(key), f"expected a mapping of names to text, got {describe(node)}"
+            )
             return {}
         out: dict[str, str] = {}
-        for name, item in value.items():
-            if (
-                not isinstance(name, str)
-                or not isinstance(item, (str, int))
-                or isinstance(item, bool)
-            ):
-                shown = "a secret" if secret else repr(item)
-                self.problem(f"{key}.{name}", f"expected text, got {shown}")
-                continue
-            out[name] = str(item)
+        for name, (_, item) in node.entries.items():
+            text = self.reader.text(item, f"{self._at(key)}.{name}", numbers=True, secret=secret)
+            if text is not None:
+                out[name] = text
         return out
 
     def scalar(self, key: str) -> str | int | float | bool | None:
-        value = self._get(key)
-        if value is None or isinstance(value, (str, int, float, bool)):
+        node = self._get(key)
+        if node is None:
+            return None
+        value = node.value if isinstance(node, ScalarNode) else None
+        if isinstance(value, (str, int, float, bool)):
             return value
-        self.problem(key, f"expected a single value, got {_kind(value)}")
+        self.reader.report(node, self._at(key), f"expected a single value, got {describe(node)}")
         return None
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)

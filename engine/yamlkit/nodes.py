@@ -4,12 +4,13 @@ PyYAML's node graph keeps marks; we turn it into small neutral nodes that
 keep the line and column of every key and value, reject duplicate keys, and
 resolve only ``true``/``false`` as booleans (``on``, ``off``, ``yes``, ``no``,
 ``y``, ``n`` stay strings — YAML 1.1's trap).  Anchors/aliases are refused: a
-workflow file is a plain document.
+gengbao file is a plain document.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,10 +18,10 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from engine.definitions.diagnostics import Diagnostic
-from engine.definitions.yamlhints import explain
+from engine.yamlkit.diagnostics import Diagnostic
+from engine.yamlkit.hints import explain
 
-__all__ = ["MapNode", "Node", "ScalarNode", "SeqNode", "parse_yaml"]
+__all__ = ["MapNode", "Node", "ScalarNode", "SeqNode", "from_plain", "is_null", "parse_yaml"]
 
 
 @dataclass
@@ -172,3 +173,22 @@ def _convert(raw: Any, loader: _Loader, filename: str, out: list[Diagnostic]) ->
         out.append(Diagnostic(filename, line, col, "error", "", f"bad value {raw.value!r}: {exc}"))
         value = raw.value
     return ScalarNode(line, col, value, raw.tag, raw.style)
+
+
+def is_null(node: Node | None) -> bool:
+    """True for an absent value and for ``key:`` with nothing after it."""
+    return node is None or (isinstance(node, ScalarNode) and node.value is None)
+
+
+def from_plain(value: Any) -> Node:
+    """Nodes for values built in Python (no file): every position is 0:0.
+
+    Lets the one reader check settings passed in code exactly like those read
+    from a file; its diagnostics then name the key path only.
+    """
+    if isinstance(value, Mapping):
+        entries = {str(k): (ScalarNode(0, 0, str(k)), from_plain(v)) for k, v in value.items()}
+        return MapNode(0, 0, entries)
+    if isinstance(value, (list, tuple)):
+        return SeqNode(0, 0, [from_plain(item) for item in value])
+    return ScalarNode(0, 0, value)

@@ -14,7 +14,11 @@ Severity = Literal["error", "warning"]
 
 @dataclass(frozen=True, order=True)
 class Diagnostic:
-    """``FILE:LINE:COL: error: PATH: MESSAGE`` — LINE and COL are 1-based."""
+    """``FILE:LINE:COL: error: PATH: MESSAGE`` — LINE and COL are 1-based.
+
+    Line 0 means "no position" (values built in Python, see
+    :func:`engine.yamlkit.nodes.from_plain`): the text is then ``PATH: MESSAGE``.
+    """
 
     file: str
     line: int
@@ -25,6 +29,8 @@ class Diagnostic:
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""
+        if self.line == 0:
+            return f"{where}{self.message}"
         return f"{self.file}:{self.line}:{self.column}: {self.severity}: {where}{self.message}"
 
     @property

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from engine.errors import DurationError
+
 __all__ = ["Duration", "DurationError", "parse_duration"]
 
 _EXACT = re.compile(r"^\s*(\d+)\s*(m|min|h|d|分钟|小时|个小时|天|日)\s*$")
@@ -25,10 +27,6 @@ _UNIT_SECONDS = {
     "天": 86400,
     "日": 86400,
 }
-
-
-class DurationError(ValueError):
-    """Raised by :func:`parse_duration`; the loader turns it into a diagnostic."""
 
 
 @dataclass(frozen=True)
