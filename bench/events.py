@@ -6,7 +6,7 @@ Usage::
                            [--sqlite-synchronous full|normal|extra]
 
 Each run walks N farmland cases through their full lifecycle (``create_case``
-and the 7 events of ``tests/farmland.py``), one transaction per operation,
+and the 7 events of ``tests/support/farmland.py``), one transaction per operation,
 single process, single thread, with a :class:`~engine.clock.FixedClock`
 advanced by a minute before every operation.  The baseline is a bare Core loop
 on the same engine and tables (so the same pragmas and ``BEGIN IMMEDIATE``):
@@ -67,7 +67,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/events.py` puts only bench/ on the path
     sys.path.insert(0, str(ROOT))
 
-from tests.farmland import (  # noqa: E402
+from tests.support.farmland import (  # noqa: E402
     CASE_DATA,
     GRID_FILE,
     LIFECYCLE,

@@ -12,8 +12,6 @@ types, required payload), which the OpenAPI schema cannot know.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -21,18 +19,10 @@ from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.schemas import BaseSchema
 
-from tests.api_server import CONTRACT_ROUTES, ApiServer, running_server
-from tests.conftest import BACKENDS, examples
+from tests.support.api_server import CONTRACT_ROUTES, ApiServer
+from tests.support.properties import examples
 
 ACTOR = "p-ddk-office1"
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ApiServer]:
-    with running_server(request.param, request, tmp_path_factory) as srv:
-        yield srv
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import engine.calendars
 from engine.calendars import ChineseCalendarSource, HolidaySource, WorkingCalendar
 from engine.definitions.durations import Duration, parse_duration
 from engine.errors import ConfigError
-from tests.conftest import examples
+from tests.support.properties import examples
 
 CST = timezone(timedelta(hours=8))
 SHANGHAI = ZoneInfo("Asia/Shanghai")

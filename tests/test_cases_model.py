@@ -24,8 +24,8 @@ from engine.db import make_engine, upgrade
 from engine.errors import EventRejected
 from engine.grid import load_grid
 from notifications.templates import TemplateStore
-from tests.conftest import examples
-from tests.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.support.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.support.properties import examples
 
 ACTORS = sorted({step[1] for step in LIFECYCLE} | {REPORTER, "p-ddk-duty", "p-bq-sl-1-member"})
 PAYLOADS = [step[2] for step in LIFECYCLE] + [

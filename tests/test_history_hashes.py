@@ -26,8 +26,9 @@ from engine.db import upgrade
 from engine.grid import load_grid
 from engine.history import canonical_number
 from notifications.templates import TemplateStore
-from tests.conftest import Database, examples
-from tests.farmland import GRID_FILE, REPORTER, UNIT
+from tests.support.databases import Database
+from tests.support.farmland import GRID_FILE, REPORTER, UNIT
+from tests.support.properties import examples
 
 START = datetime(2026, 9, 18, 2, 0, tzinfo=UTC)
 

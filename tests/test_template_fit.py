@@ -11,7 +11,6 @@ back to the generic one of its kind, and the message is sent.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,21 +33,16 @@ from notifications.channels.base import DeliveryFailed, Recipient
 from notifications.render import CaseContext, context_shape
 from notifications.template_fit import NONE, Record, Shape, unknown_names
 from notifications.templates import TemplateStore
-from tests.conftest import Database, examples
-from tests.farmland import GRID_FILE, REPORTER, UNIT
-from tests.receivers import SmtpReceiver
+from tests.support.databases import Database
+from tests.support.farmland import GRID_FILE, REPORTER, UNIT
+from tests.support.properties import examples
+from tests.support.receivers import SmtpReceiver
 
 DATA = Path(__file__).parent / "data"
 SPOT = DATA / "valid" / "spot_check.yaml"
 SH = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 9, 18, 10, 0, tzinfo=SH)
 SPOT_DATA = {"spot_id": "TB-2026-0042", "area_m2": 320}
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpReceiver]:
-    with SmtpReceiver() as receiver:
-        yield receiver
 
 
 def spot_app(database: Database, clock: FixedClock, smtp: SmtpReceiver, config: Path) -> App:

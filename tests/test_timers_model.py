@@ -25,8 +25,8 @@ from engine.db import make_engine, upgrade
 from engine.grid import load_grid
 from engine.settings import Settings
 from engine.tables import history, overdue_facts, timers
-from tests.conftest import examples
-from tests.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.support.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.support.properties import examples
 
 FORWARD = {
     "discovered" if i == 0 else LIFECYCLE[i - 1][3]: step for i, step in enumerate(LIFECYCLE)
