@@ -98,7 +98,7 @@ class TimedSmtp(SmtpReceiver):
     def __init__(self, arrivals: Arrivals) -> None:
         super().__init__()
         self.arrivals = arrivals
-        self.messages = _Noting(arrivals)  # type: ignore[assignment]
+        self.messages = _Noting(arrivals)
 
 
 class _Noting(list[Any]):

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from time import perf_counter_ns
 from types import CodeType
@@ -572,7 +573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     deployed: bool = args.deployed
     levels: list[str] = args.sqlite_synchronous or ["full"]
     backends: list[Callable[[], AbstractContextManager[Bench]]] = [
-        (lambda level=level: sqlite_bench(deployed, level)) for level in levels
+        partial(sqlite_bench, deployed, level) for level in levels
     ]
     if args.postgres:
         url: str = args.postgres

@@ -193,7 +193,7 @@ def test_dates_filter_and_the_cursor_pages_in_start_order(
     pages: list[str] = []
     cursor = None
     while True:
-        params = {**window, "limit": 1, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, Any] = {**window, "limit": 1, **({"cursor": cursor} if cursor else {})}
         page = leader.get("/patrols", params=params).json()
         pages += [p["id"] for p in page["items"]]
         cursor = page["next_cursor"]

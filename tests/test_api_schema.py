@@ -12,6 +12,8 @@ types, required payload), which the OpenAPI schema cannot know.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -65,7 +67,7 @@ def test_no_5xx_and_no_answer_outside_the_schema(
 
     @given(case=operation.as_strategy(generation_mode=mode, headers=headers))
     @settings(max_examples=examples(50), deadline=None, suppress_health_check=list(HealthCheck))
-    def check(case: schemathesis.Case) -> None:
+    def check(case: schemathesis.Case[Any]) -> None:
         case.call_and_validate(excluded_checks=[positive_data_acceptance])
 
     check()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -284,10 +285,13 @@ class TestRaces:
         results = self.race(
             service,
             [
-                (
-                    lambda s=s: s.submit_event(
-                        case_id, "stop", REPORTER, {"stop_note": "x"}, expected_revision=1
-                    )
+                partial(
+                    s.submit_event,
+                    case_id,
+                    "stop",
+                    REPORTER,
+                    {"stop_note": "x"},
+                    expected_revision=1,
                 )
                 for s in others
             ],

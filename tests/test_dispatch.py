@@ -313,7 +313,7 @@ def test_a_message_that_cannot_be_built_is_one_warning_line(
         def send(self, message: Any, address: str) -> None:
             raise ZeroDivisionError("a bug in a channel")
 
-    app.dispatcher.channels["webhook"] = Broken()  # type: ignore[assignment]
+    app.dispatcher.channels["webhook"] = Broken()
     case_id = open_case(app)
     trigger, actor, payload, _ = LIFECYCLE[0]
     app.cases.submit_event(case_id, trigger, actor, payload)

@@ -317,7 +317,13 @@ def test_without_a_generic_fallback_the_failure_is_a_reason_not_a_traceback(
         "subject: x\nbody: |\n  一\n  {{ patrol.nope.deeper }}\nshort: x\n", encoding="utf-8"
     )
     store = TemplateStore([tmp_path])
-    context = {"kind": "reminder", "case": None, "patrol": {}, "event": None, "deadline": None}
+    context: dict[str, Any] = {
+        "kind": "reminder",
+        "case": None,
+        "patrol": {},
+        "event": None,
+        "deadline": None,
+    }
     with pytest.raises(DeliveryFailed) as caught:  # a patrol notice has no case: no generic
         store.render("patrol_reminder", "reminder", context)
     assert not caught.value.retryable
