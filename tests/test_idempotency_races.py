@@ -14,7 +14,6 @@ together and the outcome checked the same way.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import threading
@@ -44,7 +43,7 @@ from tests.support.farmland import (
     WORKFLOW_FILE,
     case_service,
 )
-from tests.support.paths import GENGBAO
+from tests.support.processes import GENGBAO, gengbao_env
 
 NOW = "2026-09-18T10:00:00+08:00"
 PAYLOAD = {"stop_note": "已制止"}
@@ -149,8 +148,7 @@ def test_twin_processes_get_the_first_answer(
     database: Database, case_id: str, tmp_path: Path
 ) -> None:
     tag = f"gb-twin-{secrets.token_hex(4)}"
-    env = {k: v for k, v in os.environ.items() if k != "GENGBAO_CONFIG"}
-    env["GENGBAO_DATABASE_URL"] = tagged(database.url, tag)
+    env = gengbao_env(tagged(database.url, tag))
     settings = write_settings(tmp_path)
     command = [
         GENGBAO,

@@ -39,6 +39,7 @@ from notifications.outbox import TransitionNotifications
 from tests.support.databases import Database
 from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, SH, START, UNIT
 from tests.support.paths import GENGBAO, ROOT, SUPPORT
+from tests.support.processes import gengbao_env
 
 WORKER = str(SUPPORT / "timer_worker.py")
 CRASH_STATUS = 9  # tests/support/timer_worker.py exits with it
@@ -62,11 +63,6 @@ def open_cases(app: App, n: int) -> list[str]:
     ]
 
 
-def environment(db: Database) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "GENGBAO_CONFIG"}
-    return {**env, "GENGBAO_DATABASE_URL": db.url}
-
-
 def spawn(db: Database, args: Sequence[str], *, stdin: bool = False) -> subprocess.Popen[str]:
     return subprocess.Popen(
         list(args),
@@ -74,7 +70,7 @@ def spawn(db: Database, args: Sequence[str], *, stdin: bool = False) -> subproce
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=environment(db),
+        env=gengbao_env(db.url),
         cwd=ROOT,
     )
 

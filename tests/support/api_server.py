@@ -9,7 +9,6 @@ administrator would.  Output goes to files, never to pipes that could fill up.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -26,6 +25,7 @@ import yaml
 
 from tests.support.databases import PostgresSchemas
 from tests.support.paths import GENGBAO, GRID_FILE, ROOT
+from tests.support.processes import gengbao_env
 from tests.support.receivers import free_port
 
 __all__ = [
@@ -89,9 +89,7 @@ class ApiServer:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k != "GENGBAO_CONFIG"}
-        env["GENGBAO_DATABASE_URL"] = self.database_url
-        return env
+        return gengbao_env(self.database_url)
 
     def start(self, timeout: float = 60.0) -> None:
         command = [GENGBAO, "--config", str(self.settings), "serve", "--port", str(self.port)]
