@@ -5,7 +5,7 @@ Usage::
     python bench/api.py [--cases N] [--repeat R] [--postgres URL]
 
 Each run walks N farmland cases through their full lifecycle (``POST /cases``
-and the 7 ``POST /cases/{id}/events`` of ``tests/farmland.py``, each step by
+and the 7 ``POST /cases/{id}/events`` of ``tests/support/farmland.py``, each step by
 its own actor's token), with 1 client and then with 8 concurrent clients
 (threads, one keep-alive ``httpx.Client`` each, the cases split between
 them).  The rate is operations per wall-clock second over the run.
@@ -46,9 +46,9 @@ if str(ROOT) not in sys.path:  # `python bench/api.py` puts only bench/ on the p
     sys.path.insert(0, str(ROOT))
 
 from bench.events import Bench, postgres_bench, sqlite_bench  # noqa: E402
-from tests.api_server import ApiServer  # noqa: E402
-from tests.conftest import PostgresSchemas  # noqa: E402
-from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT  # noqa: E402
+from tests.support.api_server import ApiServer  # noqa: E402
+from tests.support.databases import PostgresSchemas  # noqa: E402
+from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT  # noqa: E402
 
 WORKFLOW = "farmland_violation"
 CONCURRENCY = (1, 8)

@@ -47,9 +47,9 @@ from engine.app import App  # noqa: E402
 from engine.clock import SystemClock  # noqa: E402
 from engine.timers import TimerLoop  # noqa: E402
 from notifications.dispatch_loop import DispatchLoop  # noqa: E402
-from tests.conftest import PostgresSchemas  # noqa: E402
-from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, farmland_app  # noqa: E402
-from tests.receivers import (  # noqa: E402
+from tests.support.databases import PostgresSchemas  # noqa: E402
+from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, farmland_app  # noqa: E402
+from tests.support.receivers import (  # noqa: E402
     HttpReceiver,
     ReceivedRequest,
     Reply,
@@ -98,7 +98,7 @@ class TimedSmtp(SmtpReceiver):
     def __init__(self, arrivals: Arrivals) -> None:
         super().__init__()
         self.arrivals = arrivals
-        self.messages = _Noting(arrivals)  # type: ignore[assignment]
+        self.messages = _Noting(arrivals)
 
 
 class _Noting(list[Any]):

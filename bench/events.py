@@ -6,7 +6,7 @@ Usage::
                            [--sqlite-synchronous full|normal|extra]
 
 Each run walks N farmland cases through their full lifecycle (``create_case``
-and the 7 events of ``tests/farmland.py``), one transaction per operation,
+and the 7 events of ``tests/support/farmland.py``), one transaction per operation,
 single process, single thread, with a :class:`~engine.clock.FixedClock`
 advanced by a minute before every operation.  The baseline is a bare Core loop
 on the same engine and tables (so the same pragmas and ``BEGIN IMMEDIATE``):
@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from time import perf_counter_ns
 from types import CodeType
@@ -67,7 +68,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/events.py` puts only bench/ on the path
     sys.path.insert(0, str(ROOT))
 
-from tests.farmland import (  # noqa: E402
+from tests.support.farmland import (  # noqa: E402
     CASE_DATA,
     GRID_FILE,
     LIFECYCLE,
@@ -578,7 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     deployed: bool = args.deployed
     levels: list[str] = args.sqlite_synchronous or ["full"]
     backends: list[Callable[[], AbstractContextManager[Bench]]] = [
-        (lambda level=level: sqlite_bench(deployed, level)) for level in levels
+        partial(sqlite_bench, deployed, level) for level in levels
     ]
     if args.postgres:
         url: str = args.postgres

@@ -44,7 +44,7 @@ from engine.app import App  # noqa: E402
 from engine.clock import FixedClock  # noqa: E402
 from engine.db import make_engine, normalize_url  # noqa: E402
 from engine.settings import Settings  # noqa: E402
-from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, farmland_app  # noqa: E402
+from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, farmland_app  # noqa: E402
 
 SH = ZoneInfo("Asia/Shanghai")
 ENTERED = datetime(2026, 12, 24, 10, 0, tzinfo=SH)

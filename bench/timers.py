@@ -84,7 +84,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/timers.py` puts only bench/ on the path
     sys.path.insert(0, str(ROOT))
 
-from tests.farmland import CASE_DATA, GRID_FILE, REPORTER, UNIT, WORKFLOW_FILE  # noqa: E402
+from tests.support.farmland import CASE_DATA, GRID_FILE, REPORTER, UNIT, WORKFLOW_FILE  # noqa: E402
 
 T0 = datetime(2026, 9, 18, 2, 0, tzinfo=UTC)  # Friday 10:00 in Shanghai: cases open here
 IDLE_AT = T0 + timedelta(seconds=30)  # nothing is due yet

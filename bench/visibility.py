@@ -37,7 +37,7 @@ from engine.clock import FixedClock  # noqa: E402
 from engine.settings import Settings  # noqa: E402
 from engine.tables import cases, units  # noqa: E402
 from engine.visibility import ADMIN, Viewer  # noqa: E402
-from tests.farmland import CASE_DATA, GRID_FILE, REPORTER, UNIT, WORKFLOW_FILE  # noqa: E402
+from tests.support.farmland import CASE_DATA, GRID_FILE, REPORTER, UNIT, WORKFLOW_FILE  # noqa: E402
 
 VIEWERS = {
     "administrator": ADMIN,

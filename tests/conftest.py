@@ -1,4 +1,4 @@
-"""Shared fixtures: one database per test, on SQLite and (if configured) PostgreSQL.
+"""Shared fixtures, defined once: databases, the clock, the App, loopback receivers, servers.
 
 ``engine`` is parametrized over ``sqlite`` (a file in ``tmp_path``, copied
 from a template migrated once per session) and ``postgres`` (only when
@@ -7,102 +7,40 @@ session, reached through ``search_path`` in the URL, emptied before each
 test and dropped at the end, so concurrent runs never collide).  Tests that
 need several engines on the same database take ``database`` and call
 ``database.new_engine()``.
+
+``clock`` is a FixedClock at ``START`` (Friday 2026-09-18 10:00 in
+Shanghai); a module whose story starts elsewhere defines its own ``clock``.
+``app`` is the farmland App on the test's database and that clock; a module
+adds settings (channels, retry policies) by defining ``app_settings``.
+``server`` is a real ``gengbao serve`` per backend, one per test module.
+The classes behind these live in ``tests/support/``.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import settings
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
-from engine.db import make_engine, normalize_url, upgrade
+from engine.app import App
+from engine.clock import FixedClock
+from engine.db import make_engine, upgrade
 from engine.tables import metadata
+from tests.support import properties
+from tests.support.api_server import ApiServer, running_server
+from tests.support.databases import BACKENDS, PG_ENV, Database, PostgresSchemas
+from tests.support.farmland import START, farmland_app
+from tests.support.receivers import HttpReceiver, SmtpReceiver
 
-PG_ENV = "GENGBAO_TEST_POSTGRES_URL"
-
-# Property tests: ``ci`` (the default, what ``make test`` and CI run) is
-# derandomized with no example database, so a run never depends on what an
-# earlier run in this checkout found; ``fuzz`` (``make fuzz``) searches at
-# random, ten times longer, and keeps what it finds in ``.hypothesis/``.
-settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
-settings.register_profile("fuzz", derandomize=False)
-settings.load_profile(os.environ.get("GENGBAO_HYPOTHESIS_PROFILE", "ci"))
-FUZZ = os.environ.get("GENGBAO_HYPOTHESIS_PROFILE") == "fuzz"
+properties.load_profile()
 
 
-def examples(n: int) -> int:
-    """*n* property examples, or ten times as many under the fuzz profile."""
-    return n * 10 if FUZZ else n
-
-
-BACKENDS = ["sqlite", "postgres"]
-
-
-@dataclass
-class Database:
-    """One test database; every engine made here is disposed after the test."""
-
-    backend: str
-    url: str
-    engines: list[Engine] = field(default_factory=list)
-
-    def new_engine(self, *, busy_timeout_ms: int | None = None) -> Engine:
-        if busy_timeout_ms is None:
-            engine = make_engine(self.url)
-        else:
-            engine = make_engine(self.url, busy_timeout_ms=busy_timeout_ms)
-        self.engines.append(engine)
-        return engine
-
-    def dispose(self) -> None:
-        for engine in self.engines:
-            engine.dispose()
-        self.engines.clear()
-
-
-def schema_url(base: str, schema: str) -> str:
-    """*base* with ``search_path`` set to *schema* (passed to psycopg as ``options``)."""
-    url = normalize_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
-
-
-class PostgresSchemas:
-    """Creates uniquely named schemas on the test server and drops them at the end."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.admin = make_engine(base).execution_options(isolation_level="AUTOCOMMIT")
-        self.created: list[str] = []
-
-    def create(self, tag: str = "") -> str:
-        name = f"gb_{tag}{secrets.token_hex(5)}"
-        with self.admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-        self.created.append(name)
-        return schema_url(self.base, name)
-
-    def drop(self, url: str) -> None:
-        options = make_url(url).query["options"]
-        assert isinstance(options, str)
-        name = options.split("=", 1)[1]
-        with self.admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        self.created.remove(name)
-
-    def close(self) -> None:
-        with self.admin.connect() as conn:
-            for name in self.created:
-                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        self.admin.engine.dispose()
+# -- databases -------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -167,7 +105,7 @@ def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> It
 
 
 @pytest.fixture
-def engine(database: Database) -> Engine:
+def engine(database: Database) -> sa.Engine:
     """An engine on this test's database."""
     return database.engines[0] if database.engines else database.new_engine()
 
@@ -190,3 +128,52 @@ def empty_database(
         db.dispose()
         if url is not None:
             schemas.drop(url)
+
+
+# -- the clock and the App ---------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """The fake clock, at START; tests move it."""
+    return FixedClock(START)
+
+
+@pytest.fixture
+def app_settings() -> dict[str, Any]:
+    """Settings of the ``app`` fixture besides the database (a module may define its own)."""
+    return {}
+
+
+@pytest.fixture
+def app(database: Database, clock: FixedClock, app_settings: dict[str, Any]) -> Iterator[App]:
+    """The farmland App (demo grid, bundled workflow) on the test's database and clock."""
+    application = farmland_app(database.url, clock, **app_settings)
+    try:
+        yield application
+    finally:
+        application.close()
+
+
+# -- loopback receivers and the server ---------------------------------------------
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpReceiver]:
+    with SmtpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def hook() -> Iterator[HttpReceiver]:
+    with HttpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServer]:
+    """A real ``gengbao serve`` on a fresh database of each backend, one per module."""
+    with running_server(request.param, request, tmp_path_factory) as srv:
+        yield srv

@@ -13,7 +13,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,9 +22,8 @@ from sqlalchemy import update
 
 from engine.db import make_engine
 from engine.tables import cases
-from tests.api_server import CONTRACT_ROUTES, SERVICE, ApiServer, running_server
-from tests.conftest import BACKENDS
-from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT
+from tests.support.api_server import CONTRACT_ROUTES, SERVICE, ApiServer, assert_error
+from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT
 
 WORKFLOW = "farmland_violation"
 DISTRICT_LEADER = "p-ddk-leader"  # sees every case; may not stop one
@@ -38,20 +36,10 @@ ACTORS = sorted(
 )
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ApiServer]:
-    with running_server(request.param, request, tmp_path_factory) as srv:
-        yield srv
-
-
 @pytest.fixture(scope="module")
 def tokens(server: ApiServer) -> dict[str, str]:
-    """One token per actor, made with `gengbao token create` (in parallel: each is a process)."""
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        made = dict(zip(ACTORS, pool.map(lambda a: server.token(a, "tests"), ACTORS), strict=True))
-    return made
+    """One token per actor, made with `gengbao token create`."""
+    return server.tokens(ACTORS)
 
 
 @pytest.fixture(scope="module")
@@ -80,15 +68,6 @@ def open_case(client: httpx.Client, unit: str = UNIT, **data: Any) -> dict[str, 
     )
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
-    return body
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"error", "message", "details"}, body
-    assert body["error"] == code, body
-    assert isinstance(body["message"], str) and body["message"]
     return body
 
 

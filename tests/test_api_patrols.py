@@ -8,7 +8,6 @@ for one patrol).  One server per backend for the module, tokens made with the CL
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,8 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.api_server import SERVICE, SERVICE_UNIT, ApiServer, running_server
-from tests.conftest import BACKENDS
+from tests.support.api_server import SERVICE, SERVICE_UNIT, ApiServer, assert_error
 
 VILLAGE = "ddk-bq-xh"  # 八桥镇 / 新华村
 GROUP = "ddk-bq-xh-1"  # 新华村一组
@@ -29,21 +27,9 @@ ACTORS = [MEMBER, GROUP_MEMBER, TOWN_LEADER, ELSEWHERE, SERVICE]
 ROUTE = [[106.48, 29.48], [106.49, 29.481]]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ApiServer]:
-    with running_server(request.param, request, tmp_path_factory) as srv:
-        yield srv
-
-
 @pytest.fixture(scope="module")
 def as_actor(server: ApiServer) -> Iterator[Callable[[str], httpx.Client]]:
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        tokens = dict(
-            zip(ACTORS, pool.map(lambda a: server.token(a, "tests"), ACTORS), strict=True)
-        )
-    clients = {actor: server.client(token) for actor, token in tokens.items()}
+    clients = {actor: server.client(token) for actor, token in server.tokens(ACTORS).items()}
     yield clients.__getitem__
     for c in clients.values():
         c.close()
@@ -64,13 +50,6 @@ def listed(client: httpx.Client, **params: Any) -> list[str]:
     response = client.get("/patrols", params={"limit": 1000, **params})
     assert response.status_code == 200, response.text
     return [p["id"] for p in response.json()["items"]]
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"error", "message", "details"} and body["error"] == code, body
-    return body
 
 
 def test_a_village_member_records_a_patrol_and_reads_it_back(
@@ -214,7 +193,7 @@ def test_dates_filter_and_the_cursor_pages_in_start_order(
     pages: list[str] = []
     cursor = None
     while True:
-        params = {**window, "limit": 1, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, Any] = {**window, "limit": 1, **({"cursor": cursor} if cursor else {})}
         page = leader.get("/patrols", params=params).json()
         pages += [p["id"] for p in page["items"]]
         cursor = page["next_cursor"]
@@ -242,7 +221,9 @@ def test_the_list_pages_in_the_query_past_more_patrols_of_another_town_than_the_
         seen: list[str] = []
         cursor = None
         for _ in range(20):
-            params = {**window, "limit": 1, **({"cursor": cursor} if cursor else {})}
+            params: dict[str, str | int] = {**window, "limit": 1}
+            if cursor:
+                params["cursor"] = cursor
             page = as_actor(actor).get("/patrols", params=params).json()
             assert len(page["items"]) == 1 or page["next_cursor"] is None
             seen += [p["id"] for p in page["items"]]

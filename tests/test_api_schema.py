@@ -12,7 +12,7 @@ types, required payload), which the OpenAPI schema cannot know.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -21,18 +21,10 @@ from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.schemas import BaseSchema
 
-from tests.api_server import CONTRACT_ROUTES, ApiServer, running_server
-from tests.conftest import BACKENDS, examples
+from tests.support.api_server import CONTRACT_ROUTES, ApiServer
+from tests.support.properties import examples
 
 ACTOR = "p-ddk-office1"
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ApiServer]:
-    with running_server(request.param, request, tmp_path_factory) as srv:
-        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +67,7 @@ def test_no_5xx_and_no_answer_outside_the_schema(
 
     @given(case=operation.as_strategy(generation_mode=mode, headers=headers))
     @settings(max_examples=examples(50), deadline=None, suppress_health_check=list(HealthCheck))
-    def check(case: schemathesis.Case) -> None:
+    def check(case: schemathesis.Case[Any]) -> None:
         case.call_and_validate(excluded_checks=[positive_data_acceptance])
 
     check()

@@ -48,10 +48,10 @@ from engine.cli import main
 from engine.clock import FixedClock
 from engine.errors import ConfigError, InvalidDateRange
 from engine.grid import parse_grid
-from tests.conftest import Database
-from tests.farmland import CASE_DATA
-from tests.patrolling import ROOT, local, make_app, write_rules
-from tests.test_survey import shifted
+from tests.support.databases import Database
+from tests.support.farmland import CASE_DATA, farmland_app, local
+from tests.support.paths import ROOT
+from tests.support.patrolling import shifted, write_rules
 
 GRID = """\
 units:
@@ -100,7 +100,7 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def app(database: Database, clock: FixedClock, tmp_path: Path) -> Iterator[App]:
-    application = make_app(database, clock, grid=parse_grid(GRID, "grid.yaml"))
+    application = farmland_app(database.url, clock, grid=parse_grid(GRID, "grid.yaml"))
     try:
         build(application, clock, tmp_path)
         yield application

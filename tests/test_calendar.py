@@ -18,7 +18,7 @@ import engine.calendars
 from engine.calendars import ChineseCalendarSource, HolidaySource, WorkingCalendar
 from engine.errors import CalendarError, ConfigError
 from engine.yamlkit.durations import Duration, parse_duration
-from tests.conftest import examples
+from tests.support.properties import examples
 
 CST = timezone(timedelta(hours=8))
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -12,7 +13,6 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from engine.cases import CaseFilter, CaseService
-from engine.catalog import Catalog
 from engine.clock import FixedClock
 from engine.errors import (
     EventRejected,
@@ -26,31 +26,23 @@ from engine.errors import (
     UnknownWorkflow,
     VersionConflict,
 )
-from engine.grid import load_grid
 from engine.tables import cases, history, idempotency
-from notifications.templates import TemplateStore
-from tests.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.support.farmland import (
+    CASE_DATA,
+    LIFECYCLE,
+    REPORTER,
+    UNIT,
+    WORKFLOW_FILE,
+    case_service,
+    farmland_service,
+)
 
-START = datetime(2026, 9, 18, 2, 0, tzinfo=UTC)  # Friday 10:00 in Shanghai
 MINIMAL = WORKFLOW_FILE.parent.parent / "tests" / "data" / "valid" / "minimal.yaml"
 
 
 @pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-def make_service(engine: Engine, clock: FixedClock) -> CaseService:
-    catalog = Catalog(engine, clock, TemplateStore().check)
-    return CaseService(engine, catalog, clock)
-
-
-@pytest.fixture
 def service(engine: Engine, clock: FixedClock) -> CaseService:
-    load_grid(engine, GRID_FILE)
-    svc = make_service(engine, clock)
-    svc.catalog.register_file(WORKFLOW_FILE)
-    return svc
+    return farmland_service(engine, clock)
 
 
 def open_case(service: CaseService, **data: Any) -> str:
@@ -267,7 +259,7 @@ class TestRaces:
         self, service: CaseService, database: Any, clock: FixedClock
     ) -> None:
         case_id = open_case(service)
-        other = make_service(database.new_engine(), clock)
+        other = case_service(database.new_engine(), clock)
         results = self.race(
             service,
             [
@@ -287,14 +279,17 @@ class TestRaces:
         self, service: CaseService, database: Any, clock: FixedClock
     ) -> None:
         case_id = open_case(service)
-        others = [make_service(database.new_engine(), clock) for _ in range(4)]
+        others = [case_service(database.new_engine(), clock) for _ in range(4)]
         results = self.race(
             service,
             [
-                (
-                    lambda s=s: s.submit_event(
-                        case_id, "stop", REPORTER, {"stop_note": "x"}, revision=1
-                    )
+                partial(
+                    s.submit_event,
+                    case_id,
+                    "stop",
+                    REPORTER,
+                    {"stop_note": "x"},
+                    revision=1,
                 )
                 for s in others
             ],

@@ -6,15 +6,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Database
-from tests.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
-
-ROOT = Path(__file__).parent.parent
-GENGBAO = str(Path(sys.executable).parent / "gengbao")
+from tests.support.databases import Database
+from tests.support.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.support.paths import GENGBAO, ROOT
 
 
 def run(db: Database, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

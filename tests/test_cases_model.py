@@ -7,25 +7,30 @@ event changed nothing.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from engine.cases import CaseService
 from engine.catalog import Catalog
 from engine.clock import FixedClock
-from engine.db import make_engine, upgrade
+from engine.db import make_engine
 from engine.errors import EventRejected
-from engine.grid import load_grid
 from notifications.templates import TemplateStore
-from tests.conftest import examples
-from tests.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.support.properties import examples
+from tests.support.templates import SqliteTemplate
 
 ACTORS = sorted({step[1] for step in LIFECYCLE} | {REPORTER, "p-ddk-duty", "p-bq-sl-1-member"})
 PAYLOADS = [step[2] for step in LIFECYCLE] + [
@@ -51,30 +56,19 @@ FORWARD = {
 } | {"stopped": ("report", "p-bq-xh-leader", {"report_note": "已制止，报告镇街"}, "reported")}
 
 
-class _Template:
-    """One migrated SQLite file, copied for each Hypothesis example (fast and isolated)."""
+TEMPLATE = SqliteTemplate("gb-model-")
 
-    folder = Path(tempfile.mkdtemp(prefix="gb-model-"))
-    path = folder / "template.db"
-    _ready = False
 
-    @classmethod
-    def copy(cls) -> Path:
-        if not cls._ready:
-            engine = make_engine(f"sqlite:///{cls.path}")
-            upgrade(engine)
-            load_grid(engine, GRID_FILE)
-            engine.dispose()
-            cls._ready = True
-        target = Path(tempfile.mkdtemp(dir=cls.folder)) / "case.db"
-        shutil.copyfile(cls.path, target)
-        return target
+@pytest.fixture(scope="module", autouse=True)
+def _template_removed_at_the_end() -> Iterator[None]:
+    yield
+    TEMPLATE.remove()
 
 
 class CaseMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.path = _Template.copy()
+        self.path = TEMPLATE.copy()
         self.engine = make_engine(f"sqlite:///{self.path}")
         self.clock = FixedClock(datetime(2026, 9, 18, 2, tzinfo=UTC))
         catalog = Catalog(self.engine, self.clock, TemplateStore().check)
@@ -133,7 +127,7 @@ class CaseMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.engine.dispose()
-        shutil.rmtree(self.path.parent, ignore_errors=True)
+        TEMPLATE.discard(self.path)
 
 
 CaseMachine.TestCase.settings = settings(
@@ -143,3 +137,10 @@ CaseMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestCaseMachine = CaseMachine.TestCase
+
+
+def test_each_example_removes_its_database_in_teardown() -> None:
+    few = settings(max_examples=3, stateful_step_count=3, deadline=None)
+    run_state_machine_as_test(CaseMachine, settings=few)
+    assert TEMPLATE.folder is not None and TEMPLATE.folder.is_dir()
+    assert TEMPLATE.copies() == []

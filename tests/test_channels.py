@@ -17,7 +17,7 @@ import shutil
 import ssl
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -47,7 +47,7 @@ from notifications.channels import (
 from notifications.channels.dingtalk import sign
 from notifications.channels.smtp import message_id
 from notifications.channels.webhook import signature
-from tests.receivers import HttpReceiver, Reply, SilentServer, SmtpReceiver, closed_url
+from tests.support.receivers import HttpReceiver, Reply, SilentServer, SmtpReceiver, closed_url
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 3, 14, 1, 30, 0, tzinfo=UTC)
@@ -152,12 +152,6 @@ def test_console_defaults_to_stdout_and_never_fails(capsys: pytest.CaptureFixtur
 
 
 # -- email -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpReceiver]:
-    with SmtpReceiver() as receiver:
-        yield receiver
 
 
 def email_channel(port: int, **settings: Any) -> EmailChannel:
@@ -311,21 +305,15 @@ def test_email_implicit_tls(certificate: Certificate) -> None:
 # -- webhook ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def http() -> Iterator[HttpReceiver]:
-    with HttpReceiver() as receiver:
-        yield receiver
-
-
-def test_webhook_posts_signed_json(http: HttpReceiver) -> None:
+def test_webhook_posts_signed_json(hook: HttpReceiver) -> None:
     channel = WebhookChannel(secret="s3cret-钥", clock=FixedClock(NOW))
-    recipient = replace(LIU, webhook=http.url("/hooks/liu"))
+    recipient = replace(LIU, webhook=hook.url("/hooks/liu"))
     message = make_message(recipient=recipient)
     address = channel.address(recipient)
-    assert address == http.url("/hooks/liu")
+    assert address == hook.url("/hooks/liu")
     channel.send(message, address)
 
-    [req] = http.requests
+    [req] = hook.requests
     assert req.method == "POST" and req.path == "/hooks/liu"
     assert req.headers["content-type"] == "application/json; charset=utf-8"
     assert req.json() == {
@@ -345,11 +333,11 @@ def test_webhook_posts_signed_json(http: HttpReceiver) -> None:
     assert signature("s3cret-钥", req.body) == f"sha256={expected}"
 
 
-def test_webhook_without_secret_is_unsigned_and_group_url_wins(http: HttpReceiver) -> None:
-    channel = WebhookChannel(url=http.url("/group"))
-    assert channel.address(replace(LIU, webhook="http://elsewhere.invalid/")) == http.url("/group")
-    channel.send(make_message(dedupe_key="键-1\n"), http.url("/group"))
-    [req] = http.requests
+def test_webhook_without_secret_is_unsigned_and_group_url_wins(hook: HttpReceiver) -> None:
+    channel = WebhookChannel(url=hook.url("/group"))
+    assert channel.address(replace(LIU, webhook="http://elsewhere.invalid/")) == hook.url("/group")
+    channel.send(make_message(dedupe_key="键-1\n"), hook.url("/group"))
+    [req] = hook.requests
     assert "x-gengbao-signature" not in req.headers and "x-gengbao-timestamp" not in req.headers
     assert req.headers["x-gengbao-dedupe-key"] == "%E9%94%AE-1%0A"  # header-safe form
     assert req.json()["dedupe_key"] == "键-1\n"
@@ -363,19 +351,19 @@ def test_webhook_no_address_without_url() -> None:
     ("status", "retryable"),
     [(500, True), (503, True), (429, True), (408, True), (400, False), (404, False), (301, False)],
 )
-def test_webhook_status_decides_retry(http: HttpReceiver, status: int, retryable: bool) -> None:
-    http.reply(Reply(status, "nope"))
-    error = failure(lambda: WebhookChannel().send(make_message(), http.url("/h")))
+def test_webhook_status_decides_retry(hook: HttpReceiver, status: int, retryable: bool) -> None:
+    hook.reply(Reply(status, "nope"))
+    error = failure(lambda: WebhookChannel().send(make_message(), hook.url("/h")))
     assert error.retryable is retryable
     assert f"HTTP {status}" in error.reason
 
 
-def test_webhook_hanging_endpoint_fails_within_timeout(http: HttpReceiver) -> None:
-    http.reply(Reply(200, delay=60))  # answered only when the receiver stops
+def test_webhook_hanging_endpoint_fails_within_timeout(hook: HttpReceiver) -> None:
+    hook.reply(Reply(200, delay=60))  # answered only when the receiver stops
     channel = WebhookChannel(timeout=0.5)
-    error = failure(lambda: channel.send(make_message(), http.url("/slow")))
+    error = failure(lambda: channel.send(make_message(), hook.url("/slow")))
     assert error.retryable is True and "0.5 s" in error.reason
-    assert len(http.requests) == 1
+    assert len(hook.requests) == 1
 
 
 def test_webhook_down_endpoint_is_retryable() -> None:
@@ -400,15 +388,15 @@ def test_webhook_bad_url_is_not_retryable() -> None:
 # -- WeCom -----------------------------------------------------------------------
 
 
-def test_wecom_posts_text_to_the_robot(http: HttpReceiver) -> None:
-    url = http.url("/cgi-bin/webhook/send?key=robot-key")
+def test_wecom_posts_text_to_the_robot(hook: HttpReceiver) -> None:
+    url = hook.url("/cgi-bin/webhook/send?key=robot-key")
     channel = WeComChannel(url=url)
-    label = http.url("/cgi-bin/webhook/send")  # the key never leaves the settings
+    label = hook.url("/cgi-bin/webhook/send")  # the key never leaves the settings
     assert channel.address(LIU) == label
     assert channel.address(replace(LIU, id="other")) == label  # one group for everybody
     message = make_message()
     channel.send(message, label)
-    [req] = http.requests
+    [req] = hook.requests
     assert req.path == "/cgi-bin/webhook/send" and req.query == {"key": "robot-key"}
     assert req.json() == {
         "msgtype": "text",
@@ -416,10 +404,10 @@ def test_wecom_posts_text_to_the_robot(http: HttpReceiver) -> None:
     }
 
 
-def test_wecom_markdown_and_length_limit(http: HttpReceiver) -> None:
-    channel = WeComChannel(url=http.url("/send"), msgtype="markdown")
+def test_wecom_markdown_and_length_limit(hook: HttpReceiver) -> None:
+    channel = WeComChannel(url=hook.url("/send"), msgtype="markdown")
     channel.send(make_message(body="长" * 3000), channel.address(LIU) or "")
-    content = http.requests[0].json()["markdown"]["content"]
+    content = hook.requests[0].json()["markdown"]["content"]
     assert content.startswith(f"**{make_message().subject}**\n长长")
     assert content.endswith("…") and len(content.encode()) <= 4096
 
@@ -434,9 +422,9 @@ def test_wecom_markdown_and_length_limit(http: HttpReceiver) -> None:
         ("<html>gateway</html>", True),
     ],
 )
-def test_wecom_errcode_is_a_failure(http: HttpReceiver, answer: Any, retryable: bool) -> None:
-    http.reply(Reply(200, answer))
-    channel = WeComChannel(url=http.url("/send?key=k"))
+def test_wecom_errcode_is_a_failure(hook: HttpReceiver, answer: Any, retryable: bool) -> None:
+    hook.reply(Reply(200, answer))
+    channel = WeComChannel(url=hook.url("/send?key=k"))
     error = failure(lambda: channel.send(make_message(), channel.address(LIU) or ""))
     assert error.retryable is retryable
     if isinstance(answer, dict):
@@ -444,9 +432,9 @@ def test_wecom_errcode_is_a_failure(http: HttpReceiver, answer: Any, retryable: 
     assert "key=k" not in error.reason  # the robot key is a secret
 
 
-def test_wecom_http_error_and_timeout(http: HttpReceiver) -> None:
-    http.reply(Reply(502), Reply(200, delay=60))
-    channel = WeComChannel(url=http.url("/send"), timeout=0.5)
+def test_wecom_http_error_and_timeout(hook: HttpReceiver) -> None:
+    hook.reply(Reply(502), Reply(200, delay=60))
+    channel = WeComChannel(url=hook.url("/send"), timeout=0.5)
     assert (
         failure(lambda: channel.send(make_message(), channel.address(LIU) or "")).retryable is True
     )
@@ -458,15 +446,15 @@ def test_wecom_http_error_and_timeout(http: HttpReceiver) -> None:
 # -- DingTalk --------------------------------------------------------------------
 
 
-def test_dingtalk_signs_the_url(http: HttpReceiver) -> None:
+def test_dingtalk_signs_the_url(hook: HttpReceiver) -> None:
     secret = "SEC0123456789abcdef"
-    url = http.url("/robot/send?access_token=tok")
+    url = hook.url("/robot/send?access_token=tok")
     channel = DingTalkChannel(url=url, secret=secret, clock=FixedClock(NOW))
-    assert channel.address(LIU) == http.url("/robot/send")  # no token in the label
+    assert channel.address(LIU) == hook.url("/robot/send")  # no token in the label
     message = make_message()
-    channel.send(message, http.url("/robot/send"))
+    channel.send(message, hook.url("/robot/send"))
 
-    [req] = http.requests
+    [req] = hook.requests
     assert req.path == "/robot/send"
     assert req.query["access_token"] == "tok"
     timestamp = req.query["timestamp"]
@@ -483,10 +471,10 @@ def test_dingtalk_signs_the_url(http: HttpReceiver) -> None:
     }
 
 
-def test_dingtalk_unsigned_and_markdown(http: HttpReceiver) -> None:
-    channel = DingTalkChannel(url=http.url("/robot/send?access_token=t"), msgtype="markdown")
+def test_dingtalk_unsigned_and_markdown(hook: HttpReceiver) -> None:
+    channel = DingTalkChannel(url=hook.url("/robot/send?access_token=t"), msgtype="markdown")
     channel.send(make_message(), channel.address(LIU) or "")
-    [req] = http.requests
+    [req] = hook.requests
     assert set(req.query) == {"access_token"}
     body = req.json()
     assert body["msgtype"] == "markdown"
@@ -496,15 +484,15 @@ def test_dingtalk_unsigned_and_markdown(http: HttpReceiver) -> None:
 
 @pytest.mark.parametrize("msgtype", ["text", "markdown"])
 def test_robot_titles_and_long_messages_are_cut_never_refused(
-    http: HttpReceiver, msgtype: str
+    hook: HttpReceiver, msgtype: str
 ) -> None:
     long = make_message(subject="【耕保】" + "地址很长" * 200, body="长" * 9000)
     for channel in (
-        DingTalkChannel(url=http.url("/robot/send?access_token=t"), msgtype=msgtype),
-        WeComChannel(url=http.url("/cgi-bin/webhook/send?key=k"), msgtype=msgtype),
+        DingTalkChannel(url=hook.url("/robot/send?access_token=t"), msgtype=msgtype),
+        WeComChannel(url=hook.url("/cgi-bin/webhook/send?key=k"), msgtype=msgtype),
     ):
         channel.send(long, channel.address(LIU) or "")  # the receiver answers errcode 0
-    ding, wecom = (r.json() for r in http.requests)
+    ding, wecom = (r.json() for r in hook.requests)
     if msgtype == "markdown":
         title = ding["markdown"]["title"]
         assert len(title) == 64 and title.endswith("…") and title.startswith("【耕保】地址很长")
@@ -523,9 +511,9 @@ def test_robot_titles_and_long_messages_are_cut_never_refused(
 @pytest.mark.parametrize(
     ("code", "retryable"), [(130101, True), (-1, True), (310000, False), (300001, False)]
 )
-def test_dingtalk_errcode_is_a_failure(http: HttpReceiver, code: int, retryable: bool) -> None:
-    http.reply(Reply(200, {"errcode": code, "errmsg": "description:机器人发送签名不匹配"}))
-    channel = DingTalkChannel(url=http.url("/robot/send?access_token=t"), secret="SECx")
+def test_dingtalk_errcode_is_a_failure(hook: HttpReceiver, code: int, retryable: bool) -> None:
+    hook.reply(Reply(200, {"errcode": code, "errmsg": "description:机器人发送签名不匹配"}))
+    channel = DingTalkChannel(url=hook.url("/robot/send?access_token=t"), secret="SECx")
     error = failure(lambda: channel.send(make_message(), channel.address(LIU) or ""))
     assert error.retryable is retryable and f"errcode {code}" in error.reason
     assert "access_token" not in error.reason and "sign=" not in error.reason
@@ -542,50 +530,50 @@ def sms_channel(url: str, **settings: Any) -> SmsChannel:
     return channel
 
 
-def test_sms_body_template_renders_phone_and_text(http: HttpReceiver) -> None:
-    channel = sms_channel(http.url("/sms/send"), headers={"X-Api-Key": "k-123"})
+def test_sms_body_template_renders_phone_and_text(hook: HttpReceiver) -> None:
+    channel = sms_channel(hook.url("/sms/send"), headers={"X-Api-Key": "k-123"})
     address = channel.address(LIU)
     assert address == "13912345678"
     message = make_message(short='核查 "新华村一组" <急>')
     channel.send(message, address)
-    [req] = http.requests
+    [req] = hook.requests
     assert req.method == "POST" and req.path == "/sms/send"
     assert req.headers["x-api-key"] == "k-123"
     assert req.headers["content-type"] == "application/json; charset=utf-8"
     assert req.json() == {"to": "13912345678", "text": message.short, "id": message.dedupe_key}
 
 
-def test_sms_get_gateway_with_url_template(http: HttpReceiver) -> None:
-    url = http.url("/send?to={{ phone }}&msg={{ text | urlencode }}")
+def test_sms_get_gateway_with_url_template(hook: HttpReceiver) -> None:
+    url = hook.url("/send?to={{ phone }}&msg={{ text | urlencode }}")
     channel = sms_channel(url, method="GET", body="")
     channel.send(make_message(short="请核查 A&B"), "13912345678")
-    [req] = http.requests
+    [req] = hook.requests
     assert req.method == "GET" and req.body == b""
     assert req.query == {"to": "13912345678", "msg": "请核查 A&B"}
 
 
 def test_sms_long_text_is_cut_to_70_and_logged(
-    http: HttpReceiver, caplog: pytest.LogCaptureFixture
+    hook: HttpReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
-    channel = sms_channel(http.url("/sms"))
+    channel = sms_channel(hook.url("/sms"))
     with caplog.at_level(logging.WARNING, logger="notifications.channels.sms"):
         channel.send(make_message(short="耕" * 100), "13912345678")
-    text = http.requests[0].json()["text"]
+    text = hook.requests[0].json()["text"]
     assert len(text) == 70 and text == "耕" * 69 + "…"
     assert "cut to 70" in caplog.text
 
 
-def test_sms_success_field(http: HttpReceiver) -> None:
-    channel = sms_channel(http.url("/sms"), success_field="result.code", success_value=0)
-    http.reply(Reply(200, {"result": {"code": "0"}}), Reply(200, {"result": {"code": 17}}))
+def test_sms_success_field(hook: HttpReceiver) -> None:
+    channel = sms_channel(hook.url("/sms"), success_field="result.code", success_value=0)
+    hook.reply(Reply(200, {"result": {"code": "0"}}), Reply(200, {"result": {"code": 17}}))
     channel.send(make_message(), "13912345678")
     error = failure(lambda: channel.send(make_message(), "13912345678"))
     assert error.retryable is True and "result.code is 17" in error.reason
 
 
-def test_sms_gateway_errors(http: HttpReceiver) -> None:
-    channel = sms_channel(http.url("/sms"), timeout=0.5)
-    http.reply(Reply(500), Reply(401), Reply(200, delay=60))
+def test_sms_gateway_errors(hook: HttpReceiver) -> None:
+    channel = sms_channel(hook.url("/sms"), timeout=0.5)
+    hook.reply(Reply(500), Reply(401), Reply(200, delay=60))
     assert failure(lambda: channel.send(make_message(), "1")).retryable is True
     assert failure(lambda: channel.send(make_message(), "1")).retryable is False
     assert failure(lambda: channel.send(make_message(), "1")).retryable is True
@@ -610,13 +598,13 @@ def test_sms_sandbox_refuses_escapes_at_build_time(template: str) -> None:
     assert "notifications.channels.sms.body: template:" in str(info.value)
 
 
-def test_sms_sandbox_refuses_escapes_at_render_time(http: HttpReceiver) -> None:
+def test_sms_sandbox_refuses_escapes_at_render_time(hook: HttpReceiver) -> None:
     # Harmless for the sample values used at build time; an escape for anyone else.
     body = "{% if phone != '13800000000' %}{{ ''.__class__.__mro__ }}{% endif %}ok"
-    channel = sms_channel(http.url("/sms"), body=body, content_type="text/plain")
+    channel = sms_channel(hook.url("/sms"), body=body, content_type="text/plain")
     error = failure(lambda: channel.send(make_message(), "13912345678"))
     assert error.retryable is False and "sandbox" in error.reason
-    assert http.requests == []  # nothing was sent
+    assert hook.requests == []  # nothing was sent
 
 
 def test_sms_template_problems_name_the_key() -> None:

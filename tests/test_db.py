@@ -28,7 +28,7 @@ from engine.errors import StorageError
 from engine.tables import metadata, people, units, workflow_versions
 
 if TYPE_CHECKING:
-    from tests.conftest import Database
+    from tests.support.databases import Database
 
 SHANGHAI = timezone(timedelta(hours=8))
 

@@ -13,7 +13,13 @@ import pytest
 import yaml
 
 from engine.cli import main
-from engine.definitions import CompiledWorkflow, load_definition, validate_file, validate_text
+from engine.definitions import (
+    CompiledWorkflow,
+    Workflow,
+    load_definition,
+    validate_file,
+    validate_text,
+)
 from engine.definitions.diagram import render
 from engine.definitions.jsonschema import workflow_schema
 from engine.errors import DefinitionError, TriggerNotAllowed, UnknownTrigger
@@ -40,7 +46,7 @@ def test_yaml_norway_words_stay_text() -> None:
     assert field.values[-6:] == ("on", "off", "yes", "no", "y", "n")
 
 
-def load_definition_text(text: str) -> object:
+def load_definition_text(text: str) -> Workflow:
     result = validate_text(text, "inline.yaml")
     assert result.ok, [str(d) for d in result.diagnostics]
     assert result.workflow is not None

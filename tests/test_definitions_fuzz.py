@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.definitions import CompiledWorkflow, validate_text
-from tests.conftest import examples
+from tests.support.properties import examples
 
 DATA = Path(__file__).parent / "data"
 SOURCES = [

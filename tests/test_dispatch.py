@@ -11,10 +11,8 @@ import hmac
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -23,42 +21,23 @@ from engine.app import App
 from engine.cases import Change
 from engine.clock import FixedClock
 from engine.tables import deliveries, notifications
-from tests.conftest import Database
-from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, farmland_app
-from tests.receivers import HttpReceiver, Reply, SmtpReceiver, free_port
+from tests.support.databases import Database
+from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, SH, UNIT, farmland_app, open_case
+from tests.support.receivers import HttpReceiver, Reply, SmtpReceiver, free_port
 
-SH = ZoneInfo("Asia/Shanghai")
-START = datetime(2026, 9, 18, 10, 0, tzinfo=SH)
 SECRET = "s3cret"
 
 
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpReceiver]:
-    with SmtpReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def hook() -> Iterator[HttpReceiver]:
-    with HttpReceiver() as receiver:
-        yield receiver
+def notification_settings(channels: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "base_url": "https://gengbao.example.org",
+        "channels": channels,
+        "retry": {"max_attempts": 3, "backoff_seconds": 60},
+    }
 
 
 def make_app(database: Database, clock: FixedClock, channels: dict[str, Any]) -> App:
-    return farmland_app(
-        database.url,
-        clock,
-        notifications={
-            "base_url": "https://gengbao.example.org",
-            "channels": channels,
-            "retry": {"max_attempts": 3, "backoff_seconds": 60},
-        },
-    )
+    return farmland_app(database.url, clock, notifications=notification_settings(channels))
 
 
 def channels(smtp: SmtpReceiver, hook: HttpReceiver) -> dict[str, Any]:
@@ -75,18 +54,8 @@ def channels(smtp: SmtpReceiver, hook: HttpReceiver) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(
-    database: Database, clock: FixedClock, smtp: SmtpReceiver, hook: HttpReceiver
-) -> Iterator[App]:
-    application = make_app(database, clock, channels(smtp, hook))
-    try:
-        yield application
-    finally:
-        application.close()
-
-
-def open_case(app: App) -> str:
-    return app.cases.create_case("farmland_violation", UNIT, REPORTER, CASE_DATA).id
+def app_settings(smtp: SmtpReceiver, hook: HttpReceiver) -> dict[str, Any]:
+    return {"notifications": notification_settings(channels(smtp, hook))}
 
 
 def deliveries_of(app: App, channel: str | None = None) -> list[Any]:
@@ -344,7 +313,7 @@ def test_a_message_that_cannot_be_built_is_one_warning_line(
         def send(self, message: Any, address: str) -> None:
             raise ZeroDivisionError("a bug in a channel")
 
-    app.dispatcher.channels["webhook"] = Broken()  # type: ignore[assignment]
+    app.dispatcher.channels["webhook"] = Broken()
     case_id = open_case(app)
     trigger, actor, payload, _ = LIFECYCLE[0]
     app.cases.submit_event(case_id, trigger, actor, payload)

@@ -12,9 +12,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -28,12 +27,10 @@ from notifications.dispatch import DispatchPolicy
 from notifications.dispatch_loop import DispatchLoop
 from notifications.outbox import enqueue
 from notifications.wakeup import Wakeup
-from tests.conftest import Database
-from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE, farmland_app
-from tests.receivers import HttpReceiver, Reply, SmtpReceiver
+from tests.support.databases import Database
+from tests.support.farmland import LIFECYCLE, START, WORKFLOW_FILE, farmland_app, open_case
+from tests.support.receivers import HttpReceiver, Reply, SmtpReceiver
 
-SH = ZoneInfo("Asia/Shanghai")
-START = datetime(2026, 9, 18, 10, 0, tzinfo=SH)
 HOUR = 3600.0  # the fallback poll: longer than any test
 PATIENCE = 30.0  # seconds a test waits for something that should take milliseconds
 STOP_FAIL = LIFECYCLE[0]  # urgent: notifies village.leader, town.duty, town.office (3 emails)
@@ -47,23 +44,6 @@ def wait_for(what: str, done: Callable[[], bool], timeout: float = PATIENCE) -> 
         if time.monotonic() > deadline:
             pytest.fail(f"gave up after {timeout:g} s waiting for {what}")
         time.sleep(0.02)
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpReceiver]:
-    with SmtpReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def hook() -> Iterator[HttpReceiver]:
-    with HttpReceiver() as receiver:
-        yield receiver
 
 
 def settings(
@@ -121,10 +101,6 @@ def running(
     finally:
         hook.stop()  # release hanging replies, so the sends in flight end
         run.close()
-
-
-def open_case(app: App) -> str:
-    return app.cases.create_case("farmland_violation", UNIT, REPORTER, CASE_DATA).id
 
 
 def submit(app: App, case_id: str, step: tuple[str, str, dict[str, Any], str]) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.pool import QueuePool
 
 from engine.app import App
 from engine.db import SQLITE_SYNCHRONOUS_LEVELS, make_engine, read_only
@@ -24,6 +25,7 @@ def levels_of_pooled_connections(engine: Engine, count: int = 4) -> set[int]:
     with ExitStack() as stack:
         conns = [stack.enter_context(reader.connect()) for _ in range(count)]
         seen = {c.exec_driver_sql("PRAGMA synchronous").scalar_one() for c in conns}
+    assert isinstance(engine.pool, QueuePool)
     assert engine.pool.checkedin() >= 1  # they went back to the pool, and are reused
     with reader.connect() as again:
         seen.add(again.exec_driver_sql("PRAGMA synchronous").scalar_one())

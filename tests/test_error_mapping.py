@@ -42,9 +42,9 @@ from engine.store import connection, lock_wait_limit, map_storage_errors, transa
 from engine.tables import cases, id_counters
 from notifications.channels.sms import compile_template
 from notifications.templates import TemplateStore
-from tests.api_server import free_port
-from tests.conftest import Database
-from tests.farmland import CASE_DATA, REPORTER, UNIT, farmland_app
+from tests.support.databases import Database
+from tests.support.receivers import free_port
+from tests.support.farmland import CASE_DATA, REPORTER, UNIT, farmland_app
 
 NOW = dt.datetime(2026, 9, 18, 1, 0, tzinfo=dt.UTC)
 

@@ -55,9 +55,10 @@ from engine.settings import Settings
 from engine.tables import cases, history, idempotency, notifications, overdue_facts, timers
 from engine.tokens import TokenStore
 from notifications.templates import TemplateStore
-from tests.api_server import GENGBAO, ROOT, ApiServer, write_grid
-from tests.conftest import PostgresSchemas
-from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.support.api_server import ApiServer, write_grid
+from tests.support.databases import PostgresSchemas
+from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.support.paths import GENGBAO, ROOT, SUPPORT
 
 pytestmark = pytest.mark.faults
 
@@ -72,7 +73,7 @@ CLIENTS = 3
 STEPS = 4  # stop_fail, report, confirm, file_case
 CLIENT_TIMEOUT_SHARE = 0.15  # first attempts sent with a read timeout too short to answer
 REQUEST_DEADLINE = 40.0  # seconds a client keeps retrying one request
-WORKER = str(ROOT / "tests" / "timer_worker.py")  # a sweeper that dies mid-batch
+WORKER = str(SUPPORT / "timer_worker.py")  # a sweeper that dies mid-batch
 CRASH_STATUS = 9  # its exit status when it died as told
 LATER_CLOCK = FixedClock(datetime.fromisoformat(LATER))
 

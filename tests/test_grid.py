@@ -29,8 +29,7 @@ from engine.grid import (
     subtree_prefix,
 )
 from engine.tables import people, person_roles, units
-from tests.farmland import CASE_DATA, GRID_FILE, REPORTER, UNIT, WORKFLOW_FILE
-from tests.test_cases import make_service
+from tests.support.farmland import CASE_DATA, GRID_FILE, REPORTER, UNIT, WORKFLOW_FILE, case_service
 
 GRID = """\
 units:
@@ -226,7 +225,7 @@ def test_removing_a_district_is_explicit(engine: Engine) -> None:
 def test_a_district_with_open_cases_is_not_removed_without_force(engine: Engine) -> None:
 
     load_grid(engine, GRID_FILE)
-    service = make_service(engine, FixedClock(datetime(2026, 9, 18, 2, tzinfo=UTC)))
+    service = case_service(engine, FixedClock(datetime(2026, 9, 18, 2, tzinfo=UTC)))
     service.catalog.register_file(WORKFLOW_FILE)
     service.create_case("farmland_violation", UNIT, REPORTER, CASE_DATA)
     before = _snapshot(engine)

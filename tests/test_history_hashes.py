@@ -26,8 +26,9 @@ from engine.db import upgrade
 from engine.grid import load_grid
 from engine.history import canonical_number
 from notifications.templates import TemplateStore
-from tests.conftest import Database, examples
-from tests.farmland import GRID_FILE, REPORTER, UNIT
+from tests.support.databases import Database
+from tests.support.farmland import GRID_FILE, REPORTER, UNIT
+from tests.support.properties import examples
 
 START = datetime(2026, 9, 18, 2, 0, tzinfo=UTC)
 
@@ -60,7 +61,7 @@ numbers = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.integers(min_value=-(10**30), max_value=10**30),
 )
-texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+texts = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"))
 json_values = st.recursive(
     st.none() | st.booleans() | numbers | texts,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),

@@ -14,10 +14,8 @@ together and the outcome checked the same way.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,20 +28,25 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy import Engine
 
-from engine.cases import CaseService
-from engine.catalog import Catalog
 from engine.clock import FixedClock
 from engine.db import make_engine, normalize_url
 from engine.errors import GengbaoError, RequestInProgress
 from engine.grid import load_grid
 from engine.tables import cases, history, idempotency
-from notifications.templates import TemplateStore
-from tests.conftest import Database
-from tests.farmland import CASE_DATA, GRID_FILE, REPORTER, ROOT, UNIT, WORKFLOW_FILE
+from tests.support.databases import Database
+from tests.support.farmland import (
+    CASE_DATA,
+    GRID_FILE,
+    REPORTER,
+    ROOT,
+    UNIT,
+    WORKFLOW_FILE,
+    case_service,
+)
+from tests.support.processes import GENGBAO, gengbao_env
 
 NOW = "2026-09-18T10:00:00+08:00"
 PAYLOAD = {"stop_note": "已制止"}
-GENGBAO = str(Path(sys.executable).parent / "gengbao")
 
 
 def tagged(url: str, tag: str) -> str:
@@ -54,22 +57,11 @@ def tagged(url: str, tag: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_service(engine: Engine, clock: FixedClock) -> CaseService:
-    return CaseService(engine, Catalog(engine, clock, TemplateStore().check), clock)
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    from datetime import datetime
-
-    return FixedClock(datetime.fromisoformat(NOW))
-
-
 @pytest.fixture
 def case_id(database: Database, clock: FixedClock) -> str:
     engine = database.new_engine()
     load_grid(engine, GRID_FILE)
-    service = make_service(engine, clock)
+    service = case_service(engine, clock)
     service.catalog.sync_folder(WORKFLOW_FILE.parent)  # processes find it registered
     return service.create_case("farmland_violation", UNIT, REPORTER, CASE_DATA).id
 
@@ -120,7 +112,7 @@ def test_twin_threads_get_the_first_answer(
     database: Database, case_id: str, clock: FixedClock
 ) -> None:
     tag = f"gb-twin-{secrets.token_hex(4)}"
-    services = [make_service(make_engine(tagged(database.url, tag)), clock) for _ in range(2)]
+    services = [case_service(make_engine(tagged(database.url, tag)), clock) for _ in range(2)]
     database.engines.extend(s.engine for s in services)
     results: list[Any] = [None, None]
     barrier = threading.Barrier(2)
@@ -156,8 +148,7 @@ def test_twin_processes_get_the_first_answer(
     database: Database, case_id: str, tmp_path: Path
 ) -> None:
     tag = f"gb-twin-{secrets.token_hex(4)}"
-    env = {k: v for k, v in os.environ.items() if k != "GENGBAO_CONFIG"}
-    env["GENGBAO_DATABASE_URL"] = tagged(database.url, tag)
+    env = gengbao_env(tagged(database.url, tag))
     settings = write_settings(tmp_path)
     command = [
         GENGBAO,
@@ -209,8 +200,8 @@ def test_a_twin_still_waiting_is_told_request_in_progress(
     """The twin waits a bounded time for the first request, then says so (409)."""
     if database.backend != "postgres":
         pytest.skip("SQLite writers queue on the database lock (busy timeout)")
-    first = make_service(database.new_engine(), clock)
-    twin = make_service(database.new_engine(), clock)
+    first = case_service(database.new_engine(), clock)
+    twin = case_service(database.new_engine(), clock)
     twin.claim_wait_ms = 200
     started = threading.Event()
     release = threading.Event()

@@ -7,27 +7,23 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from engine.cases import CaseService
 from engine.clock import FixedClock
-from engine.grid import load_grid
 from engine.ids import next_id
-from tests.conftest import Database
-from tests.farmland import CASE_DATA, GRID_FILE, REPORTER, UNIT, WORKFLOW_FILE
-from tests.test_cases import make_service
+from tests.support.databases import Database
+from tests.support.farmland import (
+    CASE_DATA,
+    REPORTER,
+    UNIT,
+    case_service,
+    farmland_service,
+)
 
 START = datetime(2026, 9, 18, 2, 0, tzinfo=UTC)
 
 
-def farmland(engine: Engine, clock: FixedClock) -> CaseService:
-    load_grid(engine, GRID_FILE)
-    service = make_service(engine, clock)
-    service.catalog.register_file(WORKFLOW_FILE)
-    return service
-
-
 def test_case_ids_count_up_within_a_day_and_restart_the_next(engine: Engine) -> None:
     clock = FixedClock(START)
-    service = farmland(engine, clock)
+    service = farmland_service(engine, clock)
     first = [service.create_case("farmland_violation", UNIT, REPORTER, CASE_DATA).id for _ in "abc"]
     clock.advance(timedelta(days=1))
     nxt = service.create_case("farmland_violation", UNIT, REPORTER, CASE_DATA).id
@@ -36,7 +32,7 @@ def test_case_ids_count_up_within_a_day_and_restart_the_next(engine: Engine) -> 
 
 
 def test_a_refused_creation_gives_its_number_back(engine: Engine) -> None:
-    service = farmland(engine, FixedClock(START))
+    service = farmland_service(engine, FixedClock(START))
     ok = service.create_case("farmland_violation", UNIT, REPORTER, CASE_DATA).id
     with engine.begin() as conn:
         drawn = next_id(conn, "C", START)
@@ -48,13 +44,13 @@ def test_a_refused_creation_gives_its_number_back(engine: Engine) -> None:
 def test_many_concurrent_creations_never_collide(database: Database, engine: Engine) -> None:
     """Four threads, each with its own engine, creating cases on the same day at once."""
     clock = FixedClock(START)
-    farmland(engine, clock)
+    farmland_service(engine, clock)
     made: list[str] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)
 
     def create(n: int) -> None:
-        service = make_service(database.new_engine(busy_timeout_ms=30_000), clock)
+        service = case_service(database.new_engine(busy_timeout_ms=30_000), clock)
         barrier.wait()
         for _ in range(n):
             try:

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from engine.app import App
@@ -33,9 +31,11 @@ from engine.tables import (
     timers,
 )
 from engine.timers import TimerService
-from tests.conftest import Database
-from tests.farmland import CASE_DATA
-from tests.patrolling import ROOT, RULES, VILLAGES, Recorder, local, make_app, write_rules
+from tests.support.databases import Database
+from tests.support.farmland import CASE_DATA, local
+from tests.support.paths import ROOT
+from tests.support.patrolling import RULES, VILLAGES, Recorder, write_rules
+from tests.support.queries import rows
 
 TZ = "Asia/Shanghai"
 MONDAY = local(2026, 9, 14, 8, 0)  # the week of Mon 14 – Sun 20 September 2026
@@ -44,24 +44,6 @@ MONDAY = local(2026, 9, 14, 8, 0)  # the week of Mon 14 – Sun 20 September 202
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(MONDAY)
-
-
-@pytest.fixture
-def app(database: Database, clock: FixedClock) -> Iterator[App]:
-    application = make_app(database, clock)
-    try:
-        yield application
-    finally:
-        application.close()
-
-
-def rows(app: App, table: sa.Table, *order: str, **where: Any) -> list[Any]:
-    query = sa.select(table)
-    for name, value in where.items():
-        query = query.where(table.c[name] == value)
-    query = query.order_by(*(table.c[o] for o in order)) if order else query
-    with app.engine.connect() as conn:
-        return list(conn.execute(query))
 
 
 def patrol_timers(app: App, status: str = "pending") -> list[tuple[str, str, int | None, datetime]]:

@@ -14,11 +14,8 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-import sqlalchemy as sa
 
 from engine.app import App
 from engine.calendars import WorkingCalendar
@@ -28,30 +25,11 @@ from engine.errors import ConfigError
 from engine.settings import load_settings
 from engine.tables import notifications, overdue_facts, timers
 from engine.timers.schedule import next_office_start
-from tests.conftest import Database
-from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE, farmland_app
+from tests.support.databases import Database
+from tests.support.farmland import WORKFLOW_FILE, farmland_app, local, open_case, step
+from tests.support.queries import rows
 
-SH = ZoneInfo("Asia/Shanghai")
-START = datetime(2026, 9, 18, 10, 0, tzinfo=SH)  # Friday
 OFFICE = Reminders(office_hours=parse_office_hours("08:30-18:00"))
-
-
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SH)  # type: ignore[misc]
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def app(database: Database, clock: FixedClock) -> Iterator[App]:
-    application = farmland_app(database.url, clock)
-    try:
-        yield application
-    finally:
-        application.close()
 
 
 @pytest.fixture
@@ -61,23 +39,6 @@ def office_app(database: Database, clock: FixedClock) -> Iterator[App]:
         yield application
     finally:
         application.close()
-
-
-def open_case(app: App) -> str:
-    return app.cases.create_case("farmland_violation", UNIT, REPORTER, CASE_DATA).id
-
-
-def step(app: App, case_id: str, n: int) -> None:
-    trigger, actor, payload, _ = LIFECYCLE[n]
-    app.cases.submit_event(case_id, trigger, actor, payload)
-
-
-def rows(app: App, table: sa.Table, **where: Any) -> list[Any]:
-    query = sa.select(table).order_by(table.c.id)
-    for name, value in where.items():
-        query = query.where(table.c[name] == value)
-    with app.engine.connect() as conn:
-        return list(conn.execute(query))
 
 
 def reminders(app: App, case_id: str, state: str) -> list[datetime]:

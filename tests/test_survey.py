@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,8 @@ from engine.patrols import SurveyFileError
 from engine.patrols import survey as survey_module
 from engine.patrols.survey import metres_per_degree
 from engine.tables import survey_findings
-from tests.conftest import Database
-from tests.farmland import CASE_DATA
-from tests.patrolling import local, make_app
+from tests.support.farmland import CASE_DATA, local
+from tests.support.patrolling import shifted
 
 GOOD = "ref,unit,found_on,area_m2,lng,lat,note\n"
 
@@ -27,15 +25,6 @@ GOOD = "ref,unit,found_on,area_m2,lng,lat,note\n"
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(local(2026, 9, 1, 9))
-
-
-@pytest.fixture
-def app(database: Database, clock: FixedClock) -> Iterator[App]:
-    application = make_app(database, clock)
-    try:
-        yield application
-    finally:
-        application.close()
 
 
 def write(tmp_path: Path, text: str, name: str = "survey.csv", encoding: str = "utf-8") -> Path:
@@ -137,11 +126,6 @@ def test_a_crash_during_the_import_imports_nothing(
 
 
 # ---------------------------------------------------------------- missed by the grid
-
-
-def shifted(lng: float, lat: float, east_m: float = 0, north_m: float = 0) -> tuple[float, float]:
-    m_lng, m_lat = metres_per_degree(lat)
-    return lng + east_m / m_lng, lat + north_m / m_lat
 
 
 def open_case(app: App, clock: FixedClock, when: Any, unit: str, **data: Any) -> str:

@@ -11,7 +11,6 @@ back to the generic one of its kind, and the message is sent.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,10 @@ from notifications.channels.base import DeliveryFailed, Recipient
 from notifications.render import CaseContext, context_shape
 from notifications.template_fit import NONE, Record, Shape, unknown_names
 from notifications.templates import TemplateStore
-from tests.conftest import Database, examples
-from tests.farmland import GRID_FILE, REPORTER, UNIT
-from tests.receivers import SmtpReceiver
+from tests.support.databases import Database
+from tests.support.farmland import GRID_FILE, REPORTER, UNIT
+from tests.support.properties import examples
+from tests.support.receivers import SmtpReceiver
 
 DATA = Path(__file__).parent / "data"
 SPOT = DATA / "valid" / "spot_check.yaml"
@@ -45,18 +45,12 @@ START = datetime(2026, 9, 18, 10, 0, tzinfo=SH)
 SPOT_DATA = {"spot_id": "TB-2026-0042", "area_m2": 320}
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpReceiver]:
-    with SmtpReceiver() as receiver:
-        yield receiver
-
-
 def spot_app(database: Database, clock: FixedClock, smtp: SmtpReceiver, config: Path) -> App:
     email = {"host": smtp.host, "port": smtp.port, "security": "none", "timeout": 5}
     settings = Settings(
         database_url=database.url,
         workflows_dir=Path("workflows"),
-        notifications={"channels": {"email": {**email, "sender": "noreply@example.org"}}},
+        notifications={"channels": {"email": {**email, "sender": "noreply@example.org"}}},  # type: ignore[arg-type]
         source=config / "gengbao.yaml",
     )
     return App(settings, clock)
@@ -323,7 +317,13 @@ def test_without_a_generic_fallback_the_failure_is_a_reason_not_a_traceback(
         "subject: x\nbody: |\n  一\n  {{ patrol.nope.deeper }}\nshort: x\n", encoding="utf-8"
     )
     store = TemplateStore([tmp_path])
-    context = {"kind": "reminder", "case": None, "patrol": {}, "event": None, "deadline": None}
+    context: dict[str, Any] = {
+        "kind": "reminder",
+        "case": None,
+        "patrol": {},
+        "event": None,
+        "deadline": None,
+    }
     with pytest.raises(DeliveryFailed) as caught:  # a patrol notice has no case: no generic
         store.render("patrol_reminder", "reminder", context)
     assert not caught.value.retryable

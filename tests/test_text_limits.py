@@ -22,8 +22,8 @@ from engine.errors import EventRejected, InvalidData
 from engine.grid import load_grid
 from engine.settings import Settings
 from engine.tables import cases
-from tests.conftest import Database
-from tests.farmland import GRID_FILE, REPORTER, UNIT
+from tests.support.databases import Database
+from tests.support.farmland import GRID_FILE, REPORTER, UNIT
 
 SPOT = Path(__file__).parent / "data" / "valid" / "spot_check.yaml"
 START = datetime(2026, 9, 18, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))

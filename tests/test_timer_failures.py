@@ -12,10 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,35 +26,19 @@ from engine.clock import FixedClock
 from engine.errors import TimerNotFailed, UnknownTimer
 from engine.tables import cases, notifications, overdue_facts, timers
 from engine.timers.retry import RetryPolicy
-from tests.conftest import Database
-from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, farmland_app
+from tests.support.databases import Database
+from tests.support.farmland import LIFECYCLE, START, local, open_case
+from tests.support.paths import GENGBAO, ROOT
+from tests.support.queries import rows
 
-SH = ZoneInfo("Asia/Shanghai")
-START = datetime(2026, 9, 18, 10, 0, tzinfo=SH)  # Friday: a case opened here is "discovered"
-AT_DEADLINE = datetime(2026, 9, 18, 12, 0, tzinfo=SH)  # reminders, deadline and rung 0 due
-ROOT = Path(__file__).parent.parent
-GENGBAO = str(Path(sys.executable).parent / "gengbao")
+AT_DEADLINE = local(2026, 9, 18, 12, 0)  # reminders, deadline and rung 0 due
 POLICY = RetryPolicy(max_attempts=3, backoff_seconds=60, backoff_max_seconds=600)
 
 
 @pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def app(database: Database, clock: FixedClock) -> Iterator[App]:
+def app_settings() -> dict[str, Any]:
     retry = {"max_attempts": 3, "backoff_seconds": 60, "backoff_max_seconds": 600}
-    application = farmland_app(database.url, clock, timers={"retry": retry})
-    assert application.timers.retry_policy == POLICY
-    try:
-        yield application
-    finally:
-        application.close()
-
-
-def open_case(app: App) -> str:
-    return app.cases.create_case("farmland_violation", UNIT, REPORTER, CASE_DATA).id
+    return {"timers": {"retry": retry}}
 
 
 def add_timer(app: App, kind: str, case_id: str | None, due: datetime, **extra: Any) -> int:
@@ -92,16 +73,12 @@ def timer(app: App, timer_id: int) -> Any:
         return conn.execute(sa.select(timers).where(timers.c.id == timer_id)).one()
 
 
-def rows(app: App, table: sa.Table, **where: Any) -> list[Any]:
-    query = sa.select(table).order_by(table.c.id)
-    for name, value in where.items():
-        query = query.where(table.c[name] == value)
-    with app.engine.connect() as conn:
-        return list(conn.execute(query))
-
-
 def case_timers(app: App, case_id: str) -> list[Any]:
     return rows(app, timers, case_id=case_id)
+
+
+def test_the_retry_policy_comes_from_the_settings(app: App) -> None:
+    assert app.timers.retry_policy == POLICY
 
 
 # -- the batch goes on ----------------------------------------------------------
@@ -132,7 +109,7 @@ def test_a_row_of_an_unknown_kind_fails_alone_and_every_other_timer_fires(
     assert app.timers.run_due() == []  # backing off: not retried within the same minute
 
     # Later sweeps still fire everything else while the bad row keeps failing.
-    clock.set(datetime(2026, 9, 18, 14, 0, tzinfo=SH))
+    clock.set(local(2026, 9, 18, 14, 0))
     later = app.timers.run_due()
     assert {(f.kind, f.rung, f.outcome) for f in later} == {
         ("escalation", 1, "fired"),
@@ -189,7 +166,7 @@ def test_an_escalation_whose_effect_raises_leaves_no_partial_effects(
         return real(conn, target, trigger)
 
     monkeypatch.setattr(app.cases, "fire_as_system", broken)
-    clock.set(datetime(2026, 9, 18, 13, 0, tzinfo=SH))
+    clock.set(local(2026, 9, 18, 13, 0))
     fired = app.timers.run_due()
 
     failed = [f for f in fired if f.outcome == "failed"]

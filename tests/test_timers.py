@@ -8,64 +8,22 @@ event the loop sets after its first sweep).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
 
-import pytest
 import sqlalchemy as sa
 
 from engine.app import App
 from engine.clock import FixedClock
 from engine.tables import notifications, overdue_facts, timers
 from engine.timers import TimerLoop
-from tests.conftest import Database
-from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, farmland_app
-
-SH = ZoneInfo("Asia/Shanghai")
-START = datetime(2026, 9, 18, 10, 0, tzinfo=SH)  # Friday
-
-
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SH)  # type: ignore[misc]
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def app(database: Database, clock: FixedClock) -> Iterator[App]:
-    application = farmland_app(database.url, clock)
-    try:
-        yield application
-    finally:
-        application.close()
-
-
-def open_case(app: App) -> str:
-    return app.cases.create_case("farmland_violation", UNIT, REPORTER, CASE_DATA).id
-
-
-def rows(app: App, table: sa.Table, **where: Any) -> list[Any]:
-    query = sa.select(table).order_by(table.c.id)
-    for name, value in where.items():
-        query = query.where(table.c[name] == value)
-    with app.engine.connect() as conn:
-        return list(conn.execute(query))
+from tests.support.farmland import local, open_case, step
+from tests.support.queries import rows
 
 
 def pending(app: App, case_id: str) -> list[tuple[str, int | None, datetime]]:
     return [
         (t.kind, t.rung, t.due_at) for t in rows(app, timers, case_id=case_id, status="pending")
     ]
-
-
-def step(app: App, case_id: str, n: int) -> None:
-    trigger, actor, payload, _ = LIFECYCLE[n]
-    app.cases.submit_event(case_id, trigger, actor, payload)
 
 
 def test_entering_a_state_writes_its_timers(app: App) -> None:

@@ -8,49 +8,48 @@ the event that leaves the state.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from engine.app import App
 from engine.clock import FixedClock
-from engine.db import make_engine, upgrade
-from engine.grid import load_grid
 from engine.settings import Settings
 from engine.tables import history, overdue_facts, timers
-from tests.conftest import examples
-from tests.farmland import CASE_DATA, GRID_FILE, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.support.properties import examples
+from tests.support.templates import SqliteTemplate
 
 FORWARD = {
     "discovered" if i == 0 else LIFECYCLE[i - 1][3]: step for i, step in enumerate(LIFECYCLE)
 }
-TEMPLATE = Path(tempfile.mkdtemp(prefix="gb-timers-model-")) / "template.db"
+TEMPLATE = SqliteTemplate("gb-timers-model-")
 
 
-def _template() -> Path:
-    if not TEMPLATE.exists():
-        engine = make_engine(f"sqlite:///{TEMPLATE}")
-        upgrade(engine)
-        load_grid(engine, GRID_FILE)
-        engine.dispose()
-    return TEMPLATE
+@pytest.fixture(scope="module", autouse=True)
+def _template_removed_at_the_end() -> Iterator[None]:
+    yield
+    TEMPLATE.remove()
 
 
 class DeadlineMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        folder = Path(tempfile.mkdtemp(dir=TEMPLATE.parent))
-        shutil.copyfile(_template(), folder / "t.db")
-        self.folder = folder
+        self.path = TEMPLATE.copy()
         self.clock = FixedClock(datetime(2026, 9, 18, 2, tzinfo=UTC))
-        self.app = App(Settings(database_url=f"sqlite:///{folder / 't.db'}"), self.clock)
+        self.app = App(Settings(database_url=f"sqlite:///{self.path}"), self.clock)
         self.app.catalog.register_file(WORKFLOW_FILE)
         self.case_id = ""
         # The last sweep's instant and the newest history entry it could see:
@@ -130,7 +129,7 @@ class DeadlineMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.app.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        TEMPLATE.discard(self.path)
 
 
 DeadlineMachine.TestCase.settings = settings(
@@ -164,3 +163,10 @@ def test_an_event_right_after_a_sweep_into_a_passed_deadline_is_not_yet_recorded
             assert "rectifying" in list(facts)
     finally:
         machine.teardown()
+
+
+def test_each_example_removes_its_database_in_teardown() -> None:
+    few = settings(max_examples=3, stateful_step_count=3, deadline=None)
+    run_state_machine_as_test(DeadlineMachine, settings=few)
+    assert TEMPLATE.folder is not None and TEMPLATE.folder.is_dir()
+    assert TEMPLATE.copies() == []

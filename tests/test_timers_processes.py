@@ -1,6 +1,6 @@
 """Timers across real processes: concurrent sweepers, a sweeper killed mid-sweep, a restart.
 
-Every sweeper here is a separate OS process (``gengbao`` or ``tests/timer_worker.py``)
+Every sweeper here is a separate OS process (``gengbao`` or ``tests/support/timer_worker.py``)
 on the test's database, on a fixed clock given with ``--now``.  Nothing sleeps:
 the tests wait for processes to exit, for a line a process prints, or (on
 PostgreSQL, after a kill) for the dead session's row locks to be released.
@@ -19,11 +19,9 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, TextIO
-from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -38,21 +36,19 @@ from engine.errors import GengbaoError
 from engine.tables import cases, notifications, overdue_facts, timers
 from engine.timers import TimerSchedule
 from notifications.outbox import TransitionNotifications
-from tests.conftest import Database
-from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, farmland_app
+from tests.support.databases import Database
+from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, SH, START, UNIT
+from tests.support.paths import GENGBAO, ROOT, SUPPORT
+from tests.support.processes import gengbao_env
 
-ROOT = Path(__file__).parent.parent
-GENGBAO = str(Path(sys.executable).parent / "gengbao")
-WORKER = str(Path(__file__).parent / "timer_worker.py")
-CRASH_STATUS = 9  # tests/timer_worker.py exits with it
+WORKER = str(SUPPORT / "timer_worker.py")
+CRASH_STATUS = 9  # tests/support/timer_worker.py exits with it
 PROCESS_TIMEOUT = 120.0
 
-SH = ZoneInfo("Asia/Shanghai")
-START = datetime(2026, 9, 18, 10, 0, tzinfo=SH)  # Friday; cases open here
 NOW = datetime(2026, 9, 21, 9, 0, tzinfo=SH)  # Monday: every timer of START's cases is due
-# A case opened at START (state ``discovered``, within 2h) writes six timers:
-# reminders 11:00 and 11:30, the deadline and rung 0 at 12:00, rung 1 at 14:00
-# and rung 2 at 12:00 the next day.
+# A case opened at START (the fixture clock's time; state ``discovered``, within
+# 2h) writes six timers: reminders 11:00 and 11:30, the deadline and rung 0 at
+# 12:00, rung 1 at 14:00 and rung 2 at 12:00 the next day.
 TIMERS_PER_CASE = 6
 EFFECT_NOTIFICATION = {"reminder", "escalation"}  # kinds that queue one (unless a late reminder)
 EFFECT_FACT = {"deadline", "escalation"}  # kinds that record an overdue fact
@@ -61,29 +57,10 @@ EFFECT_FACT = {"deadline", "escalation"}  # kinds that record an overdue fact
 # -- fixtures and helpers ------------------------------------------------------
 
 
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def app(database: Database, clock: FixedClock) -> Iterator[App]:
-    application = farmland_app(database.url, clock)
-    try:
-        yield application
-    finally:
-        application.close()
-
-
 def open_cases(app: App, n: int) -> list[str]:
     return [
         app.cases.create_case("farmland_violation", UNIT, REPORTER, CASE_DATA).id for _ in range(n)
     ]
-
-
-def environment(db: Database) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "GENGBAO_CONFIG"}
-    return {**env, "GENGBAO_DATABASE_URL": db.url}
 
 
 def spawn(db: Database, args: Sequence[str], *, stdin: bool = False) -> subprocess.Popen[str]:
@@ -93,7 +70,7 @@ def spawn(db: Database, args: Sequence[str], *, stdin: bool = False) -> subproce
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=environment(db),
+        env=gengbao_env(db.url),
         cwd=ROOT,
     )
 

@@ -13,13 +13,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -29,12 +27,10 @@ from engine.app import App
 from engine.clock import FixedClock
 from engine.tables import cases, history, overdue_facts, system_values, timers
 from engine.timers.recompute import TRIGGER
-from tests.conftest import Database
-from tests.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, farmland_app
+from tests.support.databases import Database
+from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, SH, UNIT, farmland_app, local
+from tests.support.paths import GENGBAO, ROOT
 
-SH = ZoneInfo("Asia/Shanghai")
-ROOT = Path(__file__).parent.parent
-GENGBAO = str(Path(sys.executable).parent / "gengbao")
 ENTERED = datetime(2026, 12, 24, 10, 0, tzinfo=SH)  # Thursday
 # Weekdays only: 12-25, 12-28..31, 2027-01-01, 01-04..07 → 24:00 of 01-07
 OLD_DUE = datetime(2027, 1, 8, 0, 0, tzinfo=SH)
@@ -50,10 +46,6 @@ HOLIDAYS_2027 = """\
 
 def utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
-
-
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SH)  # type: ignore[misc]
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ from engine.errors import NotPermitted, UnknownCase, UnknownUnit
 from engine.grid import load_grid
 from engine.tables import people, units
 from engine.visibility import ADMIN, Viewer, visible
-from tests.conftest import Database
-from tests.farmland import CASE_DATA, REPORTER, UNIT
-from tests.patrolling import Recorder, local, make_app
+from tests.support.databases import Database
+from tests.support.farmland import CASE_DATA, REPORTER, UNIT, farmland_app, local
+from tests.support.patrolling import Recorder
 
 OTHER_UNIT = "ddk-js-bh-1"  # 建胜镇 / 百花村 / 百花村一社
 OTHER = "p-js-bh-1-member"  # its member: another town than REPORTER's 八桥镇
@@ -38,7 +38,7 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def app(database: Database, clock: FixedClock) -> Iterator[App]:
-    application = make_app(database, clock)
+    application = farmland_app(database.url, clock)
     try:
         yield application
     finally:

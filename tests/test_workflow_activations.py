@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,19 +17,12 @@ from engine.clock import FixedClock
 from engine.grid import load_grid
 from engine.tables import workflow_activations, workflow_versions
 from notifications.templates import TemplateStore
-from tests.conftest import Database
-from tests.farmland import CASE_DATA, GRID_FILE, REPORTER, UNIT, WORKFLOW_FILE
+from tests.support.databases import Database
+from tests.support.farmland import CASE_DATA, GRID_FILE, REPORTER, START, UNIT, WORKFLOW_FILE
+from tests.support.paths import GENGBAO, ROOT
 
-START = datetime(2026, 9, 18, 2, 0, tzinfo=UTC)
-ROOT = Path(__file__).parent.parent
-GENGBAO = str(Path(sys.executable).parent / "gengbao")
 V1 = WORKFLOW_FILE.read_text(encoding="utf-8")
 V2 = V1.replace("title: 违法占用耕地案件处置", "title: 违法占用耕地案件处置（修订）", 1)
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
 
 
 @pytest.fixture

@@ -1,23 +1,14 @@
-"""Shared pieces of the patrol, survey and assessment tests: the app on a fake clock,
-a channel that records what it is given, and rules files."""
+"""Shared pieces of the patrol, survey and assessment tests: a channel that records
+what it is given, rules files, and moving a point on the map."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
-from engine.app import App
-from engine.clock import FixedClock
-from engine.grid import load_grid
-from engine.settings import Settings
+from engine.patrols.survey import metres_per_degree
 from notifications.channels.base import Message, Recipient
-from tests.conftest import Database
-from tests.farmland import GRID_FILE, WORKFLOW_FILE
 
-SH = ZoneInfo("Asia/Shanghai")
-ROOT = Path(__file__).parent.parent
+__all__ = ["RULES", "VILLAGES", "Recorder", "shifted", "write_rules"]
 
 # Villages weekly (reminder 1 day before the week ends, town leader told at once
 # after it), towns monthly (district office told).
@@ -50,10 +41,6 @@ VILLAGES = [
 ]
 
 
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SH)  # type: ignore[misc, arg-type]
-
-
 class Recorder:
     """A channel that keeps every message (address: the person id)."""
 
@@ -72,14 +59,13 @@ class Recorder:
         return [m for m in self.sent if m.recipient.id == person]
 
 
-def make_app(database: Database, clock: FixedClock, *, grid: Any = GRID_FILE) -> App:
-    app = App(Settings(database_url=database.url, workflows_dir=Path("workflows")), clock)
-    load_grid(app.engine, grid)
-    app.catalog.register_file(WORKFLOW_FILE)
-    return app
-
-
 def write_rules(tmp_path: Path, text: str = RULES, name: str = "patrols.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def shifted(lng: float, lat: float, east_m: float = 0, north_m: float = 0) -> tuple[float, float]:
+    """The point *east_m* metres east and *north_m* north of (*lng*, *lat*)."""
+    m_lng, m_lat = metres_per_degree(lat)
+    return lng + east_m / m_lng, lat + north_m / m_lat

@@ -9,13 +9,12 @@ administrator would.  Output goes to files, never to pipes that could fill up.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,21 +23,23 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import PostgresSchemas
-from tests.farmland import GRID_FILE
+from tests.support.databases import PostgresSchemas
+from tests.support.paths import GENGBAO, GRID_FILE, ROOT
+from tests.support.processes import gengbao_env
+from tests.support.receivers import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
-GENGBAO = str(Path(sys.executable).parent / "gengbao")
+__all__ = [
+    "CONTRACT_ROUTES",
+    "SERVICE",
+    "SERVICE_UNIT",
+    "ApiServer",
+    "assert_error",
+    "running_server",
+    "write_grid",
+]
 
 SERVICE = "svc-patrol"
 SERVICE_UNIT = "ddk-bq-xh"  # 新华村
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def write_grid(path: Path) -> Path:
@@ -88,9 +89,7 @@ class ApiServer:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k != "GENGBAO_CONFIG"}
-        env["GENGBAO_DATABASE_URL"] = self.database_url
-        return env
+        return gengbao_env(self.database_url)
 
     def start(self, timeout: float = 60.0) -> None:
         command = [GENGBAO, "--config", str(self.settings), "serve", "--port", str(self.port)]
@@ -137,6 +136,13 @@ class ApiServer:
     def token(self, actor: str, name: str | None = None) -> str:
         args = ["token", "create", "--actor", actor] + (["--name", name] if name else [])
         return self.cli(*args).stdout.strip()
+
+    def tokens(self, actors: Iterable[str], name: str = "tests") -> dict[str, str]:
+        """One token per actor (made in parallel: each ``token create`` is a process)."""
+        wanted = list(actors)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            made = pool.map(lambda actor: self.token(actor, name), wanted)
+            return dict(zip(wanted, made, strict=True))
 
     def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -196,6 +202,16 @@ def running_server(
         server.close()
         if schemas is not None:
             schemas.drop(url)
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """*response* is the API's error shape with *status* and *code*; its body."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"error", "message", "details"}, body
+    assert body["error"] == code, body
+    assert isinstance(body["message"], str) and body["message"]
+    return body
 
 
 # The contract routes of the HTTP API (issues 6 and 7), as (METHOD, path template).

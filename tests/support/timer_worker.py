@@ -1,6 +1,6 @@
 """A timer sweeper that dies (or pauses) in the middle of a sweep; tests run it as a process.
 
-    python tests/timer_worker.py URL NOW K exit|block|pause
+    python tests/support/timer_worker.py URL NOW K exit|block|pause
 
 Builds an App on *URL* with a fixed clock at *NOW* (ISO 8601 with offset) and
 wraps this process's ``TimerService._fire`` so that right after the K-th timer

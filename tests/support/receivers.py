@@ -25,7 +25,7 @@ sockets closed) on exit, so pytest's warnings-as-errors sees no leaks.
     with SilentServer() as silent:                # accepts connections, never says a word
         silent.port                               # an SMTP or HTTP client times out on it
 
-Reused by the dispatcher's tests: import from ``tests.receivers``.
+Reused by the dispatcher's tests and benchmarks: import from ``tests.support.receivers``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Benchmark scripts: each prints numbers and ratios (run ``python bench/<name>.py``)."""

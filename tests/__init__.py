@@ -1,0 +1,1 @@
+"""gengbao's test suite: a package, so every module has one name (``tests.test_cases``)."""
