@@ -43,8 +43,8 @@ from engine.tables import cases, id_counters
 from notifications.channels.sms import compile_template
 from notifications.templates import TemplateStore
 from tests.support.databases import Database
-from tests.support.receivers import free_port
 from tests.support.farmland import CASE_DATA, REPORTER, UNIT, farmland_app
+from tests.support.receivers import free_port
 
 NOW = dt.datetime(2026, 9, 18, 1, 0, tzinfo=dt.UTC)
 
