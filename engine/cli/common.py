@@ -12,7 +12,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -26,10 +25,10 @@ __all__ = [
     "Failure",
     "add_json",
     "add_viewer",
+    "blocked_signals",
     "configure_logging",
     "emit",
     "local_time",
-    "stop_on_sigterm",
     "viewer_of",
     "write_output",
 ]
@@ -139,17 +138,14 @@ def configure_logging(*, verbose: bool) -> None:
 
 
 @contextlib.contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """Turn SIGTERM into a clean exit (as Ctrl-C is): status 0, not 143."""
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(0)
-
-    previous = signal.signal(signal.SIGTERM, stop)
+def blocked_signals(signals: set[signal.Signals]) -> Iterator[None]:
+    """Hold *signals* pending (not delivered) in this thread and the threads it starts,
+    for a loop that waits for them with :func:`signal.sigwait`."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def local_time(moment: dt.datetime | str | None, timezone: str, *, seconds: bool = False) -> str:

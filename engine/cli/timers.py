@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import Context, Failure, add_json, configure_logging, emit, stop_on_sigterm
+from engine.cli.common import Context, Failure, add_json, blocked_signals, configure_logging, emit
 from engine.settings import load_settings
 from engine.simulate import load_scenario, simulate
 from engine.timers import TimerLoop
@@ -134,13 +135,14 @@ def recompute(args: argparse.Namespace, ctx: Context) -> int:
 def worker(args: argparse.Namespace, ctx: Context) -> int:
     configure_logging(verbose=args.verbose)
     app = ctx.app()
-    with stop_on_sigterm():  # before the start line: from then on SIGTERM is clean
+    stops = {signal.SIGTERM, signal.SIGINT}
+    with blocked_signals(stops):  # before the start line: from then on SIGTERM is clean
         print(
             f"gengbao worker {app.timers.worker}: sweeping every {args.interval:g}s; "
             "Ctrl-C or SIGTERM stops",
             flush=True,
         )
-        TimerLoop(app.timers, args.interval).run_forever()  # a sweep in flight completes
+        TimerLoop(app.timers, args.interval).run_until(stops)  # a sweep in flight completes
     return 0
 
 

@@ -13,14 +13,13 @@ at start (catch-up), oldest first.  Across processes, the claims in
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import signal
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 
 from engine.timers.sweep import TimerService
 
@@ -53,7 +52,7 @@ class TimerLoop:
         self.after_sweep = after_sweep
         self.extra_jobs = extra_jobs or []
         self.companions = list(companions)
-        self.scheduler: BackgroundScheduler | BlockingScheduler | None = None
+        self.scheduler: BackgroundScheduler | None = None
         self.sweeps = 0
 
     def sweep(self) -> int:
@@ -77,7 +76,7 @@ class TimerLoop:
             self.after_sweep(len(fired))
         return len(fired)
 
-    def _configure(self, scheduler: BackgroundScheduler | BlockingScheduler) -> None:
+    def _configure(self, scheduler: BackgroundScheduler) -> None:
         scheduler.add_job(
             self.sweep,
             "interval",
@@ -107,14 +106,25 @@ class TimerLoop:
         for companion in self.companions:
             companion.start()
 
-    def run_forever(self) -> None:
-        """Run in the foreground (``gengbao worker``) until interrupted."""
-        scheduler = BlockingScheduler(timezone=UTC)
-        self._configure(scheduler)
-        with contextlib.suppress(KeyboardInterrupt, SystemExit):
-            scheduler.start()
-        if scheduler.running:  # interrupted: let a sweep in flight finish and commit
-            scheduler.shutdown(wait=True)
+    def run_until(self, stop_signals: Collection[signal.Signals]) -> signal.Signals:
+        """Run in the foreground (``gengbao worker``) until one of *stop_signals*
+        arrives; a sweep in flight finishes and commits first.  Returns the signal.
+
+        The signals are blocked in this thread before the scheduler starts its
+        threads (which inherit the mask) and awaited with :func:`signal.sigwait`:
+        nothing is ever raised into running code.  An exception raised from a
+        signal handler instead could land anywhere — APScheduler's job submission
+        catches ``BaseException`` and logs it, and the worker would run on, deaf to
+        that SIGTERM.  A signal that arrives before the wait is kept pending."""
+        wanted = set(stop_signals)
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+        try:
+            self.start()
+            got = signal.Signals(signal.sigwait(wanted))
+        finally:
+            self.stop()
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        return got
 
     def stop(self) -> None:
         for companion in self.companions:
