@@ -90,15 +90,8 @@ def test_the_case_takes_its_next_event(upgraded: App, revision: str) -> None:
     assert pending and {t.state for t in pending} == {reached}
 
 
-def test_a_new_case_the_same_day_gets_a_new_id(
-    upgraded: App, revision: str, request: pytest.FixtureRequest
-) -> None:
-    if revision < "0011":  # strict: once fixed, this test says so
-        reason = (
-            "migration 0011 does not seed id_counters from the cases already there, so the "
-            f"day's first new case is numbered {CASE_ID} again (and the IntegrityError leaks)"
-        )
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+def test_a_new_case_the_same_day_gets_a_new_id(upgraded: App) -> None:
+    """0013 seeds the day's counter from the ids there (0011 left it empty)."""
     created = upgraded.cases.create_case("farmland_violation", UNIT, REPORTER, CASE_DATA)
     assert created.id == "C20260918-0002"
 

@@ -194,7 +194,8 @@ def _rows(revision: str) -> Iterator[tuple[str, dict[str, Any]]]:
             "state": reached,
             "unit_code": UNIT,
             "data": {**CASE_DATA, **payload},
-            "row_version": 2,
+            "row_version": 2,  # its name until 0012
+            "revision": 2,
             "escalation_level": 0,
             "opened_at": OPENED,
             "state_entered_at": STOPPED,
