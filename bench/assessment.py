@@ -53,13 +53,13 @@ from sqlalchemy import Engine, Integer, select  # noqa: E402
 
 from engine.assessment import AssessmentConfig, assess  # noqa: E402
 from engine.assessment import report as report_module  # noqa: E402
-from engine.catalog import Catalog  # noqa: E402
+from engine.cases.catalog import Catalog  # noqa: E402
 from engine.clock import FixedClock  # noqa: E402
-from engine.db import make_engine, normalize_url, upgrade  # noqa: E402
 from engine.patrols.periods import Every, following, period_of  # noqa: E402
 from engine.patrols.rules import parse_rules  # noqa: E402
 from engine.patrols.survey import metres_per_degree  # noqa: E402
-from engine.tables import metadata, workflow_versions  # noqa: E402
+from engine.store.db import make_engine, normalize_url, upgrade  # noqa: E402
+from engine.store.tables import metadata, workflow_versions  # noqa: E402
 
 TZ = "Asia/Shanghai"
 ZONE = ZoneInfo(TZ)
@@ -101,7 +101,7 @@ class Writer:
         self.counts: dict[str, int] = {}
 
     def write(self, table: str, rows: Iterable[Sequence[Any]]) -> None:
-        """*rows* in the order of the table's columns in ``engine.tables`` (without an
+        """*rows* in the order of the table's columns in ``engine.store.tables`` (without an
         autoincrement ``id``)."""
         columns = [
             c.name

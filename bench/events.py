@@ -12,7 +12,7 @@ advanced by a minute before every operation.  The baseline is a bare Core loop
 on the same engine and tables (so the same pragmas and ``BEGIN IMMEDIATE``):
 
 * create: insert the case row, its first history row (sha256 chained with
-  :func:`engine.history.row_hash`) and its state_entries row;
+  :func:`engine.cases.history.row_hash`) and its state_entries row;
 * event: select the case row (``FOR UPDATE`` on PostgreSQL), update it
   (state, data JSON, revision and timestamps), insert the history row and
   the state_entries row.  The previous hash is carried in memory.
@@ -53,13 +53,13 @@ from sqlalchemy import event, insert, select, update
 
 import engine as engine_package
 from engine.calendars import WorkingCalendar
-from engine.cases import CaseService, Effects
-from engine.catalog import Catalog
+from engine.cases.catalog import Catalog
+from engine.cases.history import GENESIS, HASH_SCHEME, hashed_fields, row_hash
+from engine.cases.service import CaseService, Effects
 from engine.clock import FixedClock
-from engine.db import SQLITE_SYNCHRONOUS_LEVELS, make_engine, normalize_url, upgrade
-from engine.grid import load_grid
-from engine.history import GENESIS, HASH_SCHEME, hashed_fields, row_hash
-from engine.tables import cases, history, state_entries
+from engine.grid.registry import load_grid
+from engine.store.db import SQLITE_SYNCHRONOUS_LEVELS, make_engine, normalize_url, upgrade
+from engine.store.tables import cases, history, state_entries
 from engine.timers import TimerSchedule
 from notifications.outbox import TransitionNotifications
 from notifications.templates import TemplateStore
@@ -426,24 +426,24 @@ def print_table(results: Sequence[Result], n: int, repeat: int, steps: int) -> N
 
 # (label, file suffix, qualified name): the phases of one operation.
 BREAKDOWN: list[tuple[str, str, str]] = [
-    ("whole operation (one transaction)", "engine/cases.py", "CaseService._idempotent"),
-    ("  create body", "engine/cases.py", "CaseService._create"),
-    ("  event body", "engine/cases.py", "CaseService._event"),
-    ("catalog.latest (SQL)", "engine/catalog.py", "Catalog.latest"),
-    ("catalog.compiled (cached)", "engine/catalog.py", "Catalog.compiled"),
-    ("permission: CaseService._roles", "engine/cases.py", "CaseService._roles"),
-    ("  grid.get_person", "engine/grid.py", "get_person"),
-    ("  grid.person_roles_on_chain", "engine/grid.py", "person_roles_on_chain"),
-    ("  grid._chain_codes", "engine/grid.py", "_chain_codes"),
-    ("grid.get_unit (create)", "engine/grid.py", "get_unit"),
+    ("whole operation (one transaction)", "engine/cases/service.py", "CaseService._idempotent"),
+    ("  create body", "engine/cases/service.py", "CaseService._create"),
+    ("  event body", "engine/cases/service.py", "CaseService._event"),
+    ("catalog.latest (SQL)", "engine/cases/catalog.py", "Catalog.latest"),
+    ("catalog.compiled (cached)", "engine/cases/catalog.py", "Catalog.compiled"),
+    ("permission: CaseService._roles", "engine/cases/service.py", "CaseService._roles"),
+    ("  grid.get_person", "engine/grid/registry.py", "get_person"),
+    ("  grid.person_roles_on_chain", "engine/grid/registry.py", "person_roles_on_chain"),
+    ("  grid._chain_codes", "engine/grid/registry.py", "_chain_codes"),
+    ("grid.get_unit (create)", "engine/grid/registry.py", "get_unit"),
     ("machine options", "engine/definitions/compiler.py", "CompiledWorkflow.options"),
     ("machine fire", "engine/definitions/compiler.py", "CompiledWorkflow.fire"),
     ("validation: validate_data", "engine/definitions/values.py", "validate_data"),
-    ("  _case_data", "engine/cases.py", "_case_data"),
-    ("history: CaseService._record", "engine/cases.py", "CaseService._record"),
-    ("  history.row_hash", "engine/history.py", "row_hash"),
-    ("_version_number (SQL)", "engine/cases.py", "CaseService._version_number"),
-    ("_jsonable (json round trip)", "engine/cases.py", "_jsonable"),
+    ("  _case_data", "engine/cases/service.py", "_case_data"),
+    ("history: CaseService._record", "engine/cases/service.py", "CaseService._record"),
+    ("  history.row_hash", "engine/cases/history.py", "row_hash"),
+    ("_version_number (SQL)", "engine/cases/service.py", "CaseService._version_number"),
+    ("_jsonable (json round trip)", "engine/cases/service.py", "_jsonable"),
     ("SQL: Connection.execute", "sqlalchemy/engine/base.py", "Connection.execute"),
     ("  SA cache key generation", "sqlalchemy/sql/cache_key.py", "HasCacheKey._generate_cache_key"),
     ("  driver: cursor.execute", "sqlalchemy/engine/default.py", "DefaultDialect.do_execute"),

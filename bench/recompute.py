@@ -42,8 +42,8 @@ if str(ROOT) not in sys.path:  # `python bench/recompute.py` puts only bench/ on
 
 from engine.app import App  # noqa: E402
 from engine.clock import FixedClock  # noqa: E402
-from engine.db import make_engine, normalize_url  # noqa: E402
 from engine.settings import Settings  # noqa: E402
+from engine.store.db import make_engine, normalize_url  # noqa: E402
 from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, farmland_app  # noqa: E402
 
 SH = ZoneInfo("Asia/Shanghai")

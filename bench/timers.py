@@ -8,7 +8,7 @@ Usage::
 
 For each pending size P, a fresh database (SQLite: a WAL file copied from a
 template; PostgreSQL: a fresh schema ``benchtimers_<random>``) is migrated with
-:func:`engine.db.upgrade`, gets the demo grid and the farmland workflow through
+:func:`engine.store.db.upgrade`, gets the demo grid and the farmland workflow through
 an :class:`~engine.app.App`, and ``--cases`` real cases made by the case service
 (each writes its own 6 timers).  Then P pending timers due 30 days to a year
 ahead are bulk-inserted (one ``INSERT ... SELECT`` over a recursive CTE on
@@ -74,10 +74,10 @@ from sqlalchemy import Engine, delete, event, func, insert, select, text, update
 
 from engine.app import App
 from engine.clock import FixedClock
-from engine.db import make_engine, normalize_url, upgrade
-from engine.grid import load_grid
+from engine.grid.registry import load_grid
 from engine.settings import Settings
-from engine.tables import notifications, overdue_facts, timers
+from engine.store.db import make_engine, normalize_url, upgrade
+from engine.store.tables import notifications, overdue_facts, timers
 from engine.timers import Fired
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -32,11 +32,11 @@ if str(ROOT) not in sys.path:  # `python bench/visibility.py` puts only bench/ o
 import sqlalchemy as sa  # noqa: E402
 
 from engine.app import App  # noqa: E402
-from engine.cases import CaseFilter  # noqa: E402
+from engine.cases.service import CaseFilter  # noqa: E402
 from engine.clock import FixedClock  # noqa: E402
+from engine.grid.visibility import ADMIN, Viewer  # noqa: E402
 from engine.settings import Settings  # noqa: E402
-from engine.tables import cases, units  # noqa: E402
-from engine.visibility import ADMIN, Viewer  # noqa: E402
+from engine.store.tables import cases, units  # noqa: E402
 from tests.support.farmland import CASE_DATA, GRID_FILE, REPORTER, UNIT, WORKFLOW_FILE  # noqa: E402
 
 VIEWERS = {

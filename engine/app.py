@@ -10,17 +10,17 @@ from pathlib import Path
 
 from engine.assessment.service import Assessment
 from engine.calendars import WorkingCalendar
-from engine.cases import CaseService
-from engine.catalog import Catalog, Registered
+from engine.cases.catalog import Catalog, Registered
+from engine.cases.service import CaseService
 from engine.clock import Clock, SystemClock
-from engine.db import ensure_schema, make_engine, upgrade
-from engine.grid_views import GridViews
+from engine.grid.tokens import TokenStore
+from engine.grid.views import GridViews
 from engine.ops import Operations
 from engine.paths import calendars_folder, template_store
 from engine.patrols import PatrolLinks, Patrols
 from engine.settings import Settings
+from engine.store.db import ensure_schema, make_engine, upgrade
 from engine.timers import TimerRecompute, TimerSchedule, TimerService
-from engine.tokens import TokenStore
 from notifications.channels import build_channels
 from notifications.dispatch import Dispatcher
 from notifications.outbox import TransitionNotifications

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, case, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from engine.db import read_only
 from engine.store import connection
-from engine.tables import cases, deliveries, timers
+from engine.store.db import read_only
+from engine.store.tables import cases, deliveries, timers
 
 __all__ = ["Gauges", "Operations"]
 

@@ -36,9 +36,9 @@ from sqlalchemy import select
 from engine.app import App
 from engine.clock import FixedClock
 from engine.errors import ConfigError, EventRejected
-from engine.grid import load_grid
+from engine.grid.registry import load_grid
 from engine.settings import Settings
-from engine.tables import notifications
+from engine.store.tables import notifications
 from engine.timers.rungs import level_label
 from engine.yamlkit import MapNode, Node, NodeReader, describe, is_null, parse_yaml
 

@@ -35,14 +35,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
-from engine import grid
 from engine.clock import Clock
-from engine.db import read_only
 from engine.errors import NotFound, UnknownCase
+from engine.grid import registry as grid
+from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible
 from engine.process import worker_id
 from engine.store import connection, skip_locked, transaction
-from engine.tables import cases, deliveries, notifications, people, units
-from engine.visibility import ADMIN, Viewer, as_viewer, visible
+from engine.store.db import read_only
+from engine.store.tables import cases, deliveries, notifications, people, units
 from notifications.channels.base import Channel, DeliveryFailed, Message, Recipient
 from notifications.dispatch_policy import DispatchPolicy
 from notifications.render import CaseContext
@@ -453,7 +453,7 @@ class Dispatcher:
         """Deliveries, oldest first, *limit* at most after the id *after*.
 
         *viewer*: only deliveries about cases (or, for patrol notices, units) it
-        sees (:mod:`engine.visibility`); a *case* it does not see is UnknownCase.
+        sees (:mod:`engine.grid.visibility`); a *case* it does not see is UnknownCase.
         *within*: further, only those in the subtrees of these unit codes; None:
         everywhere.  Both scopes are in the query, so a page is full whatever
         the other units hold.

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
-from engine.cases import Change
-from engine.tables import notifications
+from engine.cases.service import Change
+from engine.store.tables import notifications
 from notifications.templates import GENERIC
 from notifications.wakeup import mark
 

@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
-from engine import grid
-from engine.catalog import Catalog
+from engine.cases.catalog import Catalog
 from engine.definitions import TransitionSpec, Workflow
-from engine.tables import cases, people
+from engine.grid import registry as grid
+from engine.store.tables import cases, people
 from notifications.channels.base import Recipient
 from notifications.template_fit import ANY, NONE, Record, Shape
 

@@ -29,8 +29,8 @@ import sqlalchemy as sa
 
 from engine.app import App
 from engine.clock import FixedClock
-from engine.db import make_engine, upgrade
-from engine.tables import metadata
+from engine.store.db import make_engine, upgrade
+from engine.store.tables import metadata
 from tests.support import properties
 from tests.support.api_server import ApiServer, running_server
 from tests.support.databases import BACKENDS, PG_ENV, Database, PostgresSchemas

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from engine.db import make_engine
-from engine.tables import cases
+from engine.store.db import make_engine
+from engine.store.tables import cases
 from tests.support.api_server import CONTRACT_ROUTES, SERVICE, ApiServer, assert_error
 from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT
 

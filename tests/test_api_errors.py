@@ -25,7 +25,7 @@ def _import_everything() -> None:
     """Import every module of the engine and the notifications, so all subclasses exist."""
     for package in (engine, notifications):
         for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
-            if not info.name.startswith("engine.migrations"):  # env.py runs Alembic
+            if not info.name.startswith("engine.store.migrations"):  # env.py runs Alembic
                 importlib.import_module(info.name)
 
 

@@ -47,7 +47,7 @@ from engine.assessment import AssessmentConfig, assess, parse_config, render
 from engine.cli import main
 from engine.clock import FixedClock
 from engine.errors import ConfigError, InvalidDateRange
-from engine.grid import parse_grid
+from engine.grid.registry import parse_grid
 from tests.support.databases import Database
 from tests.support.farmland import CASE_DATA, farmland_app, local
 from tests.support.paths import ROOT

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from engine.cases import CaseFilter, CaseService
+from engine.cases.service import CaseFilter, CaseService
 from engine.clock import FixedClock
 from engine.errors import (
     EventRejected,
@@ -26,7 +26,7 @@ from engine.errors import (
     UnknownWorkflow,
     VersionConflict,
 )
-from engine.tables import cases, history, idempotency
+from engine.store.tables import cases, history, idempotency
 from tests.support.farmland import (
     CASE_DATA,
     LIFECYCLE,
@@ -384,7 +384,7 @@ class TestVersions:
 
 def test_a_rewritten_tail_is_detected_by_the_head_hash(service: CaseService) -> None:
     """Rewriting the last row *and* its hash consistently still breaks the case's head."""
-    from engine.history import hashed_fields, row_hash
+    from engine.cases.history import hashed_fields, row_hash
 
     case_id = open_case(service)
     service.submit_event(case_id, "stop", REPORTER, {"stop_note": "x"})

@@ -22,11 +22,11 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from engine.cases import CaseService
-from engine.catalog import Catalog
+from engine.cases.catalog import Catalog
+from engine.cases.service import CaseService
 from engine.clock import FixedClock
-from engine.db import make_engine
 from engine.errors import EventRejected
+from engine.store.db import make_engine
 from notifications.templates import TemplateStore
 from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
 from tests.support.properties import examples

@@ -13,7 +13,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, exc
 
-from engine.db import (
+from engine.errors import StorageError
+from engine.store.db import (
     alembic_config,
     ensure_schema,
     make_engine,
@@ -24,8 +25,7 @@ from engine.db import (
     storage_errors,
     upgrade,
 )
-from engine.errors import StorageError
-from engine.tables import metadata, people, units, workflow_versions
+from engine.store.tables import metadata, people, units, workflow_versions
 
 if TYPE_CHECKING:
     from tests.support.databases import Database
@@ -307,7 +307,7 @@ def test_utc_datetime_refuses_naive(engine: Engine) -> None:
 
 
 def test_json_keeps_chinese_readable(engine: Engine) -> None:
-    from engine.tables import idempotency
+    from engine.store.tables import idempotency
 
     document = {"说明": "违法建房", "面积": 1.5, "列表": [1, None, True]}
     with engine.begin() as conn:

@@ -18,9 +18,9 @@ import pytest
 import sqlalchemy as sa
 
 from engine.app import App
-from engine.cases import Change
+from engine.cases.service import Change
 from engine.clock import FixedClock
-from engine.tables import deliveries, notifications
+from engine.store.tables import deliveries, notifications
 from tests.support.databases import Database
 from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, SH, UNIT, farmland_app, open_case
 from tests.support.receivers import HttpReceiver, Reply, SmtpReceiver, free_port

@@ -22,7 +22,7 @@ from engine.app import App
 from engine.clock import FixedClock
 from engine.definitions import validate_text
 from engine.errors import ConfigError
-from engine.tables import deliveries, notifications
+from engine.store.tables import deliveries, notifications
 from notifications.dispatch import DispatchPolicy
 from notifications.dispatch_loop import DispatchLoop
 from notifications.outbox import enqueue

@@ -10,9 +10,9 @@ from sqlalchemy import Engine
 from sqlalchemy.pool import QueuePool
 
 from engine.app import App
-from engine.db import SQLITE_SYNCHRONOUS_LEVELS, make_engine, read_only
 from engine.errors import ConfigError, StorageError
 from engine.settings import SQLITE_SYNCHRONOUS, DatabaseSettings, Settings, load_settings
+from engine.store.db import SQLITE_SYNCHRONOUS_LEVELS, make_engine, read_only
 
 FULL, NORMAL = 2, 1  # what PRAGMA synchronous reports
 

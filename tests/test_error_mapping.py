@@ -32,14 +32,14 @@ from engine import errors
 from engine.api.app import create_api
 from engine.app import App
 from engine.assessment.config import load_config
-from engine.catalog import Catalog
+from engine.cases.catalog import Catalog
 from engine.clock import FixedClock
 from engine.definitions.expressions import compile_guard
 from engine.patrols.rules import load_rules
 from engine.settings import load_settings
 from engine.simulate import load_scenario
 from engine.store import connection, lock_wait_limit, map_storage_errors, transaction
-from engine.tables import cases, id_counters
+from engine.store.tables import cases, id_counters
 from notifications.channels.sms import compile_template
 from notifications.templates import TemplateStore
 from tests.support.databases import Database
@@ -153,7 +153,7 @@ def test_a_missing_table_is_a_fault_not_a_retry(engine: Engine) -> None:
 
 
 def test_an_unreachable_server_is_worth_a_retry() -> None:
-    from engine.db import make_engine
+    from engine.store.db import make_engine
 
     unreachable = make_engine("postgresql://postgres@127.0.0.1:1/nothing")
     try:
@@ -198,7 +198,7 @@ def test_a_bounded_lock_wait_gives_up_as_lock_timed_out(database: Database) -> N
 
 # ---------------------------------------------------------------- files: OSError, UTF-8, YAML
 def _catalog_register(path: Path) -> object:
-    from engine.db import ensure_schema, make_engine
+    from engine.store.db import ensure_schema, make_engine
 
     engine = make_engine(f"sqlite:///{path.parent / 'catalog.db'}")
     try:

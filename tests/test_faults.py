@@ -46,14 +46,14 @@ import yaml
 from sqlalchemy import Engine
 
 from engine.app import App
-from engine.cases import CaseService
-from engine.catalog import Catalog
+from engine.cases.catalog import Catalog
+from engine.cases.service import CaseService
 from engine.clock import FixedClock
-from engine.db import make_engine, upgrade
-from engine.grid import load_grid
+from engine.grid.registry import load_grid
+from engine.grid.tokens import TokenStore
 from engine.settings import Settings
-from engine.tables import cases, history, idempotency, notifications, overdue_facts, timers
-from engine.tokens import TokenStore
+from engine.store.db import make_engine, upgrade
+from engine.store.tables import cases, history, idempotency, notifications, overdue_facts, timers
 from notifications.templates import TemplateStore
 from tests.support.api_server import ApiServer, write_grid
 from tests.support.databases import PostgresSchemas

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from engine.clock import FixedClock
 from engine.errors import GridError, UnknownPerson, UnknownUnit
-from engine.grid import (
+from engine.grid.registry import (
     GridSummary,
     PersonRow,
     chain,
@@ -28,7 +28,7 @@ from engine.grid import (
     remove_grid,
     subtree_prefix,
 )
-from engine.tables import people, person_roles, units
+from engine.store.tables import people, person_roles, units
 from tests.support.farmland import CASE_DATA, GRID_FILE, REPORTER, UNIT, WORKFLOW_FILE, case_service
 
 GRID = """\

@@ -19,12 +19,12 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from engine.cases import CaseService
-from engine.catalog import Catalog
+from engine.cases.catalog import Catalog
+from engine.cases.history import canonical_number
+from engine.cases.service import CaseService
 from engine.clock import FixedClock
-from engine.db import upgrade
-from engine.grid import load_grid
-from engine.history import canonical_number
+from engine.grid.registry import load_grid
+from engine.store.db import upgrade
 from notifications.templates import TemplateStore
 from tests.support.databases import Database
 from tests.support.farmland import GRID_FILE, REPORTER, UNIT

@@ -29,10 +29,10 @@ import yaml
 from sqlalchemy import Engine
 
 from engine.clock import FixedClock
-from engine.db import make_engine, normalize_url
 from engine.errors import GengbaoError, RequestInProgress
-from engine.grid import load_grid
-from engine.tables import cases, history, idempotency
+from engine.grid.registry import load_grid
+from engine.store.db import make_engine, normalize_url
+from engine.store.tables import cases, history, idempotency
 from tests.support.databases import Database
 from tests.support.farmland import (
     CASE_DATA,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
+from engine.cases.ids import next_id
 from engine.clock import FixedClock
-from engine.ids import next_id
 from tests.support.databases import Database
 from tests.support.farmland import (
     CASE_DATA,

@@ -3,7 +3,7 @@
 Each ``tests/data/migrations/<revision>.sql`` holds what a database at that
 revision held (``tests/support/migrations.py`` wrote it, with the columns
 that revision had): a case waiting in ``stop_failed``.  It is loaded into
-SQLite and PostgreSQL, upgraded with ``engine.db.upgrade``, opened with
+SQLite and PostgreSQL, upgraded with ``engine.store.db.upgrade``, opened with
 ``App``, and the case must show, verify, take the next event and verify again.
 """
 
@@ -18,9 +18,9 @@ import sqlalchemy as sa
 
 from engine.app import App
 from engine.clock import FixedClock
-from engine.db import make_engine, schema_heads
 from engine.settings import Settings
-from engine.tables import cases, history, timers
+from engine.store.db import make_engine, schema_heads
+from engine.store.tables import cases, history, timers
 from tests.support.databases import Database
 from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT
 from tests.support.migrations import CASE_ID, STOPPED, golden_file, load_golden, revisions

@@ -22,7 +22,7 @@ from engine.errors import InvalidData, InvalidPeriod, NotPermitted
 from engine.patrols import PatrolRulesError, UnknownPatrol
 from engine.patrols.periods import Every, following, parse_every, period_of, period_starting
 from engine.patrols.rules import parse_rules
-from engine.tables import (
+from engine.store.tables import (
     notifications,
     patrol_cases,
     patrol_missed,

@@ -23,7 +23,7 @@ from engine.clock import FixedClock
 from engine.definitions.office_hours import OfficeHours, Reminders, parse_office_hours
 from engine.errors import ConfigError
 from engine.settings import load_settings
-from engine.tables import notifications, overdue_facts, timers
+from engine.store.tables import notifications, overdue_facts, timers
 from engine.timers.schedule import next_office_start
 from tests.support.databases import Database
 from tests.support.farmland import WORKFLOW_FILE, farmland_app, local, open_case, step

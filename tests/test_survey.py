@@ -15,7 +15,7 @@ from engine.clock import FixedClock
 from engine.patrols import SurveyFileError
 from engine.patrols import survey as survey_module
 from engine.patrols.survey import metres_per_degree
-from engine.tables import survey_findings
+from engine.store.tables import survey_findings
 from tests.support.farmland import CASE_DATA, local
 from tests.support.patrolling import shifted
 

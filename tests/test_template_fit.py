@@ -26,9 +26,9 @@ from engine.app import App
 from engine.clock import FixedClock
 from engine.definitions import FieldSpec, StateSpec, Workflow, validate_file
 from engine.errors import DefinitionError
-from engine.grid import load_grid
+from engine.grid.registry import load_grid
 from engine.settings import Settings
-from engine.tables import deliveries, notifications
+from engine.store.tables import deliveries, notifications
 from notifications.channels.base import DeliveryFailed, Recipient
 from notifications.render import CaseContext, context_shape
 from notifications.template_fit import NONE, Record, Shape, unknown_names

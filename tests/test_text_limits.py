@@ -19,9 +19,9 @@ from engine.definitions.jsonschema import workflow_schema
 from engine.definitions.model import DEFAULT_MAX_LENGTH
 from engine.definitions.values import check_value
 from engine.errors import EventRejected, InvalidData
-from engine.grid import load_grid
+from engine.grid.registry import load_grid
 from engine.settings import Settings
-from engine.tables import cases
+from engine.store.tables import cases
 from tests.support.databases import Database
 from tests.support.farmland import GRID_FILE, REPORTER, UNIT
 

@@ -24,7 +24,7 @@ from engine.api.metrics import Counters, render
 from engine.app import App
 from engine.clock import FixedClock
 from engine.errors import TimerNotFailed, UnknownTimer
-from engine.tables import cases, notifications, overdue_facts, timers
+from engine.store.tables import cases, notifications, overdue_facts, timers
 from engine.timers.retry import RetryPolicy
 from tests.support.databases import Database
 from tests.support.farmland import LIFECYCLE, START, local, open_case

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from engine.app import App
 from engine.clock import FixedClock
-from engine.tables import notifications, overdue_facts, timers
+from engine.store.tables import notifications, overdue_facts, timers
 from engine.timers import TimerLoop
 from tests.support.farmland import local, open_case, step
 from tests.support.queries import rows

@@ -27,7 +27,7 @@ from hypothesis.stateful import (
 from engine.app import App
 from engine.clock import FixedClock
 from engine.settings import Settings
-from engine.tables import history, overdue_facts, timers
+from engine.store.tables import history, overdue_facts, timers
 from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
 from tests.support.properties import examples
 from tests.support.templates import SqliteTemplate

@@ -29,11 +29,11 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
 from engine.app import App
-from engine.cases import CaseService, Change
+from engine.cases.service import CaseService, Change
 from engine.clock import FixedClock
-from engine.db import make_engine, read_only
 from engine.errors import GengbaoError
-from engine.tables import cases, notifications, overdue_facts, timers
+from engine.store.db import make_engine, read_only
+from engine.store.tables import cases, notifications, overdue_facts, timers
 from engine.timers import TimerSchedule
 from notifications.outbox import TransitionNotifications
 from tests.support.databases import Database

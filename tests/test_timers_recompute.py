@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from engine.api.serve import prepare
 from engine.app import App
 from engine.clock import FixedClock
-from engine.tables import cases, history, overdue_facts, system_values, timers
+from engine.store.tables import cases, history, overdue_facts, system_values, timers
 from engine.timers.recompute import TRIGGER
 from tests.support.databases import Database
 from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, SH, UNIT, farmland_app, local

@@ -1,4 +1,4 @@
-"""One visibility rule (engine.visibility), applied in SQL by every service that reads.
+"""One visibility rule (engine.grid.visibility), applied in SQL by every service that reads.
 
 A case, a patrol or a delivery of another town reads as missing; a list pages
 in the query, so its first page is full even when other units hold more rows
@@ -14,12 +14,12 @@ import pytest
 import sqlalchemy as sa
 
 from engine.app import App
-from engine.cases import CaseFilter
+from engine.cases.service import CaseFilter
 from engine.clock import FixedClock
 from engine.errors import NotPermitted, UnknownCase, UnknownUnit
-from engine.grid import load_grid
-from engine.tables import people, units
-from engine.visibility import ADMIN, Viewer, visible
+from engine.grid.registry import load_grid
+from engine.grid.visibility import ADMIN, Viewer, visible
+from engine.store.tables import people, units
 from tests.support.databases import Database
 from tests.support.farmland import CASE_DATA, REPORTER, UNIT, farmland_app, local
 from tests.support.patrolling import Recorder

@@ -11,11 +11,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from engine.cases import CaseService
-from engine.catalog import Catalog
+from engine.cases.catalog import Catalog
+from engine.cases.service import CaseService
 from engine.clock import FixedClock
-from engine.grid import load_grid
-from engine.tables import workflow_activations, workflow_versions
+from engine.grid.registry import load_grid
+from engine.store.tables import workflow_activations, workflow_versions
 from notifications.templates import TemplateStore
 from tests.support.databases import Database
 from tests.support.farmland import CASE_DATA, GRID_FILE, REPORTER, START, UNIT, WORKFLOW_FILE

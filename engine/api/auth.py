@@ -1,11 +1,11 @@
 """Bearer-token authentication: ``Authorization: Bearer TOKEN`` → the request's principal.
 
-Tokens are made with ``gengbao token create`` (see :mod:`engine.tokens`).  A
+Tokens are made with ``gengbao token create`` (see :mod:`engine.grid.tokens`).  A
 missing, malformed, unknown or revoked token, or one whose actor has left
 the grid, is 401 with ``WWW-Authenticate: Bearer``.  What the principal may
 do is decided by the engine's permission rules (403); what it may see, the
-services decide in their queries for :attr:`~engine.tokens.Principal.viewer`
-(:mod:`engine.visibility`).
+services decide in their queries for :attr:`~engine.grid.tokens.Principal.viewer`
+(:mod:`engine.grid.visibility`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from engine.api.deps import ServicesDep
 from engine.errors import Unauthenticated
-from engine.tokens import Principal
+from engine.grid.tokens import Principal
 
 __all__ = ["PrincipalDep", "bearer", "current_principal"]
 

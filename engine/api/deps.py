@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from engine.api.metrics import Counters
 from engine.api.options import ApiOptions
-from engine.tokens import TokenStore
+from engine.grid.tokens import TokenStore
 
 if TYPE_CHECKING:
     from engine.app import App

@@ -31,7 +31,7 @@ import uvicorn
 from engine.api.app import create_api
 from engine.api.options import ApiOptions, ServeOptions
 from engine.app import App
-from engine.grid import GridSummary
+from engine.grid.registry import GridSummary
 from engine.timers import TimerLoop
 from notifications.dispatch_loop import DispatchLoop
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import Date, Engine, bindparam, text
 
-from engine import grid
 from engine.assessment.sql import Dialect
-from engine.db import read_only
+from engine.grid import registry as grid
 from engine.store import connection
+from engine.store.db import read_only
 
 __all__ = ["list_findings"]
 

@@ -43,14 +43,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, bindparam, select, text
 
-from engine import grid
 from engine.assessment.config import MEASURES, AssessmentConfig
 from engine.assessment.sql import Dialect, ancestors
-from engine.db import read_only
 from engine.errors import InvalidDateRange
+from engine.grid import registry as grid
 from engine.patrols.ledger import day_bounds
 from engine.store import connection
-from engine.tables import UTCDateTime, units
+from engine.store.db import read_only
+from engine.store.tables import UTCDateTime, units
 
 __all__ = ["LEVEL_TITLES", "Report", "UnitRow", "assess"]
 

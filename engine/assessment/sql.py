@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.grid import LEVELS
+from engine.grid.registry import LEVELS
 
 __all__ = ["MAX_DEPTH", "Dialect", "ancestors", "descendants"]
 

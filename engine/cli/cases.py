@@ -8,14 +8,14 @@ import json
 import sys
 from typing import Any
 
-from engine.case_export import cases_csv, cases_xlsx
-from engine.cases import CaseFilter, CaseView
+from engine.cases.export import cases_csv, cases_xlsx
+from engine.cases.service import CaseFilter, CaseView
 from engine.cli.common import Context, Failure, add_json, add_viewer, emit, viewer_of, write_output
 from engine.definitions import validate_file
 from engine.definitions.grid_roles import missing_roles
 from engine.errors import DefinitionError
+from engine.grid.visibility import ADMIN
 from engine.timers.rungs import level_label
-from engine.visibility import ADMIN
 
 __all__ = ["add_commands"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from engine.visibility import ADMIN, Viewer
+from engine.grid.visibility import ADMIN, Viewer
 
 if TYPE_CHECKING:
     from engine.app import App

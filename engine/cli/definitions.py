@@ -15,7 +15,7 @@ from engine.definitions import Diagnostic, Validated, validate_file
 from engine.definitions.diagram import render
 from engine.definitions.grid_roles import missing_roles
 from engine.definitions.jsonschema import workflow_schema
-from engine.grid import Grid, parse_grid, roles_in
+from engine.grid.registry import Grid, parse_grid, roles_in
 from engine.paths import calendars_folder, template_store
 from engine.settings import load_settings
 from notifications.templates import TemplateStore

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from engine.cli.common import Context, add_json, emit
-from engine.visibility import ADMIN
+from engine.grid.visibility import ADMIN
 
 __all__ = ["add_commands"]
 

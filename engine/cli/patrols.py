@@ -10,10 +10,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.cli.common import Context, Failure, add_json, emit, viewer_of, write_output
+from engine.grid.visibility import ADMIN
 from engine.patrols.export import ledger_csv, ledger_xlsx
 from engine.patrols.ledger import PatrolView
 from engine.patrols.survey import SOURCES
-from engine.visibility import ADMIN
 
 __all__ = ["add_commands", "iso_date", "json_value"]
 

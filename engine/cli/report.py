@@ -11,7 +11,7 @@ from engine.assessment import FORMATS, AssessmentConfig, load_config, render
 from engine.cli.common import Context, Failure, add_json, write_output
 from engine.cli.patrols import iso_date
 from engine.errors import InvalidDateRange
-from engine.grid import LEVELS
+from engine.grid.registry import LEVELS
 
 __all__ = ["add_commands", "assessment_config"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from engine.calendars import WorkingCalendar
-from engine.cases import CaseService
+from engine.cases.service import CaseService
 from engine.clock import Clock
 from engine.errors import PatrolRulesError, SurveyFileError, UnknownPatrol
 from engine.patrols.ledger import Ledger, PatrolLinks, PatrolView

@@ -23,10 +23,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, and_, insert, or_, select
 
-from engine import grid
-from engine.cases import CaseService, CaseView, Change
+from engine.cases.ids import next_id
+from engine.cases.service import CaseService, CaseView, Change
 from engine.clock import Clock
-from engine.db import read_only
 from engine.errors import (
     InvalidData,
     NotPermitted,
@@ -34,12 +33,13 @@ from engine.errors import (
     UnknownPatrol,
     UnknownPerson,
 )
-from engine.ids import next_id
+from engine.grid import registry as grid
+from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible
 from engine.patrols.obligations import Obligations
 from engine.store import connection, transaction
-from engine.tables import cases as cases_table
-from engine.tables import patrol_cases, patrols, people, units
-from engine.visibility import ADMIN, Viewer, as_viewer, visible
+from engine.store.db import read_only
+from engine.store.tables import cases as cases_table
+from engine.store.tables import patrol_cases, patrols, people, units
 
 __all__ = ["Ledger", "PatrolLinks", "PatrolView", "UnknownPatrol", "day_bounds"]
 
@@ -215,7 +215,7 @@ class Ledger:
     # -- reading ---------------------------------------------------------
     def get(self, patrol_id: str, viewer: Viewer | str = ADMIN) -> PatrolView:
         """One patrol; NotPermitted when *viewer* does not see its unit
-        (:mod:`engine.visibility`), UnknownPatrol when there is none."""
+        (:mod:`engine.grid.visibility`), UnknownPatrol when there is none."""
         who = as_viewer(viewer)
         with connection(read_only(self.engine)) as conn:
             view = self._get(conn, patrol_id)

@@ -42,14 +42,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, exists, insert, literal, select, update
 
-from engine import grid
 from engine.calendars import WorkingCalendar
 from engine.clock import Clock
-from engine.db import read_only
+from engine.grid import registry as grid
+from engine.grid.visibility import ADMIN, Viewer, visible
 from engine.patrols.periods import Period, following, period_of
 from engine.patrols.rules import REMINDER_TEMPLATE, PatrolRule, RulesFile
 from engine.store import connection, insert_or_ignore, transaction
-from engine.tables import (
+from engine.store.db import read_only
+from engine.store.tables import (
     UTCDateTime,
     patrol_missed,
     patrol_periods,
@@ -57,7 +58,6 @@ from engine.tables import (
     timers,
     units,
 )
-from engine.visibility import ADMIN, Viewer, visible
 from engine.yamlkit.durations import Duration
 from notifications.outbox import enqueue
 

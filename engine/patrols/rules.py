@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import GridError, InvalidPeriod, PatrolRulesError
-from engine.grid import LEVELS, parse_role_ref
+from engine.grid.registry import LEVELS, parse_role_ref
 from engine.patrols.periods import Every, parse_every
 from engine.yamlkit import (
     Diagnostic,

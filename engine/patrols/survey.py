@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from engine.clock import Clock
 from engine.errors import SurveyFileError
 from engine.store import map_storage_errors
-from engine.tables import survey_findings, units
+from engine.store.tables import survey_findings, units
 
 __all__ = [
     "COLUMNS",

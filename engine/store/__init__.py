@@ -10,7 +10,7 @@ dialect.py      the differences between SQLite and PostgreSQL that services meet
                 (:func:`lock_wait_limit`)
 
 Services never test the dialect themselves: SQLite has no row locks (a writer
-holds the whole database from ``BEGIN IMMEDIATE``, see :mod:`engine.db`), so
+holds the whole database from ``BEGIN IMMEDIATE``, see :mod:`engine.store.db`), so
 there the locking helpers return the statement unchanged.
 """
 

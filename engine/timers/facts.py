@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
-from engine.tables import overdue_facts
+from engine.store.tables import overdue_facts
 
 __all__ = ["record_overdue"]
 

@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from engine.clock import Clock
-from engine.db import read_only
 from engine.errors import TimerNotFailed, UnknownCase, UnknownTimer
+from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible
 from engine.store import connection, transaction
-from engine.tables import cases, overdue_facts, timers, units
+from engine.store.db import read_only
+from engine.store.tables import cases, overdue_facts, timers, units
 from engine.timers.rungs import rung_level
-from engine.visibility import ADMIN, Viewer, as_viewer, visible
 
 __all__ = ["STATUSES", "TimerLedger"]
 

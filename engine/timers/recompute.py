@@ -45,13 +45,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
-from engine.cases import CaseService
+from engine.cases.service import CaseService
 from engine.clock import Clock
-from engine.db import read_only
 from engine.definitions import Deadline, Workflow
 from engine.store import connection, transaction
-from engine.system_values import read_value, write_value
-from engine.tables import cases, state_entries, timers
+from engine.store.db import read_only
+from engine.store.system_values import read_value, write_value
+from engine.store.tables import cases, state_entries, timers
 from engine.timers.rungs import rung_level
 from engine.timers.schedule import TimerSchedule
 

@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, insert, select, update
 
 from engine.calendars import WorkingCalendar
-from engine.case_rows import set_deadline
-from engine.cases import Change
+from engine.cases.rows import set_deadline
+from engine.cases.service import Change
 from engine.definitions import Deadline, Duration, Workflow
 from engine.definitions.office_hours import OfficeHours
-from engine.tables import state_entries, timers
+from engine.store.tables import state_entries, timers
 from engine.timers.facts import record_overdue
 
 __all__ = ["TimerSchedule"]

@@ -42,21 +42,21 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from engine.case_rows import raise_escalation_level
-from engine.cases import CaseService
+from engine.cases.rows import raise_escalation_level
+from engine.cases.service import CaseService
 from engine.clock import Clock
 from engine.definitions import StateSpec, Workflow
 from engine.definitions.model import SYSTEM_ROLE
 from engine.errors import EventRejected, TimerError, UnknownTimerKind
+from engine.grid.visibility import ADMIN, Viewer
 from engine.process import worker_id
 from engine.store import connection, skip_locked, transaction
-from engine.tables import cases, timers
+from engine.store.tables import cases, timers
 from engine.timers.facts import record_overdue
 from engine.timers.ledger import TimerLedger
 from engine.timers.retry import RetryPolicy
 from engine.timers.rungs import rung_level
 from engine.timers.schedule import TimerSchedule
-from engine.visibility import ADMIN, Viewer
 from notifications.outbox import enqueue
 
 __all__ = ["CASE_KINDS", "Fired", "TimerService", "worker_id"]

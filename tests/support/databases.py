@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from engine.db import make_engine, normalize_url
+from engine.store.db import make_engine, normalize_url
 
 __all__ = ["BACKENDS", "PG_ENV", "Database", "PostgresSchemas", "schema_url"]
 

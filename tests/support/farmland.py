@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from engine.app import App
-    from engine.cases import CaseService
+    from engine.cases.service import CaseService
     from engine.clock import Clock
 
 __all__ = [
@@ -81,7 +81,7 @@ def local(*args: int) -> datetime:
 def farmland_app(database_url: str, clock: Clock, *, grid: Any = GRID_FILE, **settings: Any) -> App:
     """An App on *database_url* with *grid* (the demo grid) and the farmland workflow loaded."""
     from engine.app import App
-    from engine.grid import load_grid
+    from engine.grid.registry import load_grid
     from engine.settings import Settings
 
     app = App(
@@ -94,8 +94,8 @@ def farmland_app(database_url: str, clock: Clock, *, grid: Any = GRID_FILE, **se
 
 def case_service(engine: Engine, clock: Clock) -> CaseService:
     """A case service on *engine* with an empty catalog (no grid loaded either)."""
-    from engine.cases import CaseService
-    from engine.catalog import Catalog
+    from engine.cases.catalog import Catalog
+    from engine.cases.service import CaseService
     from notifications.templates import TemplateStore
 
     return CaseService(engine, Catalog(engine, clock, TemplateStore().check), clock)
@@ -103,7 +103,7 @@ def case_service(engine: Engine, clock: Clock) -> CaseService:
 
 def farmland_service(engine: Engine, clock: Clock) -> CaseService:
     """A case service with the demo grid and the farmland workflow loaded."""
-    from engine.grid import load_grid
+    from engine.grid.registry import load_grid
 
     load_grid(engine, GRID_FILE)
     service = case_service(engine, clock)

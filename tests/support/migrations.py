@@ -33,9 +33,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from engine.db import alembic_config, make_engine, upgrade
+from engine.cases.history import GENESIS, row_hash
 from engine.definitions import load_definition
-from engine.history import GENESIS, row_hash
+from engine.store.db import alembic_config, make_engine, upgrade
 from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, WORKFLOW_FILE
 from tests.support.paths import DATA
 

@@ -14,8 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from engine.db import make_engine, upgrade
-from engine.grid import load_grid
+from engine.grid.registry import load_grid
+from engine.store.db import make_engine, upgrade
 from tests.support.paths import GRID_FILE
 
 __all__ = ["SqliteTemplate"]

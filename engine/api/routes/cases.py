@@ -1,7 +1,7 @@
 """``/cases``: open cases, fire events, read cases and their history.
 
 A principal sees the cases in the units where it holds a role and below
-(:mod:`engine.visibility`, applied by the case service in its queries); a
+(:mod:`engine.grid.visibility`, applied by the case service in its queries); a
 case outside its scope answers 404, as if it did not exist.  What it may *do*
 to a case it sees is the engine's decision (403 with the roles needed).
 """
@@ -24,7 +24,7 @@ from engine.api.schemas import (
     EventSubmit,
     HistoryEntry,
 )
-from engine.cases import CaseFilter
+from engine.cases.service import CaseFilter
 from engine.errors import EventRejected, InvalidData, UnknownUnit
 
 __all__ = ["router"]

@@ -1,7 +1,7 @@
 """``/grid/units/{code}``: a unit of the grid, its chain, its children and who holds roles on it.
 
 A viewer sees the units of its own chain: the subtrees it holds roles in, and
-their ancestors (:func:`engine.visibility.on_chain`, applied by the grid
+their ancestors (:func:`engine.grid.visibility.on_chain`, applied by the grid
 service); any other unit is 404, as if it did not exist.  Contact
 details (phones, e-mails, webhooks) are not shown.
 """

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from engine.api.auth import PrincipalDep
 from engine.api.deps import ServicesDep
 from engine.api.schemas import ErrorBody, WorkflowDetail, WorkflowSummary
-from engine.catalog import VersionInfo
+from engine.cases.catalog import VersionInfo
 from engine.definitions import FieldSpec, StateSpec, TransitionSpec, Workflow
 from engine.definitions.diagram import describe_deadline, to_mermaid
 from engine.definitions.model import TEXT_TYPES

@@ -3,7 +3,7 @@ and role holders; the tree from the roots; who serves where — and loading it.
 
 :class:`GridViews` owns its connections; ``GET /grid/units/{code}``, ``gengbao
 grid show|people|load|remove``, ``gengbao serve`` and ``/metrics`` ask it.  A
-viewer sees the units of its own chain (:func:`engine.visibility.on_chain`);
+viewer sees the units of its own chain (:func:`engine.grid.visibility.on_chain`);
 any other unit is UnknownUnit.  Contact details stay out of the unit view.
 """
 
@@ -15,12 +15,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from engine import grid
-from engine.db import read_only
 from engine.errors import UnknownUnit
+from engine.grid import registry as grid
+from engine.grid.visibility import ADMIN, Viewer, on_chain, visible
 from engine.store import connection
-from engine.tables import people, person_roles, units
-from engine.visibility import ADMIN, Viewer, on_chain, visible
+from engine.store.db import read_only
+from engine.store.tables import people, person_roles, units
 
 __all__ = ["GridViews", "people_serving", "root_units", "unit_detail"]
 
@@ -32,11 +32,11 @@ class GridViews:
         self.engine = engine
 
     def load(self, source: str | os.PathLike[str] | grid.Grid) -> grid.GridSummary:
-        """Load a grid file (see :func:`engine.grid.load_grid`)."""
+        """Load a grid file (see :func:`engine.grid.registry.load_grid`)."""
         return grid.load_grid(self.engine, source)
 
     def remove(self, code: str, *, force: bool = False) -> grid.GridSummary:
-        """Deactivate a unit's subtree (see :func:`engine.grid.remove_grid`)."""
+        """Deactivate a unit's subtree (see :func:`engine.grid.registry.remove_grid`)."""
         return grid.remove_grid(self.engine, code, force=force)
 
     def unit(self, code: str, *, viewer: Viewer | str = ADMIN) -> dict[str, Any]:
@@ -74,7 +74,7 @@ class GridViews:
             return conn.execute(select(units.c.code).limit(1)).first() is None
 
     def held_roles(self) -> set[tuple[str, str]]:
-        """Every (level, role) some active person holds (see :func:`engine.grid.held_roles`)."""
+        """Every (level, role) some active person holds (:func:`registry.held_roles`)."""
         with connection(read_only(self.engine)) as conn:
             return grid.held_roles(conn)
 

@@ -24,13 +24,13 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, insert, select, update
 
-from engine import grid
 from engine.clock import Clock
-from engine.db import read_only
 from engine.errors import NotFound, NotPermitted
+from engine.grid import registry as grid
+from engine.grid.visibility import Viewer
 from engine.store import connection, transaction
-from engine.tables import people, person_roles, tokens, units
-from engine.visibility import Viewer
+from engine.store.db import read_only
+from engine.store.tables import people, person_roles, tokens, units
 
 __all__ = ["TOKEN_PREFIX", "Principal", "TokenInfo", "TokenStore", "hash_token"]
 
@@ -84,7 +84,7 @@ class Principal:
 
     @property
     def viewer(self) -> Viewer:
-        """Who the services read and act for: this actor, under engine.visibility."""
+        """Who the services read and act for: this actor, under engine.grid.visibility."""
         return Viewer(self.actor)
 
     @property

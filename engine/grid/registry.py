@@ -40,7 +40,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, bindparam, func, select
 
-from engine._grid_parse import (
+from engine.errors import GridError, UnknownPerson, UnknownUnit
+from engine.grid.parse import (
     KINDS,
     LEVEL_RANK,
     LEVELS,
@@ -51,9 +52,8 @@ from engine._grid_parse import (
     GridUnit,
     parse_grid,
 )
-from engine.db import storage_errors
-from engine.errors import GridError, UnknownPerson, UnknownUnit
-from engine.tables import cases, people, person_roles, units
+from engine.store.db import storage_errors
+from engine.store.tables import cases, people, person_roles, units
 
 __all__ = [
     "KINDS",

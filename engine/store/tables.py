@@ -158,7 +158,7 @@ workflow_versions = Table(
     UniqueConstraint("workflow", "content_hash"),
 )
 
-# The day's last sequence number per id prefix (C: cases, P: patrols), see engine/ids.py.
+# The day's last sequence number per id prefix (C: cases, P: patrols), see engine/cases/ids.py.
 id_counters = Table(
     "id_counters",
     metadata,
@@ -221,7 +221,7 @@ history = Table(
     Column("definition_id", Integer, nullable=False),
     Column("prev_hash", Text, nullable=False),
     Column("hash", Text, nullable=False),
-    # how ``hash`` was computed (engine/history.py); rows from before 0008 are scheme 1
+    # how ``hash`` was computed (engine/cases/history.py); rows from before 0008 are scheme 1
     Column("hash_scheme", Integer, nullable=False, server_default=text("1")),
     PrimaryKeyConstraint("case_id", "seq"),
 )
@@ -386,7 +386,7 @@ tokens = Table(
 patrols = Table(
     "patrols",
     metadata,
-    Column("id", Text, primary_key=True),  # P20260918-0001 (engine/ids.py)
+    Column("id", Text, primary_key=True),  # P20260918-0001 (engine/cases/ids.py)
     Column("unit_code", Text, ForeignKey("units.code"), nullable=False),
     Column("actor", Text, ForeignKey("people.id"), nullable=False),
     Column("started_at", UTCDateTime, nullable=False),

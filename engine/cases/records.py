@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from engine.cases.history import HASH_SCHEME, hashed_fields, row_hash
 from engine.definitions import TransitionSpec, Workflow
-from engine.history import HASH_SCHEME, hashed_fields, row_hash
 
 __all__ = [
     "CaseFilter",

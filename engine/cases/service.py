@@ -25,8 +25,10 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from engine import grid
-from engine.case_records import (
+from engine.cases.catalog import Catalog
+from engine.cases.history import GENESIS, ChainReport, verify_chain
+from engine.cases.ids import next_id
+from engine.cases.records import (
     CaseFilter,
     CaseView,
     Change,
@@ -35,9 +37,7 @@ from engine.case_records import (
     jsonable,
     view_from_dict,
 )
-from engine.catalog import Catalog
 from engine.clock import Clock
-from engine.db import read_only
 from engine.definitions import FieldSpec, TransitionSpec, Workflow
 from engine.definitions.model import SYSTEM_ROLE
 from engine.definitions.values import validate_data
@@ -53,11 +53,11 @@ from engine.errors import (
     UnknownPerson,
     VersionConflict,
 )
-from engine.history import GENESIS, ChainReport, verify_chain
-from engine.ids import next_id
+from engine.grid import registry as grid
+from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible
 from engine.store import connection, for_update, insert_or_ignore, lock_wait_limit, transaction
-from engine.tables import cases, history, idempotency, state_entries, units, workflow_versions
-from engine.visibility import ADMIN, Viewer, as_viewer, visible
+from engine.store.db import read_only
+from engine.store.tables import cases, history, idempotency, state_entries, units, workflow_versions
 
 __all__ = [
     "SYSTEM_ACTOR",
@@ -528,7 +528,7 @@ class CaseService:
 
     # -- reading ---------------------------------------------------------
     # Every read takes the *viewer* (default: the administrator, who sees everything);
-    # a case outside the viewer's scope (engine.visibility) is UnknownCase, as if it
+    # a case outside the viewer's scope (engine.grid.visibility) is UnknownCase, as if it
     # did not exist.
     def get_case(self, case_id: str, *, viewer: Viewer | str = ADMIN) -> CaseView:
         with connection(read_only(self.engine)) as conn:

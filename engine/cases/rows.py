@@ -1,6 +1,6 @@
 """Writes to a case row on behalf of its timers, for the case service.
 
-The ``cases`` table has one writer, the case service (:mod:`engine.cases`);
+The ``cases`` table has one writer, the case service (:mod:`engine.cases.service`);
 the two columns that timers keep — the current state's deadline, set when a
 state is entered, and the escalation level, raised by an escalation rung — are
 written through these functions, in the caller's transaction, instead of by
@@ -13,7 +13,7 @@ import datetime as dt
 
 from sqlalchemy import Connection, update
 
-from engine.tables import cases
+from engine.store.tables import cases
 
 __all__ = ["raise_escalation_level", "set_deadline"]
 

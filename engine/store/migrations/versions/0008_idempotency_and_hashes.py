@@ -19,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # Every existing row was hashed with scheme 1 (engine/history.py).
+    # Every existing row was hashed with scheme 1 (engine/cases/history.py).
     op.add_column(
         "history",
         sa.Column("hash_scheme", sa.Integer(), nullable=False, server_default=sa.text("1")),

@@ -15,7 +15,7 @@ import datetime as dt
 from sqlalchemy import Connection
 
 from engine.store import dialect_insert
-from engine.tables import id_counters
+from engine.store.tables import id_counters
 
 __all__ = ["next_id"]
 

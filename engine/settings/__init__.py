@@ -7,7 +7,7 @@ variables.  The file is the explicit *path* argument if given, else
 overrides ``database_url``.  Relative paths are kept relative to the current
 directory, like the default file itself.
 
-Every block is checked when the settings load (:mod:`engine.settings_blocks`
+Every block is checked when the settings load (:mod:`engine.settings.blocks`
 has each block's keys), and every problem is reported at once in one
 :class:`ConfigError`, each line ``FILE:LINE:COL: error: PATH: MESSAGE`` with a
 did-you-mean for a mistyped key.  Settings built in code (``Settings(timers=
@@ -30,7 +30,7 @@ from typing import Any
 
 from engine.definitions.office_hours import Reminders
 from engine.errors import ConfigError
-from engine.settings_blocks import (
+from engine.settings.blocks import (
     SQLITE_SYNCHRONOUS,
     ApiOptions,
     DatabaseSettings,

@@ -1,8 +1,8 @@
 """Alembic environment for gengbao.
 
-Normally run through :func:`engine.db.upgrade`, which passes an open
+Normally run through :func:`engine.store.db.upgrade`, which passes an open
 connection in ``config.attributes["connection"]`` and owns the transaction.
-Without one (``alembic.command.revision(engine.db.alembic_config(),
+Without one (``alembic.command.revision(engine.store.db.alembic_config(),
 autogenerate=True, message=...)`` when writing a new migration), an engine
 is built from ``$GENGBAO_DATABASE_URL``.
 """
@@ -14,7 +14,7 @@ import os
 from alembic import context
 from sqlalchemy import Connection
 
-from engine.tables import metadata
+from engine.store.tables import metadata
 
 config = context.config
 
@@ -35,7 +35,7 @@ def _run_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    from engine.db import make_engine
+    from engine.store.db import make_engine
 
     url = os.environ.get("GENGBAO_DATABASE_URL", "sqlite:///var/gengbao.db")
     engine = make_engine(url)
@@ -47,5 +47,5 @@ def _run_online() -> None:
 
 
 if context.is_offline_mode():
-    raise SystemExit("gengbao migrations run online only (use engine.db.upgrade)")
+    raise SystemExit("gengbao migrations run online only (use engine.store.db.upgrade)")
 _run_online()

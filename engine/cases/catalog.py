@@ -26,12 +26,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, or_, select
 
 from engine.clock import Clock
-from engine.db import read_only
 from engine.definitions import CompiledWorkflow, Workflow, validate_text
 from engine.definitions.checks import TemplateCheck
 from engine.errors import DefinitionError, StorageConflict, StorageUnavailable, UnknownWorkflow
 from engine.store import connection, transaction
-from engine.tables import cases, workflow_activations, workflow_versions
+from engine.store.db import read_only
+from engine.store.tables import cases, workflow_activations, workflow_versions
 from engine.yamlkit import Diagnostic
 
 __all__ = ["Catalog", "Definition", "Registered", "VersionInfo"]

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from engine._grid_parse import LEVELS, ROLE_NAME
 from engine.definitions.office_hours import Reminders, parse_office_hours
+from engine.grid.parse import LEVELS, ROLE_NAME
 from engine.timers.retry import RetryPolicy, read_retry_policy
 from engine.yamlkit import MapNode, Node, NodeReader, ScalarNode, did_you_mean, is_null
 from notifications.dispatch_policy import DispatchPolicy, read_dispatch_policy
@@ -59,7 +59,7 @@ __all__ = [
 
 MIB = 1024 * 1024
 DAY_SECONDS = 86400
-SQLITE_SYNCHRONOUS = ("full", "normal", "extra")  # engine/db.py's PRAGMA synchronous levels
+SQLITE_SYNCHRONOUS = ("full", "normal", "extra")  # engine/store/db.py's PRAGMA synchronous levels
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.case_records import CaseView
+from engine.cases.records import CaseView
 from engine.tabular import csv_text, xlsx_bytes
 
 __all__ = ["HEADERS", "case_rows", "cases_csv", "cases_xlsx"]

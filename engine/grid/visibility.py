@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, func, select
 
-from engine.tables import people, person_roles, units
+from engine.store.tables import people, person_roles, units
 
 __all__ = ["ADMIN", "Viewer", "as_viewer", "on_chain", "visible"]
 

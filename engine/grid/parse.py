@@ -1,4 +1,4 @@
-"""Grid YAML text → a frozen, format-neutral :class:`Grid` (see :mod:`engine.grid`).
+"""Grid YAML text → a frozen, format-neutral :class:`Grid` (see :mod:`engine.grid.registry`).
 
 Every problem is gathered and raised at once as :class:`GridError`, each with
 ``FILE:LINE:COL`` and a key path such as ``units[0].children[1].level``.

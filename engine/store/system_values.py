@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine.tables import system_values
+from engine.store.tables import system_values
 
 __all__ = ["read_value", "write_value"]
 

@@ -1,1 +1,0 @@
-"""Alembic migrations of the gengbao schema (run them with :func:`engine.db.upgrade`)."""
