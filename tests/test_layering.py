@@ -63,7 +63,7 @@ def test_no_route_or_command_imports_the_storage(path: Path) -> None:
 
 def test_the_walk_covers_the_routes_and_the_commands() -> None:
     names = {str(p.relative_to(ROOT)) for p in edge_files()}
-    assert {"engine/api/routes/cases.py", "engine/api/metrics.py", "engine/cli/cases.py"} <= names
+    assert {"engine/api/routes/cases.py", "engine/api/metrics.py", "engine/cli/case.py"} <= names
 
 
 @pytest.mark.parametrize(

@@ -19,14 +19,38 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from engine.cli import cases, definitions, notifications, patrols, report, serve, timers
+from engine.cli import (
+    case,
+    db,
+    definitions,
+    grid,
+    notifications,
+    patrols,
+    report,
+    serve,
+    timers,
+    token,
+    workflow,
+)
 from engine.cli.common import Context, Failure
 from engine.errors import GengbaoError
 from engine.store import DRIVER_ERROR, storage_error_for
 
 __all__ = ["build_parser", "main"]
 
-_GROUPS = (definitions, cases, timers, notifications, serve, patrols, report)
+_GROUPS = (
+    definitions,
+    db,
+    grid,
+    workflow,
+    case,
+    timers,
+    notifications,
+    serve,
+    token,
+    patrols,
+    report,
+)
 
 
 def _parse_now(text: str) -> dt.datetime:

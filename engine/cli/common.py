@@ -28,6 +28,7 @@ __all__ = [
     "blocked_signals",
     "configure_logging",
     "emit",
+    "iso_date",
     "local_time",
     "viewer_of",
     "write_output",
@@ -155,3 +156,10 @@ def local_time(moment: dt.datetime | str | None, timezone: str, *, seconds: bool
     value = dt.datetime.fromisoformat(moment) if isinstance(moment, str) else moment
     shown = value.astimezone(ZoneInfo(timezone))
     return f"{shown:%Y-%m-%d %H:%M:%S}" if seconds else f"{shown:%Y-%m-%d %H:%M}"
+
+
+def iso_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date like 2026-09-18: {text!r}") from None

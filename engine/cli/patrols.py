@@ -9,20 +9,13 @@ import sys
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.cli.common import Context, Failure, add_json, emit, viewer_of, write_output
+from engine.cli.common import Context, Failure, add_json, emit, iso_date, viewer_of, write_output
 from engine.grid.visibility import ADMIN
 from engine.patrols.export import ledger_csv, ledger_xlsx
 from engine.patrols.ledger import PatrolView
 from engine.patrols.survey import SOURCES
 
-__all__ = ["add_commands", "iso_date", "json_value"]
-
-
-def iso_date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date like 2026-09-18: {text!r}") from None
+__all__ = ["add_commands", "json_value"]
 
 
 def json_value(text: str) -> Any:

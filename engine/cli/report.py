@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.assessment import FORMATS, AssessmentConfig, load_config, render
-from engine.cli.common import Context, Failure, add_json, write_output
-from engine.cli.patrols import iso_date
+from engine.cli.common import Context, Failure, add_json, iso_date, write_output
 from engine.errors import InvalidDateRange
 from engine.grid.registry import LEVELS
 

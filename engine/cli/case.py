@@ -1,4 +1,4 @@
-"""``gengbao case``, ``workflow``, ``grid load`` and ``db upgrade``."""
+"""``gengbao case create|event|show|list|history|verify``: cases."""
 
 from __future__ import annotations
 
@@ -11,91 +11,12 @@ from typing import Any
 from engine.cases.export import cases_csv, cases_xlsx
 from engine.cases.service import CaseFilter, CaseView
 from engine.cli.common import Context, Failure, add_json, add_viewer, emit, viewer_of, write_output
-from engine.definitions import validate_file
-from engine.definitions.grid_roles import missing_roles
-from engine.errors import DefinitionError
-from engine.grid.visibility import ADMIN
 from engine.timers.rungs import level_label
 
 __all__ = ["add_commands"]
 
 
-class _Deprecated(argparse.Action):
-    """A hidden old name of a flag: stores like the new one and says which to use."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        new = "--" + self.dest.replace("_", "-")
-        print(f"gengbao: {option_string} is deprecated; use {new}", file=sys.stderr)
-        setattr(namespace, self.dest, values)
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(
-            f"not valid JSON: {exc.msg} at character {exc.pos}"
-        ) from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError('expected a JSON object, e.g. \'{"address": "..."}\'')
-    return value
-
-
 def add_commands(commands: Any) -> None:
-    db = commands.add_parser("db", help="database schema").add_subparsers(
-        dest="db_command", metavar="COMMAND", required=True
-    )
-    p = db.add_parser("upgrade", help="migrate the database to the current schema")
-    add_json(p)
-    p.set_defaults(handler=db_upgrade)
-
-    grid = commands.add_parser("grid", help="the grid registry").add_subparsers(
-        dest="grid_command", metavar="COMMAND", required=True
-    )
-    p = grid.add_parser("load", help="load or update units, people and roles from a grid file")
-    p.add_argument("file", metavar="FILE")
-    add_json(p)
-    p.set_defaults(handler=grid_load)
-    p = grid.add_parser("show", help="a unit: its chain, children and role holders (or the roots)")
-    p.add_argument("code", metavar="CODE", nargs="?", help="default: the root units (districts)")
-    add_json(p)
-    p.set_defaults(handler=grid_show)
-    p = grid.add_parser("people", help="people and their roles (in a unit's subtree)")
-    p.add_argument("--unit", metavar="CODE", help="this unit and everything below it")
-    add_json(p)
-    p.set_defaults(handler=grid_people)
-    p = grid.add_parser(
-        "remove", help="deactivate a unit's subtree (a district), its roles and its people"
-    )
-    p.add_argument("code", metavar="CODE")
-    p.add_argument("--force", action="store_true", help="even while cases are open in it")
-    add_json(p)
-    p.set_defaults(handler=grid_remove)
-
-    wf = commands.add_parser("workflow", help="workflow versions").add_subparsers(
-        dest="workflow_command", metavar="COMMAND", required=True
-    )
-    p = wf.add_parser(
-        "load",
-        help="register workflow files and make them current (a changed file is a new "
-        "version; an older version's content re-activates it)",
-    )
-    p.add_argument("files", nargs="+", metavar="FILE")
-    add_json(p)
-    p.set_defaults(handler=workflow_load)
-    p = wf.add_parser(
-        "list", help="versions, which is current (*), when each was activated, open cases"
-    )
-    p.add_argument("workflow", nargs="?", metavar="WORKFLOW", help="only this workflow")
-    add_json(p)
-    p.set_defaults(handler=workflow_list)
-
     case = commands.add_parser("case", help="cases").add_subparsers(
         dest="case_command", metavar="COMMAND", required=True
     )
@@ -171,101 +92,37 @@ def add_commands(commands: Any) -> None:
     p.set_defaults(handler=case_verify)
 
 
+__all__ = ["add_commands"]
+
+
+class _Deprecated(argparse.Action):
+    """A hidden old name of a flag: stores like the new one and says which to use."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        new = "--" + self.dest.replace("_", "-")
+        print(f"gengbao: {option_string} is deprecated; use {new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"not valid JSON: {exc.msg} at character {exc.pos}"
+        ) from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('expected a JSON object, e.g. \'{"address": "..."}\'')
+    return value
+
+
 PAGE = 1000  # the case service's largest page
-
-
-def db_upgrade(args: argparse.Namespace, ctx: Context) -> int:
-    ctx.app(sync=False).upgrade_schema()
-    if args.json:
-        emit({"ok": True})
-    else:
-        print("database is at the current schema")
-    return 0
-
-
-def grid_load(args: argparse.Namespace, ctx: Context) -> int:
-    summary = ctx.app(sync=False).grid.load(args.file)
-    if args.json:
-        emit(dataclasses.asdict(summary))
-    else:
-        print(summary)
-    return 0
-
-
-def grid_show(args: argparse.Namespace, ctx: Context) -> int:
-    views = ctx.app(sync=False).grid
-    shown = views.unit(args.code, viewer=ADMIN) if args.code else views.roots(viewer=ADMIN)
-    if args.json:
-        emit(shown)
-    elif isinstance(shown, list):
-        for root in shown:
-            print(f"{root['code']:<16} {root['name']}  ({root['level']}, {root['units']} units)")
-    else:
-        chain = " / ".join(u["name"] for u in reversed(shown["chain"]))
-        print(f"{shown['code']}  {shown['name']}  ({shown['level']})")
-        print(f"  under: {chain or '—'}")
-        for child in shown["children"]:
-            print(f"  child: {child['code']:<16} {child['name']}  ({child['level']})")
-        for role in shown["roles"]:
-            print(f"  {role['role']:<18} {role['person']:<20} {role['name']}")
-    return 0
-
-
-def grid_people(args: argparse.Namespace, ctx: Context) -> int:
-    found = ctx.app(sync=False).grid.people(args.unit, viewer=ADMIN)
-    if args.json:
-        emit(found)
-    else:
-        for person in found:
-            roles = ", ".join(f"{r['role']}@{r['unit']}" for r in person["roles"])
-            print(f"{person['id']:<22} {person['name']:<10} {person['phone'] or '':<12} {roles}")
-    return 0
-
-
-def grid_remove(args: argparse.Namespace, ctx: Context) -> int:
-    summary = ctx.app(sync=False).grid.remove(args.code, force=args.force)
-    if args.json:
-        emit(dataclasses.asdict(summary))
-    else:
-        print(summary)
-    return 0
-
-
-def workflow_load(args: argparse.Namespace, ctx: Context) -> int:
-    app = ctx.app(sync=False)
-    held = app.grid.held_roles()
-    if held:  # a loaded grid: every role the workflows name must exist in it
-        problems = []
-        for path in args.files:
-            result = validate_file(path, app.catalog.templates)
-            if result.workflow is not None:
-                problems += missing_roles(result.workflow, result.positions, held, "the grid")
-        if problems:
-            raise DefinitionError(problems)
-    loaded = [app.catalog.register_file(path) for path in args.files]
-    if args.json:
-        emit([r.as_dict() for r in loaded])
-    else:
-        for r in loaded:
-            print(f"{r.path}: {r.workflow}: v{r.version} ({r.outcome})")
-    return 0
-
-
-def workflow_list(args: argparse.Namespace, ctx: Context) -> int:
-    app = ctx.app()
-    versions = app.catalog.versions(args.workflow)
-    if args.json:
-        emit([v.as_dict() for v in versions])
-    else:
-        for v in versions:
-            marker = "*" if v.current else " "
-            when = ", ".join(ctx.local(at) for at in v.activated_at) or "never"
-            print(
-                f"{marker} {v.workflow} v{v.version}  {v.title}  open cases: {v.open_cases} "
-                f"(of {v.total_cases})  {v.content_hash[:12]}  activated {when}"
-                f"{'  (current)' if v.current else ''}"
-            )
-    return 0
 
 
 def _print_case(view: CaseView, as_json: bool, ctx: Context) -> None:
