@@ -45,7 +45,7 @@ if str(ROOT) not in sys.path:  # `python bench/dispatch.py` puts only bench/ on 
 
 from engine.app import App  # noqa: E402
 from engine.clock import SystemClock  # noqa: E402
-from engine.timers import TimerLoop  # noqa: E402
+from engine.timers import SweepLoop  # noqa: E402
 from notifications.dispatch_loop import DispatchLoop  # noqa: E402
 from tests.support.databases import PostgresSchemas  # noqa: E402
 from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, farmland_app  # noqa: E402
@@ -147,10 +147,10 @@ def dispatching(app: App, mode: str, interval: float) -> Iterator[Callable[[], i
     scheduler_log.setLevel(logging.WARNING)
     scheduler_log.propagate = False
     scheduler_log.addHandler(skipped)
-    timer_loop = TimerLoop(
+    timer_loop = SweepLoop(
         _NoSweep(),  # type: ignore[arg-type]
         3600,
-        extra_jobs=[(app.dispatcher.run_once, interval)],
+        extra_jobs={"dispatch-interval-job": (app.dispatcher.run_once, interval)},
     )
     timer_loop.start()
     try:

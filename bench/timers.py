@@ -36,7 +36,7 @@ Measured, per backend and P:
   ``ix_timers_pending_due``, and on SQLite need no temporary B-tree to sort;
 * lateness: D more timers due at 1-second steps (plus a fixed pseudo-random
   fraction) are swept by a simulated loop on a virtual :class:`FixedClock`
-  moved by ``--interval`` seconds per sweep, as ``TimerLoop`` would.  Reported:
+  moved by ``--interval`` seconds per sweep, as ``SweepLoop`` would.  Reported:
   virtual lateness (fired_at − due, on the virtual clock: the bound the
   interval sets, nothing measured), the real wall time of each sweep, and
   their sum per timer (virtual lateness + wall time from the sweep's start to

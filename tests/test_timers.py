@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from engine.app import App
 from engine.clock import FixedClock
 from engine.store.tables import notifications, overdue_facts, timers
-from engine.timers import TimerLoop
+from engine.timers import SweepLoop
 from tests.support.farmland import local, open_case, step
 from tests.support.queries import rows
 
@@ -196,7 +196,7 @@ def test_the_apscheduler_loop_sweeps_at_start(app: App, clock: FixedClock) -> No
         counts.append(n)
         swept.set()
 
-    loop = TimerLoop(app.timers, interval_seconds=3600, after_sweep=after)
+    loop = SweepLoop(app.timers, interval_seconds=3600, after_sweep=after)
     loop.start()
     try:
         assert swept.wait(timeout=30), "the first sweep did not run"

@@ -2,7 +2,7 @@
 
 Routes are plain ``def`` functions: the engine is synchronous (one database
 transaction per event), so Starlette runs each request in its thread pool.
-With a :class:`~engine.timers.TimerLoop`, the application starts the loop at
+With a loop (:class:`~engine.api.loops.ServeLoops`), the application starts it at
 startup and stops it at shutdown, after the requests in flight have finished
 (``scheduler.shutdown(wait=True)``: a sweep or a dispatch pass that is
 running completes and commits).
@@ -27,8 +27,9 @@ from engine.api.routes import ROUTERS
 from engine.api.strict import known_query_parameters
 
 if TYPE_CHECKING:
+    from engine.api.loops import ServeLoops
     from engine.app import App
-    from engine.timers import TimerLoop
+    from engine.timers import SweepLoop
 
 __all__ = ["create_api"]
 
@@ -44,7 +45,7 @@ response and applies nothing (`POST /patrols` refuses the header).
 
 
 def create_api(
-    app: App, *, loop: TimerLoop | None = None, options: ApiOptions | None = None
+    app: App, *, loop: ServeLoops | SweepLoop | None = None, options: ApiOptions | None = None
 ) -> FastAPI:
     options = options or ApiOptions.from_settings(app.settings)
     services = Services(app, app.tokens, options, Counters(), loop)

@@ -12,8 +12,9 @@ from engine.api.options import ApiOptions
 from engine.grid.tokens import TokenStore
 
 if TYPE_CHECKING:
+    from engine.api.loops import ServeLoops
     from engine.app import App
-    from engine.timers import TimerLoop
+    from engine.timers import SweepLoop
 
 __all__ = ["Services", "ServicesDep", "get_services"]
 
@@ -24,7 +25,7 @@ class Services:
     tokens: TokenStore
     options: ApiOptions
     counters: Counters
-    loop: TimerLoop | None = None
+    loop: ServeLoops | SweepLoop | None = None
 
     @property
     def loop_running(self) -> bool:

@@ -29,10 +29,11 @@ from typing import Any
 import uvicorn
 
 from engine.api.app import create_api
+from engine.api.loops import ServeLoops
 from engine.api.options import ApiOptions, ServeOptions
 from engine.app import App
 from engine.grid.registry import GridSummary
-from engine.timers import TimerLoop
+from engine.timers import SweepLoop
 from notifications.dispatch_loop import DispatchLoop
 
 __all__ = ["prepare", "serve"]
@@ -73,7 +74,7 @@ def serve(app: App, options: ServeOptions, *, access_log: bool = True) -> int:
     """Run until SIGTERM or SIGINT; 0 after a clean shutdown."""
     prepare(app)
     dispatch = DispatchLoop(app.dispatcher, poll_seconds=options.dispatch_seconds)
-    loop = TimerLoop(app.timers, options.sweep_seconds, companions=[dispatch])
+    loop = ServeLoops(SweepLoop(app.timers, options.sweep_seconds), dispatch)
     api = create_api(app, loop=loop, options=ApiOptions.from_settings(app.settings))
     config = uvicorn.Config(
         api,

@@ -11,7 +11,7 @@ from typing import Any
 from engine.cli.common import Context, Failure, add_json, blocked_signals, configure_logging, emit
 from engine.settings import load_settings
 from engine.simulate import load_scenario, simulate
-from engine.timers import TimerLoop
+from engine.timers import SweepLoop
 from engine.timers.ledger import STATUSES
 from engine.timers.rungs import level_label
 
@@ -142,7 +142,7 @@ def worker(args: argparse.Namespace, ctx: Context) -> int:
             "Ctrl-C or SIGTERM stops",
             flush=True,
         )
-        TimerLoop(app.timers, args.interval).run_until(stops)  # a sweep in flight completes
+        SweepLoop(app.timers, args.interval).run_until(stops)  # a sweep in flight completes
     return 0
 
 

@@ -5,14 +5,14 @@ TimerService    the sweep: claim due rows, fire each with its effects, in one tr
                 (each in its own savepoint: a failing timer is recorded, never stops the rest)
 TimerLedger     reading and re-arming rows: case show, timers list, timers retry
 RetryPolicy     when a failed timer is tried again (backoff, max attempts)
-TimerLoop       APScheduler drives the sweep (never one job per deadline)
+SweepLoop       APScheduler drives the sweep (never one job per deadline)
 TimerRecompute  pending working-day timers recomputed when the calendar data changes
 """
 
 from __future__ import annotations
 
 from engine.process import worker_id
-from engine.timers.loop import TimerLoop
+from engine.timers.loop import SweepLoop, TimerLoop
 from engine.timers.recompute import Recomputed, TimerRecompute
 from engine.timers.schedule import TimerSchedule
 from engine.timers.sweep import Fired, TimerService
@@ -20,6 +20,7 @@ from engine.timers.sweep import Fired, TimerService
 __all__ = [
     "Fired",
     "Recomputed",
+    "SweepLoop",
     "TimerLoop",
     "TimerRecompute",
     "TimerSchedule",

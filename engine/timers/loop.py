@@ -1,8 +1,8 @@
-"""APScheduler 3 drives the sweep: one interval job, never one job per deadline.
+"""APScheduler 3 drives the timer sweep: one interval job, never one job per deadline.
 
-*companions* are other background loops of the process (``gengbao serve``
-passes the notification dispatch loop, which runs continuously rather than
-as an interval job): they start and stop with the sweep.
+:class:`SweepLoop` runs the sweep and nothing else; ``gengbao serve`` runs it
+beside the notification dispatch loop (:class:`engine.api.loops.ServeLoops`),
+``gengbao worker`` alone in the foreground (:meth:`SweepLoop.run_until`).
 
 The job is ``max_instances=1`` and ``coalesce=True``: a slow sweep is never
 run twice at once in a process, and missed runs collapse into one.  Its first
@@ -15,43 +15,35 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from engine.timers.sweep import TimerService
 
-__all__ = ["TimerLoop"]
+__all__ = ["SweepLoop", "TimerLoop"]
 
 log = logging.getLogger(__name__)
 
 
-class Companion(Protocol):
-    def start(self) -> None: ...
+class SweepLoop:
+    """The timer sweep every *interval_seconds*; *extra_jobs* are further interval jobs
+    by name (``bench/dispatch.py`` runs the dispatcher that way, as it once was)."""
 
-    def stop(self) -> None: ...
-
-    @property
-    def running(self) -> bool: ...
-
-
-class TimerLoop:
     def __init__(
         self,
         timers: TimerService,
         interval_seconds: float = 5.0,
         *,
         after_sweep: Callable[[int], None] | None = None,
-        extra_jobs: list[tuple[Callable[[], Any], float]] | None = None,
-        companions: Sequence[Companion] = (),
+        extra_jobs: Mapping[str, tuple[Callable[[], Any], float]] | None = None,
     ) -> None:
         self.timers = timers
         self.interval = interval_seconds
         self.after_sweep = after_sweep
-        self.extra_jobs = extra_jobs or []
-        self.companions = list(companions)
+        self.extra_jobs = dict(extra_jobs or {})
         self.scheduler: BackgroundScheduler | None = None
         self.sweeps = 0
 
@@ -86,12 +78,12 @@ class TimerLoop:
             coalesce=True,
             next_run_time=datetime.now(UTC),
         )
-        for i, (job, seconds) in enumerate(self.extra_jobs):
+        for name, (job, seconds) in self.extra_jobs.items():
             scheduler.add_job(
                 job,
                 "interval",
                 seconds=seconds,
-                id=f"job{i}",
+                id=name,
                 max_instances=1,
                 coalesce=True,
                 next_run_time=datetime.now(UTC),
@@ -103,8 +95,6 @@ class TimerLoop:
         scheduler = BackgroundScheduler(timezone=UTC)
         self._configure(scheduler)
         scheduler.start()
-        for companion in self.companions:
-            companion.start()
 
     def run_until(self, stop_signals: Collection[signal.Signals]) -> signal.Signals:
         """Run in the foreground (``gengbao worker``) until one of *stop_signals*
@@ -127,12 +117,12 @@ class TimerLoop:
         return got
 
     def stop(self) -> None:
-        for companion in self.companions:
-            companion.stop()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=True)
 
     @property
     def running(self) -> bool:
-        scheduled = self.scheduler is not None and bool(self.scheduler.running)
-        return scheduled and all(c.running for c in self.companions)
+        return self.scheduler is not None and bool(self.scheduler.running)
+
+
+TimerLoop = SweepLoop  # its name until the sweep and the dispatch loop were told apart
