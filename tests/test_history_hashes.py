@@ -169,7 +169,7 @@ def test_rows_hashed_before_schemes_still_verify(empty_database: Database) -> No
         run(
             sa.text(
                 "INSERT INTO cases (id, workflow, definition_id, state, unit_code, data,"
-                " revision, escalation_level, opened_at, state_entered_at, updated_at,"
+                " row_version, escalation_level, opened_at, state_entered_at, updated_at,"
                 " created_by, head_hash) VALUES (:id, 'farmland_violation', 1, 'stopped', 'u1',"
                 " :data, 2, 0, :at, :at, :at, :actor, :head)"
             ),
