@@ -90,7 +90,7 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{name}: cannot read scenario: {exc}", file=name) from None
+        raise ConfigError(f"{name}: cannot read scenario: {exc}", file=name) from exc
     root, diagnostics = parse_yaml(text, name)
     reader = NodeReader(name, diagnostics)
     scenario = _scenario(reader, root) if root is not None else None

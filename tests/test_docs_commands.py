@@ -16,7 +16,8 @@ Commands that cannot run as shown are listed in :data:`NOT_RUN` with the
 reason, and ids that are only examples in :data:`EXAMPLE_IDS` (they must be
 refused with a clear error).  The ports shown (8000, 8080) are replaced by
 free ones and ``0.0.0.0`` by ``127.0.0.1``; ``sleep N;`` in front of a
-command is dropped (it waits for a person reading along, not for a check).
+command is dropped (it waits for a person reading along, not for a check);
+``make`` runs with this suite's virtual environment and never rebuilds it.
 """
 
 from __future__ import annotations
@@ -154,8 +155,12 @@ def _as_run(command: str, ports: dict[str, str]) -> str:
     for shown, real in ports.items():
         command = command.replace(shown, real)
     command = command.replace("0.0.0.0", "127.0.0.1")
-    if command.startswith(FOREGROUND) and not command.rstrip().endswith("&"):
-        name = command.split()[1]
+    foreground = command.startswith(FOREGROUND) and not command.rstrip().endswith("&")
+    name = command.split()[1] if foreground else ""
+    # The session borrows this suite's virtual environment: make must never rebuild it
+    # (an editable install from the session's folder would point the venv there).
+    command = re.sub(r"^make (\w+)", r"make -o .venv/.installed \1", command)
+    if foreground:
         port = re.search(r"--port (\d+)", command)
         return f"foreground {name} {port.group(1) if port else ports['8000']} {command}"
     return command
