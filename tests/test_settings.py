@@ -276,7 +276,7 @@ def test_the_cli_prints_the_settings_errors_without_a_traceback(tmp_path: Path) 
     assert done.stdout == ""
     assert "Traceback" not in done.stderr
     assert done.stderr == (
-        f"gengbao: error: {file}:2:3: error: notifications.retri: unknown key 'retri'; "
+        f"{file}:2:3: error: notifications.retri: unknown key 'retri'; "
         "did you mean 'retry'? (allowed: base_url, channels, dispatch, retry)\n"
         f"{file}:3:32: error: timers.retry.max_attempts: expected a whole number ≥ 1, "
         "got text ('lots')\n"

@@ -33,7 +33,7 @@ from engine.cli import (
     workflow,
 )
 from engine.cli.common import Context, Failure
-from engine.errors import GengbaoError
+from engine.errors import ConfigError, GengbaoError
 from engine.store import DRIVER_ERROR, storage_error_for
 
 __all__ = ["build_parser", "main"]
@@ -96,7 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gengbao: error: {exc}", file=sys.stderr)
         return exc.status
     except GengbaoError as exc:
-        print(f"gengbao: error: {exc}", file=sys.stderr)
+        located = exc.details.get("problems") if isinstance(exc, ConfigError) else None
+        if located:  # each line already says FILE:LINE:COL: error: …
+            print("\n".join(located), file=sys.stderr)
+        else:
+            print(f"gengbao: error: {exc}", file=sys.stderr)
         return 1
     except DRIVER_ERROR as exc:
         if os.environ.get("GENGBAO_DEBUG"):
