@@ -213,7 +213,7 @@ def _problems(s: Shown, status: int, out: str) -> list[str]:
         if status != 1 or example not in out or len(out.strip().splitlines()) != 1:
             return [f"expected one error line naming {example!r}, exit 1; got {status}:\n{out}"]
         return []
-    words = s.command.split()
+    words = re.sub(r"^sleep \d+;\s*", "", s.command).split()  # as _as_run runs it
     program = words[0] if words else ""
     problems: list[str] = []
     if program in ("gengbao", "make") or "$(gengbao " in s.command:
