@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,7 +44,6 @@ from notifications.channels.sms import compile_template
 from notifications.templates import TemplateStore
 from tests.support.databases import Database
 from tests.support.farmland import CASE_DATA, REPORTER, UNIT, farmland_app
-from tests.support.receivers import free_port
 
 NOW = dt.datetime(2026, 9, 18, 1, 0, tzinfo=dt.UTC)
 
@@ -298,21 +297,22 @@ def test_a_guard_syntax_error_is_an_expression_error_with_its_cause() -> None:
 # ---------------------------------------------------------------- over HTTP
 @contextmanager
 def serving(api: FastAPI) -> Iterator[str]:
-    """*api* on a loopback port, in a thread of this process; its base URL."""
-    port = free_port()
-    config = uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning")
+    """*api* on a loopback port, in a thread of this process; its base URL.
+
+    The socket listens before uvicorn starts, so a request sent at once waits in
+    the kernel's backlog until the server reads it: no polling for start-up."""
+    listening = socket.create_server(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    config = uvicorn.Config(api, log_level="warning")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:  # start-up, not a timer: uvicorn says when it listens
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(30)
+        listening.close()
 
 
 @pytest.fixture
