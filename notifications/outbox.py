@@ -26,6 +26,8 @@ __all__ = ["GENERIC", "NORMAL", "URGENT", "TransitionNotifications", "enqueue"]
 NORMAL = 0
 URGENT = 1
 
+_INSERT = insert(notifications).returning(notifications.c.id)  # built once
+
 
 def enqueue(
     conn: Connection,
@@ -43,20 +45,19 @@ def enqueue(
     """Insert one pending notification; returns its id.  A notice without a case (a
     patrol notice) names its *unit_code*: the dispatcher resolves the roles there."""
     row_id: int = conn.execute(
-        insert(notifications)
-        .values(
-            case_id=case_id,
-            unit_code=unit_code,
-            kind=kind,
-            template=template or GENERIC[kind],
-            roles=sorted(set(roles)),
-            context=dict(context),
-            dedupe_key=dedupe_key,
-            status="pending",
-            created_at=at,
-            priority=priority,
-        )
-        .returning(notifications.c.id)
+        _INSERT,
+        {
+            "case_id": case_id,
+            "unit_code": unit_code,
+            "kind": kind,
+            "template": template or GENERIC[kind],
+            "roles": sorted(set(roles)),
+            "context": dict(context),
+            "dedupe_key": dedupe_key,
+            "status": "pending",
+            "created_at": at,
+            "priority": priority,
+        },
     ).scalar_one()
     mark(conn)
     return row_id

@@ -23,10 +23,10 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert, select, update
+import sqlalchemy as sa
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from engine.calendars import WorkingCalendar
-from engine.cases.rows import set_deadline
 from engine.cases.service import Change
 from engine.definitions import Deadline, Duration, Workflow
 from engine.definitions.office_hours import OfficeHours
@@ -36,6 +36,36 @@ from engine.timers.facts import record_overdue
 __all__ = ["TimerSchedule"]
 
 log = logging.getLogger(__name__)
+
+# Leaving a state, in one statement: its waiting timers (pending, or failed and
+# waiting for a retry) are cancelled, except a deadline or rung already due that
+# no sweep has fired yet, which is marked fired "on-leave"; RETURNING tells which.
+_WAITING = timers.c.status.in_(("pending", "failed"))
+_LEFT_AT = bindparam("left_at", type_=timers.c.due_at.type)
+_DUE = (timers.c.due_at <= _LEFT_AT) & timers.c.kind.in_(("deadline", "escalation"))
+_LEAVE = (
+    update(timers)
+    .where(timers.c.case_id == bindparam("leaving_case"), _WAITING)
+    .values(
+        status=sa.case((_DUE, "fired"), else_="cancelled"),
+        fired_at=sa.case((_DUE, _LEFT_AT), else_=timers.c.fired_at),
+        fired_by=sa.case((_DUE, "on-leave"), else_=timers.c.fired_by),
+        next_attempt_at=sa.case((_DUE, timers.c.next_attempt_at), else_=None),
+    )
+    .returning(
+        timers.c.id,
+        timers.c.case_id,
+        timers.c.state,
+        timers.c.kind,
+        timers.c.rung,
+        timers.c.deadline_at,
+        timers.c.status,
+    )
+)
+_INSERT_TIMERS = insert(timers)
+_FIRST_ENTRY = select(state_entries.c.first_entered_at).where(
+    state_entries.c.case_id == bindparam("case_id"), state_entries.c.state == bindparam("state")
+)
 
 
 class TimerSchedule:
@@ -62,9 +92,9 @@ class TimerSchedule:
             deadline_at = self.deadline_at(conn, change, state.deadline, tz)
             if deadline_at is not None:
                 rows = self.rows(change, state.deadline, deadline_at, tz)
-                conn.execute(insert(timers), rows)
+                conn.execute(_INSERT_TIMERS, rows)
         if deadline_at is not None or change.from_state is not None:
-            set_deadline(conn, change.case_id, deadline_at)
+            change.case_values["deadline_at"] = deadline_at  # the case service writes it
         return {"deadline_at": deadline_at.isoformat() if deadline_at else None}
 
     def leave(self, conn: Connection, change: Change) -> None:
@@ -72,27 +102,11 @@ class TimerSchedule:
         A deadline or rung already due that no sweep has fired yet still happened
         while the case was in the state: its overdue fact is recorded now (no
         message: the case has moved on)."""
-        waiting = timers.c.status.in_(("pending", "failed"))
-        pending = conn.execute(
-            select(timers).where(timers.c.case_id == change.case_id, waiting)
-        ).all()
-        due = [t for t in pending if t.due_at <= change.at and t.kind in ("deadline", "escalation")]
-        for t in due:
-            record_overdue(
-                conn, t, change.unit, (t.rung + 1) if t.rung is not None else 0, change.at
-            )
-        if due:
-            conn.execute(
-                update(timers)
-                .where(timers.c.id.in_([t.id for t in due]))
-                .values(status="fired", fired_at=change.at, fired_by="on-leave")
-            )
-        if len(due) < len(pending):
-            conn.execute(
-                update(timers)
-                .where(timers.c.case_id == change.case_id, waiting)
-                .values(status="cancelled", next_attempt_at=None)
-            )
+        left = conn.execute(_LEAVE, {"leaving_case": change.case_id, "left_at": change.at}).all()
+        for t in left:
+            if t.status == "fired":
+                level = (t.rung + 1) if t.rung is not None else 0
+                record_overdue(conn, t, change.unit, level, change.at)
 
     def deadline_at(
         self, conn: Connection, change: Change, d: Deadline, tz: str
@@ -103,10 +117,7 @@ class TimerSchedule:
         start = change.at
         if d.from_state is not None:
             first = conn.execute(
-                select(state_entries.c.first_entered_at).where(
-                    state_entries.c.case_id == change.case_id,
-                    state_entries.c.state == d.from_state,
-                )
+                _FIRST_ENTRY, {"case_id": change.case_id, "state": d.from_state}
             ).scalar_one_or_none()
             start = first or change.at
         for warning in self.calendar.warnings_for(start, d.within, tz):

@@ -1,0 +1,83 @@
+"""The case service's hot statements, built once per dialect and executed with parameters.
+
+Building a SQLAlchemy statement costs tens of microseconds (the expression
+objects, then its cache key); a statement object built once keeps its cache
+key, so executing it again only binds parameters.  The event path runs these:
+
+* :func:`lock_case`: the case row with its unit's path and the grid stamp
+  (for :class:`~engine.grid.held.HeldRoles`), ``FOR UPDATE OF cases`` on
+  PostgreSQL, and with a viewer the one visibility rule in the same statement;
+* :data:`UPDATE_CASE` (by id and the revision read), :data:`INSERT_HISTORY`,
+  :func:`insert_state_entry` (the state's first entry, once).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from engine.grid.held import GRID_STAMP
+from engine.grid.visibility import VIEWER_PARAM, Viewer, visible_to_param
+from engine.store import insert_or_ignore
+from engine.store.tables import cases, history, state_entries, units
+
+__all__ = [
+    "INSERT_CASE",
+    "INSERT_HISTORY",
+    "SET_CASE_COLUMNS",
+    "UNIT_WITH_STAMP",
+    "UPDATE_CASE",
+    "insert_state_entry",
+    "lock_case",
+    "lock_params",
+]
+
+INSERT_CASE = insert(cases)
+INSERT_HISTORY = insert(history)
+
+# The SET clause comes from the parameters' keys (the case's new column values);
+# p_id and p_revision pick the row (the revision read under the lock).
+UPDATE_CASE = update(cases).where(
+    cases.c.id == bindparam("p_id"), cases.c.revision == bindparam("p_revision")
+)
+
+# Columns effects decided for a case just inserted (parameter p_id; SET from the keys).
+SET_CASE_COLUMNS = update(cases).where(cases.c.id == bindparam("p_id"))
+
+UNIT_WITH_STAMP = select(units, GRID_STAMP.label("grid_stamp")).where(
+    units.c.code == bindparam("code")
+)
+
+
+@cache
+def lock_case(dialect: str, scoped: bool) -> sa.Select[Any]:
+    """The locking read of one case (parameter ``case_id``); *scoped*: only if the
+    viewer bound as ``viewer`` sees it."""
+    stmt = (
+        select(cases, units.c.path.label("unit_path"), GRID_STAMP.label("grid_stamp"))
+        .join(units, units.c.code == cases.c.unit_code)
+        .where(cases.c.id == bindparam("case_id"))
+    )
+    if scoped:
+        stmt = stmt.where(visible_to_param(units.c.path))
+    return stmt.with_for_update(of=cases) if dialect == "postgresql" else stmt
+
+
+def lock_params(case_id: str, viewer: Viewer) -> dict[str, Any]:
+    params = {"case_id": case_id}
+    if not viewer.everything:
+        params[VIEWER_PARAM] = viewer.actor
+    return params
+
+
+@cache
+def _state_entry(dialect: str) -> Any:
+    return insert_or_ignore(state_entries, dialect)
+
+
+def insert_state_entry(conn: Connection) -> Any:
+    """INSERT of a state's first entry that does nothing when it was entered before."""
+    return _state_entry(conn.dialect.name)
