@@ -244,10 +244,9 @@ class CaseService:
         (its claim rolled back with it).  It never sees the state the first
         request produced as if it were its own request's starting point.
         """
-        digest = _digest(request)
         with transaction(self.engine) as conn:
             if key is not None:
-                replay = self._claim(conn, actor, key, digest, request["op"])
+                replay = self._claim(conn, actor, key, _digest(request), request["op"])
                 if replay is not None:
                     return replay
             view = work(conn)
