@@ -42,10 +42,10 @@ from engine.cases.statements import (
     INSERT_HISTORY,
     SET_CASE_COLUMNS,
     UNIT_WITH_STAMP,
-    UPDATE_CASE,
     insert_state_entry,
     lock_case,
     lock_params,
+    update_case,
 )
 from engine.clock import Clock
 from engine.definitions import FieldSpec, TransitionSpec, Workflow
@@ -464,8 +464,8 @@ class CaseService:
         self._record(conn, entry)
         extra = self._effects(conn, change)
         # The case row last, with what the effects decided (its deadline): one update.
-        done = conn.execute(
-            UPDATE_CASE,
+        done = update_case(tuple(change.case_values)).execute(
+            conn,
             {
                 "p_id": case_id,
                 "p_revision": row.revision,
@@ -528,9 +528,9 @@ class CaseService:
 
     def _record(self, conn: Connection, entry: HistoryRow) -> None:
         """Append the history row and mark the state's first entry."""
-        conn.execute(INSERT_HISTORY, {**entry.values, "prev_hash": entry.prev, "hash": entry.hash})
-        conn.execute(
-            insert_state_entry(conn),
+        INSERT_HISTORY.execute(conn, {**entry.values, "prev_hash": entry.prev, "hash": entry.hash})
+        insert_state_entry(conn).execute(
+            conn,
             {
                 "case_id": entry.values["case_id"],
                 "state": entry.values["to_state"],

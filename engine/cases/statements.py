@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from engine.grid.held import GRID_STAMP
 from engine.grid.visibility import VIEWER_PARAM, Viewer, visible_to_param
 from engine.store import insert_or_ignore
+from engine.store.prepared import Prepared
 from engine.store.tables import cases, history, state_entries, units
 
 __all__ = [
@@ -29,20 +30,55 @@ __all__ = [
     "INSERT_HISTORY",
     "SET_CASE_COLUMNS",
     "UNIT_WITH_STAMP",
-    "UPDATE_CASE",
     "insert_state_entry",
     "lock_case",
     "lock_params",
+    "update_case",
 ]
 
+HISTORY_COLUMNS = (
+    "case_id",
+    "seq",
+    "at",
+    "actor",
+    "trigger",
+    "from_state",
+    "to_state",
+    "payload",
+    "definition_id",
+    "hash_scheme",
+    "prev_hash",
+    "hash",
+)
 INSERT_CASE = insert(cases)
-INSERT_HISTORY = insert(history)
-
-# The SET clause comes from the parameters' keys (the case's new column values);
-# p_id and p_revision pick the row (the revision read under the lock).
-UPDATE_CASE = update(cases).where(
+INSERT_HISTORY = Prepared(insert(history), HISTORY_COLUMNS)
+INSERT_STATE_ENTRY = {
+    dialect: Prepared(
+        insert_or_ignore(state_entries, dialect), ("case_id", "state", "first_entered_at")
+    )
+    for dialect in ("sqlite", "postgresql")
+}
+EVENT_COLUMNS = (
+    "state",
+    "data",
+    "revision",
+    "escalation_level",
+    "state_entered_at",
+    "closed_at",
+    "updated_at",
+    "head_hash",
+)
+_UPDATE_CASE = update(cases).where(
     cases.c.id == bindparam("p_id"), cases.c.revision == bindparam("p_revision")
 )
+
+
+@cache
+def update_case(extra: tuple[str, ...] = ()) -> Prepared:
+    """The event's update of the case row (parameters p_id and p_revision: the revision
+    read under the lock), setting :data:`EVENT_COLUMNS` and the effects' *extra* ones."""
+    return Prepared(_UPDATE_CASE, (*EVENT_COLUMNS, *extra, "p_id", "p_revision"))
+
 
 # Columns effects decided for a case just inserted (parameter p_id; SET from the keys).
 SET_CASE_COLUMNS = update(cases).where(cases.c.id == bindparam("p_id"))
@@ -73,11 +109,6 @@ def lock_params(case_id: str, viewer: Viewer) -> dict[str, Any]:
     return params
 
 
-@cache
-def _state_entry(dialect: str) -> Any:
-    return insert_or_ignore(state_entries, dialect)
-
-
-def insert_state_entry(conn: Connection) -> Any:
+def insert_state_entry(conn: Connection) -> Prepared:
     """INSERT of a state's first entry that does nothing when it was entered before."""
-    return _state_entry(conn.dialect.name)
+    return INSERT_STATE_ENTRY[conn.dialect.name]

@@ -30,6 +30,7 @@ from engine.calendars import WorkingCalendar
 from engine.cases.service import Change
 from engine.definitions import Deadline, Duration, Workflow
 from engine.definitions.office_hours import OfficeHours
+from engine.store.prepared import Prepared
 from engine.store.tables import state_entries, timers
 from engine.timers.facts import record_overdue
 
@@ -62,7 +63,19 @@ _LEAVE = (
         timers.c.status,
     )
 )
-_INSERT_TIMERS = insert(timers)
+TIMER_COLUMNS = (
+    "case_id",
+    "state",
+    "case_revision",
+    "kind",
+    "rung",
+    "deadline_at",
+    "due_at",
+    "repeat_seconds",
+    "status",
+    "created_at",
+)
+_INSERT_TIMERS = Prepared(insert(timers), TIMER_COLUMNS)
 _FIRST_ENTRY = select(state_entries.c.first_entered_at).where(
     state_entries.c.case_id == bindparam("case_id"), state_entries.c.state == bindparam("state")
 )
@@ -92,7 +105,7 @@ class TimerSchedule:
             deadline_at = self.deadline_at(conn, change, state.deadline, tz)
             if deadline_at is not None:
                 rows = self.rows(change, state.deadline, deadline_at, tz)
-                conn.execute(_INSERT_TIMERS, rows)
+                _INSERT_TIMERS.executemany(conn, rows)
         if deadline_at is not None or change.from_state is not None:
             change.case_values["deadline_at"] = deadline_at  # the case service writes it
         return {"deadline_at": deadline_at.isoformat() if deadline_at else None}
