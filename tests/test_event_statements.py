@@ -19,7 +19,7 @@ from engine.app import App
 from engine.clock import FixedClock
 from engine.errors import NotPermitted
 from engine.grid.registry import load_grid
-from engine.store.tables import grid_stamp, person_roles
+from engine.store.tables import grid_stamp, overdue_facts, person_roles, timers
 from tests.support.databases import Database
 from tests.support.farmland import (
     CASE_DATA,
@@ -136,3 +136,34 @@ def test_a_second_service_on_the_same_database_sees_a_grid_load_by_the_first(
         assert stop(other, case_id) == "stopped"
     finally:
         other.close()
+
+
+def test_leaving_a_state_past_its_deadline_records_the_missed_deadline_once(
+    app: App, clock: FixedClock
+) -> None:
+    """No sweep ran: the deadline and the rungs already due are fired "on-leave" with
+    their overdue facts; the reminders and rungs not yet due are cancelled."""
+    case_id = app.cases.create_case(WORKFLOW, UNIT, REPORTER, CASE_DATA).id
+    with app.engine.connect() as conn:
+        waiting = conn.execute(sa.select(timers).where(timers.c.case_id == case_id)).all()
+    deadline = next(t for t in waiting if t.kind == "deadline")
+    clock.advance(deadline.due_at - clock.now() + timedelta(minutes=1))
+    now = clock.now()
+    due = {t.id for t in waiting if t.kind in ("deadline", "escalation") and t.due_at <= now}
+    trigger, actor, payload, _ = LIFECYCLE[0]
+    app.cases.submit_event(case_id, trigger, actor, payload)
+    with app.engine.connect() as conn:
+        after = {
+            t.id: t
+            for t in conn.execute(sa.select(timers).where(timers.c.id.in_([t.id for t in waiting])))
+        }
+        facts = conn.execute(sa.select(overdue_facts).where(overdue_facts.c.case_id == case_id))
+        facts_by_timer = {f.timer_id: f for f in facts}
+    assert set(facts_by_timer) == due and deadline.id in due
+    assert facts_by_timer[deadline.id].deadline_at == deadline.deadline_at
+    assert facts_by_timer[deadline.id].rung is None
+    for timer_id, t in after.items():
+        if timer_id in due:
+            assert (t.status, t.fired_by, t.fired_at) == ("fired", "on-leave", now)
+        else:
+            assert t.status == "cancelled"

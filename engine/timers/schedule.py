@@ -40,10 +40,14 @@ log = logging.getLogger(__name__)
 
 # Leaving a state, in one statement: its waiting timers (pending, or failed and
 # waiting for a retry) are cancelled, except a deadline or rung already due that
-# no sweep has fired yet, which is marked fired "on-leave"; RETURNING tells which.
-_WAITING = timers.c.status.in_(("pending", "failed"))
+# no sweep has fired yet, which is marked fired "on-leave"; RETURNING tells which
+# (ids only: the fired ones, rare, are read back typed).  Written with = … OR = …
+# rather than IN (…), so it compiles to one fixed SQL text for Prepared.
+_WAITING = (timers.c.status == "pending") | (timers.c.status == "failed")
 _LEFT_AT = bindparam("left_at", type_=timers.c.due_at.type)
-_DUE = (timers.c.due_at <= _LEFT_AT) & timers.c.kind.in_(("deadline", "escalation"))
+_DUE = (timers.c.due_at <= _LEFT_AT) & (
+    (timers.c.kind == "deadline") | (timers.c.kind == "escalation")
+)
 _LEAVE = (
     update(timers)
     .where(timers.c.case_id == bindparam("leaving_case"), _WAITING)
@@ -53,16 +57,10 @@ _LEAVE = (
         fired_by=sa.case((_DUE, "on-leave"), else_=timers.c.fired_by),
         next_attempt_at=sa.case((_DUE, timers.c.next_attempt_at), else_=None),
     )
-    .returning(
-        timers.c.id,
-        timers.c.case_id,
-        timers.c.state,
-        timers.c.kind,
-        timers.c.rung,
-        timers.c.deadline_at,
-        timers.c.status,
-    )
+    .returning(timers.c.id, timers.c.status)
 )
+_LEAVE_PREPARED = Prepared(_LEAVE, ("leaving_case", "left_at"))
+_TIMERS_BY_ID = select(timers).where(timers.c.id.in_(bindparam("ids", expanding=True)))
 TIMER_COLUMNS = (
     "case_id",
     "state",
@@ -115,9 +113,12 @@ class TimerSchedule:
         A deadline or rung already due that no sweep has fired yet still happened
         while the case was in the state: its overdue fact is recorded now (no
         message: the case has moved on)."""
-        left = conn.execute(_LEAVE, {"leaving_case": change.case_id, "left_at": change.at}).all()
-        for t in left:
-            if t.status == "fired":
+        left = _LEAVE_PREPARED.execute(
+            conn, {"leaving_case": change.case_id, "left_at": change.at}
+        ).all()
+        fired = [timer_id for timer_id, status in left if status == "fired"]
+        if fired:
+            for t in conn.execute(_TIMERS_BY_ID, {"ids": fired}):
                 level = (t.rung + 1) if t.rung is not None else 0
                 record_overdue(conn, t, change.unit, level, change.at)
 
