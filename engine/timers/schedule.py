@@ -116,7 +116,7 @@ class TimerSchedule:
         left = _LEAVE_PREPARED.execute(
             conn, {"leaving_case": change.case_id, "left_at": change.at}
         ).all()
-        fired = [timer_id for timer_id, status in left if status == "fired"]
+        fired = [row.id for row in left if row.status == "fired"]
         if fired:
             for t in conn.execute(_TIMERS_BY_ID, {"ids": fired}):
                 level = (t.rung + 1) if t.rung is not None else 0
