@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from functools import cache
+from typing import Any
+
 from sqlalchemy import Connection
 
 from engine.store import dialect_insert
@@ -20,17 +23,22 @@ from engine.store.tables import id_counters
 __all__ = ["next_id"]
 
 
-def next_id(conn: Connection, prefix: str, now: dt.datetime) -> str:
-    """The next id of *prefix* on *now*'s day, e.g. ``next_id(conn, "C", now)``."""
-    day = f"{now:%Y%m%d}"
-    statement = (
-        dialect_insert(id_counters, conn)
-        .values(prefix=prefix, day=day, last=1)
+@cache
+def _draw(dialect: str) -> Any:
+    """The counter's upsert, built once per dialect (parameters prefix, day, last=1)."""
+    return (
+        dialect_insert(id_counters, dialect)
         .on_conflict_do_update(
             index_elements=[id_counters.c.prefix, id_counters.c.day],
             set_={"last": id_counters.c.last + 1},
         )
         .returning(id_counters.c.last)
     )
-    number = conn.execute(statement).scalar_one()
+
+
+def next_id(conn: Connection, prefix: str, now: dt.datetime) -> str:
+    """The next id of *prefix* on *now*'s day, e.g. ``next_id(conn, "C", now)``."""
+    day = f"{now:%Y%m%d}"
+    params = {"prefix": prefix, "day": day, "last": 1}
+    number = conn.execute(_draw(conn.dialect.name), params).scalar_one()
     return f"{prefix}{day}-{number:04d}"

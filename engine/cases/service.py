@@ -40,11 +40,11 @@ from engine.cases.records import (
 from engine.cases.statements import (
     INSERT_CASE,
     INSERT_HISTORY,
-    SET_CASE_COLUMNS,
     UNIT_WITH_STAMP,
     insert_state_entry,
     lock_case,
     lock_params,
+    set_case_columns,
     update_case,
 )
 from engine.clock import Clock
@@ -351,8 +351,8 @@ class CaseService:
             seq=1,
         )
         entry = HistoryRow.of(change, GENESIS)
-        conn.execute(
-            INSERT_CASE,
+        INSERT_CASE.execute(
+            conn,
             {
                 "id": case_id,
                 "workflow": wf.id,
@@ -373,7 +373,9 @@ class CaseService:
         self._record(conn, entry)
         extra = self._effects(conn, change)
         if change.case_values:  # the row exists before its timers (they refer to it)
-            conn.execute(SET_CASE_COLUMNS, {"p_id": case_id, **change.case_values})
+            set_case_columns(tuple(change.case_values)).execute(
+                conn, {"p_id": case_id, **change.case_values}
+            )
         view = CaseView(
             id=case_id,
             workflow=wf.id,

@@ -28,11 +28,11 @@ from engine.store.tables import cases, history, state_entries, units
 __all__ = [
     "INSERT_CASE",
     "INSERT_HISTORY",
-    "SET_CASE_COLUMNS",
     "UNIT_WITH_STAMP",
     "insert_state_entry",
     "lock_case",
     "lock_params",
+    "set_case_columns",
     "update_case",
 ]
 
@@ -50,7 +50,23 @@ HISTORY_COLUMNS = (
     "prev_hash",
     "hash",
 )
-INSERT_CASE = insert(cases)
+CREATE_COLUMNS = (
+    "id",
+    "workflow",
+    "definition_id",
+    "state",
+    "unit_code",
+    "data",
+    "revision",
+    "escalation_level",
+    "opened_at",
+    "state_entered_at",
+    "closed_at",
+    "updated_at",
+    "created_by",
+    "head_hash",
+)
+INSERT_CASE = Prepared(insert(cases), CREATE_COLUMNS)
 INSERT_HISTORY = Prepared(insert(history), HISTORY_COLUMNS)
 INSERT_STATE_ENTRY = {
     dialect: Prepared(
@@ -80,8 +96,14 @@ def update_case(extra: tuple[str, ...] = ()) -> Prepared:
     return Prepared(_UPDATE_CASE, (*EVENT_COLUMNS, *extra, "p_id", "p_revision"))
 
 
-# Columns effects decided for a case just inserted (parameter p_id; SET from the keys).
-SET_CASE_COLUMNS = update(cases).where(cases.c.id == bindparam("p_id"))
+_SET_CASE_COLUMNS = update(cases).where(cases.c.id == bindparam("p_id"))
+
+
+@cache
+def set_case_columns(columns: tuple[str, ...]) -> Prepared:
+    """Columns effects decided for a case just inserted (parameter ``p_id``)."""
+    return Prepared(_SET_CASE_COLUMNS, (*columns, "p_id"))
+
 
 UNIT_WITH_STAMP = select(units, GRID_STAMP.label("grid_stamp")).where(
     units.c.code == bindparam("code")

@@ -77,8 +77,7 @@ class Prepared:
         positional = bool(compiled.positional)
         names = tuple(compiled.positiontup or ()) if positional else tuple(compiled.binds)
         processors = tuple(
-            compiled.binds[name].type._cached_bind_processor(dialect)
-            for name in names
+            compiled.binds[name].type._cached_bind_processor(dialect) for name in names
         )
         constants = {n: compiled.binds[n].value for n in names if n not in self.keys}
         made = _Compiled(compiled.string, names, processors, positional, constants)
