@@ -11,7 +11,6 @@ phone stay short: ``C20261201-0007`` … ``C20261201-12345``.
 from __future__ import annotations
 
 import datetime as dt
-
 from functools import cache
 from typing import Any
 
