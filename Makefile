@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz lint typecheck check graph clean
+.PHONY: run test fuzz lint typecheck check graph bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+# The quick benchmark: CLI start-up against a bare interpreter (about half a minute).
+# The others run one by one, some against PostgreSQL: bench/README.md.
+bench: $(STAMP)
+	$(BIN)/python bench/cli.py
 
 graph: $(STAMP)
 	$(BIN)/gengbao graph workflows/farmland_violation.yaml --format mermaid
