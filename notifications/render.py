@@ -7,23 +7,27 @@ missed-patrol notice) has ``case`` None and ``patrol`` set — see
 docs/patrols-and-assessment.md.
 Times are shown in the workflow's time zone, in a form a phone reader takes
 in at a glance (``9月18日 12:00``).
+
+:func:`context_shape` is what ``gengbao validate`` checks templates against, so
+this module imports the storage only inside the builder's queries: the
+validator never loads SQLAlchemy (``tests/test_cli_imports.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
-
-from engine.cases.catalog import Catalog
 from engine.definitions import TransitionSpec, Workflow
-from engine.grid import registry as grid
-from engine.store.tables import cases, people
-from notifications.channels.base import Recipient
 from notifications.template_fit import ANY, NONE, Record, Shape
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from engine.cases.catalog import Catalog
+    from notifications.channels.base import Recipient
 
 __all__ = ["CaseContext", "context_shape", "human_span", "local_text"]
 
@@ -54,6 +58,11 @@ class CaseContext:
         self.base_url = base_url.rstrip("/") if base_url else None
 
     def build(self, conn: Connection, notification: Any, now: dt.datetime) -> dict[str, Any]:
+        from sqlalchemy import select
+
+        from engine.grid import registry as grid
+        from engine.store.tables import cases
+
         if notification.case_id is None:
             return self._patrol(conn, notification, now)
         case = conn.execute(select(cases).where(cases.c.id == notification.case_id)).one()
@@ -117,6 +126,8 @@ class CaseContext:
 
     def _patrol(self, conn: Connection, notification: Any, now: dt.datetime) -> dict[str, Any]:
         """A patrol obligation notice: ``patrol`` is the rule, period and unit; no case."""
+        from engine.grid import registry as grid
+
         stored: Mapping[str, Any] = notification.context.get("patrol") or {}
         chain = grid.chain(conn, notification.unit_code)
         end = dt.datetime.fromisoformat(stored["period_end"])
@@ -211,6 +222,10 @@ def context_shape(
 
 
 def _person_name(conn: Connection, person_id: str) -> str:
+    from sqlalchemy import select
+
+    from engine.store.tables import people
+
     if person_id == "system":
         return "系统"
     name: str | None = conn.execute(

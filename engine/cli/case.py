@@ -6,12 +6,12 @@ import argparse
 import dataclasses
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.cases.export import cases_csv, cases_xlsx
-from engine.cases.service import CaseFilter, CaseView
 from engine.cli.common import Context, Failure, add_json, add_viewer, emit, viewer_of, write_output
-from engine.timers.rungs import level_label
+
+if TYPE_CHECKING:
+    from engine.cases.service import CaseView
 
 __all__ = ["add_commands"]
 
@@ -156,6 +156,8 @@ def case_event(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def case_show(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.timers.rungs import level_label
+
     app = ctx.app()
     viewer = viewer_of(args.viewer)
     view = app.cases.get_case(args.case_id, viewer=viewer)
@@ -188,6 +190,9 @@ def case_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def case_list(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.cases.export import cases_csv, cases_xlsx
+    from engine.cases.service import CaseFilter
+
     if args.limit is not None and args.limit < 1:
         raise Failure("--limit must be 1 or more", 2)
     app = ctx.app()

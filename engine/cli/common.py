@@ -1,4 +1,10 @@
-"""What every CLI command shares: the context (settings, clock, store) and output."""
+"""What every CLI command shares: the context (settings, clock, store) and output.
+
+Nothing here imports more than the standard library at module level: the parser
+of every command is built from this and the command modules before a command
+runs, so ``gengbao --help`` and ``gengbao validate`` never pay for the storage,
+the HTTP stack or the scheduler (``tests/test_cli_imports.py``).
+"""
 
 from __future__ import annotations
 
@@ -9,20 +15,21 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from engine.grid.visibility import ADMIN, Viewer
-
 if TYPE_CHECKING:
     from engine.app import App
+    from engine.grid.visibility import Viewer
 
 __all__ = [
+    "Choices",
     "Context",
     "Failure",
+    "add_choice",
     "add_json",
     "add_viewer",
     "blocked_signals",
@@ -79,7 +86,47 @@ class Context:
 def viewer_of(actor: str | None) -> Viewer:
     """``--as PERSON_ID`` → that person's view; without it the operator, who runs the
     CLI on the database itself, is the administrator and sees everything."""
+    from engine.grid.visibility import ADMIN, Viewer
+
     return ADMIN if actor is None else Viewer(actor)
+
+
+class Choices(Collection[str]):
+    """An option's ``choices`` that live in a heavier module (a service's statuses):
+    *load* imports and returns them the first time argparse looks, which is only
+    to check a value given or to print that command's own ``--help``."""
+
+    def __init__(self, load: Callable[[], Collection[str]]) -> None:
+        self._load = load
+        self._values: tuple[str, ...] | None = None
+
+    def _get(self) -> tuple[str, ...]:
+        if self._values is None:
+            self._values = tuple(self._load())
+        return self._values
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._get()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
+def add_choice(
+    parser: argparse.ArgumentParser,
+    *names: str,
+    choices: Callable[[], Collection[str]],
+    **options: Any,
+) -> argparse.Action:
+    """``parser.add_argument(*names, choices=…, **options)``, the choices loaded on first
+    use (:class:`Choices`).  They are set once the action exists: ``add_argument``
+    formats an option's choices to check its metavar, which would load them."""
+    action = parser.add_argument(*names, **options)
+    action.choices = Choices(choices)
+    return action
 
 
 def add_viewer(parser: argparse.ArgumentParser) -> None:

@@ -7,18 +7,15 @@ import datetime as dt
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.calendars import WorkingCalendar
 from engine.cli.common import Context, Failure, add_json, emit
-from engine.definitions import Diagnostic, Validated, validate_file
-from engine.definitions.diagram import render
-from engine.definitions.grid_roles import missing_roles
-from engine.definitions.jsonschema import workflow_schema
-from engine.grid.registry import Grid, parse_grid, roles_in
-from engine.paths import calendars_folder, template_store
-from engine.settings import load_settings
-from notifications.templates import TemplateStore
+
+if TYPE_CHECKING:
+    from engine.calendars import WorkingCalendar
+    from engine.definitions import Diagnostic, Validated
+    from engine.grid.parse import Grid
+    from notifications.templates import TemplateStore
 
 __all__ = ["add_commands"]
 
@@ -42,6 +39,9 @@ def add_commands(commands: Any) -> None:
 
 
 def _templates(ctx: Context) -> TemplateStore:
+    from engine.paths import template_store
+    from engine.settings import load_settings
+
     return template_store(load_settings(ctx.config).source)
 
 
@@ -51,6 +51,8 @@ def calendar_warnings(
     """Working-day deadlines that, started now, would run into a year with no
     official holiday arrangement: still counted (weekends and known holidays),
     but an administrator should add the year under config/calendars/."""
+    from engine.definitions import Diagnostic
+
     wf = result.workflow
     if wf is None:
         return []
@@ -68,6 +70,13 @@ def calendar_warnings(
 
 
 def validate(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.calendars import WorkingCalendar
+    from engine.definitions import validate_file
+    from engine.definitions.grid_roles import missing_roles
+    from engine.grid.parse import roles_in
+    from engine.paths import calendars_folder, template_store
+    from engine.settings import load_settings
+
     settings = load_settings(ctx.config)
     store = template_store(settings.source)
     calendar = WorkingCalendar(calendars_folder(settings.source))
@@ -110,6 +119,8 @@ def validate(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _read_grid(path: str) -> Grid:
+    from engine.grid.parse import parse_grid
+
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -118,6 +129,9 @@ def _read_grid(path: str) -> Grid:
 
 
 def graph(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.definitions import validate_file
+    from engine.definitions.diagram import render
+
     result = validate_file(args.file, _templates(ctx).check)
     if not result.ok or result.workflow is None:
         for d in result.diagnostics:
@@ -128,5 +142,7 @@ def graph(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def schema(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.definitions.jsonschema import workflow_schema
+
     emit(workflow_schema())
     return 0

@@ -7,7 +7,6 @@ import dataclasses
 from typing import Any
 
 from engine.cli.common import Context, add_json, emit
-from engine.grid.visibility import ADMIN
 
 __all__ = ["add_commands"]
 
@@ -47,6 +46,8 @@ def grid_load(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def grid_show(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.grid.visibility import ADMIN
+
     views = ctx.app(sync=False).grid
     shown = views.unit(args.code, viewer=ADMIN) if args.code else views.roots(viewer=ADMIN)
     if args.json:
@@ -66,6 +67,8 @@ def grid_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def grid_people(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.grid.visibility import ADMIN
+
     found = ctx.app(sync=False).grid.people(args.unit, viewer=ADMIN)
     if args.json:
         emit(found)

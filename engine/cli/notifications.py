@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from engine.cli.common import Context, add_json, emit
-from engine.grid.visibility import ADMIN
 
 __all__ = ["add_commands"]
 
@@ -62,6 +61,8 @@ def dispatch(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def list_deliveries(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.grid.visibility import ADMIN
+
     rows = ctx.app().dispatcher.list(args.status, args.case, args.limit, viewer=ADMIN)
     if args.json:
         emit(rows)

@@ -6,14 +6,23 @@ import argparse
 import datetime as dt
 import json
 import sys
-from typing import Any
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from engine.cli.common import Context, Failure, add_json, emit, iso_date, viewer_of, write_output
-from engine.grid.visibility import ADMIN
-from engine.patrols.export import ledger_csv, ledger_xlsx
-from engine.patrols.ledger import PatrolView
-from engine.patrols.survey import SOURCES
+from engine.cli.common import (
+    Context,
+    Failure,
+    add_choice,
+    add_json,
+    emit,
+    iso_date,
+    viewer_of,
+    write_output,
+)
+
+if TYPE_CHECKING:
+    from engine.patrols.ledger import PatrolView
 
 __all__ = ["add_commands", "json_value"]
 
@@ -41,6 +50,16 @@ def _aware(moment: dt.datetime | None, tz: str) -> dt.datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=ZoneInfo(tz))
+
+
+def _sources() -> Collection[str]:
+    from engine.patrols.survey import SOURCES
+
+    return SOURCES
+
+
+# SOURCES[0], written out: the parser never imports the patrols (tests/test_cli_imports.py)
+DEFAULT_SOURCE = "年度变更调查"
 
 
 def add_commands(commands: Any) -> None:
@@ -143,7 +162,7 @@ def add_commands(commands: Any) -> None:
     sub = survey.add_subparsers(dest="survey_command", metavar="COMMAND", required=True)
     p = sub.add_parser("import", help="import findings from CSV (ref,unit,found_on,...)")
     p.add_argument("file", metavar="FILE.csv")
-    p.add_argument("--source", choices=SOURCES, default=SOURCES[0])
+    add_choice(p, "--source", choices=_sources, default=DEFAULT_SOURCE)
     add_json(p)
     p.set_defaults(handler=survey_import)
     p = sub.add_parser("list", help="findings, each with the case that found it or 'missed'")
@@ -219,6 +238,9 @@ def patrol_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def patrol_export(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.grid.visibility import ADMIN
+    from engine.patrols.export import ledger_csv, ledger_xlsx
+
     if args.date_to < args.date_from:
         raise Failure(f"--to {args.date_to} is before --from {args.date_from}", 2)
     app = ctx.app(sync=False)
@@ -283,6 +305,8 @@ def rules_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def patrol_status(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.grid.visibility import ADMIN
+
     obligations = ctx.app(sync=False).patrols.obligations
     rows = obligations.periods(unit=args.unit or None, viewer=ADMIN)
     if args.short:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.assessment import FORMATS, AssessmentConfig, load_config, render
-from engine.cli.common import Context, Failure, add_json, iso_date, write_output
+from engine.cli.common import Context, Failure, add_choice, add_json, iso_date, write_output
 from engine.errors import InvalidDateRange
-from engine.grid.registry import LEVELS
+
+if TYPE_CHECKING:
+    from engine.assessment import AssessmentConfig
 
 __all__ = ["add_commands", "assessment_config"]
 
@@ -18,11 +20,25 @@ __all__ = ["add_commands", "assessment_config"]
 def assessment_config(explicit: str | None, settings_file: Path | None) -> AssessmentConfig:
     """``--weights FILE``, else ``assessment.yaml`` beside the settings file (default
     ``config/``), else the built-in defaults (the same as the bundled file)."""
+    from engine.assessment import AssessmentConfig, load_config
+
     if explicit:
         return load_config(explicit)
     base = settings_file.parent if settings_file else Path("config")
     candidate = base / "assessment.yaml"
     return load_config(candidate) if candidate.is_file() else AssessmentConfig()
+
+
+def _levels() -> Collection[str]:
+    from engine.grid.parse import LEVELS
+
+    return LEVELS
+
+
+def _formats() -> Collection[str]:
+    from engine.assessment import FORMATS
+
+    return FORMATS
 
 
 def add_commands(commands: Any) -> None:
@@ -35,8 +51,8 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--from", dest="date_from", type=iso_date, required=True, metavar="DATE")
     p.add_argument("--to", dest="date_to", type=iso_date, required=True, metavar="DATE")
     p.add_argument("--unit", help="this unit and everything below it")
-    p.add_argument("--level", choices=LEVELS, help="only rows of this level")
-    p.add_argument("--format", choices=FORMATS, default="table")
+    add_choice(p, "--level", choices=_levels, help="only rows of this level")
+    add_choice(p, "--format", choices=_formats, default="table")
     p.add_argument(
         "--weights",
         metavar="FILE",
@@ -48,6 +64,8 @@ def add_commands(commands: Any) -> None:
 
 
 def report_assessment(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.assessment import render
+
     app = ctx.app(sync=False)
     config = assessment_config(args.weights, app.settings.source)
     try:

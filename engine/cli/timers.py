@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import Context, Failure, add_json, blocked_signals, configure_logging, emit
-from engine.settings import load_settings
-from engine.simulate import load_scenario, simulate
-from engine.timers import SweepLoop
-from engine.timers.ledger import STATUSES
-from engine.timers.rungs import level_label
+from engine.cli.common import (
+    Context,
+    Failure,
+    add_choice,
+    add_json,
+    blocked_signals,
+    configure_logging,
+    emit,
+)
 
 __all__ = ["add_commands"]
 
@@ -36,6 +40,8 @@ def add_commands(commands: Any) -> None:
 
 
 def run_due(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.timers.rungs import level_label
+
     fired = ctx.app().timers.run_due()
     if args.json:
         emit([f.as_dict() for f in fired])
@@ -50,9 +56,15 @@ def run_due(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _statuses() -> Collection[str]:
+    from engine.timers.ledger import STATUSES
+
+    return STATUSES
+
+
 def _add_list_and_retry(timers: Any) -> None:
     p = timers.add_parser("list", help="timers (default: pending and failed), oldest due first")
-    p.add_argument("--status", choices=STATUSES, help="only timers with this status")
+    add_choice(p, "--status", choices=_statuses, help="only timers with this status")
     p.add_argument("--case", metavar="CASE_ID", help="only this case's timers")
     p.add_argument("--limit", type=int, default=100, metavar="N")
     add_json(p)
@@ -78,6 +90,8 @@ def timers_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _timer_line(t: dict[str, Any], ctx: Context) -> str:
+    from engine.timers.rungs import level_label
+
     owner = f"case {t['case']}" if t["case"] is not None else f"rule {t['rule']}"
     what = f"{t['kind']}{level_label(t['rung'])}"
     line = (
@@ -112,6 +126,8 @@ def _add_recompute(timers: Any) -> None:
 
 
 def recompute(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.timers.rungs import level_label
+
     result = ctx.app().recompute.run(dry_run=args.dry_run)
     if args.json:
         emit(result.as_dict())
@@ -133,6 +149,8 @@ def recompute(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def worker(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.timers import SweepLoop
+
     configure_logging(verbose=args.verbose)
     app = ctx.app()
     stops = {signal.SIGTERM, signal.SIGINT}
@@ -161,6 +179,9 @@ def _add_simulate(commands: Any) -> None:
 
 
 def simulate_command(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.settings import load_settings
+    from engine.simulate import load_scenario, simulate
+
     settings = load_settings(ctx.config)
     file = Path(args.workflow)
     if not file.is_file():

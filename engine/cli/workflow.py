@@ -6,8 +6,6 @@ import argparse
 from typing import Any
 
 from engine.cli.common import Context, add_json, emit
-from engine.definitions import validate_file
-from engine.definitions.grid_roles import missing_roles
 from engine.errors import DefinitionError
 
 __all__ = ["add_commands"]
@@ -34,6 +32,9 @@ def add_commands(commands: Any) -> None:
 
 
 def workflow_load(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.definitions import validate_file
+    from engine.definitions.grid_roles import missing_roles
+
     app = ctx.app(sync=False)
     held = app.grid.held_roles()
     if held:  # a loaded grid: every role the workflows name must exist in it

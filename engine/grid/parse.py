@@ -23,6 +23,7 @@ __all__ = [
     "GridRole",
     "GridUnit",
     "parse_grid",
+    "roles_in",
 ]
 
 LEVELS: tuple[str, ...] = ("district", "town", "village", "group")
@@ -326,3 +327,9 @@ def parse_grid(text: str, filename: str = "<grid>") -> Grid:
             diagnostics=[d.as_dict() for d in ordered],
         )
     return grid
+
+
+def roles_in(grid_file: Grid) -> set[tuple[str, str]]:
+    """Every (level, role) a parsed grid file gives someone."""
+    level_of = {u.code: u.level for u in grid_file.units}
+    return {(level_of[r.unit_code], r.role) for p in grid_file.people for r in p.roles}

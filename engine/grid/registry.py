@@ -51,6 +51,7 @@ from engine.grid.parse import (
     GridRole,
     GridUnit,
     parse_grid,
+    roles_in,
 )
 from engine.store.db import storage_errors
 from engine.store.tables import cases, people, person_roles, units
@@ -451,12 +452,6 @@ def held_roles(conn: Connection) -> set[tuple[str, str]]:
         .distinct()
     ).all()
     return {(level, role) for level, role in rows}
-
-
-def roles_in(grid_file: Grid) -> set[tuple[str, str]]:
-    """Every (level, role) a parsed grid file gives someone."""
-    level_of = {u.code: u.level for u in grid_file.units}
-    return {(level_of[r.unit_code], r.role) for p in grid_file.people for r in p.roles}
 
 
 def holds_any_role(conn: Connection, person_id: str, roles: Iterable[str]) -> bool:
