@@ -50,6 +50,7 @@ BENCHMARKS = [
         ("--cases", "100", "--repeat", "5", "--sqlite-synchronous", "normal"),
         ("--cases", "20", "--repeat", "3", "--sqlite-synchronous", "normal"),
     ),
+    Benchmark("cli", "cli.py", ("--runs", "20"), ("--runs", "5"), postgres=False),
 ]
 
 
