@@ -17,20 +17,28 @@ from sqlalchemy import Connection
 from engine.store import dialect_insert
 from engine.store.tables import id_counters
 
-__all__ = ["next_id"]
+__all__ = ["next_id", "next_ids"]
 
 
 def next_id(conn: Connection, prefix: str, now: dt.datetime) -> str:
     """The next id of *prefix* on *now*'s day, e.g. ``next_id(conn, "C", now)``."""
+    return next_ids(conn, prefix, now, 1)[0]
+
+
+def next_ids(conn: Connection, prefix: str, now: dt.datetime, count: int) -> list[str]:
+    """The next *count* ids of *prefix* on *now*'s day, contiguous, drawn in one counter
+    update (a bulk import takes its whole block at once)."""
+    if count < 1:
+        return []
     day = f"{now:%Y%m%d}"
     statement = (
         dialect_insert(id_counters, conn)
-        .values(prefix=prefix, day=day, last=1)
+        .values(prefix=prefix, day=day, last=count)
         .on_conflict_do_update(
             index_elements=[id_counters.c.prefix, id_counters.c.day],
-            set_={"last": id_counters.c.last + 1},
+            set_={"last": id_counters.c.last + count},
         )
         .returning(id_counters.c.last)
     )
-    number = conn.execute(statement).scalar_one()
-    return f"{prefix}{day}-{number:04d}"
+    last = conn.execute(statement).scalar_one()
+    return [f"{prefix}{day}-{n:04d}" for n in range(last - count + 1, last + 1)]

@@ -10,17 +10,25 @@ the timer modules themselves.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection, update
 
 from engine.store.tables import cases
 
-__all__ = ["raise_escalation_level", "set_deadline"]
+__all__ = ["raise_escalation_level", "set_deadline", "set_deadlines"]
 
 
 def set_deadline(conn: Connection, case_id: str, at: dt.datetime | None) -> None:
     """The deadline of the case's current state (None: the state has none)."""
     conn.execute(update(cases).where(cases.c.id == case_id).values(deadline_at=at))
+
+
+def set_deadlines(conn: Connection, deadlines: Mapping[dt.datetime, Sequence[str]]) -> None:
+    """Many cases' deadlines at once (a bulk import): one statement per deadline, for
+    the case ids that share it."""
+    for at, ids in deadlines.items():
+        conn.execute(update(cases).where(cases.c.id.in_(list(ids))).values(deadline_at=at))
 
 
 def raise_escalation_level(conn: Connection, case_id: str, level: int) -> None:
