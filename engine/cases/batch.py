@@ -36,7 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from engine.cases.history import GENESIS
 from engine.cases.ids import next_ids
@@ -45,6 +45,7 @@ from engine.cases.service import CREATE_TRIGGER, CaseService, _case_data, _diges
 from engine.errors import InvalidData, NotPermitted, UnknownUnit
 from engine.grid.registry import get_unit
 from engine.store import transaction
+from engine.store.bulk import insert_many
 from engine.store.tables import cases, history, idempotency, state_entries
 
 __all__ = ["BATCH_ROWS", "BatchResult", "ItemOutcome", "NewCase", "Problem", "create_cases"]
@@ -264,9 +265,9 @@ def create_cases(
                 entry_rows.append(
                     {"case_id": case_id, "state": wf.initial, "first_entered_at": now}
                 )
-            conn.execute(insert(cases), case_rows)
-            conn.execute(insert(history), history_rows)
-            conn.execute(insert(state_entries), entry_rows)
+            insert_many(conn, cases, case_rows)
+            insert_many(conn, history, history_rows)
+            insert_many(conn, state_entries, entry_rows)
             extras: list[dict[str, Any]] = [{} for _ in changes]
             for apply in batch_effects:
                 for extra, more in zip(extras, apply(conn, changes), strict=True):
@@ -305,7 +306,7 @@ def create_cases(
                     }
                 )
             if answers:
-                conn.execute(insert(idempotency), answers)
+                insert_many(conn, idempotency, answers)
         for pos, outcome in list(outcomes.items()):  # in-batch twins get their first's id
             item = items[pos]
             if outcome.replayed and outcome.id is None and item.key is not None:

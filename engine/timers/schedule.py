@@ -30,6 +30,7 @@ from engine.cases.rows import set_deadline, set_deadlines
 from engine.cases.service import Change
 from engine.definitions import Deadline, Duration, Workflow
 from engine.definitions.office_hours import OfficeHours
+from engine.store.bulk import insert_many
 from engine.store.tables import state_entries, timers
 from engine.timers.facts import record_overdue
 
@@ -103,8 +104,7 @@ class TimerSchedule:
             if deadline_at is not None:
                 deadlines.setdefault(deadline_at, []).append(change.case_id)
             extras.append({"deadline_at": deadline_at.isoformat() if deadline_at else None})
-        if rows:
-            conn.execute(insert(timers), rows)
+        insert_many(conn, timers, rows)
         set_deadlines(conn, deadlines)
         return extras
 
