@@ -32,7 +32,7 @@ for the import to commit and then draws the next number.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -81,7 +81,8 @@ class Problem:
     def describe(self, source: str) -> str:
         """``findings.jsonl:7: data.area_m2: expected a number, got text ('abc')``."""
         where = f"{source}:{self.line}" if source else f"item {self.line}"
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        field = f"{self.field}: " if self.field else ""
+        return f"{where}: {field}{self.message}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,15 +148,18 @@ def create_cases(
     *,
     skip_invalid: bool = False,
     rejected: Sequence[Problem] = (),
+    progress: Callable[[int, int], None] | None = None,
 ) -> BatchResult:
     """Open the cases of *items* as *actor* (see the module's docstring).  *rejected*
     are problems found before (lines of a file that did not parse): they count as bad
-    items, so they refuse an all-or-nothing import too."""
+    items, so they refuse an all-or-nothing import too.  *progress* is told
+    ``(written, to write)`` after each batch."""
     with transaction(service.engine) as conn:
         definition_id, version = service.catalog.latest(conn, workflow)
         wf = service.catalog.compiled(conn, definition_id).workflow
         roles = [str(r) for r in wf.roles]
-        unit_problems = _unit_problems(service, conn, actor, {i.unit for i in items}, workflow, roles)
+        codes = {i.unit for i in items}
+        unit_problems = _unit_problems(service, conn, actor, codes, workflow, roles)
         answered = _answered(conn, actor, [i.key for i in items if i.key is not None])
         outcomes: dict[int, ItemOutcome] = {}  # by position in items
         problems: dict[int, list[Problem]] = {}
@@ -164,8 +168,9 @@ def create_cases(
         for pos, item in enumerate(items):
             digest = None
             if item.key is not None:
-                request = {"op": "create", "workflow": workflow, "unit": item.unit}
-                request["data"] = dict(item.data)
+                # the request create_case digests, so its keys and ours replay each other
+                request: dict[str, Any] = {"op": "create", "workflow": workflow}
+                request.update(unit=item.unit, data=dict(item.data))
                 digest = _digest(request)
                 earlier = answered.get(item.key)
                 if earlier is not None:
@@ -220,6 +225,7 @@ def create_cases(
         state = wf.state(wf.initial)
         closed_at = now if state.final else None
         batch_effects = [_batched(effect) for effect in service.effects]
+        written = 0
         for chunk in _chunks(list(zip(ids, good, strict=True)), BATCH_ROWS):
             changes: list[Change] = []
             case_rows: list[dict[str, Any]] = []
@@ -307,6 +313,9 @@ def create_cases(
                 )
             if answers:
                 insert_many(conn, idempotency, answers)
+            if progress is not None:
+                written += len(chunk)
+                progress(written, len(good))
         for pos, outcome in list(outcomes.items()):  # in-batch twins get their first's id
             item = items[pos]
             if outcome.replayed and outcome.id is None and item.key is not None:

@@ -671,13 +671,20 @@ class CaseService:
         *,
         skip_invalid: bool = False,
         rejected: Sequence[Problem] = (),
+        progress: Callable[[int, int], None] | None = None,
     ) -> BatchResult:
         """Open many cases in one transaction, as :meth:`create_case` opens one
         (see :mod:`engine.cases.batch`)."""
         from engine.cases.batch import create_cases  # batch builds on this module
 
         return create_cases(
-            self, workflow, items, actor, skip_invalid=skip_invalid, rejected=rejected
+            self,
+            workflow,
+            items,
+            actor,
+            skip_invalid=skip_invalid,
+            rejected=rejected,
+            progress=progress,
         )
 
 

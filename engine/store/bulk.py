@@ -54,12 +54,13 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
 
         return convert
 
-    order = list(compiled.positiontup or ()) if compiled.positional else names
+    positional = compiled.positional
+    order = list(compiled.positiontup or ()) if positional else names
     convert = [(i, converter(n)) for i, n in enumerate(order) if processors[n] is not None]
     params: list[Any] = []
     for row in rows:
         values = [row[n] for n in order]
         for i, c in convert:
             values[i] = c(values[i])
-        params.append(tuple(values) if compiled.positional else dict(zip(order, values)))
+        params.append(tuple(values) if positional else dict(zip(order, values, strict=True)))
     conn.exec_driver_sql(compiled.string, params)
