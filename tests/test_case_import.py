@@ -10,6 +10,9 @@ concurrent ``create_case``.
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -29,6 +32,7 @@ from engine.store.tables import cases, history, idempotency, notifications, stat
 from tests.support.api_server import ApiServer, assert_error
 from tests.support.databases import Database
 from tests.support.farmland import CASE_DATA, GRID_FILE, REPORTER, UNIT, farmland_app
+from tests.support.paths import GENGBAO, ROOT
 from tests.test_cases_cli import run
 
 WORKFLOW = "farmland_violation"
@@ -416,3 +420,40 @@ def test_a_batch_over_http_checks_permission_per_item_and_caps_its_size(
     assert "items" in body["details"]["fields"] and "1000" in body["message"]
     unknown = client.post("/cases/batch", json={"workflow": "nope", "items": [item()]})
     assert_error(unknown, 404, "unknown_workflow")
+
+
+def test_stdin_is_read_as_its_content_says_and_a_terminal_sees_progress(
+    database: Database, tmp_path: Path
+) -> None:
+    run(database, "grid", "load", str(GRID_FILE))
+    env = {**os.environ, "GENGBAO_DATABASE_URL": database.url}
+    piped = subprocess.run(
+        [GENGBAO, "case", "import", WORKFLOW, "-", "--actor", REPORTER],
+        input="\n".join([line(), line()]), capture_output=True, text=True, env=env, cwd=ROOT,
+        check=False,
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.startswith("<stdin>: 2 case(s) imported")
+    assert piped.stderr == ""  # no progress line when stderr is not a terminal
+    path = write(tmp_path / "three.jsonl", line(), line(), line())
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [GENGBAO, "case", "import", WORKFLOW, str(path), "--actor", REPORTER],
+            stderr=follower, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT, check=False,
+        )  # fmt: skip
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal's other end is closed: all is read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+    assert done.returncode == 0
+    assert "\rimporting: 3/3 (100%)" in shown.decode()
+    assert count(database.new_engine(), cases) == 5
