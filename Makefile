@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz lint typecheck check graph clean
+.PHONY: run test fuzz bench lint typecheck check graph clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ fuzz: $(STAMP)
 	GENGBAO_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:randomly \
 	  tests/test_timers_model.py tests/test_cases_model.py tests/test_calendar.py \
 	  tests/test_definitions_fuzz.py tests/test_api_schema.py $(PYTEST_ARGS)
+
+# Every benchmark and one table of headline figures (PostgreSQL too when
+# GENGBAO_TEST_POSTGRES_URL is set); BENCH_ARGS=--quick for a smoke run.
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine notifications tests bench

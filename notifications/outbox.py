@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from engine.cases.service import Change
+from engine.store.prepared import Prepared
 from engine.store.tables import notifications
 from notifications.templates import GENERIC
 from notifications.wakeup import mark
@@ -25,6 +26,22 @@ __all__ = ["GENERIC", "NORMAL", "URGENT", "TransitionNotifications", "enqueue"]
 
 NORMAL = 0
 URGENT = 1
+
+_INSERT = Prepared(  # compiled once per dialect
+    insert(notifications).returning(notifications.c.id),
+    (
+        "case_id",
+        "unit_code",
+        "kind",
+        "template",
+        "roles",
+        "context",
+        "dedupe_key",
+        "status",
+        "created_at",
+        "priority",
+    ),
+)
 
 
 def enqueue(
@@ -42,21 +59,20 @@ def enqueue(
 ) -> int:
     """Insert one pending notification; returns its id.  A notice without a case (a
     patrol notice) names its *unit_code*: the dispatcher resolves the roles there."""
-    row_id: int = conn.execute(
-        insert(notifications)
-        .values(
-            case_id=case_id,
-            unit_code=unit_code,
-            kind=kind,
-            template=template or GENERIC[kind],
-            roles=sorted(set(roles)),
-            context=dict(context),
-            dedupe_key=dedupe_key,
-            status="pending",
-            created_at=at,
-            priority=priority,
-        )
-        .returning(notifications.c.id)
+    row_id: int = _INSERT.execute(
+        conn,
+        {
+            "case_id": case_id,
+            "unit_code": unit_code,
+            "kind": kind,
+            "template": template or GENERIC[kind],
+            "roles": sorted(set(roles)),
+            "context": dict(context),
+            "dedupe_key": dedupe_key,
+            "status": "pending",
+            "created_at": at,
+            "priority": priority,
+        },
     ).scalar_one()
     mark(conn)
     return row_id

@@ -11,9 +11,10 @@ there is something to send, with a slow poll kept only as a fallback.
   raised only *after* the commit (SQLAlchemy's ``commit`` event comes before
   the database commits; the pool's ``checkin`` comes after), so a woken
   dispatcher always finds the rows.
-- **Across processes** (PostgreSQL): :func:`mark` also issues
-  ``NOTIFY gengbao_outbox`` once per transaction; PostgreSQL delivers it on
-  commit, and never for a transaction that rolled back.  :class:`Wakeup`
+- **Across processes** (PostgreSQL): a trigger on ``notifications``
+  (migration 0014) issues ``NOTIFY gengbao_outbox`` for every insert, so the
+  enqueueing transaction spends no statement on it; PostgreSQL delivers it on
+  commit, once per transaction, and never for a transaction that rolled back.  :class:`Wakeup`
   keeps one dedicated connection that ``LISTEN``\\ s; it reconnects after a
   lost connection (and wakes once then, in case it missed something).
 
@@ -41,7 +42,6 @@ NOTIFY_CHANNEL = "gengbao_outbox"
 
 # Flags in ``Connection.info``, which is the pooled DBAPI connection's record:
 _QUEUED = "gengbao.outbox.queued"  # this transaction queued a notification
-_NOTIFIED = "gengbao.outbox.notified"  # ... and already issued NOTIFY
 _COMMITTED = "gengbao.outbox.committed"  # it committed: wake on checkin
 
 
@@ -71,7 +71,6 @@ def install(engine: Engine) -> None:
         _HUBS[engine.pool] = hub = _Hub()
     event.listen(engine, "commit", _on_commit)
     event.listen(engine, "rollback", _on_rollback)
-    event.listen(engine, "rollback_savepoint", _on_rollback_savepoint)
 
     def on_checkin(_dbapi: Any, record: Any) -> None:
         if record is not None and record.info.pop(_COMMITTED, False):
@@ -82,30 +81,17 @@ def install(engine: Engine) -> None:
 
 def mark(conn: Connection) -> None:
     """This transaction queued a notification: wake the dispatchers once it commits."""
-    info = conn.info
-    info[_QUEUED] = True
-    installed = conn.engine.pool in _HUBS
-    if conn.dialect.name == "postgresql" and not (installed and info.get(_NOTIFIED)):
-        conn.exec_driver_sql(f"NOTIFY {NOTIFY_CHANNEL}")
-        info[_NOTIFIED] = installed  # without the listeners nobody would clear it
+    conn.info[_QUEUED] = True
 
 
 def _on_commit(conn: Connection) -> None:
     info = conn.info
-    info.pop(_NOTIFIED, None)
     if info.pop(_QUEUED, False):
         info[_COMMITTED] = True
 
 
 def _on_rollback(conn: Connection) -> None:
     conn.info.pop(_QUEUED, None)
-    conn.info.pop(_NOTIFIED, None)
-
-
-def _on_rollback_savepoint(conn: Connection, _name: str, _context: Any) -> None:
-    # A NOTIFY issued inside the savepoint is undone: the next mark() issues it again.
-    # The queued flag stays: a spurious wake-up is cheap, a missed one is not.
-    conn.info.pop(_NOTIFIED, None)
 
 
 class Wakeup:

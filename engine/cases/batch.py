@@ -4,7 +4,8 @@
 rows :meth:`CaseService.create_case` writes — the case row, its first history
 entry (hash-chained from ``GENESIS``), the ``state_entries`` row, the initial
 state's timers and the case's deadline (:class:`~engine.timers.TimerSchedule`),
-the notifications of the entry (none for a creation) and the id counter — but
+the notifications of the entry (none for a creation), the columns the effects
+decide (``Change.case_values``) and the id counter — but
 a batch of :data:`BATCH_ROWS` cases at a time with one ``executemany`` per
 table, not one statement per case.
 
@@ -36,7 +37,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from engine.cases.history import GENESIS
 from engine.cases.ids import next_ids
@@ -278,6 +279,7 @@ def create_cases(
             for apply in batch_effects:
                 for extra, more in zip(extras, apply(conn, changes), strict=True):
                     extra.update(more)
+            _write_case_values(conn, changes)
             answers: list[dict[str, Any]] = []
             for (case_id, (pos, item, clean, digest)), extra in zip(chunk, extras, strict=True):
                 outcomes[pos] = ItemOutcome(line=item.line, id=case_id)
@@ -331,6 +333,19 @@ def create_cases(
             skipped=len(problems) + len(bad_lines),
             problems=every_problem,
         )
+
+
+def _write_case_values(conn: Connection, changes: Sequence[Change]) -> None:
+    """The case columns the effects decided (``Change.case_values``: the deadline), as
+    ``create_case`` writes them after its effects — one UPDATE per distinct set of
+    values (a batch's cases mostly share their deadline)."""
+    shared: dict[tuple[tuple[str, Any], ...], list[str]] = {}
+    for change in changes:
+        if change.case_values:
+            key = tuple(sorted(change.case_values.items()))
+            shared.setdefault(key, []).append(change.case_id)
+    for values, ids in shared.items():
+        conn.execute(update(cases).where(cases.c.id.in_(ids)).values(dict(values)))
 
 
 def _unit_problems(

@@ -11,6 +11,8 @@ phone stay short: ``C20261201-0007`` … ``C20261201-12345``.
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -18,6 +20,17 @@ from engine.store import dialect_insert
 from engine.store.tables import id_counters
 
 __all__ = ["next_id", "next_ids"]
+
+
+@cache
+def _draw(dialect: str) -> Any:
+    """The counter's upsert, built once per dialect (parameters prefix, day, last: how
+    many numbers to draw)."""
+    statement = dialect_insert(id_counters, dialect)
+    return statement.on_conflict_do_update(
+        index_elements=[id_counters.c.prefix, id_counters.c.day],
+        set_={"last": id_counters.c.last + statement.excluded.last},
+    ).returning(id_counters.c.last)
 
 
 def next_id(conn: Connection, prefix: str, now: dt.datetime) -> str:
@@ -31,14 +44,6 @@ def next_ids(conn: Connection, prefix: str, now: dt.datetime, count: int) -> lis
     if count < 1:
         return []
     day = f"{now:%Y%m%d}"
-    statement = (
-        dialect_insert(id_counters, conn)
-        .values(prefix=prefix, day=day, last=count)
-        .on_conflict_do_update(
-            index_elements=[id_counters.c.prefix, id_counters.c.day],
-            set_={"last": id_counters.c.last + count},
-        )
-        .returning(id_counters.c.last)
-    )
-    last = conn.execute(statement).scalar_one()
+    params = {"prefix": prefix, "day": day, "last": count}
+    last = conn.execute(_draw(conn.dialect.name), params).scalar_one()
     return [f"{prefix}{day}-{n:04d}" for n in range(last - count + 1, last + 1)]

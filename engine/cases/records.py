@@ -129,6 +129,9 @@ class Change:
     payload: dict[str, Any]
     at: datetime
     seq: int
+    # Columns of the case row that effects decide (the timers: ``deadline_at``); the
+    # case service writes them with the case's own update, after the effects ran.
+    case_values: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

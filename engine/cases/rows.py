@@ -1,34 +1,19 @@
 """Writes to a case row on behalf of its timers, for the case service.
 
 The ``cases`` table has one writer, the case service (:mod:`engine.cases.service`);
-the two columns that timers keep — the current state's deadline, set when a
-state is entered, and the escalation level, raised by an escalation rung — are
-written through these functions, in the caller's transaction, instead of by
-the timer modules themselves.
+the escalation level, raised by an escalation rung, is written through this
+function, in the caller's transaction, instead of by the timer modules
+themselves.  (The current state's deadline is decided by the timers' effects
+hook and written with the case service's own update: ``Change.case_values``.)
 """
 
 from __future__ import annotations
-
-import datetime as dt
-from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection, update
 
 from engine.store.tables import cases
 
-__all__ = ["raise_escalation_level", "set_deadline", "set_deadlines"]
-
-
-def set_deadline(conn: Connection, case_id: str, at: dt.datetime | None) -> None:
-    """The deadline of the case's current state (None: the state has none)."""
-    conn.execute(update(cases).where(cases.c.id == case_id).values(deadline_at=at))
-
-
-def set_deadlines(conn: Connection, deadlines: Mapping[dt.datetime, Sequence[str]]) -> None:
-    """Many cases' deadlines at once (a bulk import): one statement per deadline, for
-    the case ids that share it."""
-    for at, ids in deadlines.items():
-        conn.execute(update(cases).where(cases.c.id.in_(list(ids))).values(deadline_at=at))
+__all__ = ["raise_escalation_level"]
 
 
 def raise_escalation_level(conn: Connection, case_id: str, level: int) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from engine.cases.catalog import Catalog
 from engine.cases.history import GENESIS, ChainReport, verify_chain
@@ -36,6 +36,16 @@ from engine.cases.records import (
     HistoryRow,
     jsonable,
     view_from_dict,
+)
+from engine.cases.statements import (
+    INSERT_CASE,
+    INSERT_HISTORY,
+    UNIT_WITH_STAMP,
+    insert_state_entry,
+    lock_case,
+    lock_params,
+    set_case_columns,
+    update_case,
 )
 from engine.clock import Clock
 from engine.definitions import FieldSpec, TransitionSpec, Workflow
@@ -51,13 +61,15 @@ from engine.errors import (
     StorageUnavailable,
     UnknownCase,
     UnknownPerson,
+    UnknownUnit,
     VersionConflict,
 )
 from engine.grid import registry as grid
+from engine.grid.held import HeldRoles
 from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible
 from engine.store import connection, for_update, insert_or_ignore, lock_wait_limit, transaction
 from engine.store.db import read_only
-from engine.store.tables import cases, history, idempotency, state_entries, units, workflow_versions
+from engine.store.tables import cases, history, idempotency, units, workflow_versions
 
 if TYPE_CHECKING:
     from engine.cases.batch import BatchResult, NewCase, Problem
@@ -100,6 +112,10 @@ class CaseService:
         self.clock = clock
         self.effects: list[Effects] = list(effects)
         self.claim_wait_ms = claim_wait_ms
+        self.held = HeldRoles()  # actors' roles, cached per grid stamp
+        # (definition id, state, trigger) -> the payload fields it accepts; definitions
+        # are immutable, so this never goes stale
+        self._payload_specs: dict[tuple[int, str, str], dict[str, FieldSpec]] = {}
 
     # -- the write path --------------------------------------------------
     def create_case(
@@ -143,9 +159,8 @@ class CaseService:
         """Fire *trigger* on the case; with *revision*, only if the case is at that
         revision (:class:`~engine.errors.VersionConflict` otherwise).  A *viewer* (the
         HTTP API passes the authenticated actor) that does not see the case gets
-        UnknownCase first."""
-        if not as_viewer(viewer).everything:
-            self.ensure_visible(case_id, viewer=viewer)
+        UnknownCase, from the same statement that locks the case."""
+        scope = as_viewer(viewer)
         if actor == SYSTEM_ACTOR:
             raise NotPermitted(
                 actor, trigger, "-", [], "the system actor is reserved for the engine"
@@ -164,7 +179,7 @@ class CaseService:
             actor,
             key,
             request,
-            lambda conn: self._event(conn, case_id, trigger, actor, body, revision),
+            lambda conn: self._event(conn, case_id, trigger, actor, body, revision, scope),
         )
 
     def fire_as_system(self, conn: Connection, case_id: str, trigger: str) -> CaseView:
@@ -232,10 +247,9 @@ class CaseService:
         (its claim rolled back with it).  It never sees the state the first
         request produced as if it were its own request's starting point.
         """
-        digest = _digest(request)
         with transaction(self.engine) as conn:
             if key is not None:
-                replay = self._claim(conn, actor, key, digest, request["op"])
+                replay = self._claim(conn, actor, key, _digest(request), request["op"])
                 if replay is not None:
                     return replay
             view = work(conn)
@@ -307,11 +321,18 @@ class CaseService:
         definition_id, version = self.catalog.latest(conn, workflow)
         compiled = self.catalog.compiled(conn, definition_id)
         wf = compiled.workflow
-        unit_row = grid.get_unit(conn, unit)
+        unit_row = conn.execute(UNIT_WITH_STAMP, {"code": unit}).one_or_none()
+        if unit_row is None:
+            raise UnknownUnit(unit)
         if not unit_row.active:
             raise InvalidData({"unit": f"unit {unit!r} is no longer active"})
         self._authorize(
-            conn, actor, unit_row.path, [str(r) for r in wf.roles], f"open a {workflow} case"
+            conn,
+            actor,
+            unit_row.path,
+            [str(r) for r in wf.roles],
+            f"open a {workflow} case",
+            unit_row.grid_stamp,
         )
         clean = _case_data(wf.fields, {}, data, complete=True)
         now = self.clock.now()
@@ -333,26 +354,31 @@ class CaseService:
             seq=1,
         )
         entry = HistoryRow.of(change, GENESIS)
-        conn.execute(
-            insert(cases).values(
-                id=case_id,
-                workflow=wf.id,
-                definition_id=definition_id,
-                state=wf.initial,
-                unit_code=unit,
-                data=clean,
-                revision=1,
-                escalation_level=0,
-                opened_at=now,
-                state_entered_at=now,
-                closed_at=now if final else None,
-                updated_at=now,
-                created_by=actor,
-                head_hash=entry.hash,
-            )
+        INSERT_CASE.execute(
+            conn,
+            {
+                "id": case_id,
+                "workflow": wf.id,
+                "definition_id": definition_id,
+                "state": wf.initial,
+                "unit_code": unit,
+                "data": clean,
+                "revision": 1,
+                "escalation_level": 0,
+                "opened_at": now,
+                "state_entered_at": now,
+                "closed_at": now if final else None,
+                "updated_at": now,
+                "created_by": actor,
+                "head_hash": entry.hash,
+            },
         )
         self._record(conn, entry)
         extra = self._effects(conn, change)
+        if change.case_values:  # the row exists before its timers (they refer to it)
+            set_case_columns(tuple(change.case_values)).execute(
+                conn, {"p_id": case_id, **change.case_values}
+            )
         view = CaseView(
             id=case_id,
             workflow=wf.id,
@@ -381,13 +407,10 @@ class CaseService:
         actor: str,
         payload: dict[str, Any],
         expected: int | None,
+        viewer: Viewer = ADMIN,
     ) -> CaseView:
-        stmt = (
-            select(cases, units.c.path.label("unit_path"))
-            .join(units, units.c.code == cases.c.unit_code)
-            .where(cases.c.id == case_id)
-        )
-        row = conn.execute(for_update(stmt, conn, of=cases)).one_or_none()
+        lock = lock_case(conn.dialect.name, not viewer.everything)
+        row = conn.execute(lock, lock_params(case_id, viewer)).one_or_none()
         if row is None:
             raise UnknownCase(case_id)
         if expected is not None and expected != row.revision:
@@ -396,11 +419,13 @@ class CaseService:
         wf = compiled.workflow
         state = row.state
         candidates = compiled.options(state, trigger)  # the machine's; or refused
-        held = self._roles(conn, actor, row.unit_code, f"fire {trigger!r}", row.unit_path)
+        held = self._roles(
+            conn, actor, row.unit_code, f"fire {trigger!r}", row.unit_path, row.grid_stamp
+        )
         if not any(_permits(t, held, actor) for t in candidates):
             needed = sorted({str(r) for t in candidates for r in t.roles})
             raise NotPermitted(actor, f"fire {trigger!r}", row.unit_code, needed)
-        declared = _payload_specs(wf, candidates)
+        declared = self._accepted(row.definition_id, wf, state, trigger, candidates)
         typed, problems = validate_data(declared.values(), payload)
         if problems:
             raise InvalidData(problems)
@@ -441,24 +466,27 @@ class CaseService:
             seq=revision,
         )
         entry = HistoryRow.of(change, row.head_hash or self._head(conn, case_id))
-        done = conn.execute(
-            update(cases)
-            .where(cases.c.id == case_id, cases.c.revision == row.revision)
-            .values(
-                state=dest.name,
-                data=data,
-                revision=revision,
-                escalation_level=0,
-                state_entered_at=now,
-                closed_at=closed_at,
-                updated_at=now,
-                head_hash=entry.hash,
-            )
+        self._record(conn, entry)
+        extra = self._effects(conn, change)
+        # The case row last, with what the effects decided (its deadline): one update.
+        done = update_case(tuple(change.case_values)).execute(
+            conn,
+            {
+                "p_id": case_id,
+                "p_revision": row.revision,
+                "state": dest.name,
+                "data": data,
+                "revision": revision,
+                "escalation_level": 0,
+                "state_entered_at": now,
+                "closed_at": closed_at,
+                "updated_at": now,
+                "head_hash": entry.hash,
+                **change.case_values,
+            },
         )
         if done.rowcount != 1:
             raise VersionConflict(case_id, row.revision, row.revision + 1)
-        self._record(conn, entry)
-        extra = self._effects(conn, change)
         version = self.catalog.version_number(conn, row.definition_id)
         return CaseView(
             id=case_id,
@@ -479,6 +507,20 @@ class CaseService:
             extra=extra,
         )
 
+    def _accepted(
+        self,
+        definition_id: int,
+        wf: Workflow,
+        state: str,
+        trigger: str,
+        candidates: list[TransitionSpec],
+    ) -> dict[str, FieldSpec]:
+        key = (definition_id, state, trigger)
+        specs = self._payload_specs.get(key)
+        if specs is None:
+            specs = self._payload_specs.setdefault(key, _payload_specs(wf, candidates))
+        return specs
+
     def _head(self, conn: Connection, case_id: str) -> str:
         """The newest history hash, for rows written before cases.head_hash existed."""
         head: str = conn.execute(
@@ -491,13 +533,15 @@ class CaseService:
 
     def _record(self, conn: Connection, entry: HistoryRow) -> None:
         """Append the history row and mark the state's first entry."""
-        conn.execute(insert(history).values(**entry.values, prev_hash=entry.prev, hash=entry.hash))
-        first_entry = insert_or_ignore(state_entries, conn).values(
-            case_id=entry.values["case_id"],
-            state=entry.values["to_state"],
-            first_entered_at=entry.values["at"],
+        INSERT_HISTORY.execute(conn, {**entry.values, "prev_hash": entry.prev, "hash": entry.hash})
+        insert_state_entry(conn).execute(
+            conn,
+            {
+                "case_id": entry.values["case_id"],
+                "state": entry.values["to_state"],
+                "first_entered_at": entry.values["at"],
+            },
         )
-        conn.execute(first_entry)
 
     def _effects(self, conn: Connection, change: Change) -> dict[str, Any]:
         extra: dict[str, Any] = {}
@@ -507,23 +551,38 @@ class CaseService:
 
     # -- permissions -----------------------------------------------------
     def _roles(
-        self, conn: Connection, actor: str, unit: str, action: str, path: str | None = None
+        self,
+        conn: Connection,
+        actor: str,
+        unit: str,
+        action: str,
+        path: str,
+        stamp: int | None = None,
     ) -> set[str]:
+        """``LEVEL.ROLE`` the active *actor* holds on the chain of *path*, from the
+        per-process cache while the grid *stamp* (read in the caller's transaction)
+        is the one it was filled at."""
         if actor == SYSTEM_ACTOR:
             return {SYSTEM_ROLE}
         try:
-            person = grid.get_person(conn, actor)
+            holdings = self.held.of(conn, actor, stamp)
         except UnknownPerson:
             raise NotPermitted(actor, action, unit, [], "unknown actor") from None
-        if not person.active:
+        if not holdings.active:
             raise NotPermitted(actor, action, unit, [], "the actor has been deactivated")
-        return grid.roles_on_path(conn, actor, path or grid.get_unit(conn, unit).path)
+        return holdings.on_path(path)
 
     def _authorize(
-        self, conn: Connection, actor: str, path: str, roles: list[str], action: str
+        self,
+        conn: Connection,
+        actor: str,
+        path: str,
+        roles: list[str],
+        action: str,
+        stamp: int | None = None,
     ) -> None:
         unit = path.strip("/").rsplit("/", 1)[-1]
-        held = self._roles(conn, actor, unit, action, path)
+        held = self._roles(conn, actor, unit, action, path, stamp)
         if (roles and not held & set(roles)) or not held:
             raise NotPermitted(
                 actor, action, unit, roles, "" if held else "it holds no role on this unit's chain"

@@ -23,7 +23,17 @@ from sqlalchemy import ColumnElement, func, select
 
 from engine.store.tables import people, person_roles, units
 
-__all__ = ["ADMIN", "Viewer", "as_viewer", "on_chain", "visible"]
+__all__ = [
+    "ADMIN",
+    "VIEWER_PARAM",
+    "Viewer",
+    "as_viewer",
+    "on_chain",
+    "visible",
+    "visible_to_param",
+]
+
+VIEWER_PARAM = "viewer"
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,12 @@ def visible(viewer: Viewer | str, unit_path: ColumnElement[str]) -> ColumnElemen
     return _holds(viewer, lambda scope: _starts(unit_path, scope))
 
 
+def visible_to_param(unit_path: ColumnElement[str]) -> ColumnElement[bool]:
+    """:func:`visible` for the viewer bound at execution as the parameter
+    :data:`VIEWER_PARAM` (an actor id): the rule for a statement built once."""
+    return _exists_held(sa.bindparam(VIEWER_PARAM, type_=sa.Text), lambda s: _starts(unit_path, s))
+
+
 def on_chain(viewer: Viewer | str, unit_path: ColumnElement[str]) -> ColumnElement[bool]:
     """SQL condition: the unit is in *viewer*'s scope or above it (an ancestor of a unit
     where the viewer holds a role): the units of its own chain, as the grid shows them."""
@@ -68,6 +84,12 @@ def _holds(
     who = as_viewer(viewer)
     if who.everything:
         return sa.true()
+    return _exists_held(who.actor, where)
+
+
+def _exists_held(
+    actor: str | ColumnElement[str], where: Callable[[ColumnElement[str]], ColumnElement[bool]]
+) -> ColumnElement[bool]:
     scope = units.alias("scope_unit")
     role = person_roles.alias("scope_role")
     person = people.alias("scope_person")
@@ -79,7 +101,7 @@ def _holds(
             )
         )
         .where(
-            role.c.person_id == who.actor,
+            role.c.person_id == actor,
             role.c.active.is_(True),
             person.c.active.is_(True),
             scope.c.active.is_(True),

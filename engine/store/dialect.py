@@ -37,13 +37,15 @@ def skip_locked(stmt: S, bind: Bind) -> S:
     return stmt.with_for_update(skip_locked=True) if _locks_rows(bind) else stmt
 
 
-def dialect_insert(table: sa.Table, bind: Bind) -> Any:
+def dialect_insert(table: sa.Table, bind: Bind | str) -> Any:
     """The dialect's own INSERT into *table*, with ``on_conflict_do_nothing`` and
-    ``on_conflict_do_update`` (both databases spell them ``ON CONFLICT``)."""
-    return (postgresql.insert if _locks_rows(bind) else sqlite.insert)(table)
+    ``on_conflict_do_update`` (both databases spell them ``ON CONFLICT``); *bind* may
+    be a dialect's name, for a statement built once per dialect."""
+    name = bind if isinstance(bind, str) else bind.dialect.name
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
 
 
-def insert_or_ignore(table: sa.Table, bind: Bind) -> Any:
+def insert_or_ignore(table: sa.Table, bind: Bind | str) -> Any:
     """An INSERT into *table* that does nothing when the row (its key) already exists."""
     return dialect_insert(table, bind).on_conflict_do_nothing()
 

@@ -11,7 +11,9 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -37,6 +39,7 @@ __all__ = [
     "UTCDateTime",
     "cases",
     "deliveries",
+    "grid_stamp",
     "history",
     "id_counters",
     "idempotency",
@@ -166,6 +169,17 @@ id_counters = Table(
     Column("day", Text, nullable=False),  # YYYYMMDD
     Column("last", Integer, nullable=False),
     PrimaryKeyConstraint("prefix", "day"),
+)
+
+# One row: a number the grid's triggers bump on every change to units, people or
+# roles (migration 0014), so a process can cache what actors hold (engine/grid/held.py).
+grid_stamp = Table(
+    "grid_stamp",
+    metadata,
+    Column("id", Integer, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    PrimaryKeyConstraint("id"),
+    CheckConstraint("id = 1", name="one_row"),
 )
 
 # Which version of a workflow new cases get: the newest activation (by id).

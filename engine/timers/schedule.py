@@ -23,20 +23,61 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert, select, update
+import sqlalchemy as sa
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from engine.calendars import WorkingCalendar
-from engine.cases.rows import set_deadline, set_deadlines
 from engine.cases.service import Change
 from engine.definitions import Deadline, Duration, Workflow
 from engine.definitions.office_hours import OfficeHours
 from engine.store.bulk import insert_many
+from engine.store.prepared import Prepared
 from engine.store.tables import state_entries, timers
 from engine.timers.facts import record_overdue
 
 __all__ = ["TimerSchedule"]
 
 log = logging.getLogger(__name__)
+
+# Leaving a state, in one statement: its waiting timers (pending, or failed and
+# waiting for a retry) are cancelled, except a deadline or rung already due that
+# no sweep has fired yet, which is marked fired "on-leave"; RETURNING tells which
+# (ids only: the fired ones, rare, are read back typed).  Written with = … OR = …
+# rather than IN (…), so it compiles to one fixed SQL text for Prepared.
+_WAITING = (timers.c.status == "pending") | (timers.c.status == "failed")
+_LEFT_AT = bindparam("left_at", type_=timers.c.due_at.type)
+_DUE = (timers.c.due_at <= _LEFT_AT) & (
+    (timers.c.kind == "deadline") | (timers.c.kind == "escalation")
+)
+_LEAVE = (
+    update(timers)
+    .where(timers.c.case_id == bindparam("leaving_case"), _WAITING)
+    .values(
+        status=sa.case((_DUE, "fired"), else_="cancelled"),
+        fired_at=sa.case((_DUE, _LEFT_AT), else_=timers.c.fired_at),
+        fired_by=sa.case((_DUE, "on-leave"), else_=timers.c.fired_by),
+        next_attempt_at=sa.case((_DUE, timers.c.next_attempt_at), else_=None),
+    )
+    .returning(timers.c.id, timers.c.status)
+)
+_LEAVE_PREPARED = Prepared(_LEAVE, ("leaving_case", "left_at"))
+_TIMERS_BY_ID = select(timers).where(timers.c.id.in_(bindparam("ids", expanding=True)))
+TIMER_COLUMNS = (
+    "case_id",
+    "state",
+    "case_revision",
+    "kind",
+    "rung",
+    "deadline_at",
+    "due_at",
+    "repeat_seconds",
+    "status",
+    "created_at",
+)
+_INSERT_TIMERS = Prepared(insert(timers), TIMER_COLUMNS)
+_FIRST_ENTRY = select(state_entries.c.first_entered_at).where(
+    state_entries.c.case_id == bindparam("case_id"), state_entries.c.state == bindparam("state")
+)
 
 
 class TimerSchedule:
@@ -63,21 +104,21 @@ class TimerSchedule:
             deadline_at = self.deadline_at(conn, change, state.deadline, tz)
             if deadline_at is not None:
                 rows = self.rows(change, state.deadline, deadline_at, tz)
-                conn.execute(insert(timers), rows)
+                _INSERT_TIMERS.executemany(conn, rows)
         if deadline_at is not None or change.from_state is not None:
-            set_deadline(conn, change.case_id, deadline_at)
+            change.case_values["deadline_at"] = deadline_at  # the case service writes it
         return {"deadline_at": deadline_at.isoformat() if deadline_at else None}
 
     def on_changes(self, conn: Connection, changes: Sequence[Change]) -> list[dict[str, Any]]:
         """:meth:`on_change` for many changes in one go (a bulk import), its extras in
         order.  A creation's rows come from one template per (definition, state,
         instant) — the due times depend only on the state and the creation instant,
-        which a batch shares — and are written with one ``executemany``; a deadline
+        which a batch shares — and are written with one ``executemany`` (the deadline goes
+        to ``change.case_values``, as :meth:`on_change` does); a deadline
         read from the case data (``until``) is computed per case; a change out of a
         state goes through :meth:`on_change`."""
         extras: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
-        deadlines: dict[dt.datetime, list[str]] = {}
         templates: dict[tuple[int, str, dt.datetime], tuple[dt.datetime | None, list[Any]]] = {}
         for change in changes:
             if change.from_state is not None:
@@ -102,10 +143,9 @@ class TimerSchedule:
                     deadline_at = template[0]
                     rows.extend({**r, "case_id": change.case_id} for r in template[1])
             if deadline_at is not None:
-                deadlines.setdefault(deadline_at, []).append(change.case_id)
+                change.case_values["deadline_at"] = deadline_at  # the case service writes it
             extras.append({"deadline_at": deadline_at.isoformat() if deadline_at else None})
         insert_many(conn, timers, rows)
-        set_deadlines(conn, deadlines)
         return extras
 
     def leave(self, conn: Connection, change: Change) -> None:
@@ -113,27 +153,14 @@ class TimerSchedule:
         A deadline or rung already due that no sweep has fired yet still happened
         while the case was in the state: its overdue fact is recorded now (no
         message: the case has moved on)."""
-        waiting = timers.c.status.in_(("pending", "failed"))
-        pending = conn.execute(
-            select(timers).where(timers.c.case_id == change.case_id, waiting)
+        left = _LEAVE_PREPARED.execute(
+            conn, {"leaving_case": change.case_id, "left_at": change.at}
         ).all()
-        due = [t for t in pending if t.due_at <= change.at and t.kind in ("deadline", "escalation")]
-        for t in due:
-            record_overdue(
-                conn, t, change.unit, (t.rung + 1) if t.rung is not None else 0, change.at
-            )
-        if due:
-            conn.execute(
-                update(timers)
-                .where(timers.c.id.in_([t.id for t in due]))
-                .values(status="fired", fired_at=change.at, fired_by="on-leave")
-            )
-        if len(due) < len(pending):
-            conn.execute(
-                update(timers)
-                .where(timers.c.case_id == change.case_id, waiting)
-                .values(status="cancelled", next_attempt_at=None)
-            )
+        fired = [row.id for row in left if row.status == "fired"]
+        if fired:
+            for t in conn.execute(_TIMERS_BY_ID, {"ids": fired}):
+                level = (t.rung + 1) if t.rung is not None else 0
+                record_overdue(conn, t, change.unit, level, change.at)
 
     def deadline_at(
         self, conn: Connection, change: Change, d: Deadline, tz: str
@@ -144,10 +171,7 @@ class TimerSchedule:
         start = change.at
         if d.from_state is not None:
             first = conn.execute(
-                select(state_entries.c.first_entered_at).where(
-                    state_entries.c.case_id == change.case_id,
-                    state_entries.c.state == d.from_state,
-                )
+                _FIRST_ENTRY, {"case_id": change.case_id, "state": d.from_state}
             ).scalar_one_or_none()
             start = first or change.at
         for warning in self.calendar.warnings_for(start, d.within, tz):
