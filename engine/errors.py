@@ -26,13 +26,15 @@ can render the message and still act on the fields.
     │   ├── InvalidData             payload / case data fails its field types
     │   ├── GuardFailed             every candidate guard was false
     │   ├── VersionConflict         the case moved on under us
-    │   └── IdempotencyMismatch     same key, different request
+    │   ├── IdempotencyMismatch     same key, different request
+    │   └── ImportRefused           a bulk import with bad lines; nothing was written
     ├── TimerError                  a timer could not fire, or cannot be re-armed
     │   ├── UnknownTimerKind        a timer row of a kind no code handles
     │   └── TimerNotFailed          ``timers retry`` on a timer that has not failed
     ├── RequestInProgress           same key, its first request still running
     ├── Unauthenticated             no API token, or an unknown or revoked one
     ├── SurveyFileError             a findings CSV cannot be imported at all
+    ├── ImportFileError             a case import file cannot be read at all (encoding, header)
     ├── ExpressionError             a guard expression does not compile (carries its column)
     ├── TemplateError               a notification template is missing, unreadable or broken
     │   └── TemplateProblem         an SMS gateway's request template is unusable
@@ -71,6 +73,8 @@ __all__ = [
     "GridError",
     "GuardFailed",
     "IdempotencyMismatch",
+    "ImportFileError",
+    "ImportRefused",
     "InvalidData",
     "InvalidDateRange",
     "InvalidPeriod",
@@ -317,6 +321,28 @@ class IdempotencyMismatch(EventRejected):
         )
 
 
+class ImportRefused(EventRejected):
+    """A bulk import (``case import``, ``POST /cases/batch``) had bad lines and wrote
+    nothing; ``problems`` lists each as ``{"line", "field", "message"}`` and ``items``
+    the answer per item."""
+
+    code = "import_refused"
+
+    def __init__(
+        self, problems: Sequence[Mapping[str, Any]], items: Sequence[Mapping[str, Any]] = ()
+    ) -> None:
+        self.problems = [dict(p) for p in problems]
+        first = self.problems[0] if self.problems else {}
+        where = f"line {first.get('line')}: " if first else ""
+        field = f"{first.get('field')}: " if first.get("field") else ""
+        super().__init__(
+            f"nothing imported: {len(self.problems)} bad item(s); "
+            f"first: {where}{field}{first.get('message', '')}",
+            problems=self.problems,
+            items=[dict(i) for i in items],
+        )
+
+
 class RequestInProgress(GengbaoError):
     """A request with this idempotency key is still being processed (by this or
     another server); nothing was done for this one.  Retrying later gets the
@@ -346,6 +372,13 @@ class SurveyFileError(GengbaoError):
     """A findings file cannot be imported at all (unreadable, a required column missing)."""
 
     code = "invalid_survey_file"
+
+
+class ImportFileError(GengbaoError):
+    """A case import file cannot be read at all (not UTF-8, no ``unit`` column, an
+    unknown column): nothing was written."""
+
+    code = "invalid_import_file"
 
 
 class ExpressionError(GengbaoError):

@@ -11,7 +11,7 @@ transaction commits (:mod:`notifications.wakeup`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, insert
@@ -85,8 +85,46 @@ class TransitionNotifications:
         t = change.transition
         if t is None or not t.notify:
             return {}
-        row_id = enqueue(
-            conn,
+        row_id = enqueue(conn, **self.notice(change))
+        return {"notifications_queued": [row_id]}
+
+    def on_changes(self, conn: Connection, changes: Sequence[Change]) -> list[dict[str, Any]]:
+        """:meth:`on_change` for many changes (a bulk import): their rows in one
+        ``executemany``, the extras in order.  A creation takes no transition, so
+        it queues nothing."""
+        notices = [(i, self.notice(c)) for i, c in enumerate(changes) if _notifies(c)]
+        extras: list[dict[str, Any]] = [{} for _ in changes]
+        if not notices:
+            return extras
+        rows = [
+            {
+                "case_id": n["case_id"],
+                "unit_code": None,
+                "kind": n["kind"],
+                "template": n["template"] or GENERIC[n["kind"]],
+                "roles": sorted(set(n["roles"])),
+                "context": dict(n["context"]),
+                "dedupe_key": n["dedupe_key"],
+                "status": "pending",
+                "created_at": n["at"],
+                "priority": n["priority"],
+            }
+            for _, n in notices
+        ]
+        ids = conn.execute(
+            insert(notifications).returning(notifications.c.id, sort_by_parameter_order=True),
+            rows,
+        ).scalars()
+        for (i, _), row_id in zip(notices, ids, strict=True):
+            extras[i] = {"notifications_queued": [row_id]}
+        mark(conn)
+        return extras
+
+    def notice(self, change: Change) -> dict[str, Any]:
+        """The :func:`enqueue` arguments of the notification *change*'s transition sends."""
+        t = change.transition
+        assert t is not None
+        return dict(
             case_id=change.case_id,
             kind="transition",
             roles=[str(r) for r in t.notify],
@@ -107,4 +145,7 @@ class TransitionNotifications:
             at=change.at,
             priority=URGENT if t.urgent else NORMAL,
         )
-        return {"notifications_queued": [row_id]}
+
+
+def _notifies(change: Change) -> bool:
+    return change.transition is not None and bool(change.transition.notify)

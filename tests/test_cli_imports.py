@@ -120,6 +120,7 @@ def _option(path: tuple[str, ...], flag: str) -> argparse.Action:
 
 def test_choices_loaded_on_first_use_are_the_services_own() -> None:
     from engine.assessment import FORMATS
+    from engine.cases.imports import FORMATS as IMPORT_FORMATS
     from engine.grid.parse import LEVELS
     from engine.patrols.survey import SOURCES
     from engine.timers.ledger import STATUSES
@@ -127,6 +128,7 @@ def test_choices_loaded_on_first_use_are_the_services_own() -> None:
     assert tuple(_option(("timers", "list"), "--status").choices or ()) == STATUSES
     assert tuple(_option(("report", "assessment"), "--level").choices or ()) == LEVELS
     assert tuple(_option(("report", "assessment"), "--format").choices or ()) == FORMATS
+    assert tuple(_option(("case", "import"), "--format").choices or ()) == IMPORT_FORMATS
     source = _option(("survey", "import"), "--source")
     assert tuple(source.choices or ()) == SOURCES
     assert source.default == DEFAULT_SOURCE == SOURCES[0]

@@ -60,6 +60,8 @@ STATUS: dict[type[e.GengbaoError], int] = {
     e.GuardFailed: 422,
     e.VersionConflict: 409,
     e.IdempotencyMismatch: 422,
+    e.ImportRefused: 422,
+    e.ImportFileError: 422,
     e.RequestInProgress: 409,  # with Retry-After: the first request's answer comes later
     e.Unauthenticated: 401,
     e.SurveyFileError: 422,  # an uploaded findings file that cannot be read at all

@@ -25,8 +25,12 @@ from pydantic import (
 )
 
 __all__ = [
+    "MAX_BATCH",
     "MAX_DEPTH",
     "Case",
+    "CaseBatch",
+    "CaseBatchItem",
+    "CaseBatchResult",
     "CaseCreate",
     "CaseDetail",
     "CasePage",
@@ -44,6 +48,7 @@ __all__ = [
 ]
 
 MAX_DEPTH = 16
+MAX_BATCH = 1000  # items in one POST /cases/batch
 MAX_NAME = 200
 MAX_TEXT = 2000
 MAX_REFERENCE = 1000
@@ -115,6 +120,33 @@ class CaseCreate(_Request):
         examples=[
             {"address": "新华村一组 12 号旁", "land_type": "永久基本农田", "source": "村级巡查"}
         ],
+    )
+
+
+class CaseBatchItem(_Request):
+    """One case of a batch: its unit, its data and, optionally, its own idempotency key."""
+
+    unit: Name = Field(examples=["ddk-bq-xh-1"])
+    data: JSONObject = Field(default_factory=dict, description="the case fields")
+    key: Name | None = Field(
+        default=None,
+        description="an idempotency key of this item: the same key and item (from this "
+        "actor) replays the first answer, as `Idempotency-Key` does for POST /cases",
+    )
+
+
+class CaseBatch(_Request):
+    """Open many cases of *workflow* at once (at most :data:`MAX_BATCH`)."""
+
+    workflow: Name = Field(examples=["farmland_violation"])
+    items: list[CaseBatchItem] = Field(
+        min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} cases"
+    )
+    skip_invalid: bool = Field(
+        default=False,
+        description="false (default): one bad item and nothing is written (422 "
+        "import_refused); true: the good items are written, the bad ones answered with "
+        "their problems",
     )
 
 
@@ -257,6 +289,25 @@ class CaseDetail(Case):
     timers: list[PendingTimer]
     failed_timers: list[FailedTimer]
     overdue: list[OverdueFact]
+
+
+class CaseBatchOutcome(_Response):
+    line: int = Field(description="the item's position in `items`, from 1")
+    id: str | None = Field(description="the case opened (or replayed by its key); null: refused")
+    replayed: bool | None = None
+    error: str | None = Field(default=None, description="the first problem's code")
+    problems: list[dict[str, Any]] | None = Field(
+        default=None, description="every problem of the item: line, field, code, message"
+    )
+
+
+class CaseBatchResult(_Response):
+    workflow: str
+    refused: bool
+    written: int
+    replayed: int
+    skipped: int
+    items: list[CaseBatchOutcome] = Field(description="one per item, in order")
 
 
 class CasePage(_Response):

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from json.encoder import encode_basestring  # what json.dumps(text, ensure_ascii=False) is
 from typing import Any
 
 from engine.clock import as_utc
@@ -71,7 +72,13 @@ def canonical_number(value: int | float) -> str:
     PostgreSQL parses into its exact ``numeric``; trailing zeros move into the
     exponent and a negative zero is zero.
     """
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, int):  # the common case, without Decimal
+        text = str(abs(value))
+        significant = text.rstrip("0")
+        if not significant:
+            return "0"
+        return f"{'-' if value < 0 else ''}{significant}e{len(text) - len(significant)}"
+    if not math.isfinite(value):
         raise TypeError(f"cannot hash the non-finite number {value!r}")
     sign, digits, exponent = Decimal(repr(value) if isinstance(value, float) else value).as_tuple()
     assert isinstance(exponent, int)
@@ -91,14 +98,14 @@ def _canonical(value: Any) -> str:
     if isinstance(value, (int, float)):
         return canonical_number(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return encode_basestring(value)
     if isinstance(value, datetime):
         return json.dumps(_timestamp(value))
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_canonical(v) for v in value) + "]"
     if isinstance(value, Mapping):
         items = sorted(value.items())
-        inner = (json.dumps(str(k), ensure_ascii=False) + ":" + _canonical(v) for k, v in items)
+        inner = (encode_basestring(str(k)) + ":" + _canonical(v) for k, v in items)
         return "{" + ",".join(inner) + "}"
     raise TypeError(f"cannot hash {type(value).__name__}")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, select, update
@@ -70,6 +70,9 @@ from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible
 from engine.store import connection, for_update, insert_or_ignore, lock_wait_limit, transaction
 from engine.store.db import read_only
 from engine.store.tables import cases, history, idempotency, units, workflow_versions
+
+if TYPE_CHECKING:
+    from engine.cases.batch import BatchResult, NewCase, Problem
 
 __all__ = [
     "SYSTEM_ACTOR",
@@ -717,6 +720,31 @@ class CaseService:
         if revision is None:
             raise UnknownCase(case_id)
         return revision
+
+    # -- bulk creation: engine/cases/batch.py ------------------------------
+    def create_cases(
+        self,
+        workflow: str,
+        items: Sequence[NewCase],
+        actor: str,
+        *,
+        skip_invalid: bool = False,
+        rejected: Sequence[Problem] = (),
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BatchResult:
+        """Open many cases in one transaction, as :meth:`create_case` opens one
+        (see :mod:`engine.cases.batch`)."""
+        from engine.cases.batch import create_cases  # batch builds on this module
+
+        return create_cases(
+            self,
+            workflow,
+            items,
+            actor,
+            skip_invalid=skip_invalid,
+            rejected=rejected,
+            progress=progress,
+        )
 
 
 def _permits(t: TransitionSpec, held: set[str], actor: str) -> bool:

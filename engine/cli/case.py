@@ -1,4 +1,4 @@
-"""``gengbao case create|event|show|list|history|verify``: cases."""
+"""``gengbao case create|import|event|show|list|history|verify``: cases."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ import argparse
 import dataclasses
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import Context, Failure, add_json, add_viewer, emit, viewer_of, write_output
 
 if TYPE_CHECKING:
+    from engine.cases.batch import BatchResult
     from engine.cases.service import CaseView
+
+IMPORT_FORMATS = ("jsonl", "csv")  # engine.cases.imports.FORMATS, without importing it
 
 __all__ = ["add_commands"]
 
@@ -28,6 +32,28 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--key", metavar="IDEMPOTENCY_KEY")
     add_json(p)
     p.set_defaults(handler=case_create)
+
+    p = case.add_parser(
+        "import",
+        help="open many cases from a JSON Lines or CSV file",
+        description="Open a case per line of FILE (JSON Lines or CSV with a header; - for "
+        "stdin).  Every line is checked first; one bad line and nothing is written (exit 1), "
+        "unless --skip-invalid: then the good lines are written and the bad ones reported "
+        "(exit 3 when some were skipped).  Exit 0: every line written or replayed.",
+    )
+    p.add_argument("workflow", metavar="WORKFLOW")
+    p.add_argument("file", metavar="FILE", help=".jsonl/.ndjson or .csv; - reads stdin")
+    p.add_argument("--actor", required=True, metavar="PERSON_ID")
+    p.add_argument(
+        "--format", choices=IMPORT_FORMATS, help="default: by the extension, else the content"
+    )
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="write the good lines and report the bad ones (default: all or nothing)",
+    )
+    add_json(p)
+    p.set_defaults(handler=case_import)
 
     p = case.add_parser("event", help="submit an event (a trigger) to a case")
     p.add_argument("case_id", metavar="CASE_ID")
@@ -145,6 +171,75 @@ def case_create(args: argparse.Namespace, ctx: Context) -> int:
     view = ctx.app().cases.create_case(args.workflow, args.unit, args.actor, args.data, args.key)
     _print_case(view, args.json, ctx)
     return 0
+
+
+SKIPPED = 3  # exit status: --skip-invalid wrote the good lines, and skipped some
+
+
+def case_import(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.cases.imports import decode, parse
+    from engine.errors import ImportFileError
+
+    source = "<stdin>" if args.file == "-" else args.file
+    try:
+        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        raise ImportFileError(f"{source}: cannot read: {exc.strerror}", file=source) from None
+    app = ctx.app()
+    fields = app.catalog.compiled_latest(args.workflow).workflow.fields
+    parsed = parse(decode(raw, source), source, fields, args.format)
+    progress = _Progress() if not args.json and sys.stderr.isatty() else None
+    result = app.cases.create_cases(
+        args.workflow,
+        parsed.items,
+        args.actor,
+        skip_invalid=args.skip_invalid,
+        rejected=parsed.problems,
+        progress=progress,
+    )
+    if progress is not None:
+        progress.done()
+    if args.json:
+        emit({"file": source, **result.as_dict()})
+    else:
+        for problem in result.problems:
+            print(problem.describe(source), file=sys.stderr)
+        _print_import(source, result)
+    if result.refused or (result.problems and not result.written and not result.replayed):
+        return 1
+    return SKIPPED if result.problems else 0
+
+
+def _print_import(source: str, result: BatchResult) -> None:
+    if result.refused:
+        print(
+            f"gengbao: error: {source}: nothing imported: {len(result.problems)} problem(s) "
+            f"on {result.skipped} line(s); fix them, or pass --skip-invalid",
+            file=sys.stderr,
+        )
+        return
+    ids = [i.id for i in result.items if i.id is not None and not i.replayed]
+    span = f" ({ids[0]} … {ids[-1]})" if len(ids) > 1 else f" ({ids[0]})" if ids else ""
+    print(
+        f"{source}: {result.written} case(s) imported{span}, {result.replayed} replayed, "
+        f"{result.skipped} line(s) skipped"
+    )
+
+
+class _Progress:
+    """One line on stderr, rewritten in place: ``importing: 12000/20000 (60%)``."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = 100 * done // total if total else 100
+        print(f"\rimporting: {done}/{total} ({percent}%)", end="", file=sys.stderr, flush=True)
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            print(file=sys.stderr)
 
 
 def case_event(args: argparse.Namespace, ctx: Context) -> int:

@@ -217,6 +217,7 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
 # The contract routes of the HTTP API (issues 6 and 7), as (METHOD, path template).
 CONTRACT_ROUTES = [
     ("POST", "/cases"),
+    ("POST", "/cases/batch"),
     ("GET", "/cases"),
     ("GET", "/cases/{case_id}"),
     ("POST", "/cases/{case_id}/events"),

@@ -17,6 +17,8 @@ from engine.api.auth import PrincipalDep
 from engine.api.deps import ServicesDep
 from engine.api.schemas import (
     Case,
+    CaseBatch,
+    CaseBatchResult,
     CaseCreate,
     CaseDetail,
     CasePage,
@@ -24,8 +26,9 @@ from engine.api.schemas import (
     EventSubmit,
     HistoryEntry,
 )
+from engine.cases.batch import NewCase
 from engine.cases.service import CaseFilter
-from engine.errors import EventRejected, InvalidData, UnknownUnit
+from engine.errors import EventRejected, ImportRefused, InvalidData, UnknownUnit
 
 __all__ = ["router"]
 
@@ -69,6 +72,28 @@ def create_case(
         raise
     services.counters.add("create", "accepted")
     return JSONResponse(view.as_dict(), status_code=201)
+
+
+@router.post(
+    "/cases/batch",
+    response_model=CaseBatchResult,
+    responses=_errors(404, 413),
+    summary="Open many cases at once (at most 1000)",
+)
+def create_cases(body: CaseBatch, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
+    items = [
+        NewCase(line=n, unit=i.unit, data=i.data, key=i.key)
+        for n, i in enumerate(body.items, start=1)
+    ]
+    result = services.app.cases.create_cases(
+        body.workflow, items, principal.actor, skip_invalid=body.skip_invalid
+    )
+    if result.refused:
+        services.counters.add("import", "rejected", ImportRefused.code)
+        answer = result.as_dict()
+        raise ImportRefused([p.as_dict() for p in result.problems], answer["items"])
+    services.counters.add("import", "accepted")
+    return JSONResponse(result.as_dict())
 
 
 @router.get("/cases", response_model=CasePage, responses=_errors(), summary="List cases")
