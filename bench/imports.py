@@ -45,6 +45,7 @@ if str(ROOT) not in sys.path:  # `python bench/imports.py` puts only bench/ on t
 
 import sqlalchemy as sa  # noqa: E402
 
+from bench.figures import Figure, record  # noqa: E402
 from engine.app import App  # noqa: E402
 from engine.cases.batch import BATCH_ROWS, NewCase  # noqa: E402
 from engine.clock import FixedClock  # noqa: E402
@@ -326,6 +327,28 @@ def run(backend: Backend, n: int, repeat: int, cli: bool, folder: Path) -> None:
         c = statistics.median(cli_s)
         print(f"  whole CLI process        {c:7.3f} s  {n / c:9,.0f} cases/s  ({c / r:.1f}× raw)")
     print(f"  raw driver executemany   {r:7.3f} s  {n / r:9,.0f} cases/s  (1.0×)")
+    base = {"unit": "cases/s", "baseline": "raw executemany", "baseline_value": n / r}
+    record(
+        Figure(
+            bench="imports",
+            name=f"{n:,} cases in process, {backend.name}",
+            value=n / e,
+            ratio=r / e,
+            target="≥ 20,000 cases/s" if backend.name == "sqlite" else "",
+            **base,  # type: ignore[arg-type]
+        )
+    )
+    if cli_s:
+        record(
+            Figure(
+                bench="imports",
+                name=f"{n:,} cases, whole CLI process, {backend.name}",
+                value=n / c,
+                ratio=r / c,
+                target="≥ 0.1 (within 10× of raw)",
+                **base,  # type: ignore[arg-type]
+            )
+        )
 
 
 def main() -> None:

@@ -50,6 +50,12 @@ BENCHMARKS = [
         ("--cases", "100", "--repeat", "5", "--sqlite-synchronous", "normal"),
         ("--cases", "20", "--repeat", "3", "--sqlite-synchronous", "normal"),
     ),
+    Benchmark(
+        "imports",
+        "imports.py",
+        ("--cases", "20000", "--repeat", "3"),
+        ("--cases", "5000", "--repeat", "1"),
+    ),
     Benchmark("cli", "cli.py", ("--runs", "20"), ("--runs", "5"), postgres=False),
 ]
 
