@@ -1,21 +1,34 @@
-"""The sweep: claim due timer rows and fire each in the same transaction as its effects.
+"""The sweep: claim due timer rows and fire them, a batch per transaction with its effects.
 
-Claims are ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several processes
-divide the due rows between them; on SQLite (no ``FOR UPDATE``) the writer
-holds the database lock from ``BEGIN IMMEDIATE`` and each claim is a
-conditional update only one claimer can win.  Claim, effects and the
-``fired`` mark commit together: a process killed mid-sweep leaves the rows
-pending for the next sweep, and nothing it did survives — nothing is lost or
-done twice.  Due rows fire oldest first, so a restart after downtime catches
-up in order, each row recording how late it fired.
+A batch is a handful of statements whatever its size (``bench/timers.py``
+counts them): the due rows (two indexed queries, pending and failed), their
+cases read and locked in one statement (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so several processes divide the due rows between them; SQLite has
+no row locks, the writer holds the database from ``BEGIN IMMEDIATE``), the
+claim — one ``UPDATE … RETURNING`` that moves the rows from pending (or failed
+and due for a retry) to ``firing``, so only one claimer can win each — and
+then the batch's effects, each kind in one ``executemany``: notifications,
+overdue facts, the next occurrence of repeating reminders, escalation levels,
+and the rows' final marks.  Claim, effects and marks commit together: a
+process killed mid-sweep leaves the rows pending for the next sweep, and
+nothing it did survives — nothing is lost or done twice.  Due rows fire oldest
+first, so a restart after downtime catches up in order, each row recording
+how late it fired.
 
-Each timer fires in its own savepoint: when its effects raise (an unknown
-kind, a template or trigger that fails, a bug), they roll back, the row
+One bad timer never stops the others.  A timer's effects are worked out in
+Python first; one whose effects raise there (an unknown kind, a rung its
+state does not have, a workflow that no longer compiles) writes nothing and
 becomes ``failed`` with ``attempts``, ``last_error`` and a backoff
-``next_attempt_at`` (:mod:`engine.timers.retry`), and the rest of the batch
-fires and commits.  A failed timer is due again once its next attempt has
-passed, and is checked against its case like any other: if the case moved on
-meanwhile it is cancelled (stale), never fired.
+``next_attempt_at`` (:mod:`engine.timers.retry`).  Only the effects that run
+code with its own writes get a savepoint of their own: an escalation rung's
+trigger fired through :meth:`CaseService.fire_as_system` (with that timer's
+other effects, written just before it), and the handlers of other
+subsystems' timers (patrol obligations).  Should a batched write itself fail,
+it rolls back to its savepoint and the batch's timers are written again one
+by one, each in its own savepoint, so the failure stays with its timer.  A
+failed timer is due again once its next attempt has passed, and is checked
+against its case like any other: if the case moved on meanwhile it is
+cancelled (stale), never fired.
 
 Effects by kind:
 
@@ -36,13 +49,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from engine.cases.rows import raise_escalation_level
+from engine.cases.rows import raise_escalation_levels
 from engine.cases.service import CaseService
 from engine.clock import Clock
 from engine.definitions import StateSpec, Workflow
@@ -51,13 +64,14 @@ from engine.errors import EventRejected, TimerError, UnknownTimerKind
 from engine.grid.visibility import ADMIN, Viewer
 from engine.process import worker_id
 from engine.store import connection, skip_locked, transaction
+from engine.store.db import read_only
 from engine.store.tables import cases, timers
-from engine.timers.facts import record_overdue
+from engine.timers.facts import overdue_row, record_overdue_many
 from engine.timers.ledger import TimerLedger
 from engine.timers.retry import RetryPolicy
 from engine.timers.rungs import rung_level
 from engine.timers.schedule import TimerSchedule
-from notifications.outbox import enqueue
+from notifications.outbox import enqueue_many
 
 __all__ = ["CASE_KINDS", "Fired", "TimerService", "worker_id"]
 
@@ -115,6 +129,38 @@ class Fired:
         }
 
 
+@dataclass
+class _Planned:
+    """What firing one claimed timer writes, worked out before anything is written."""
+
+    timer: Any
+    fired: Fired
+    status: str  # the row's final status: fired | cancelled
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    facts: list[dict[str, Any]] = field(default_factory=list)
+    repeats: list[dict[str, Any]] = field(default_factory=list)
+    level: tuple[str, int] | None = None  # (case, escalation level) a rung raises it to
+
+
+@dataclass
+class _Batch:
+    """The effects of one batch's timers, written together by :meth:`TimerService._flush`."""
+
+    planned: list[_Planned] = field(default_factory=list)
+
+
+_MARK = (
+    update(timers)
+    .where(timers.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        fired_at=bindparam("b_at"),
+        detail=bindparam("b_detail"),
+        next_attempt_at=None,
+    )
+)
+
+
 class TimerService:
     def __init__(
         self,
@@ -137,7 +183,7 @@ class TimerService:
         self.ledger = TimerLedger(engine, clock)
         self.on_fired: list[Callable[[Fired], None]] = []
         # Timer kinds owned by other subsystems: kind → handler(conn, timer row, now) → detail.
-        # Each runs in the sweep's transaction, like the case timers' effects.
+        # Each runs in the sweep's transaction, in a savepoint of its own.
         self.handlers: dict[str, Callable[[Connection, Any, dt.datetime], str]] = {}
 
     # -- the loop body ---------------------------------------------------
@@ -158,12 +204,16 @@ class TimerService:
         return fired
 
     def next_due(self) -> dt.datetime | None:
-        """The earliest instant a timer is due: a pending one, or a failed one's next attempt."""
+        """The earliest instant a timer is due: a pending one, or a failed one's next attempt.
+
+        One statement, each half read from its partial index (``ix_timers_pending_due``,
+        ``ix_timers_failed_next_attempt``); it takes no write lock on SQLite."""
         t = timers.c
-        with connection(self.engine) as conn:
-            pending = conn.execute(select(func.min(t.due_at)).where(t.status == "pending"))
-            retry = conn.execute(select(func.min(t.next_attempt_at)).where(t.status == "failed"))
-            times = [x for x in (pending.scalar(), retry.scalar()) if x is not None]
+        pending = select(func.min(t.due_at)).where(t.status == "pending").scalar_subquery()
+        retry = select(func.min(t.next_attempt_at)).where(t.status == "failed").scalar_subquery()
+        with connection(read_only(self.engine)) as conn:
+            row = conn.execute(select(pending, retry)).one()
+        times = [x for x in row if x is not None]
         return min(times, default=None)
 
     def _sweep_once(self, at: dt.datetime, size: int) -> tuple[list[Fired], int]:
@@ -174,54 +224,202 @@ class TimerService:
         on PostgreSQL the batch's cases are locked ``FOR UPDATE SKIP LOCKED`` in
         id order, and only the timers of cases this sweeper holds are claimed.
         """
-        t = timers.c
         fired: list[Fired] = []
         with transaction(self.engine, "sweep timers in") as conn:
             rows = _due(conn, at, size)
-            held = self._lock(conn, rows)
-            for row in rows:
-                if row.id not in held:
-                    continue  # its case (or the row) is another transaction's right now
-                # Claimed only as read: a row moved since (``timers recompute`` changes
-                # its due time and revision) is left for the next sweep.
-                claimed = conn.execute(
-                    update(timers)
-                    .where(
-                        t.id == row.id,
-                        t.status == row.status,
-                        t.due_at == row.due_at,
-                        t.case_revision == row.case_revision,
-                    )
-                    .values(status="firing", fired_by=self.worker)
-                ).rowcount
-                if claimed == 1:
-                    fired.append(self._fire_isolated(conn, row, at))
+            held, case_rows = self._lock(conn, rows)
+            claimed = self._claim(conn, [r.id for r in rows if r.id in held], at)
+            batch = _Batch()
+            levels = {c.id: c.escalation_level for c in case_rows.values()}
+            for row in rows:  # oldest first
+                timer = claimed.get(row.id)
+                if timer is not None:
+                    fired.append(self._fire(conn, timer, at, batch, case_rows, levels))
+            fired = self._flush(conn, batch, at, fired)
         for result in fired:
             for hook in self.on_fired:
                 hook(result)
         return fired, len(rows)
 
-    def _lock(self, conn: Connection, rows: Sequence[Any]) -> set[int]:
-        """The ids of *rows* this transaction may fire (SQLite: all; it holds the database)."""
+    def _own(self, row: Any) -> bool:
+        """A timer of another subsystem, or a stray row without a case."""
+        return row.kind in self.handlers or row.case_id is None
 
-        def own(r: Any) -> bool:  # a timer of another subsystem, or a stray row without a case
-            return r.kind in self.handlers or r.case_id is None
+    def _lock(self, conn: Connection, rows: Sequence[Any]) -> tuple[set[int], dict[str, Any]]:
+        """The ids of *rows* this transaction may fire (SQLite: all; it holds the database),
+        and the case rows of those, read and locked in one statement."""
+        wanted = sorted({r.case_id for r in rows if not self._own(r)})
+        case_rows: dict[str, Any] = {}
+        if wanted:
+            query = select(cases).where(cases.c.id.in_(wanted)).order_by(cases.c.id)
+            case_rows = {c.id: c for c in conn.execute(skip_locked(query, conn))}
+        locked_own = _skip_locked(conn, timers.c.id, {r.id for r in rows if self._own(r)})
+        held = {
+            r.id for r in rows if (r.id in locked_own if self._own(r) else r.case_id in case_rows)
+        }
+        return held, case_rows
 
-        locked_cases = _skip_locked(conn, cases.c.id, {r.case_id for r in rows if not own(r)})
-        locked_own = _skip_locked(conn, timers.c.id, {r.id for r in rows if own(r)})
-        return {r.id for r in rows if (r.id in locked_own if own(r) else r.case_id in locked_cases)}
+    def _claim(self, conn: Connection, ids: Sequence[int], at: dt.datetime) -> dict[int, Any]:
+        """Claim the rows *ids* that are still due, in one ``UPDATE … RETURNING``; the
+        claimed rows as they are now (status ``firing``).  A row moved since it was read
+        (``timers recompute`` changed its due time, an event cancelled it) is not claimed."""
+        if not ids:
+            return {}
+        t = timers.c
+        still_due = or_(
+            (t.status == "pending") & (t.due_at <= at),
+            (t.status == "failed") & (t.next_attempt_at <= at),
+        )
+        claimed = conn.execute(
+            update(timers)
+            .where(t.id.in_(ids), still_due)
+            .values(status="firing", fired_by=self.worker)
+            .returning(*timers.c)
+        )
+        return {row.id: row for row in claimed}
 
-    def _fire_isolated(self, conn: Connection, timer: Any, now: dt.datetime) -> Fired:
-        """Fire *timer* in its own savepoint; if anything in it raises, record the failure."""
+    def _fire(
+        self,
+        conn: Connection,
+        timer: Any,
+        now: dt.datetime,
+        batch: _Batch,
+        case_rows: dict[str, Any],
+        levels: dict[str, int],
+    ) -> Fired:
+        """Fire one claimed timer: its effects go into *batch* (or, for a rung with a
+        trigger and another subsystem's timer, are written now in a savepoint); a timer
+        whose effects raise is recorded ``failed`` and writes nothing else."""
         try:
-            with conn.begin_nested():
-                return self._fire(conn, timer, now)
+            handler = self.handlers.get(timer.kind)
+            if handler is not None:  # a timer of another subsystem (e.g. patrol obligations)
+                with conn.begin_nested():
+                    detail = handler(conn, timer, now)
+                return self._plan(
+                    batch, _Planned(timer, Fired.of(timer, now, "fired", detail), "fired")
+                )
+            case = case_rows.get(timer.case_id) if timer.case_id is not None else None
+            current = (
+                case is not None
+                and case.state == timer.state
+                and case.revision == timer.case_revision
+                and case.closed_at is None
+            )
+            if case is None or (current and timer.kind not in CASE_KINDS):
+                # No code handles it (and a row without a case is never a case timer).
+                raise UnknownTimerKind(timer.id, timer.kind, [*CASE_KINDS, *sorted(self.handlers)])
+            if not current:
+                stale = Fired.of(timer, now, "stale", "stale: the case moved on")
+                return self._plan(batch, _Planned(timer, stale, "cancelled"))
+            planned, trigger = self._effects(conn, timer, case, now, levels)
+            if trigger is None:
+                return self._plan(batch, planned)
+            return self._fire_trigger(conn, batch, planned, trigger, case_rows, levels)
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise  # the connection is gone: nothing of this batch can commit anyway
             return self._failed(conn, timer, now, exc)
         except Exception as exc:  # one bad timer never stops the others
             return self._failed(conn, timer, now, exc)
+
+    @staticmethod
+    def _plan(batch: _Batch, planned: _Planned) -> Fired:
+        batch.planned.append(planned)
+        return planned.fired
+
+    def _fire_trigger(
+        self,
+        conn: Connection,
+        batch: _Batch,
+        planned: _Planned,
+        trigger: str,
+        case_rows: dict[str, Any],
+        levels: dict[str, int],
+    ) -> Fired:
+        """A rung whose trigger moves the case: the batch so far is written first (so
+        the level raised before the move is not written over the move's reset), then
+        this rung's effects and the trigger together, in a savepoint of their own."""
+        timer = planned.timer
+        self._flush_planned(conn, batch)
+        case_id = timer.case_id
+        try:
+            with conn.begin_nested():
+                self._write(conn, [planned], planned.fired.fired_at)
+                try:
+                    with conn.begin_nested():
+                        moved = self.cases.fire_as_system(conn, case_id, trigger)
+                    detail = f"{planned.fired.detail}; fired {trigger} → {moved.state}"
+                except EventRejected as exc:
+                    log.warning(
+                        "case %s: rung %d trigger %s refused: %s", case_id, timer.rung, trigger, exc
+                    )
+                    detail = f"{planned.fired.detail}; trigger {trigger} refused: {exc}"
+                conn.execute(
+                    _MARK,
+                    {
+                        "b_id": timer.id,
+                        "b_status": "fired",
+                        "b_at": planned.fired.fired_at,
+                        "b_detail": detail,
+                    },
+                )
+        finally:
+            # Whatever happened, later timers of this case in the batch see it as it is now.
+            case = conn.execute(select(cases).where(cases.c.id == case_id)).one()
+            case_rows[case_id] = case
+            levels[case_id] = case.escalation_level
+        return Fired.of(timer, planned.fired.fired_at, "fired", detail)
+
+    def _flush(
+        self, conn: Connection, batch: _Batch, now: dt.datetime, fired: list[Fired]
+    ) -> list[Fired]:
+        """Write what the batch's timers planned; returns *fired* with the outcome of any
+        timer whose write failed replaced by its failure."""
+        failures = self._flush_planned(conn, batch)
+        if not failures:
+            return fired
+        return [failures.get(f.timer_id, f) for f in fired]
+
+    def _flush_planned(self, conn: Connection, batch: _Batch) -> dict[int, Fired]:
+        """Write *batch*'s planned effects and marks in one ``executemany`` per table and
+        empty it; if that fails, write them again timer by timer, each in a savepoint, so
+        the failure stays with its timer.  Returns the failures by timer id."""
+        planned, batch.planned = batch.planned, []
+        if not planned:
+            return {}
+        now = planned[0].fired.fired_at
+        try:
+            with conn.begin_nested():
+                self._write(conn, planned, now)
+                _mark(conn, planned)
+            return {}
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise
+        failures: dict[int, Fired] = {}
+        for one in planned:
+            try:
+                with conn.begin_nested():
+                    self._write(conn, [one], now)
+                    _mark(conn, [one])
+            except DBAPIError as exc:
+                if exc.connection_invalidated:
+                    raise
+                failures[one.timer.id] = self._failed(conn, one.timer, now, exc)
+        return failures
+
+    def _write(self, conn: Connection, planned: Sequence[_Planned], now: dt.datetime) -> None:
+        enqueue_many(conn, [n for p in planned for n in p.notifications])
+        record_overdue_many(conn, [f for p in planned for f in p.facts])
+        repeats = [r for p in planned for r in p.repeats]
+        if repeats:
+            conn.execute(insert(timers), repeats)
+        levels: dict[str, int] = {}
+        for p in planned:
+            if p.level is not None:
+                case_id, level = p.level
+                levels[case_id] = max(level, levels.get(case_id, 0))
+        raise_escalation_levels(conn, levels)
 
     def _failed(self, conn: Connection, timer: Any, now: dt.datetime, exc: Exception) -> Fired:
         attempts = (timer.attempts or 0) + 1
@@ -247,40 +445,14 @@ class TimerService:
         log.warning("timer %s %s case %s: %s", timer.id, timer.kind, timer.case_id, detail)
         return Fired.of(timer, now, "failed", detail)
 
-    def _fire(self, conn: Connection, timer: Any, now: dt.datetime) -> Fired:
-        handler = self.handlers.get(timer.kind)
-        if handler is not None:  # a timer of another subsystem (e.g. patrol obligations)
-            detail = handler(conn, timer, now)  # (in the savepoint of _fire_isolated)
-            self._mark(conn, timer, "fired", now, detail)
-            return Fired.of(timer, now, "fired", detail)
-        case = conn.execute(select(cases).where(cases.c.id == timer.case_id)).one_or_none()
-        current = (
-            case is not None
-            and case.state == timer.state
-            and case.revision == timer.case_revision
-            and case.closed_at is None
-        )
-        if case is None or (current and timer.kind not in CASE_KINDS):
-            # No code handles it (and a row without a case is never a case timer).
-            raise UnknownTimerKind(timer.id, timer.kind, [*CASE_KINDS, *sorted(self.handlers)])
-        status = "fired" if current else "cancelled"
-        detail = self._effects(conn, timer, case, now) if current else "stale: the case moved on"
-        self._mark(conn, timer, status, now, detail)
-        return Fired.of(timer, now, "fired" if current else "stale", detail)
-
-    def _mark(
-        self, conn: Connection, timer: Any, status: str, now: dt.datetime, detail: str
-    ) -> None:
-        conn.execute(
-            update(timers)
-            .where(timers.c.id == timer.id)
-            .values(status=status, fired_at=now, detail=detail, next_attempt_at=None)
-        )
-
     # -- effects ---------------------------------------------------------
-    def _effects(self, conn: Connection, timer: Any, case: Any, now: dt.datetime) -> str:
+    def _effects(
+        self, conn: Connection, timer: Any, case: Any, now: dt.datetime, levels: dict[str, int]
+    ) -> tuple[_Planned, str | None]:
+        """What a current case timer writes, and the trigger its rung fires (if any)."""
         wf = self.cases.catalog.compiled(conn, case.definition_id).workflow
         state = wf.state(timer.state)
+        level_now = levels.get(case.id, case.escalation_level)
         context = {
             "deadline": {
                 "due": timer.deadline_at.isoformat(),
@@ -292,27 +464,34 @@ class TimerService:
             "snapshot": {
                 "state": case.state,
                 "data": case.data,
-                "escalation_level": max(case.escalation_level, (timer.rung or -1) + 1),
+                "escalation_level": max(level_now, (timer.rung or -1) + 1),
             },
         }
+
+        def planned(detail: str) -> _Planned:
+            return _Planned(timer, Fired.of(timer, now, "fired", detail), "fired")
+
         if timer.kind == "reminder":
             if now >= timer.deadline_at:  # after downtime: the overdue notice says it all
-                return SKIPPED_PAST_DEADLINE
-            enqueue(
-                conn,
-                case_id=case.id,
-                kind="reminder",
-                roles=_actors_of(wf, state),
-                template="reminder",
-                context=context,
-                dedupe_key=f"timer:{timer.id}",
-                at=now,
+                return planned(SKIPPED_PAST_DEADLINE), None
+            done = planned("reminder queued")
+            done.notifications.append(
+                {
+                    "case_id": case.id,
+                    "kind": "reminder",
+                    "roles": _actors_of(wf, state),
+                    "template": "reminder",
+                    "context": context,
+                    "dedupe_key": f"timer:{timer.id}",
+                    "at": now,
+                }
             )
-            self._repeat(conn, timer, now, wf, state)
-            return "reminder queued"
+            done.repeats.extend(self._repeat(timer, now, wf, state))
+            return done, None
         if timer.kind == "deadline":
-            record_overdue(conn, timer, case.unit_code, case.escalation_level, now)
-            return "deadline passed"
+            done = planned("deadline passed")
+            done.facts.append(overdue_row(timer, case.unit_code, level_now, now))
+            return done, None
         rungs = state.deadline.escalate if state.deadline is not None else ()
         if timer.rung is None or not 0 <= timer.rung < len(rungs):
             raise TimerError(
@@ -320,41 +499,30 @@ class TimerService:
                 timer=timer.id,
             )
         rung = rungs[timer.rung]
-        level = max(case.escalation_level, timer.rung + 1)
-        enqueue(
-            conn,
-            case_id=case.id,
-            kind="escalation",
-            roles=[str(r) for r in rung.notify],
-            template=rung.template,
-            context=context,
-            dedupe_key=f"timer:{timer.id}",
-            at=now,
+        level = max(level_now, timer.rung + 1)
+        done = planned(f"escalated to level {level}")
+        done.notifications.append(
+            {
+                "case_id": case.id,
+                "kind": "escalation",
+                "roles": [str(r) for r in rung.notify],
+                "template": rung.template,
+                "context": context,
+                "dedupe_key": f"timer:{timer.id}",
+                "at": now,
+            }
         )
-        raise_escalation_level(conn, case.id, level)
-        record_overdue(conn, timer, case.unit_code, level, now)
-        detail = f"escalated to level {level}"
-        if rung.trigger is not None:
-            try:
-                with conn.begin_nested():
-                    moved = self.cases.fire_as_system(conn, case.id, rung.trigger)
-                detail += f"; fired {rung.trigger} → {moved.state}"
-            except EventRejected as exc:
-                log.warning(
-                    "case %s: rung %d trigger %s refused: %s",
-                    case.id,
-                    timer.rung,
-                    rung.trigger,
-                    exc,
-                )
-                detail += f"; trigger {rung.trigger} refused: {exc}"
-        return detail
+        done.level = (case.id, level)
+        done.facts.append(overdue_row(timer, case.unit_code, level, now))
+        levels[case.id] = level  # later rungs of this case in the batch see it raised
+        return done, rung.trigger
 
     def _repeat(
-        self, conn: Connection, timer: Any, now: dt.datetime, wf: Workflow, state: StateSpec
-    ) -> None:
+        self, timer: Any, now: dt.datetime, wf: Workflow, state: StateSpec
+    ) -> list[dict[str, Any]]:
+        """A repeating reminder's next occurrence (none past its deadline), as a row."""
         if not timer.repeat_seconds:
-            return
+            return []
         # The next occurrence after now: after downtime, one reminder, not a burst.
         # (Counted from this one's delivery, which office hours may have delayed.)
         step = dt.timedelta(seconds=timer.repeat_seconds)
@@ -364,24 +532,24 @@ class TimerService:
         if self.schedule is not None and state.deadline is not None:
             due = self.schedule.reminder_due(wf, state.deadline, following, timer.deadline_at)
             if due is None:
-                return
+                return []
             following = due
         if following >= timer.deadline_at:
-            return
-        conn.execute(
-            insert(timers).values(
-                case_id=timer.case_id,
-                state=timer.state,
-                case_revision=timer.case_revision,
-                kind="reminder",
-                rung=None,
-                deadline_at=timer.deadline_at,
-                due_at=following,
-                repeat_seconds=timer.repeat_seconds,
-                status="pending",
-                created_at=now,
-            )
-        )
+            return []
+        return [
+            {
+                "case_id": timer.case_id,
+                "state": timer.state,
+                "case_revision": timer.case_revision,
+                "kind": "reminder",
+                "rung": None,
+                "deadline_at": timer.deadline_at,
+                "due_at": following,
+                "repeat_seconds": timer.repeat_seconds,
+                "status": "pending",
+                "created_at": now,
+            }
+        ]
 
     # -- reading and re-arming (case show, timers list, timers retry) ----
     def describe(self, case_id: str, *, viewer: Viewer | str = ADMIN) -> dict[str, Any]:
@@ -420,6 +588,23 @@ def _due(conn: Connection, at: dt.datetime, size: int) -> list[Any]:
         return list(pending)
     merged = sorted([*pending, *retry], key=lambda r: (r.next_attempt_at or r.due_at, r.id))
     return merged[:size]
+
+
+def _mark(conn: Connection, planned: Sequence[_Planned]) -> None:
+    """The final marks of the planned timers (fired or cancelled), in one ``executemany``."""
+    if planned:
+        conn.execute(
+            _MARK,
+            [
+                {
+                    "b_id": p.timer.id,
+                    "b_status": p.status,
+                    "b_at": p.fired.fired_at,
+                    "b_detail": p.fired.detail,
+                }
+                for p in planned
+            ],
+        )
 
 
 def _skip_locked(conn: Connection, key: Any, ids: set[Any]) -> set[Any]:
