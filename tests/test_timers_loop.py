@@ -161,8 +161,13 @@ def test_a_due_timer_that_could_not_fire_is_retried_after_a_doubling_backoff(
     assert after == [timedelta(seconds=min(1.0, s)) for s in seconds]
     assert loop.next_wake(0) == START + timedelta(seconds=1)  # nothing due: the interval
     open_case(app)
-    clock.set(local(2026, 9, 18, 11))  # a reminder due now that no sweep fired
-    assert loop.next_wake(0) == clock.now() + timedelta(seconds=RETRY_HELD_SECONDS)
+    swept_at = clock.set(local(2026, 9, 18, 11))  # a reminder due at the sweep, still pending
+    assert loop.next_wake(0, swept_at) == swept_at + timedelta(seconds=RETRY_HELD_SECONDS)
+    assert loop.next_wake(0, swept_at) == swept_at + timedelta(seconds=2 * RETRY_HELD_SECONDS)
+    assert loop.next_wake(3, swept_at) == swept_at + timedelta(seconds=RETRY_HELD_SECONDS)
+    # Due after the sweep's instant (it fell due while the sweep ran): sweep again at once.
+    clock.advance(timedelta(seconds=1))
+    assert loop.next_wake(3, swept_at - timedelta(seconds=1)) == local(2026, 9, 18, 11)
 
 
 def test_next_due_is_the_earliest_pending_or_failed_retry(app: App, clock: FixedClock) -> None:

@@ -100,11 +100,14 @@ class SweepLoop:
             self.after_sweep(len(fired))
         return len(fired)
 
-    def next_wake(self, fired: int) -> dt.datetime:
-        """When to sweep next, after a sweep that handled *fired* timers (-1: it failed):
-        the next due time, at most an interval from now; after a failed sweep, or when a
-        timer is due that could not be fired, a backoff (doubling, at most the interval)."""
+    def next_wake(self, fired: int, at: dt.datetime | None = None) -> dt.datetime:
+        """When to sweep next, after the sweep at *at* (default: now) that handled *fired*
+        timers (-1: it failed): the next due time, at most an interval from now — at
+        once for a timer that fell due while the sweep ran.  After a failed sweep, or
+        when a timer that was due at *at* is still there (held by another transaction),
+        a backoff: doubling while such sweeps fire nothing, at most the interval."""
         now = self.timers.clock.now()
+        at = now if at is None else at
         latest = now + dt.timedelta(seconds=self.interval)
         if not self.follow_due:
             return latest
@@ -115,8 +118,9 @@ class SweepLoop:
             except Exception:
                 log.exception("reading the next due timer failed")
                 fired = -1
-        if fired < 0 or (due is not None and due <= now):
-            self._backoff = min(self.interval, max(RETRY_HELD_SECONDS, self._backoff * 2))
+        if fired < 0 or (due is not None and due <= at):
+            grown = self._backoff * 2 if fired <= 0 else 0.0
+            self._backoff = min(self.interval, max(RETRY_HELD_SECONDS, grown))
             return now + dt.timedelta(seconds=self._backoff)
         self._backoff = 0.0
         return latest if due is None else min(due, latest)
@@ -130,7 +134,7 @@ class SweepLoop:
             at = self.timers.clock.now()
             self.wakeup.begin(at)  # from here on, a commit writing a timer due before at wakes
             fired = self.sweep(at)
-            wake_at = self.next_wake(fired)
+            wake_at = self.next_wake(fired, at)
             if self.follow_due:
                 self.wakeup.plan(wake_at)  # (wakes at once for a timer committed meanwhile)
             seconds = max(

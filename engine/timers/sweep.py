@@ -52,7 +52,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, tuple_, update
 from sqlalchemy.exc import DBAPIError
 
 from engine.cases.rows import raise_escalation_levels
@@ -149,15 +149,16 @@ class _Batch:
     planned: list[_Planned] = field(default_factory=list)
 
 
-_MARK = (
-    update(timers)
-    .where(timers.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("b_status"),
-        fired_at=bindparam("b_at"),
-        detail=bindparam("b_detail"),
-        next_attempt_at=None,
-    )
+# What the sweep needs of a case (not its history head, timestamps, creator).
+_CASE_COLUMNS = (
+    cases.c.id,
+    cases.c.definition_id,
+    cases.c.state,
+    cases.c.unit_code,
+    cases.c.data,
+    cases.c.revision,
+    cases.c.escalation_level,
+    cases.c.closed_at,
 )
 
 
@@ -185,6 +186,7 @@ class TimerService:
         # Timer kinds owned by other subsystems: kind → handler(conn, timer row, now) → detail.
         # Each runs in the sweep's transaction, in a savepoint of its own.
         self.handlers: dict[str, Callable[[Connection, Any, dt.datetime], str]] = {}
+        self._actors: dict[tuple[int, str], list[str]] = {}  # a version's states never change
 
     # -- the loop body ---------------------------------------------------
     def run_due(self, now: dt.datetime | None = None, limit: int | None = None) -> list[Fired]:
@@ -228,7 +230,7 @@ class TimerService:
         with transaction(self.engine, "sweep timers in") as conn:
             rows = _due(conn, at, size)
             held, case_rows = self._lock(conn, rows)
-            claimed = self._claim(conn, [r.id for r in rows if r.id in held], at)
+            claimed = self._claim(conn, [r for r in rows if r.id in held])
             batch = _Batch()
             levels = {c.id: c.escalation_level for c in case_rows.values()}
             for row in rows:  # oldest first
@@ -251,7 +253,7 @@ class TimerService:
         wanted = sorted({r.case_id for r in rows if not self._own(r)})
         case_rows: dict[str, Any] = {}
         if wanted:
-            query = select(cases).where(cases.c.id.in_(wanted)).order_by(cases.c.id)
+            query = select(*_CASE_COLUMNS).where(cases.c.id.in_(wanted)).order_by(cases.c.id)
             case_rows = {c.id: c for c in conn.execute(skip_locked(query, conn))}
         locked_own = _skip_locked(conn, timers.c.id, {r.id for r in rows if self._own(r)})
         held = {
@@ -259,24 +261,24 @@ class TimerService:
         }
         return held, case_rows
 
-    def _claim(self, conn: Connection, ids: Sequence[int], at: dt.datetime) -> dict[int, Any]:
-        """Claim the rows *ids* that are still due, in one ``UPDATE … RETURNING``; the
-        claimed rows as they are now (status ``firing``).  A row moved since it was read
-        (``timers recompute`` changed its due time, an event cancelled it) is not claimed."""
-        if not ids:
+    def _claim(self, conn: Connection, rows: Sequence[Any]) -> dict[int, Any]:
+        """Claim *rows* as they were read, in one ``UPDATE … RETURNING``: each moves from
+        its status (pending, or failed) to ``firing`` only if its status, due time and
+        case revision are still those read, so only one claimer can win it and a row
+        moved since (``timers recompute`` changed its due time and revision, an event
+        cancelled it) is left alone.  The claimed rows by id."""
+        if not rows:
             return {}
         t = timers.c
-        still_due = or_(
-            (t.status == "pending") & (t.due_at <= at),
-            (t.status == "failed") & (t.next_attempt_at <= at),
-        )
+        read = tuple_(t.id, t.status, t.due_at, t.case_revision)
         claimed = conn.execute(
             update(timers)
-            .where(t.id.in_(ids), still_due)
+            .where(read.in_([(r.id, r.status, r.due_at, r.case_revision) for r in rows]))
             .values(status="firing", fired_by=self.worker)
-            .returning(*timers.c)
-        )
-        return {row.id: row for row in claimed}
+            .returning(t.id)
+        ).scalars()
+        by_id = {r.id: r for r in rows}
+        return {i: by_id[i] for i in claimed}
 
     def _fire(
         self,
@@ -355,17 +357,18 @@ class TimerService:
                     )
                     detail = f"{planned.fired.detail}; trigger {trigger} refused: {exc}"
                 conn.execute(
-                    _MARK,
-                    {
-                        "b_id": timer.id,
-                        "b_status": "fired",
-                        "b_at": planned.fired.fired_at,
-                        "b_detail": detail,
-                    },
+                    update(timers)
+                    .where(timers.c.id == timer.id)
+                    .values(
+                        status="fired",
+                        fired_at=planned.fired.fired_at,
+                        detail=detail,
+                        next_attempt_at=None,
+                    )
                 )
         finally:
             # Whatever happened, later timers of this case in the batch see it as it is now.
-            case = conn.execute(select(cases).where(cases.c.id == case_id)).one()
+            case = conn.execute(select(*_CASE_COLUMNS).where(cases.c.id == case_id)).one()
             case_rows[case_id] = case
             levels[case_id] = case.escalation_level
         return Fired.of(timer, planned.fired.fired_at, "fired", detail)
@@ -479,7 +482,7 @@ class TimerService:
                 {
                     "case_id": case.id,
                     "kind": "reminder",
-                    "roles": _actors_of(wf, state),
+                    "roles": self._actors_in(case.definition_id, wf, state),
                     "template": "reminder",
                     "context": context,
                     "dedupe_key": f"timer:{timer.id}",
@@ -516,6 +519,13 @@ class TimerService:
         done.facts.append(overdue_row(timer, case.unit_code, level, now))
         levels[case.id] = level  # later rungs of this case in the batch see it raised
         return done, rung.trigger
+
+    def _actors_in(self, definition_id: int, wf: Workflow, state: StateSpec) -> list[str]:
+        key = (definition_id, state.name)
+        roles = self._actors.get(key)
+        if roles is None:
+            roles = self._actors[key] = _actors_of(wf, state)
+        return roles
 
     def _repeat(
         self, timer: Any, now: dt.datetime, wf: Workflow, state: StateSpec
@@ -591,19 +601,16 @@ def _due(conn: Connection, at: dt.datetime, size: int) -> list[Any]:
 
 
 def _mark(conn: Connection, planned: Sequence[_Planned]) -> None:
-    """The final marks of the planned timers (fired or cancelled), in one ``executemany``."""
-    if planned:
+    """The final marks of the planned timers (fired or cancelled, with their detail):
+    one UPDATE per distinct (status, detail) — a handful per batch."""
+    groups: dict[tuple[str, dt.datetime, str], list[int]] = {}
+    for p in planned:
+        groups.setdefault((p.status, p.fired.fired_at, p.fired.detail), []).append(p.timer.id)
+    for (status, at, detail), ids in groups.items():
         conn.execute(
-            _MARK,
-            [
-                {
-                    "b_id": p.timer.id,
-                    "b_status": p.status,
-                    "b_at": p.fired.fired_at,
-                    "b_detail": p.fired.detail,
-                }
-                for p in planned
-            ],
+            update(timers)
+            .where(timers.c.id.in_(ids))
+            .values(status=status, fired_at=at, detail=detail, next_attempt_at=None)
         )
 
 
