@@ -52,7 +52,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from engine.cases.rows import raise_escalation_levels
@@ -230,7 +230,7 @@ class TimerService:
         with transaction(self.engine, "sweep timers in") as conn:
             rows = _due(conn, at, size)
             held, case_rows = self._lock(conn, rows)
-            claimed = self._claim(conn, [r for r in rows if r.id in held])
+            claimed = self._claim(conn, [r for r in rows if r.id in held], at)
             batch = _Batch()
             levels = {c.id: c.escalation_level for c in case_rows.values()}
             for row in rows:  # oldest first
@@ -261,24 +261,42 @@ class TimerService:
         }
         return held, case_rows
 
-    def _claim(self, conn: Connection, rows: Sequence[Any]) -> dict[int, Any]:
-        """Claim *rows* as they were read, in one ``UPDATE … RETURNING``: each moves from
-        its status (pending, or failed) to ``firing`` only if its status, due time and
-        case revision are still those read, so only one claimer can win it and a row
-        moved since (``timers recompute`` changed its due time and revision, an event
-        cancelled it) is left alone.  The claimed rows by id."""
+    def _claim(self, conn: Connection, rows: Sequence[Any], at: dt.datetime) -> dict[int, Any]:
+        """Claim *rows* that are still due, in one ``UPDATE … RETURNING``: each moves
+        from pending (or failed, its next attempt due) to ``firing``, so only one claimer
+        can win it; a row cancelled since it was read, or moved later (``timers
+        recompute``), is left alone.  The claimed rows by id, as they are now: the few
+        that changed since they were read (a due time moved but still due, a new case
+        revision) are read again, so they are checked against their case as they are."""
         if not rows:
             return {}
         t = timers.c
-        read = tuple_(t.id, t.status, t.due_at, t.case_revision)
+        still_due = ((t.status == "pending") & (t.due_at <= at)) | (
+            (t.status == "failed") & (t.next_attempt_at <= at)
+        )
         claimed = conn.execute(
             update(timers)
-            .where(read.in_([(r.id, r.status, r.due_at, r.case_revision) for r in rows]))
+            .where(t.id.in_([r.id for r in rows]), still_due)
             .values(status="firing", fired_by=self.worker)
-            .returning(t.id)
-        ).scalars()
+            .returning(t.id, t.state, t.case_revision, t.due_at)
+        ).all()
         by_id = {r.id: r for r in rows}
-        return {i: by_id[i] for i in claimed}
+        out: dict[int, Any] = {}
+        moved: list[int] = []
+        for c in claimed:
+            read = by_id[c.id]
+            same = (read.state, read.case_revision, read.due_at) == (
+                c.state,
+                c.case_revision,
+                c.due_at,
+            )
+            if same:
+                out[c.id] = read
+            else:
+                moved.append(c.id)
+        if moved:
+            out.update((r.id, r) for r in conn.execute(select(timers).where(t.id.in_(moved))))
+        return out
 
     def _fire(
         self,
