@@ -49,13 +49,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import DBAPIError
 
-from engine.cases.rows import raise_escalation_levels
 from engine.cases.service import CaseService
 from engine.clock import Clock
 from engine.definitions import StateSpec, Workflow
@@ -66,12 +64,11 @@ from engine.process import worker_id
 from engine.store import connection, skip_locked, transaction
 from engine.store.db import read_only
 from engine.store.tables import cases, timers
-from engine.timers.facts import overdue_row, record_overdue_many
+from engine.timers.batch import CASE_COLUMNS, Batch, Fired, Planned, due_rows, mark, write
+from engine.timers.facts import overdue_row
 from engine.timers.ledger import TimerLedger
 from engine.timers.retry import RetryPolicy
-from engine.timers.rungs import rung_level
 from engine.timers.schedule import TimerSchedule
-from notifications.outbox import enqueue_many
 
 __all__ = ["CASE_KINDS", "Fired", "TimerService", "worker_id"]
 
@@ -80,86 +77,6 @@ log = logging.getLogger(__name__)
 CASE_KINDS = ("deadline", "reminder", "escalation")
 SKIPPED_PAST_DEADLINE = "skipped: deadline passed"
 MAX_ERROR_CHARS = 2000
-
-
-@dataclass(frozen=True)
-class Fired:
-    timer_id: int
-    case: str
-    state: str
-    kind: str
-    rung: int | None
-    due: dt.datetime
-    fired_at: dt.datetime
-    outcome: str  # fired | stale | failed
-    detail: str = ""
-
-    @classmethod
-    def of(cls, timer: Any, now: dt.datetime, outcome: str, detail: str) -> Fired:
-        """What firing the timer row *timer* at *now* came to."""
-        return cls(
-            timer.id,
-            timer.case_id or "",
-            timer.state,
-            timer.kind,
-            timer.rung,
-            timer.due_at,
-            now,
-            outcome,
-            detail,
-        )
-
-    @property
-    def late_seconds(self) -> float:
-        return (self.fired_at - self.due).total_seconds()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.timer_id,
-            "case": self.case,
-            "state": self.state,
-            "kind": self.kind,
-            "rung": self.rung,
-            "level": rung_level(self.rung),
-            "due": self.due.isoformat(),
-            "fired_at": self.fired_at.isoformat(),
-            "late_seconds": self.late_seconds,
-            "outcome": self.outcome,
-            "detail": self.detail,
-        }
-
-
-@dataclass
-class _Planned:
-    """What firing one claimed timer writes, worked out before anything is written."""
-
-    timer: Any
-    fired: Fired
-    status: str  # the row's final status: fired | cancelled
-    notifications: list[dict[str, Any]] = field(default_factory=list)
-    facts: list[dict[str, Any]] = field(default_factory=list)
-    repeats: list[dict[str, Any]] = field(default_factory=list)
-    level: tuple[str, int] | None = None  # (case, escalation level) a rung raises it to
-
-
-@dataclass
-class _Batch:
-    """The effects of one batch's timers, written together by :meth:`TimerService._flush`."""
-
-    planned: list[_Planned] = field(default_factory=list)
-
-
-# What the sweep needs of a case (not its history head, timestamps, creator).
-_CASE_COLUMNS = (
-    cases.c.id,
-    cases.c.definition_id,
-    cases.c.state,
-    cases.c.unit_code,
-    cases.c.data,
-    cases.c.revision,
-    cases.c.escalation_level,
-    cases.c.closed_at,
-)
 
 
 class TimerService:
@@ -228,10 +145,10 @@ class TimerService:
         """
         fired: list[Fired] = []
         with transaction(self.engine, "sweep timers in") as conn:
-            rows = _due(conn, at, size)
+            rows = due_rows(conn, at, size)
             held, case_rows = self._lock(conn, rows)
             claimed = self._claim(conn, [r for r in rows if r.id in held], at)
-            batch = _Batch()
+            batch = Batch()
             levels = {c.id: c.escalation_level for c in case_rows.values()}
             for row in rows:  # oldest first
                 timer = claimed.get(row.id)
@@ -253,7 +170,7 @@ class TimerService:
         wanted = sorted({r.case_id for r in rows if not self._own(r)})
         case_rows: dict[str, Any] = {}
         if wanted:
-            query = select(*_CASE_COLUMNS).where(cases.c.id.in_(wanted)).order_by(cases.c.id)
+            query = select(*CASE_COLUMNS).where(cases.c.id.in_(wanted)).order_by(cases.c.id)
             case_rows = {c.id: c for c in conn.execute(skip_locked(query, conn))}
         locked_own = _skip_locked(conn, timers.c.id, {r.id for r in rows if self._own(r)})
         held = {
@@ -303,7 +220,7 @@ class TimerService:
         conn: Connection,
         timer: Any,
         now: dt.datetime,
-        batch: _Batch,
+        batch: Batch,
         case_rows: dict[str, Any],
         levels: dict[str, int],
     ) -> Fired:
@@ -316,7 +233,7 @@ class TimerService:
                 with conn.begin_nested():
                     detail = handler(conn, timer, now)
                 return self._plan(
-                    batch, _Planned(timer, Fired.of(timer, now, "fired", detail), "fired")
+                    batch, Planned(timer, Fired.of(timer, now, "fired", detail), "fired")
                 )
             case = case_rows.get(timer.case_id) if timer.case_id is not None else None
             current = (
@@ -330,7 +247,7 @@ class TimerService:
                 raise UnknownTimerKind(timer.id, timer.kind, [*CASE_KINDS, *sorted(self.handlers)])
             if not current:
                 stale = Fired.of(timer, now, "stale", "stale: the case moved on")
-                return self._plan(batch, _Planned(timer, stale, "cancelled"))
+                return self._plan(batch, Planned(timer, stale, "cancelled"))
             planned, trigger = self._effects(conn, timer, case, now, levels)
             if trigger is None:
                 return self._plan(batch, planned)
@@ -343,15 +260,15 @@ class TimerService:
             return self._failed(conn, timer, now, exc)
 
     @staticmethod
-    def _plan(batch: _Batch, planned: _Planned) -> Fired:
+    def _plan(batch: Batch, planned: Planned) -> Fired:
         batch.planned.append(planned)
         return planned.fired
 
     def _fire_trigger(
         self,
         conn: Connection,
-        batch: _Batch,
-        planned: _Planned,
+        batch: Batch,
+        planned: Planned,
         trigger: str,
         case_rows: dict[str, Any],
         levels: dict[str, int],
@@ -364,7 +281,7 @@ class TimerService:
         case_id = timer.case_id
         try:
             with conn.begin_nested():
-                self._write(conn, [planned], planned.fired.fired_at)
+                write(conn, [planned])
                 try:
                     with conn.begin_nested():
                         moved = self.cases.fire_as_system(conn, case_id, trigger)
@@ -386,13 +303,13 @@ class TimerService:
                 )
         finally:
             # Whatever happened, later timers of this case in the batch see it as it is now.
-            case = conn.execute(select(*_CASE_COLUMNS).where(cases.c.id == case_id)).one()
+            case = conn.execute(select(*CASE_COLUMNS).where(cases.c.id == case_id)).one()
             case_rows[case_id] = case
             levels[case_id] = case.escalation_level
         return Fired.of(timer, planned.fired.fired_at, "fired", detail)
 
     def _flush(
-        self, conn: Connection, batch: _Batch, now: dt.datetime, fired: list[Fired]
+        self, conn: Connection, batch: Batch, now: dt.datetime, fired: list[Fired]
     ) -> list[Fired]:
         """Write what the batch's timers planned; returns *fired* with the outcome of any
         timer whose write failed replaced by its failure."""
@@ -401,7 +318,7 @@ class TimerService:
             return fired
         return [failures.get(f.timer_id, f) for f in fired]
 
-    def _flush_planned(self, conn: Connection, batch: _Batch) -> dict[int, Fired]:
+    def _flush_planned(self, conn: Connection, batch: Batch) -> dict[int, Fired]:
         """Write *batch*'s planned effects and marks in one ``executemany`` per table and
         empty it; if that fails, write them again timer by timer, each in a savepoint, so
         the failure stays with its timer.  Returns the failures by timer id."""
@@ -411,8 +328,8 @@ class TimerService:
         now = planned[0].fired.fired_at
         try:
             with conn.begin_nested():
-                self._write(conn, planned, now)
-                _mark(conn, planned)
+                write(conn, planned)
+                mark(conn, planned)
             return {}
         except DBAPIError as exc:
             if exc.connection_invalidated:
@@ -421,26 +338,13 @@ class TimerService:
         for one in planned:
             try:
                 with conn.begin_nested():
-                    self._write(conn, [one], now)
-                    _mark(conn, [one])
+                    write(conn, [one])
+                    mark(conn, [one])
             except DBAPIError as exc:
                 if exc.connection_invalidated:
                     raise
                 failures[one.timer.id] = self._failed(conn, one.timer, now, exc)
         return failures
-
-    def _write(self, conn: Connection, planned: Sequence[_Planned], now: dt.datetime) -> None:
-        enqueue_many(conn, [n for p in planned for n in p.notifications])
-        record_overdue_many(conn, [f for p in planned for f in p.facts])
-        repeats = [r for p in planned for r in p.repeats]
-        if repeats:
-            conn.execute(insert(timers), repeats)
-        levels: dict[str, int] = {}
-        for p in planned:
-            if p.level is not None:
-                case_id, level = p.level
-                levels[case_id] = max(level, levels.get(case_id, 0))
-        raise_escalation_levels(conn, levels)
 
     def _failed(self, conn: Connection, timer: Any, now: dt.datetime, exc: Exception) -> Fired:
         attempts = (timer.attempts or 0) + 1
@@ -469,7 +373,7 @@ class TimerService:
     # -- effects ---------------------------------------------------------
     def _effects(
         self, conn: Connection, timer: Any, case: Any, now: dt.datetime, levels: dict[str, int]
-    ) -> tuple[_Planned, str | None]:
+    ) -> tuple[Planned, str | None]:
         """What a current case timer writes, and the trigger its rung fires (if any)."""
         wf = self.cases.catalog.compiled(conn, case.definition_id).workflow
         state = wf.state(timer.state)
@@ -489,8 +393,8 @@ class TimerService:
             },
         }
 
-        def planned(detail: str) -> _Planned:
-            return _Planned(timer, Fired.of(timer, now, "fired", detail), "fired")
+        def planned(detail: str) -> Planned:
+            return Planned(timer, Fired.of(timer, now, "fired", detail), "fired")
 
         if timer.kind == "reminder":
             if now >= timer.deadline_at:  # after downtime: the overdue notice says it all
@@ -593,43 +497,6 @@ class TimerService:
     def retry(self, timer_id: int) -> dict[str, Any]:
         """Re-arm a failed timer (``gengbao timers retry ID``); it fires at the next sweep."""
         return self.ledger.retry(timer_id)
-
-
-def _due(conn: Connection, at: dt.datetime, size: int) -> list[Any]:
-    """The first *size* timers due at *at*, oldest first: pending ones past ``due_at``
-    and failed ones past ``next_attempt_at``.  Two queries, each served in order by
-    its own partial index (one ``OR`` would read neither), merged here."""
-    t = timers.c
-    pending = conn.execute(
-        select(timers)
-        .where(t.status == "pending", t.due_at <= at)
-        .order_by(t.due_at, t.id)
-        .limit(size)
-    ).all()
-    retry = conn.execute(
-        select(timers)
-        .where(t.status == "failed", t.next_attempt_at <= at)
-        .order_by(t.next_attempt_at, t.id)
-        .limit(size)
-    ).all()
-    if not retry:
-        return list(pending)
-    merged = sorted([*pending, *retry], key=lambda r: (r.next_attempt_at or r.due_at, r.id))
-    return merged[:size]
-
-
-def _mark(conn: Connection, planned: Sequence[_Planned]) -> None:
-    """The final marks of the planned timers (fired or cancelled, with their detail):
-    one UPDATE per distinct (status, detail) — a handful per batch."""
-    groups: dict[tuple[str, dt.datetime, str], list[int]] = {}
-    for p in planned:
-        groups.setdefault((p.status, p.fired.fired_at, p.fired.detail), []).append(p.timer.id)
-    for (status, at, detail), ids in groups.items():
-        conn.execute(
-            update(timers)
-            .where(timers.c.id.in_(ids))
-            .values(status=status, fired_at=at, detail=detail, next_attempt_at=None)
-        )
 
 
 def _skip_locked(conn: Connection, key: Any, ids: set[Any]) -> set[Any]:
