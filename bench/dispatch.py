@@ -36,8 +36,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/dispatch.py` puts only bench/ on the path
@@ -45,7 +48,6 @@ if str(ROOT) not in sys.path:  # `python bench/dispatch.py` puts only bench/ on 
 
 from engine.app import App  # noqa: E402
 from engine.clock import SystemClock  # noqa: E402
-from engine.timers import SweepLoop  # noqa: E402
 from notifications.dispatch_loop import DispatchLoop  # noqa: E402
 from tests.support.databases import PostgresSchemas  # noqa: E402
 from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT, farmland_app  # noqa: E402
@@ -126,11 +128,6 @@ def settings(smtp: SmtpReceiver, hook: HttpReceiver) -> dict[str, Any]:
     }
 
 
-class _NoSweep:
-    def run_due(self) -> list[Any]:
-        return []
-
-
 @contextmanager
 def dispatching(app: App, mode: str, interval: float) -> Iterator[Callable[[], int]]:
     """Run the dispatcher in *mode*; yields a function counting skipped interval runs."""
@@ -147,16 +144,21 @@ def dispatching(app: App, mode: str, interval: float) -> Iterator[Callable[[], i
     scheduler_log.setLevel(logging.WARNING)
     scheduler_log.propagate = False
     scheduler_log.addHandler(skipped)
-    timer_loop = SweepLoop(
-        _NoSweep(),  # type: ignore[arg-type]
-        3600,
-        extra_jobs={"dispatch-interval-job": (app.dispatcher.run_once, interval)},
+    scheduler = BackgroundScheduler(timezone=UTC)
+    scheduler.add_job(
+        app.dispatcher.run_once,
+        "interval",
+        seconds=interval,
+        id="dispatch-interval-job",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
     )
-    timer_loop.start()
+    scheduler.start()
     try:
         yield lambda: skipped.count
     finally:
-        timer_loop.stop()
+        scheduler.shutdown(wait=True)
         scheduler_log.removeHandler(skipped)
 
 

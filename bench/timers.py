@@ -1,9 +1,9 @@
-"""Timer sweep cost against the number of pending timers, and the sweep's lateness.
+"""Timer sweep cost and throughput against the number of pending timers, and the loop's lateness.
 
 Usage::
 
     python bench/timers.py [--pending 10000,100000,1000000] [--due 1000] [--repeat 3]
-                           [--cases 1000] [--interval 5]
+                           [--cases 1000] [--interval 5] [--loop-timers 200] [--spread 4]
                            [--postgres URL] [--pg-pending SIZES]
 
 For each pending size P, a fresh database (SQLite: a WAL file copied from a
@@ -21,27 +21,36 @@ Measured, per backend and P:
 
 * fire: wall time of ``app.timers.run_due(now)`` firing the D due rows, median
   of ``--repeat`` runs (between runs the same rows are re-armed: status back to
-  pending, their overdue facts and notifications deleted); µs per fired timer;
-  and the ratio of that time at the largest P to the smallest (≈ 1.0 means the
-  cost follows the due rows, not the pending ones).  All sizes of a backend are
-  loaded side by side and their runs interleaved (order alternating), so drift
-  on a shared machine hits every size alike; 20 warm-up timers fire first in
-  each database (compiled workflow, statement caches), and the SQL statements
-  they issue are counted per fired timer;
+  pending, their overdue facts and notifications deleted); fired timers/s and
+  µs per fired timer; and the ratio of that time at the largest P to the
+  smallest (≈ 1.0 means the cost follows the due rows, not the pending ones).
+  All sizes of a backend are loaded side by side and their runs interleaved
+  (order alternating), so drift on a shared machine hits every size alike; 20
+  warm-up timers fire first in each database (compiled workflow, statement
+  caches).  The SQL statements of the first fire run are counted with a
+  ``before_cursor_execute`` listener (an ``executemany`` is one statement; BEGIN
+  and COMMIT are not counted) and divided by D;
+* raw (SQLite): the same D rows fired by a bare ``sqlite3`` loop doing the same
+  logical writes per timer — claim (a conditional UPDATE), the overdue fact or
+  the notification row, the fired mark — one statement each, a transaction
+  per 200 rows, on the same database with the same pragmas; interleaved with
+  the engine's runs.  Reported: its timers/s and the engine's ÷ raw's;
 * idle: wall time of a sweep that finds nothing due;
 * the query plan of the claim query, captured from the sweep itself and run
   through ``EXPLAIN`` with its bound parameters and "now" set to the fire time
   (SQLite ``EXPLAIN QUERY PLAN``; PostgreSQL ``EXPLAIN (ANALYZE, BUFFERS)`` in a
   transaction rolled back at once): it must read the partial index
   ``ix_timers_pending_due``, and on SQLite need no temporary B-tree to sort;
-* lateness: D more timers due at 1-second steps (plus a fixed pseudo-random
-  fraction) are swept by a simulated loop on a virtual :class:`FixedClock`
-  moved by ``--interval`` seconds per sweep, as ``SweepLoop`` would.  Reported:
-  virtual lateness (fired_at − due, on the virtual clock: the bound the
-  interval sets, nothing measured), the real wall time of each sweep, and
-  their sum per timer (virtual lateness + wall time from the sweep's start to
-  the commit of the batch that fired the timer): what a loop ticking in real
-  time on this machine would show.
+* loop lateness (at the smallest P): a real :class:`SweepLoop` thread on a clock
+  that runs in real time (its epoch just after the fire runs' instants, so the
+  cases' own timers stay in the future), first the old loop (``follow_due=False``:
+  a sweep every ``--interval`` s, no wake-ups), then the loop that sleeps until
+  the next due time and wakes on commits, both in the same run.  Once the loop
+  has started and planned its sleep, ``--loop-timers`` timers due at spread
+  instants 0.2 to ``--spread`` s ahead are inserted in one transaction of this
+  process.  Lateness = fired_at − due (fired_at: the instant of the sweep that
+  fired it) and commit − due (when the batch committed), p50 / p99; and the
+  sweeps the loop ran.
 
 "pending P" is the number of pending timers not due, the cases' own included
 (6 per case), so the bulk insert adds P minus those.  SQLite runs without
@@ -54,13 +63,16 @@ shared and noisy, so read medians and ratios.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import secrets
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -78,7 +90,7 @@ from engine.grid.registry import load_grid
 from engine.settings import Settings
 from engine.store.db import make_engine, normalize_url, upgrade
 from engine.store.tables import notifications, overdue_facts, timers
-from engine.timers import Fired
+from engine.timers import Fired, SweepLoop, TimerService
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/timers.py` puts only bench/ on the path
@@ -93,7 +105,7 @@ WARMUP = 20
 DUE_FROM = T0 + timedelta(minutes=1)  # the D due rows: spread over 8 minutes ...
 DUE_SPAN = timedelta(minutes=8)
 FIRE_AT = T0 + timedelta(minutes=10)  # ... all due at this sweep
-WINDOW_FROM = FIRE_AT + timedelta(minutes=1)  # the lateness window (1 timer per second)
+WINDOW_FROM = FIRE_AT + timedelta(minutes=1)  # the real loops' clocks start here
 FAR_FROM = T0 + timedelta(days=30)  # the P pending rows: 30 days to ~1 year ahead
 FAR_SPAN_S = 335 * 86_400
 INDEX = "ix_timers_pending_due"
@@ -402,6 +414,18 @@ def claim_plan(engine: Engine, captured: Captured) -> tuple[list[str], bool]:
 
 
 @dataclass
+class LoopResult:
+    """One real loop run: the timers' lateness and the sweeps it took."""
+
+    mode: str
+    timers: int
+    fired_late: list[float]  # fired_at − due, seconds
+    commit_late: list[float]  # commit − due, seconds
+    sweeps: int
+    wakes: int
+
+
+@dataclass
 class SizeResult:
     backend: str
     pending: int
@@ -411,16 +435,18 @@ class SizeResult:
     fire_s: list[float]
     plan: list[str]
     plan_ok: bool
-    virtual_late: list[float] = field(default_factory=list)
-    sweep_wall: list[float] = field(default_factory=list)
-    real_late: list[float] = field(default_factory=list)
-    sweeps: int = 0
     statement: str = ""
     per_timer: str = ""  # SQL statements per fired timer, by verb
+    raw_s: list[float] = field(default_factory=list)
+    loops: list[LoopResult] = field(default_factory=list)
 
     @property
     def fire_median(self) -> float:
         return statistics.median(self.fire_s)
+
+    @property
+    def rate(self) -> float:
+        return self.due / self.fire_median
 
 
 @dataclass
@@ -431,6 +457,7 @@ class Loaded:
     clock: FixedClock
     result: SizeResult
     due_ids: list[int]
+    url: str
 
 
 def load(target: Target, stack: ExitStack, backend: str, pending: int, due: int) -> Loaded:
@@ -465,73 +492,143 @@ def load(target: Target, stack: ExitStack, backend: str, pending: int, due: int)
         event.remove(engine, "before_cursor_execute", captured.listen)
 
     # Warm up (the compiled workflow, statement caches) on a few timers of their own.
-    # Its SQL statements are counted: what one fired timer costs in round trips.
     clock.set(WARMUP_AT)
     warm = insert_due(engine, WARMUP, WARMUP_AT - timedelta(seconds=WARMUP), float)
-    verbs: Counter[str] = Counter()
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        verb = statement.split(None, 1)[0].upper()
-        if verb != "BEGIN":  # BEGIN IMMEDIATE on SQLite; psycopg's BEGIN is not a statement
-            verbs[verb] += 1
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        check(app.timers.run_due(WARMUP_AT), set(warm), "warm-up")
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    per_timer = ", ".join(f"{n / WARMUP:g} {verb}" for verb, n in sorted(verbs.items()))
+    check(app.timers.run_due(WARMUP_AT), set(warm), "warm-up")
     plan, plan_ok = claim_plan(engine, captured)
     result = SizeResult(
-        backend,
-        actual,
-        due,
-        load_s,
-        idle,
-        [],
-        plan,
-        plan_ok,
-        statement=captured.statement,
-        per_timer=f"{sum(verbs.values()) / WARMUP:g} ({per_timer})",
+        backend, actual, due, load_s, idle, [], plan, plan_ok, statement=captured.statement
     )
-    return Loaded(app, clock, result, due_ids)
+    return Loaded(app, clock, result, due_ids, url)
 
 
-def fire_once(loaded: Loaded, rearm_first: bool) -> float:
-    """Fire the due rows once (re-armed first if they fired before); the seconds taken."""
+class StatementCounter:
+    """SQL statements sent, by verb (an ``executemany`` is one; BEGIN is not counted)."""
+
+    def __init__(self) -> None:
+        self.verbs: Counter[str] = Counter()
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        verb = statement.split(None, 1)[0].upper()
+        if verb != "BEGIN":  # BEGIN IMMEDIATE on SQLite; psycopg's BEGIN is not a statement
+            self.verbs[verb] += 1
+
+    def per(self, n: int) -> str:
+        each = ", ".join(f"{c / n:.3g} {verb}" for verb, c in sorted(self.verbs.items()))
+        return f"{sum(self.verbs.values()) / n:.3g} ({each})"
+
+
+def fire_once(loaded: Loaded, rearm_first: bool, count: bool = False) -> float:
+    """Fire the due rows once (re-armed first if they fired before); the seconds taken.
+    With *count*, the statements sent are counted into the result's ``per_timer``."""
     if rearm_first:
         rearm(loaded.app.engine, loaded.due_ids)
     loaded.clock.set(FIRE_AT)
-    t0 = perf_counter()
-    fired = loaded.app.timers.run_due(FIRE_AT)
-    seconds = perf_counter() - t0
+    counter = StatementCounter()
+    engine = loaded.app.engine
+    if count:
+        event.listen(engine, "before_cursor_execute", counter)
+    try:
+        t0 = perf_counter()
+        fired = loaded.app.timers.run_due(FIRE_AT)
+        seconds = perf_counter() - t0
+    finally:
+        if count:
+            event.remove(engine, "before_cursor_execute", counter)
     check(fired, set(loaded.due_ids), "fire")
     loaded.result.fire_s.append(seconds)
+    if count:
+        loaded.result.per_timer = counter.per(len(loaded.due_ids))
+    return seconds
+
+
+RAW_BATCH = 200
+
+
+def raw_fire(loaded: Loaded) -> float:
+    """The due rows fired by bare ``sqlite3`` (claim, fact or notification, mark; one
+    statement each), after re-arming them; the seconds taken."""
+    rearm(loaded.app.engine, loaded.due_ids)
+    path = loaded.url.removeprefix("sqlite:///")
+    raw = sqlite3.connect(path, isolation_level=None)
+    fired = 0
+    try:
+        raw.execute("PRAGMA synchronous = FULL")  # as the engine's default
+        raw.execute("PRAGMA busy_timeout = 30000")
+        at = sqlite_text(FIRE_AT)
+        context = json.dumps({"snapshot": {"state": "discovered"}})
+        t0 = perf_counter()
+        while True:
+            raw.execute("BEGIN IMMEDIATE")
+            rows = raw.execute(
+                "SELECT t.id, t.case_id, t.state, t.kind, t.deadline_at, c.unit_code"
+                " FROM timers t JOIN cases c ON c.id = t.case_id"
+                " WHERE t.status = 'pending' AND t.due_at <= ? ORDER BY t.due_at, t.id LIMIT ?",
+                (at, RAW_BATCH),
+            ).fetchall()
+            for timer_id, case_id, state, kind, deadline_at, unit in rows:
+                claimed = raw.execute(
+                    "UPDATE timers SET status = 'firing', fired_by = 'raw'"
+                    " WHERE id = ? AND status = 'pending'",
+                    (timer_id,),
+                ).rowcount
+                if claimed != 1:
+                    continue
+                if kind == "deadline":
+                    raw.execute(
+                        "INSERT INTO overdue_facts (case_id, unit_code, state, deadline_at, rung,"
+                        " level, recorded_at, timer_id) VALUES (?, ?, ?, ?, NULL, 0, ?, ?)",
+                        (case_id, unit, state, deadline_at, at, timer_id),
+                    )
+                else:
+                    raw.execute(
+                        "INSERT INTO notifications (case_id, kind, template, roles, context,"
+                        " dedupe_key, status, created_at, priority)"
+                        " VALUES (?, 'reminder', 'reminder', ?, ?, ?, 'pending', ?, 0)",
+                        (case_id, '["village.member"]', context, f"timer:{timer_id}", at),
+                    )
+                raw.execute(
+                    "UPDATE timers SET status = 'fired', fired_at = ?, detail = 'raw' WHERE id = ?",
+                    (at, timer_id),
+                )
+                fired += 1
+            raw.execute("COMMIT")
+            if len(rows) < RAW_BATCH:
+                break
+        seconds = perf_counter() - t0
+    finally:
+        raw.close()
+    if fired != len(loaded.due_ids):
+        raise RuntimeError(f"raw: fired {fired}, expected {len(loaded.due_ids)}")
+    loaded.result.raw_s.append(seconds)
     return seconds
 
 
 def run_backend(
-    target: Target, pending: Sequence[int], due: int, repeat: int, interval: float
+    target: Target, pending: Sequence[int], args: argparse.Namespace
 ) -> list[SizeResult]:
     """All sizes loaded side by side; fire runs interleaved so drift hits every size alike."""
     with ExitStack() as stack:
-        loaded = [load(target, stack, target.name, p, due) for p in pending]
-        for r in range(repeat):
+        loaded = [load(target, stack, target.name, p, args.due) for p in pending]
+        for r in range(args.repeat):
             order = loaded if r % 2 == 0 else loaded[::-1]
             for one in order:
-                seconds = fire_once(one, rearm_first=r > 0)
+                seconds = fire_once(one, rearm_first=r > 0, count=r == 0)
+                raw = f", raw sqlite3 {raw_fire(one):.3f} s" if target.name == "sqlite" else ""
                 log(
-                    f"  {target.name} P={one.result.pending:,} repeat {r + 1}/{repeat}: "
-                    f"{seconds:.3f} s"
+                    f"  {target.name} P={one.result.pending:,} repeat {r + 1}/{args.repeat}: "
+                    f"{seconds:.3f} s{raw}"
                 )
-        runs = [LatenessRun(one, due, interval) for one in loaded]
-        tick, k = WINDOW_FROM, 0
-        while tick <= runs[0].end:  # every size sweeps at each tick, in alternating order
-            for run in runs if k % 2 == 0 else runs[::-1]:
-                run.sweep(tick)
-            tick, k = tick + timedelta(seconds=interval), k + 1
-        for run in runs:
-            run.finish()
+        first = loaded[0]
+        base = WINDOW_FROM
+        for mode in ("poll", "next_due"):
+            run = loop_run(first, mode, base, args)
+            first.result.loops.append(run)
+            base += timedelta(seconds=args.spread + 4 * args.interval + 60)
+            log(
+                f"  {target.name} loop {mode}: {run.timers} timers, {run.sweeps} sweeps, "
+                f"p50 fired late {percentile(run.fired_late, 0.5):.3f} s"
+            )
         return [one.result for one in loaded]
 
 
@@ -545,47 +642,70 @@ def check(fired: Sequence[Fired], expected: set[int], what: str) -> None:
         )
 
 
-class LatenessRun:
-    """*n* timers due 1 s apart, swept by a virtual loop ticking every *interval* s."""
+# ---------------------------------------------------------------- the real loop
 
-    def __init__(self, loaded: Loaded, n: int, interval: float) -> None:
-        self.loaded = loaded
-        self.result = loaded.result
+
+class RunningClock:
+    """A clock that runs in real time from *epoch* (so the bench's virtual timeline,
+    with the cases' own timers hours ahead, is kept)."""
+
+    def __init__(self, epoch: datetime) -> None:
+        self.epoch = epoch
+        self.started = perf_counter()
+
+    def now(self) -> datetime:
+        return self.epoch + timedelta(seconds=perf_counter() - self.started)
+
+
+def loop_run(loaded: Loaded, mode: str, epoch: datetime, args: argparse.Namespace) -> LoopResult:
+    """A real SweepLoop (*mode*: ``poll`` the old loop, ``next_due`` the new one) on a
+    real-time clock; timers inserted once it sleeps, due 0.2 to ``--spread`` s ahead."""
+    app = loaded.app
+    clock = RunningClock(epoch)
+    service = TimerService(app.engine, app.cases, clock, schedule=app.schedule)
+    n = args.loop_timers
+    fired: dict[int, tuple[Fired, float]] = {}
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def on_fired(f: Fired) -> None:  # right after its batch committed
+        committed = (clock.now() - f.due).total_seconds()
+        with lock:
+            fired[f.timer_id] = (f, committed)
+            if len(fired) >= n:
+                done.set()
+
+    service.on_fired.append(on_fired)
+    planned = threading.Event()
+    loop = SweepLoop(
+        service,
+        args.interval,
+        follow_due=mode == "next_due",
+        on_wait=lambda _at, _seconds: planned.set(),
+    )
+    loop.start()
+    try:
+        if not planned.wait(60):
+            raise RuntimeError("the loop never planned its first sleep")
         rng = random.Random(SEED)
-        offsets = [i + rng.random() for i in range(n)]
-        self.end = WINDOW_FROM + timedelta(seconds=n + interval)
-        engine = loaded.app.engine
-        with engine.connect() as conn:
-            first_other: datetime | None = conn.execute(
-                select(func.min(timers.c.due_at)).where(timers.c.status == "pending")
-            ).scalar()
-        if first_other is not None and first_other <= self.end:
-            raise SystemExit(
-                f"the lateness window ({WINDOW_FROM:%H:%M:%S}–{self.end:%H:%M:%S}) reaches a "
-                f"timer the cases wrote ({first_other:%H:%M:%S}); use a smaller --due"
-            )
-        self.ids = insert_due(engine, n, WINDOW_FROM, lambda i: offsets[i])
-        self.fired: list[Fired] = []
-        self.commit_at: dict[int, float] = {}
-        loaded.app.timers.on_fired.append(self.on_fired)
-
-    def on_fired(self, f: Fired) -> None:  # hooks run right after each batch commits
-        self.commit_at[f.timer_id] = perf_counter()
-
-    def sweep(self, tick: datetime) -> None:
-        self.loaded.clock.set(tick)
-        t0 = perf_counter()
-        fired = self.loaded.app.timers.run_due(tick)
-        self.result.sweep_wall.append(perf_counter() - t0)
-        for f in fired:
-            self.result.virtual_late.append(f.late_seconds)
-            self.result.real_late.append(f.late_seconds + (self.commit_at[f.timer_id] - t0))
-        self.fired.extend(fired)
-
-    def finish(self) -> None:
-        self.loaded.app.timers.on_fired.remove(self.on_fired)
-        self.result.sweeps = len(self.result.sweep_wall)
-        check(self.fired, set(self.ids), "lateness")
+        now = clock.now()
+        offsets = sorted(0.2 + rng.random() * (args.spread - 0.2) for _ in range(n))
+        ids = insert_due(
+            app.engine, n, now, lambda i: offsets[i]
+        )  # one transaction: its commit is the wake-up
+        if not done.wait(args.spread + 4 * args.interval + 60):
+            raise RuntimeError(f"loop {mode}: {len(fired)} of {n} timers fired")
+    finally:
+        loop.stop()
+    check([f for f, _ in fired.values()], set(ids), f"loop {mode}")
+    return LoopResult(
+        mode,
+        n,
+        [f.late_seconds for f, _ in fired.values()],
+        [late for _, late in fired.values()],
+        loop.sweeps,
+        loop.wakeup.wakes,
+    )
 
 
 # ---------------------------------------------------------------- report
@@ -596,16 +716,16 @@ def spread(values: Sequence[float], scale: float, fmt: str) -> str:
     return f"{med:{fmt}} ({min(values) * scale:{fmt}}–{max(values) * scale:{fmt}})"
 
 
-def report(results: Sequence[SizeResult], repeat: int, interval: float) -> None:
+def report(results: Sequence[SizeResult], args: argparse.Namespace) -> None:
     print()
     print(
         f"Claiming and firing D due timers with P pending (not due) timers: "
-        f"wall time of one run_due(now), median of {repeat} (min–max)"
+        f"wall time of one run_due(now), median of {args.repeat} (min–max)"
     )
     header = (
         f"{'backend':<9} {'pending P':>10} {'due D':>6} {'bulk load s':>11} "
-        f"{'idle sweep ms':>14} {'fire D: s':>22} {'µs/timer':>9} {'vs smallest P':>13} "
-        f"{'index':>6}"
+        f"{'idle sweep ms':>14} {'fire D: s':>22} {'timers/s':>9} {'µs/timer':>9} "
+        f"{'vs smallest P':>13} {'index':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -616,8 +736,8 @@ def report(results: Sequence[SizeResult], repeat: int, interval: float) -> None:
             print(
                 f"{r.backend:<9} {r.pending:>10,} {r.due:>6,} {r.load_s:>11.1f} "
                 f"{statistics.median(r.idle_s) * 1e3:>14.2f} {spread(r.fire_s, 1, '.3f'):>22} "
-                f"{r.fire_median * 1e6 / r.due:>9,.0f} {r.fire_median / base:>13.2f} "
-                f"{'yes' if r.plan_ok else 'NO':>6}"
+                f"{r.rate:>9,.0f} {r.fire_median * 1e6 / r.due:>9,.0f} "
+                f"{r.fire_median / base:>13.2f} {'yes' if r.plan_ok else 'NO':>6}"
             )
     print("(vs smallest P = fire time ÷ fire time at the smallest P; ≈ 1.0 means the cost")
     print(" follows D, not P.  index = the claim query's plan reads ix_timers_pending_due.")
@@ -632,6 +752,16 @@ def report(results: Sequence[SizeResult], repeat: int, interval: float) -> None:
             f"ratio {large.fire_median / small.fire_median:.2f} of medians, "
             f"{min(large.fire_s) / min(small.fire_s):.2f} of minimums (target ≈ 1.0)"
         )
+        for r in rows:
+            print(f"  P={r.pending:,}: SQL statements per fired timer: {r.per_timer}")
+        for r in rows:
+            if r.raw_s:
+                raw = statistics.median(r.raw_s)
+                print(
+                    f"  P={r.pending:,}: bare sqlite3 (claim, fact or notification, mark: one "
+                    f"statement each): {raw:.3f} s = {r.due / raw:,.0f} timers/s; the engine "
+                    f"{r.rate:,.0f} timers/s = {r.rate * raw / r.due:.2f}× the bare loop"
+                )
     print()
     for backend in dict.fromkeys(r.backend for r in results):
         rows = [r for r in results if r.backend == backend]
@@ -641,40 +771,44 @@ def report(results: Sequence[SizeResult], repeat: int, interval: float) -> None:
         print(f"  its plan at {large.pending:,} pending + {large.due:,} due, now = the fire time:")
         for line in large.plan:
             print(f"    {line}")
-        print(
-            f"  SQL statements per fired timer (BEGIN/COMMIT not counted; half deadlines, "
-            f"half reminders): {large.per_timer}"
-        )
         ok = all(r.plan_ok for r in rows)
         each = ", ".join(f"{r.pending:,}: {'yes' if r.plan_ok else 'NO'}" for r in rows)
         print(f"  {INDEX} used at every size: {'yes' if ok else 'NO'} ({each})")
     print()
     print(
-        f"Lateness under load: D timers due 1 s apart (+ a random fraction), a sweep every "
-        f"{interval:g} s"
+        f"Lateness of the real loop (SweepLoop thread, real-time clock, interval "
+        f"{args.interval:g} s): {args.loop_timers} timers due 0.2–{args.spread:g} s ahead,"
     )
-    print("  virtual = fired_at − due on the virtual clock (the interval's bound, not measured);")
-    print("  sweep wall = real seconds each sweep took (the real added lateness);")
-    print("  virtual+wall = virtual lateness + real time from the sweep's start to the commit of")
-    print("                 the timer's batch (what a loop ticking in real time would show).")
+    print("  written in one transaction once the loop sleeps.  poll = the old loop (a sweep")
+    print("  every interval, no wake-ups); next_due = sleep until the next due time or a")
+    print("  commit's wake-up.  fired = fired_at − due (the firing sweep's instant);")
+    print("  committed = when its batch committed − due.")
     header = (
-        f"{'backend':<9} {'pending P':>10} {'timers':>7} {'sweeps':>7} "
-        f"{'virtual p50/p99 s':>18} {'sweep wall p50/p99/max ms':>26} "
-        f"{'virtual+wall p50/p99 s':>23}"
+        f"{'backend':<9} {'loop':<9} {'timers':>7} {'fired p50 / p99 s':>19} "
+        f"{'committed p50 / p99 s':>23} {'sweeps':>7} {'wake-ups':>9}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
-        virt = f"{percentile(r.virtual_late, 0.5):.2f} / {percentile(r.virtual_late, 0.99):.2f}"
-        wall = (
-            f"{percentile(r.sweep_wall, 0.5) * 1e3:.1f} / "
-            f"{percentile(r.sweep_wall, 0.99) * 1e3:.1f} / {max(r.sweep_wall) * 1e3:.1f}"
-        )
-        real = f"{percentile(r.real_late, 0.5):.3f} / {percentile(r.real_late, 0.99):.3f}"
-        print(
-            f"{r.backend:<9} {r.pending:>10,} {len(r.virtual_late):>7,} {r.sweeps:>7,} "
-            f"{virt:>18} {wall:>26} {real:>23}"
-        )
+        for run in r.loops:
+            fired = (
+                f"{percentile(run.fired_late, 0.5):.3f} / {percentile(run.fired_late, 0.99):.3f}"
+            )
+            committed = (
+                f"{percentile(run.commit_late, 0.5):.3f} / {percentile(run.commit_late, 0.99):.3f}"
+            )
+            print(
+                f"{r.backend:<9} {run.mode:<9} {run.timers:>7,} {fired:>19} {committed:>23} "
+                f"{run.sweeps:>7,} {run.wakes:>9,}"
+            )
+    for r in results:
+        runs = {run.mode: run for run in r.loops}
+        if "poll" in runs and "next_due" in runs:
+            old = percentile(runs["poll"].fired_late, 0.5)
+            new = percentile(runs["next_due"].fired_late, 0.5)
+            print(
+                f"{r.backend}: p50 lateness next_due ÷ poll = {new / old if old else math.nan:.4f}"
+            )
 
 
 # ---------------------------------------------------------------- main
@@ -704,7 +838,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cases", type=int, default=1000, help="cases opened by the service (default 1000)"
     )
     parser.add_argument(
-        "--interval", type=float, default=5.0, help="sweep interval, seconds (default 5)"
+        "--interval",
+        type=float,
+        default=5.0,
+        help="the loop's interval: the old loop's period, the new loop's longest sleep (default 5)",
+    )
+    parser.add_argument(
+        "--loop-timers", type=int, default=200, help="timers for the loop's lateness (default 200)"
+    )
+    parser.add_argument(
+        "--spread", type=float, default=4.0, help="they fall due over this many seconds (default 4)"
     )
     parser.add_argument(
         "--postgres",
@@ -717,22 +860,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="pending sizes on PostgreSQL (default: those of --pending)",
     )
     args = parser.parse_args(argv)
-    if args.due < 1 or args.repeat < 1 or args.cases < 1 or args.interval <= 0:
-        parser.error("--due, --repeat, --cases must be ≥ 1 and --interval > 0")
+    if min(args.due, args.repeat, args.cases, args.loop_timers) < 1 or args.interval <= 0:
+        parser.error("--due, --repeat, --cases, --loop-timers must be ≥ 1 and --interval > 0")
+    if args.spread <= 0.2:
+        parser.error("--spread must be more than 0.2 s")
 
     results: list[SizeResult] = []
     with tempfile.TemporaryDirectory(prefix="gengbao-bench-timers-") as folder:
         sqlite = SqliteTarget(Path(folder), args.cases)
-        results += run_backend(sqlite, args.pending, args.due, args.repeat, args.interval)
+        results += run_backend(sqlite, args.pending, args)
     if args.postgres:
         pg = PostgresTarget(args.postgres, args.cases)
         try:
-            results += run_backend(
-                pg, args.pg_pending or args.pending, args.due, args.repeat, args.interval
-            )
+            results += run_backend(pg, args.pg_pending or args.pending, args)
         finally:
             pg.close()
-    report(results, args.repeat, args.interval)
+    report(results, args)
     return 0
 
 

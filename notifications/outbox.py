@@ -22,7 +22,14 @@ from engine.store.tables import notifications
 from notifications.templates import GENERIC
 from notifications.wakeup import mark
 
-__all__ = ["GENERIC", "NORMAL", "URGENT", "TransitionNotifications", "enqueue"]
+__all__ = [
+    "GENERIC",
+    "NORMAL",
+    "URGENT",
+    "TransitionNotifications",
+    "enqueue",
+    "enqueue_many",
+]
 
 NORMAL = 0
 URGENT = 1
@@ -149,3 +156,32 @@ class TransitionNotifications:
 
 def _notifies(change: Change) -> bool:
     return change.transition is not None and bool(change.transition.notify)
+
+
+def enqueue_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert pending notifications in one ``executemany`` (the timer sweep's batch).
+
+    Each row has the keyword arguments of :func:`enqueue` (``case_id``, ``kind``,
+    ``roles``, ``template``, ``context``, ``dedupe_key``, ``at``; optionally
+    ``unit_code`` and ``priority``); no ids are returned."""
+    if not rows:
+        return
+    conn.execute(
+        insert(notifications),
+        [
+            {
+                "case_id": r["case_id"],
+                "unit_code": r.get("unit_code"),
+                "kind": r["kind"],
+                "template": r.get("template") or GENERIC[r["kind"]],
+                "roles": sorted(set(r["roles"])),
+                "context": dict(r["context"]),
+                "dedupe_key": r["dedupe_key"],
+                "status": "pending",
+                "created_at": r["at"],
+                "priority": r.get("priority", NORMAL),
+            }
+            for r in rows
+        ],
+    )
+    mark(conn)

@@ -151,6 +151,46 @@ def test_a_handler_that_raises_fails_its_timer_and_rolls_back_only_its_own_write
     assert timer(app, bad).last_error == "RuntimeError: the handler is broken"
 
 
+def test_a_batched_write_that_fails_is_written_again_timer_by_timer(
+    app: App, clock: FixedClock
+) -> None:
+    """The batch's effects go in one executemany per table; when that fails (here the
+    notification of one reminder collides with a row already holding its dedupe key),
+    the batch is written again one timer at a time: only that timer fails."""
+    first = open_case(app)
+    open_case(app)  # a second case, whose reminders fire
+    reminder = min(
+        (t for t in case_timers(app, first) if t.kind == "reminder"), key=lambda t: t.due_at
+    )
+    with app.engine.begin() as conn:
+        conn.execute(
+            sa.insert(notifications).values(
+                case_id=first,
+                kind="reminder",
+                template="reminder",
+                roles=[],
+                context={},
+                dedupe_key=f"timer:{reminder.id}",
+                status="sent",
+                created_at=START,
+            )
+        )
+    clock.set(local(2026, 9, 18, 11, 45))  # both reminders of both cases are due
+    fired = app.timers.run_due()
+
+    assert [(f.timer_id, f.outcome) for f in fired if f.outcome != "fired"] == [
+        (reminder.id, "failed")
+    ]
+    sent = [f.timer_id for f in fired if f.outcome == "fired"]
+    assert len(sent) == 2 * 2 - 1
+    row = timer(app, reminder.id)
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert row.last_error.startswith("IntegrityError")
+    keys = [n.dedupe_key for n in rows(app, notifications)]
+    assert sorted(keys) == sorted(f"timer:{i}" for i in [reminder.id, *sent])  # the old row
+    assert {timer(app, i).status for i in sent} == {"fired"}
+
+
 def test_an_escalation_whose_effect_raises_leaves_no_partial_effects(
     app: App, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,8 +1,8 @@
 """Timers on SQLite and PostgreSQL: rows with the state change, sweeps on a fake clock.
 
 No test sleeps: the clock is a FixedClock that the test moves, and the sweep
-is called directly (the APScheduler loop is tested once, by waiting on an
-event the loop sets after its first sweep).
+is called directly (the loop is tested here once, by waiting on an event the
+loop sets after its first sweep; its sleeping and waking in test_timers_loop.py).
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def test_case_show_lists_pending_timers_and_facts(app: App, clock: FixedClock) -
     assert [(f["rung"], f["level"]) for f in described["overdue"]] == [(None, 0), (0, 1)]
 
 
-def test_the_apscheduler_loop_sweeps_at_start(app: App, clock: FixedClock) -> None:
+def test_the_loop_sweeps_at_start(app: App, clock: FixedClock) -> None:
     case_id = open_case(app)
     clock.set(local(2026, 9, 18, 12))
     swept = threading.Event()

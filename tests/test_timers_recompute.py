@@ -297,7 +297,7 @@ def test_a_sweep_never_fires_or_drops_a_timer_moved_under_it(
     sweeper = app.timers
     real_lock = sweeper._lock
 
-    def lock_after_a_recompute(conn: sa.Connection, rows: Any) -> set[int]:
+    def lock_after_a_recompute(conn: sa.Connection, rows: Any) -> tuple[set[int], dict[str, Any]]:
         assert app.recompute.run().cases_moved == 1  # its own transaction, committed
         return real_lock(conn, rows)
 

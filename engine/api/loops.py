@@ -1,7 +1,7 @@
 """What ``gengbao serve`` runs beside the HTTP API: the timer sweep and the dispatch loop.
 
 Two loops, each named for what it runs: :class:`~engine.timers.SweepLoop` fires due
-timers every few seconds (an APScheduler interval job);
+timers when they fall due (it sleeps until the next one, or until a commit writes one due sooner);
 :class:`~notifications.dispatch_loop.DispatchLoop` sends notifications as soon as
 their commit wakes it.  They start and stop together with the API's lifespan, and
 the service is ready only while both run.

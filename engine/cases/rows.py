@@ -9,11 +9,13 @@ hook and written with the case service's own update: ``Change.case_values``.)
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, update
+from collections.abc import Mapping
+
+from sqlalchemy import Connection, bindparam, update
 
 from engine.store.tables import cases
 
-__all__ = ["raise_escalation_level"]
+__all__ = ["raise_escalation_level", "raise_escalation_levels"]
 
 
 def raise_escalation_level(conn: Connection, case_id: str, level: int) -> None:
@@ -23,4 +25,17 @@ def raise_escalation_level(conn: Connection, case_id: str, level: int) -> None:
         update(cases)
         .where(cases.c.id == case_id, cases.c.escalation_level < level)
         .values(escalation_level=level)
+    )
+
+
+def raise_escalation_levels(conn: Connection, levels: Mapping[str, int]) -> None:
+    """:func:`raise_escalation_level` for several cases (case id → level) in one
+    ``executemany`` (the timer sweep's batch)."""
+    if not levels:
+        return
+    conn.execute(
+        update(cases)
+        .where(cases.c.id == bindparam("b_case"), cases.c.escalation_level < bindparam("b_level"))
+        .values(escalation_level=bindparam("b_level")),
+        [{"b_case": case_id, "b_level": level} for case_id, level in sorted(levels.items())],
     )

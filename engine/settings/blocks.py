@@ -17,7 +17,7 @@
     serve:
       host: 127.0.0.1
       port: 8000
-      sweep_seconds: 5                          # how often the timer sweep runs
+      sweep_seconds: 5                          # the longest the timer loop sleeps
       dispatch_seconds: 5                       # the dispatcher's fallback poll
       shutdown_seconds: 30                      # how long SIGTERM waits for requests in flight
 

@@ -5,7 +5,8 @@ TimerService    the sweep: claim due rows, fire each with its effects, in one tr
                 (each in its own savepoint: a failing timer is recorded, never stops the rest)
 TimerLedger     reading and re-arming rows: case show, timers list, timers retry
 RetryPolicy     when a failed timer is tried again (backoff, max attempts)
-SweepLoop       APScheduler drives the sweep (never one job per deadline)
+SweepLoop       sleeps until the next due timer or a commit's wake-up, then sweeps
+                (its wake-up, engine/timers/wake.py: a commit here writing a timer due sooner)
 TimerRecompute  pending working-day timers recomputed when the calendar data changes
 """
 

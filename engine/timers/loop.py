@@ -1,36 +1,58 @@
-"""APScheduler 3 drives the timer sweep: one interval job, never one job per deadline.
+"""The sweep loop: sleep until the next timer is due or a commit writes one due sooner.
 
 :class:`SweepLoop` runs the sweep and nothing else; ``gengbao serve`` runs it
 beside the notification dispatch loop (:class:`engine.api.loops.ServeLoops`),
 ``gengbao worker`` alone in the foreground (:meth:`SweepLoop.run_until`).
 
-The job is ``max_instances=1`` and ``coalesce=True``: a slow sweep is never
-run twice at once in a process, and missed runs collapse into one.  Its first
-run is immediate, so timers that fell due while no process was running fire
-at start (catch-up), oldest first.  Across processes, the claims in
+One thread sweeps, then plans its next wake: the earliest due time of a
+pending timer or of a failed timer's next attempt
+(:meth:`TimerService.next_due`, one indexed query), but never later than
+*interval_seconds* from now — the safety net for timers written by other
+processes, which no signal reaches (:mod:`engine.timers.wake`).  It sleeps
+on a :class:`~engine.timers.wake.DueWakeup`, which a commit in this process
+sets when it wrote a timer due before the planned wake (an event entering a
+state with a deadline, ``timers retry``, ``timers recompute``).  So a timer
+fires milliseconds after it falls due instead of up to an interval later, and
+an idle loop asks the database once per interval, as the polling loop did.
+When a due timer could not be fired (its case is held by an event in flight
+or another sweeper, or the sweep failed), the loop tries again after a short
+backoff that doubles up to the interval.
+
+The first sweep runs at start, so timers that fell due while no process was
+running fire then (catch-up), oldest first.  A sweep is never run twice at
+once in a process, and no wake-up is lost while one runs: a commit during a
+sweep wakes the loop again right after it.  Across processes, the claims in
 :mod:`engine.timers.sweep` make each timer fire once.
+
+``follow_due=False`` is the old loop — a sweep every *interval_seconds*, no
+wake-ups — kept for ``bench/timers.py``'s baseline.  (The sweep used to be an
+APScheduler interval job; a job cannot be re-armed from a commit without
+racing its own ``max_instances`` guard, so the loop is one thread, like
+:class:`notifications.dispatch_loop.DispatchLoop`.)
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
-from collections.abc import Callable, Collection, Mapping
-from datetime import UTC, datetime
-from typing import Any
-
-from apscheduler.schedulers.background import BackgroundScheduler
+import threading
+from collections.abc import Callable, Collection
 
 from engine.timers.sweep import TimerService
+from engine.timers.wake import DueWakeup
 
 __all__ = ["SweepLoop", "TimerLoop"]
 
 log = logging.getLogger(__name__)
 
+RETRY_HELD_SECONDS = 0.05  # first backoff when a due timer could not be fired
+
 
 class SweepLoop:
-    """The timer sweep every *interval_seconds*; *extra_jobs* are further interval jobs
-    by name (``bench/dispatch.py`` runs the dispatcher that way, as it once was)."""
+    """The timer sweep, run when the next timer is due (at the latest every
+    *interval_seconds*); *on_wait* is told each planned wake and the seconds it will
+    sleep for (tests, the bench)."""
 
     def __init__(
         self,
@@ -38,21 +60,31 @@ class SweepLoop:
         interval_seconds: float = 5.0,
         *,
         after_sweep: Callable[[int], None] | None = None,
-        extra_jobs: Mapping[str, tuple[Callable[[], Any], float]] | None = None,
+        on_wait: Callable[[dt.datetime, float], None] | None = None,
+        follow_due: bool = True,
     ) -> None:
+        if interval_seconds <= 0:
+            raise ValueError(f"interval_seconds must be positive, not {interval_seconds}")
         self.timers = timers
         self.interval = interval_seconds
         self.after_sweep = after_sweep
-        self.extra_jobs = dict(extra_jobs or {})
-        self.scheduler: BackgroundScheduler | None = None
+        self.on_wait = on_wait
+        self.follow_due = follow_due
+        self.wakeup = DueWakeup(timers.engine)
         self.sweeps = 0
+        self._backoff = 0.0  # seconds; 0 while due timers get fired
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def sweep(self) -> int:
+    # -- one round ----------------------------------------------------------
+    def sweep(self, at: dt.datetime | None = None) -> int:
+        """One sweep (everything due at *at*, default the clock); the number of timers
+        fired, failed or found stale; -1 if the sweep itself failed."""
         try:
-            fired = self.timers.run_due()
+            fired = self.timers.run_due(at)
         except Exception:  # keep the loop alive; the next sweep retries
             log.exception("timer sweep failed")
-            return 0
+            return -1
         self.sweeps += 1
         for f in fired:
             log.info(
@@ -68,44 +100,75 @@ class SweepLoop:
             self.after_sweep(len(fired))
         return len(fired)
 
-    def _configure(self, scheduler: BackgroundScheduler) -> None:
-        scheduler.add_job(
-            self.sweep,
-            "interval",
-            seconds=self.interval,
-            id="sweep",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=datetime.now(UTC),
-        )
-        for name, (job, seconds) in self.extra_jobs.items():
-            scheduler.add_job(
-                job,
-                "interval",
-                seconds=seconds,
-                id=name,
-                max_instances=1,
-                coalesce=True,
-                next_run_time=datetime.now(UTC),
-            )
-        self.scheduler = scheduler
+    def next_wake(self, fired: int, at: dt.datetime | None = None) -> dt.datetime:
+        """When to sweep next, after the sweep at *at* (default: now) that handled *fired*
+        timers (-1: it failed): the next due time, at most an interval from now — at
+        once for a timer that fell due while the sweep ran.  After a failed sweep, or
+        when a timer that was due at *at* is still there (held by another transaction),
+        a backoff: doubling while such sweeps fire nothing, at most the interval."""
+        now = self.timers.clock.now()
+        at = now if at is None else at
+        latest = now + dt.timedelta(seconds=self.interval)
+        if not self.follow_due:
+            return latest
+        due = None
+        if fired >= 0:
+            try:
+                due = self.timers.next_due()
+            except Exception:
+                log.exception("reading the next due timer failed")
+                fired = -1
+        if fired < 0 or (due is not None and due <= at):
+            grown = self._backoff * 2 if fired <= 0 else 0.0
+            self._backoff = min(self.interval, max(RETRY_HELD_SECONDS, grown))
+            return now + dt.timedelta(seconds=self._backoff)
+        self._backoff = 0.0
+        return latest if due is None else min(due, latest)
 
+    def wake(self) -> None:
+        """Sweep now (e.g. after moving a test's fake clock)."""
+        self.wakeup.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            at = self.timers.clock.now()
+            self.wakeup.begin(at)  # from here on, a commit writing a timer due before at wakes
+            fired = self.sweep(at)
+            wake_at = self.next_wake(fired, at)
+            if self.follow_due:
+                self.wakeup.plan(wake_at)  # (wakes at once for a timer committed meanwhile)
+            seconds = max(
+                0.0, min(self.interval, (wake_at - self.timers.clock.now()).total_seconds())
+            )
+            if self.on_wait is not None:
+                self.on_wait(wake_at, seconds)
+            if self._stop.is_set():
+                break
+            if self.follow_due:
+                self.wakeup.wait(seconds)
+            else:
+                self._stop.wait(seconds)
+
+    # -- running --------------------------------------------------------------
     def start(self) -> None:
         """Run in a background thread (inside ``gengbao serve``)."""
-        scheduler = BackgroundScheduler(timezone=UTC)
-        self._configure(scheduler)
-        scheduler.start()
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="gengbao-sweep")
+        self._thread.start()
 
     def run_until(self, stop_signals: Collection[signal.Signals]) -> signal.Signals:
         """Run in the foreground (``gengbao worker``) until one of *stop_signals*
         arrives; a sweep in flight finishes and commits first.  Returns the signal.
 
-        The signals are blocked in this thread before the scheduler starts its
+        The signals are blocked in this thread before the loop starts its
         threads (which inherit the mask) and awaited with :func:`signal.sigwait`:
         nothing is ever raised into running code.  An exception raised from a
-        signal handler instead could land anywhere — APScheduler's job submission
-        catches ``BaseException`` and logs it, and the worker would run on, deaf to
-        that SIGTERM.  A signal that arrives before the wait is kept pending."""
+        signal handler instead could land anywhere — in the middle of a sweep's
+        commit, or in code that catches ``BaseException`` and logs it, and the worker
+        would run on, deaf to that SIGTERM.  A signal
+        that arrives before the wait is kept pending."""
         wanted = set(stop_signals)
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
         try:
@@ -117,12 +180,16 @@ class SweepLoop:
         return got
 
     def stop(self) -> None:
-        if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
+        """Stop; a sweep in flight finishes and commits first."""
+        self._stop.set()
+        self.wakeup.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
 
     @property
     def running(self) -> bool:
-        return self.scheduler is not None and bool(self.scheduler.running)
+        return self._thread is not None and self._thread.is_alive()
 
 
 TimerLoop = SweepLoop  # its name until the sweep and the dispatch loop were told apart

@@ -4,7 +4,7 @@
 
 Builds an App on *URL* with a fixed clock at *NOW* (ISO 8601 with offset) and
 wraps this process's ``TimerService._fire`` so that right after the K-th timer
-fired — its effects written, its transaction not yet committed — it prints
+fired — its effects planned or written, its transaction not yet committed — it prints
 ``{"fired_before_crash": [ids]}`` (every timer it fired, in all batches so far,
 committed or not) on one line and then:
 
@@ -47,8 +47,8 @@ def main(argv: list[str]) -> int:
     original = TimerService._fire
     fired: list[int] = []
 
-    def fire_then_maybe_die(conn: Connection, timer: Any, now: dt.datetime) -> Fired:
-        result = original(service, conn, timer, now)
+    def fire_then_maybe_die(conn: Connection, timer: Any, now: dt.datetime, *rest: Any) -> Fired:
+        result = original(service, conn, timer, now, *rest)
         fired.append(result.timer_id)
         if len(fired) == crash_after:
             sys.stdout.write(json.dumps({"fired_before_crash": fired}) + "\n")
