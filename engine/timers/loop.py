@@ -25,10 +25,16 @@ sweep wakes the loop again right after it.  Across processes, the claims in
 :mod:`engine.timers.sweep` make each timer fire once.
 
 ``follow_due=False`` is the old loop — a sweep every *interval_seconds*, no
-wake-ups — kept for ``bench/timers.py``'s baseline.  (The sweep used to be an
-APScheduler interval job; a job cannot be re-armed from a commit without
-racing its own ``max_instances`` guard, so the loop is one thread, like
-:class:`notifications.dispatch_loop.DispatchLoop`.)
+wake-ups — kept for ``bench/timers.py``'s baseline.
+
+APScheduler keeps the time: the round is one job of a ``BackgroundScheduler``
+on an interval trigger (the safety net), re-armed after each round for its
+planned wake (``next_run_time``) and moved to "now" by a wake-up.  A job
+cannot be re-armed while it runs without racing its own ``max_instances``
+guard, so a wake-up that arrives during a round is not sent to the scheduler:
+the round sees it when it ends and runs again at once; only between rounds
+does a wake-up move the job (two instances allowed, so a round that is just
+returning never makes the scheduler skip the next).
 """
 
 from __future__ import annotations
@@ -39,6 +45,10 @@ import signal
 import threading
 from collections.abc import Callable, Collection
 
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
 from engine.timers.sweep import TimerService
 from engine.timers.wake import DueWakeup
 
@@ -47,6 +57,7 @@ __all__ = ["SweepLoop", "TimerLoop"]
 log = logging.getLogger(__name__)
 
 RETRY_HELD_SECONDS = 0.05  # first backoff when a due timer could not be fired
+JOB = "gengbao-sweep"
 
 
 class SweepLoop:
@@ -74,7 +85,9 @@ class SweepLoop:
         self.sweeps = 0
         self._backoff = 0.0  # seconds; 0 while due timers get fired
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._scheduler: BackgroundScheduler | None = None
+        self._state = threading.Lock()  # guards _busy and the job's next run time
+        self._busy = False  # a round is running
 
     # -- one round ----------------------------------------------------------
     def sweep(self, at: dt.datetime | None = None) -> int:
@@ -129,34 +142,75 @@ class SweepLoop:
         """Sweep now (e.g. after moving a test's fake clock)."""
         self.wakeup.set()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            at = self.timers.clock.now()
-            self.wakeup.begin(at)  # from here on, a commit writing a timer due before at wakes
-            fired = self.sweep(at)
-            wake_at = self.next_wake(fired, at)
-            if self.follow_due:
-                self.wakeup.plan(wake_at)  # (wakes at once for a timer committed meanwhile)
-            seconds = max(
-                0.0, min(self.interval, (wake_at - self.timers.clock.now()).total_seconds())
-            )
-            if self.on_wait is not None:
-                self.on_wait(wake_at, seconds)
-            if self._stop.is_set():
-                break
-            if self.follow_due:
-                self.wakeup.wait(seconds)
-            else:
-                self._stop.wait(seconds)
+    def _round(self) -> None:
+        """The scheduler's job: sweep, plan the next wake, re-arm the job for it; again
+        at once while a wake-up arrived during the round."""
+        with self._state:
+            if self._busy or self._stop.is_set():
+                return
+            self._busy = True
+        try:
+            while True:
+                seconds = self._once()
+                with self._state:  # checked and released together: no wake-up slips between
+                    if self._stop.is_set() or not (self.follow_due and self.wakeup.is_set()):
+                        self._busy = False
+                        self._arm(seconds)
+                        return
+        except BaseException:
+            with self._state:
+                self._busy = False
+                self._arm(self.interval)
+            raise
+
+    def _once(self) -> float:
+        at = self.timers.clock.now()
+        self.wakeup.begin(at)  # from here on, a commit writing a timer due before at wakes
+        fired = self.sweep(at)
+        wake_at = self.next_wake(fired, at)
+        if self.follow_due:
+            self.wakeup.plan(wake_at)  # (wakes at once for a timer committed meanwhile)
+        seconds = max(0.0, min(self.interval, (wake_at - self.timers.clock.now()).total_seconds()))
+        if self.on_wait is not None:
+            self.on_wait(wake_at, seconds)
+        return seconds
+
+    def _arm(self, seconds: float) -> None:
+        """Run the job in *seconds* (the caller holds ``_state``)."""
+        if self._scheduler is None or self._stop.is_set():
+            return
+        when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+        self._scheduler.modify_job(JOB, next_run_time=when)
+
+    def _poke(self) -> None:
+        """A wake-up: run the job now, unless a round runs (it will see the wake-up)."""
+        with self._state:
+            if not self._busy:
+                self._arm(0.0)
 
     # -- running --------------------------------------------------------------
     def start(self) -> None:
-        """Run in a background thread (inside ``gengbao serve``)."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="gengbao-sweep")
-        self._thread.start()
+        """Run in the scheduler's background threads (inside ``gengbao serve``)."""
+        with self._state:
+            if self._scheduler is not None:
+                return
+            self._stop.clear()
+            scheduler = BackgroundScheduler(
+                executors={"default": ThreadPoolExecutor(2)},
+                job_defaults={"coalesce": True, "max_instances": 2, "misfire_grace_time": None},
+                timezone=dt.UTC,
+            )
+            scheduler.add_job(
+                self._round,
+                IntervalTrigger(seconds=self.interval),
+                id=JOB,
+                name="timer sweep",
+                next_run_time=dt.datetime.now(dt.UTC),  # the first sweep at start: catch-up
+            )
+            if self.follow_due:
+                self.wakeup.on_set = self._poke
+            scheduler.start()
+            self._scheduler = scheduler
 
     def run_until(self, stop_signals: Collection[signal.Signals]) -> signal.Signals:
         """Run in the foreground (``gengbao worker``) until one of *stop_signals*
@@ -182,14 +236,15 @@ class SweepLoop:
     def stop(self) -> None:
         """Stop; a sweep in flight finishes and commits first."""
         self._stop.set()
-        self.wakeup.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join()
+        self.wakeup.on_set = None
+        with self._state:
+            scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._scheduler is not None and self._scheduler.running
 
 
 TimerLoop = SweepLoop  # its name until the sweep and the dispatch loop were told apart

@@ -33,6 +33,7 @@ from engine.definitions.office_hours import OfficeHours
 from engine.store.bulk import insert_many
 from engine.store.prepared import Prepared
 from engine.store.tables import state_entries, timers
+from engine.timers import wake
 from engine.timers.facts import record_overdue
 
 __all__ = ["TimerSchedule"]
@@ -105,6 +106,7 @@ class TimerSchedule:
             if deadline_at is not None:
                 rows = self.rows(change, state.deadline, deadline_at, tz)
                 _INSERT_TIMERS.executemany(conn, rows)
+                wake.written(conn, min(r["due_at"] for r in rows))
         if deadline_at is not None or change.from_state is not None:
             change.case_values["deadline_at"] = deadline_at  # the case service writes it
         return {"deadline_at": deadline_at.isoformat() if deadline_at else None}
@@ -146,6 +148,8 @@ class TimerSchedule:
                 change.case_values["deadline_at"] = deadline_at  # the case service writes it
             extras.append({"deadline_at": deadline_at.isoformat() if deadline_at else None})
         insert_many(conn, timers, rows)
+        if rows:
+            wake.written(conn, min(r["due_at"] for r in rows))
         return extras
 
     def leave(self, conn: Connection, change: Change) -> None:

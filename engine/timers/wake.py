@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
@@ -41,7 +41,7 @@ from sqlalchemy.sql.dml import Insert, Update
 
 from engine.store.tables import timers
 
-__all__ = ["DueWakeup", "install"]
+__all__ = ["DueWakeup", "install", "written"]
 
 # An instant before every due time: "a timer of unknown due time was written".
 UNKNOWN = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -133,6 +133,13 @@ def _after_execute(
         info[_WRITTEN] = min(due, info.get(_WRITTEN, due))
 
 
+def written(conn: Connection, due: dt.datetime) -> None:
+    """A timer due at *due* was written in *conn*'s transaction by a statement the
+    listener cannot read (driver SQL: the prepared and bulk inserts)."""
+    info = conn.info
+    info[_WRITTEN] = min(due, info.get(_WRITTEN, due))
+
+
 def _on_commit(conn: Connection) -> None:
     due = conn.info.pop(_WRITTEN, None)
     if due is not None:
@@ -160,6 +167,7 @@ class DueWakeup:
         self.planned: dt.datetime | None = None  # None: not planned, any timer wakes
         self._seen: dt.datetime | None = None  # earliest offer since begin()
         self.wakes = 0  # times a commit woke the loop (for tests and the bench)
+        self.on_set: Callable[[], None] | None = None  # told after each wake (the scheduler)
         with hub.lock:
             hub.subscribers.add(self)
 
@@ -167,9 +175,12 @@ class DueWakeup:
         """A commit wrote a timer due at *due*: wake if it is before the planned wake."""
         with self._lock:
             self._seen = due if self._seen is None else min(self._seen, due)
-            if self.planned is None or due < self.planned:
+            woken = self.planned is None or due < self.planned
+            if woken:
                 self.wakes += 1
                 self._event.set()
+        if woken:
+            self._told()
 
     def begin(self, at: dt.datetime) -> None:
         """A sweep at *at* starts: clear the signal; from now on note every offer."""
@@ -183,12 +194,20 @@ class DueWakeup:
         :meth:`begin` wrote a timer due before then."""
         with self._lock:
             self.planned = at
-            if self._seen is not None and self._seen < at:
+            woken = self._seen is not None and self._seen < at
+            if woken:
                 self.wakes += 1
                 self._event.set()
+        if woken:
+            self._told()
 
     def set(self) -> None:
         self._event.set()
+        self._told()
+
+    def _told(self) -> None:
+        if self.on_set is not None:
+            self.on_set()
 
     def is_set(self) -> bool:
         return self._event.is_set()
