@@ -4,7 +4,8 @@ At start: the workflows folder is synced (a changed file becomes a new
 version), pending working-day timers are recomputed when the calendar data
 changed since the last run (:mod:`engine.timers.recompute`), and the grid
 file of the settings is loaded if the database holds no grid yet.  The timer
-loop (APScheduler) runs the sweep every ``serve.sweep_seconds``; the dispatch
+loop (an APScheduler job) sweeps when the next timer falls due, or a commit in
+this process writes one due sooner, and at least every ``serve.sweep_seconds``; the dispatch
 loop (:class:`~notifications.dispatch_loop.DispatchLoop`) sends as soon as a
 transaction that queued notifications commits — in this process, or in any
 process on PostgreSQL (``LISTEN``/``NOTIFY``) — each channel on its own
