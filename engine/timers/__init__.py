@@ -12,11 +12,15 @@ TimerRecompute  pending working-day timers recomputed when the calendar data cha
 
 from __future__ import annotations
 
-from engine.process import worker_id
-from engine.timers.loop import SweepLoop, TimerLoop
-from engine.timers.recompute import Recomputed, TimerRecompute
-from engine.timers.schedule import TimerSchedule
-from engine.timers.sweep import Fired, TimerService
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.process import worker_id
+    from engine.timers.loop import SweepLoop, TimerLoop
+    from engine.timers.recompute import Recomputed, TimerRecompute
+    from engine.timers.schedule import TimerSchedule
+    from engine.timers.sweep import Fired, TimerService
 
 __all__ = [
     "Fired",
@@ -28,3 +32,24 @@ __all__ = [
     "TimerService",
     "worker_id",
 ]
+
+# Imported on first use, so a module of the package (engine.timers.retry, which the
+# settings read) does not bring the sweep, SQLAlchemy and APScheduler with it.
+_WHERE = {
+    "Fired": "engine.timers.sweep",
+    "Recomputed": "engine.timers.recompute",
+    "SweepLoop": "engine.timers.loop",
+    "TimerLoop": "engine.timers.loop",
+    "TimerRecompute": "engine.timers.recompute",
+    "TimerSchedule": "engine.timers.schedule",
+    "TimerService": "engine.timers.sweep",
+    "worker_id": "engine.process",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
