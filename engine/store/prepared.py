@@ -47,6 +47,37 @@ class _Compiled:
         ]
         return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
 
+    def memoized(self) -> _Compiled:
+        """The same, with each processor remembering its answers (for one batch)."""
+        return _Compiled(
+            self.sql,
+            self.names,
+            tuple(None if p is None else _remembering(p) for p in self.processors),
+            self.positional,
+            self.constants,
+        )
+
+
+_UNHASHED = (dict, list)  # JSON documents: processed every time
+
+
+def _remembering(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    # by identity: the rows of a batch share their value objects, and an aware
+    # datetime's hash is dear; the value is kept in the memo, so its id stays its own
+    memo: dict[int, tuple[Any, Any]] = {}
+
+    def convert(value: Any) -> Any:
+        if value is None or isinstance(value, _UNHASHED):
+            return process(value)
+        known = memo.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+        done = process(value)
+        memo[id(value)] = (value, done)
+        return done
+
+    return convert
+
 
 class Prepared:
     """*statement* (an INSERT, UPDATE or DELETE) with the parameter names *keys*: the
@@ -63,10 +94,17 @@ class Prepared:
         return conn.exec_driver_sql(compiled.sql, compiled.bind(params))
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """All *rows* in one driver ``executemany``.  Each column's processor runs once
+        per distinct value object: a batch's rows share their timestamps, and converting
+        an aware datetime (to UTC, then text on SQLite) is most of a row's cost."""
         if not rows:
             return
         compiled = self._compiled(conn)
-        conn.exec_driver_sql(compiled.sql, [compiled.bind(r) for r in rows])
+        if len(rows) == 1:
+            conn.exec_driver_sql(compiled.sql, [compiled.bind(rows[0])])
+            return
+        memoized = compiled.memoized()
+        conn.exec_driver_sql(compiled.sql, [memoized.bind(r) for r in rows])
 
     def _compiled(self, conn: Connection) -> _Compiled:
         dialect = conn.dialect
