@@ -32,6 +32,8 @@ from sqlalchemy import Engine, event, exc
 from sqlalchemy.engine import URL, make_url
 
 from engine.errors import StorageError
+from engine.process import worker_id
+from engine.store.checkout import READ_ONLY_OPTION, count_checkouts
 from engine.store.errors import map_storage_errors, masked_url
 
 if TYPE_CHECKING:  # alembic is imported only when migrating (it is slow to import)
@@ -53,7 +55,6 @@ __all__ = [
 ]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-READ_ONLY_OPTION = "gengbao_read_only"
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_SQLITE_SYNCHRONOUS = "full"
 SQLITE_SYNCHRONOUS_LEVELS = {"normal": 1, "full": 2, "extra": 3}  # PRAGMA synchronous values
@@ -101,9 +102,7 @@ def make_engine(
             url=masked_url(parsed),
         )
     kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _dumps}
-    if backend == "postgresql":
-        kwargs["pool_pre_ping"] = True
-    else:
+    if backend == "sqlite":
         _make_sqlite_folder(parsed)
         kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000}
     try:
@@ -112,7 +111,19 @@ def make_engine(
         raise StorageError(f"cannot use {masked_url(parsed)}: {error}") from error
     if backend == "sqlite":
         _configure_sqlite(engine, busy_timeout_ms, sqlite_synchronous.upper())
+    elif "application_name" not in parsed.query:
+        _name_connections(engine)
+    count_checkouts(engine)
     return engine
+
+
+def _name_connections(engine: Engine) -> None:
+    """``application_name`` = ``gengbao HOST:PID``, read when each connection is made (a
+    forked worker names its own): ``pg_stat_activity`` tells which process holds which."""
+
+    @event.listens_for(engine, "do_connect")
+    def _on_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams.setdefault("application_name", f"gengbao {worker_id()}"[:63])
 
 
 def _make_sqlite_folder(url: URL) -> None:
