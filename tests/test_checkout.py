@@ -27,7 +27,7 @@ from engine.store import (
     read_retrying,
     transaction,
 )
-from engine.store.db import make_engine, read_only
+from engine.store.db import READ_ONLY_OPTION, make_engine, read_only
 from engine.store.tables import system_values
 from notifications.wakeup import install as watch_outbox
 
@@ -88,7 +88,10 @@ def test_reads_and_a_transaction_share_one_checkout(values: sa.Engine) -> None:
             _write(conn, "1")
         with connection(read_only(engine)) as conn:
             assert conn is first
+            assert conn.get_execution_options()[READ_ONLY_OPTION] is True  # SQLite: BEGIN
             assert _read(conn) == "1"
+        with transaction(engine) as conn:
+            assert conn.get_execution_options()[READ_ONLY_OPTION] is False  # BEGIN IMMEDIATE
         assert shared.checkouts == 1
     assert process_checkouts() - before == 1
     with connection(engine) as conn:  # committed, seen from outside

@@ -17,6 +17,15 @@ crash may roll back.  A process crash (``kill -9``) loses nothing under
 either.  PostgreSQL is durable by its own settings (``synchronous_commit``,
 ``fsync``: on by default).
 
+PostgreSQL connections are not pinged on checkout (no ``pool_pre_ping``: it
+cost a round trip per checkout).  SQLAlchemy's optimistic disconnect handling
+instead: a statement that finds its connection closed by the server
+invalidates that connection and every older one in the pool, and the first
+statement of an HTTP request (the token lookup, a read) runs once more on a
+fresh one (:func:`engine.store.read_retrying`).  Each connection is named
+``gengbao HOST:PID`` (``application_name``, unless the URL sets one), so
+``pg_stat_activity`` shows which process holds it.
+
 The schema is Alembic migrations in ``engine/migrations``; :func:`upgrade`
 runs them programmatically (no ``alembic.ini``).
 """
