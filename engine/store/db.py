@@ -33,6 +33,8 @@ runs them programmatically (no ``alembic.ini``).
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +43,6 @@ from sqlalchemy import Engine, event, exc
 from sqlalchemy.engine import URL, make_url
 
 from engine.errors import StorageError
-from engine.process import worker_id
 from engine.store.checkout import READ_ONLY_OPTION, count_checkouts
 from engine.store.errors import map_storage_errors, masked_url
 
@@ -132,7 +133,9 @@ def _name_connections(engine: Engine) -> None:
 
     @event.listens_for(engine, "do_connect")
     def _on_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
-        cparams.setdefault("application_name", f"gengbao {worker_id()}"[:63])
+        # HOST:PID as engine.process.worker_id() spells it (the store imports no engine module)
+        name = f"gengbao {socket.gethostname()}:{os.getpid()}"
+        cparams.setdefault("application_name", name[:63])
 
 
 def _make_sqlite_folder(url: URL) -> None:
