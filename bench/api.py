@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/api.py [--cases N] [--repeat R] [--postgres URL]
+    python bench/api.py [--cases N] [--repeat R] [--postgres URL] [--workers 1,2]
 
 Each run walks N farmland cases through their full lifecycle (``POST /cases``
 and the 7 ``POST /cases/{id}/events`` of ``tests/support/farmland.py``, each step by
@@ -12,7 +12,11 @@ them).  The rate is operations per wall-clock second over the run.
 
 The server is a real ``gengbao serve`` process on a loopback port, on a fresh
 database (SQLite file; with ``--postgres`` also a fresh PostgreSQL schema,
-dropped at the end), access log off.  Its timer sweep and dispatcher run,
+dropped at the end), access log off; with 1 and with 2 workers
+(``--workers 2``, PostgreSQL only: SQLite refuses it).  After the runs the
+bench reads each worker's ``/metrics``: requests answered and the pool
+checkouts they made (counted in the server by a pool ``checkout`` listener),
+printed as checkouts per request.  Its timer sweep and dispatcher run,
 but once an hour: the console channel would otherwise print every
 notification of the run into the measurement.  The in-process rate is
 ``bench/events.py``'s engine path with the same effects the server runs
@@ -28,6 +32,7 @@ ratios; nothing here asserts a speed.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -55,6 +60,7 @@ CONCURRENCY = (1, 8)
 WARMUP_CASES = 5
 OPS_PER_CASE = 1 + len(LIFECYCLE)
 LOOP_SECONDS = 3600.0
+OFFICE = "p-ddk-office1"  # may read /metrics
 
 
 @dataclass
@@ -62,6 +68,9 @@ class Series:
     backend: str
     path: str
     rates: list[float]
+    workers: int = 0  # 0: in-process
+    clients: int = 1
+    checkouts_per_request: float | None = None
 
     def median(self) -> float:
         return statistics.median(self.rates)
@@ -73,7 +82,7 @@ class Series:
 class HttpBench:
     def __init__(self, server: ApiServer) -> None:
         self.server = server
-        actors = sorted({REPORTER} | {actor for _, actor, _, _ in LIFECYCLE})
+        actors = sorted({REPORTER, OFFICE} | {actor for _, actor, _, _ in LIFECYCLE})
         with ThreadPoolExecutor(max_workers=4) as pool:
             made = pool.map(lambda a: server.token(a, "bench"), actors)
             self.tokens = dict(zip(actors, made, strict=True))
@@ -95,6 +104,24 @@ class HttpBench:
             )
             if done.status_code != 200 or done.json()["state"] != reached:
                 raise RuntimeError(f"{trigger}: {done.status_code} {done.text}")
+
+    def checkouts_per_request(self, workers: int) -> float:
+        """Pool checkouts ÷ requests, over every worker's totals since it started."""
+        seen: dict[int, tuple[int, int]] = {}
+        token = self.tokens[OFFICE]
+        for _ in range(50 * workers):  # new connections until every worker answered
+            if len(seen) == workers:
+                break
+            with httpx.Client(base_url=self.server.base_url, timeout=60.0) as client:
+                body = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
+            pid = re.search(r'^gengbao_process_info\{pid="(\d+)"\}', body, re.MULTILINE)
+            requests = re.search(r"^gengbao_http_requests_total (\d+)$", body, re.MULTILINE)
+            made = re.search(r"^gengbao_http_pool_checkouts_total (\d+)$", body, re.MULTILINE)
+            if not (pid and requests and made):
+                raise RuntimeError(f"/metrics without the request counters:\n{body}")
+            seen[int(pid.group(1))] = (int(requests.group(1)), int(made.group(1)))
+        total_requests = sum(r for r, _ in seen.values())
+        return sum(c for _, c in seen.values()) / total_requests
 
     def run(self, cases: int, clients: int) -> float:
         """Operations per second for *cases* lifecycles split among *clients* threads."""
@@ -129,12 +156,14 @@ class HttpBench:
 
 
 @contextmanager
-def http_server(backend: str, postgres: str | None) -> Iterator[ApiServer]:
+def http_server(backend: str, postgres: str | None, workers: int) -> Iterator[ApiServer]:
     with tempfile.TemporaryDirectory(prefix="gengbao-bench-api-") as folder:
         workdir = Path(folder)
         schemas = PostgresSchemas(postgres) if backend == "postgres" and postgres else None
         url = schemas.create("bench") if schemas else f"sqlite:///{workdir / 'serve.db'}"
-        server = ApiServer(url, workdir, loop_seconds=LOOP_SECONDS, access_log=False)
+        server = ApiServer(
+            url, workdir, loop_seconds=LOOP_SECONDS, access_log=False, workers=workers
+        )
         try:
             server.start()
             yield server
@@ -150,27 +179,47 @@ def measure(
     postgres: str | None,
     cases: int,
     repeat: int,
+    worker_counts: Sequence[int],
 ) -> list[Series]:
     inproc = Series(backend, "in-process, 1 thread", [])
-    http = {c: Series(backend, f"HTTP, {c} client{'s' if c > 1 else ''}", []) for c in CONCURRENCY}
-    with open_bench() as bench, http_server(backend, postgres) as server:
-        client = HttpBench(server)
+    results = [inproc]
+    with open_bench() as bench:
         bench.run_engine(WARMUP_CASES)
-        client.run(WARMUP_CASES, 1)
-        for r in range(repeat):
-            order: list[int | None] = [None, *CONCURRENCY]  # None: in-process
-            for clients in order if r % 2 == 0 else reversed(order):
-                if clients is None:
-                    inproc.rates.append(bench.run_engine(cases).rate("lifecycle"))
-                else:
-                    http[clients].rates.append(client.run(cases, clients))
-            print(
-                f"  {backend} repeat {r + 1}/{repeat}: in-process {inproc.rates[-1]:,.0f} ops/s, "
-                + ", ".join(f"HTTP×{c} {http[c].rates[-1]:,.0f} ops/s" for c in CONCURRENCY),
-                file=sys.stderr,
-                flush=True,
-            )
-    return [inproc, *http.values()]
+        for workers in worker_counts:
+            http = {
+                c: Series(
+                    backend,
+                    f"HTTP, {workers}w × {c} client{'s' if c > 1 else ''}",
+                    [],
+                    workers=workers,
+                    clients=c,
+                )
+                for c in CONCURRENCY
+            }
+            with http_server(backend, postgres, workers) as server:
+                client = HttpBench(server)
+                client.run(WARMUP_CASES, 1)
+                for r in range(repeat):
+                    order: list[int | None] = [None, *CONCURRENCY]  # None: in-process
+                    for clients in order if r % 2 == 0 else reversed(order):
+                        if clients is None:
+                            inproc.rates.append(bench.run_engine(cases).rate("lifecycle"))
+                        else:
+                            http[clients].rates.append(client.run(cases, clients))
+                    print(
+                        f"  {backend} {workers} worker(s) repeat {r + 1}/{repeat}: "
+                        f"in-process {inproc.rates[-1]:,.0f} ops/s, "
+                        + ", ".join(
+                            f"HTTP×{c} {http[c].rates[-1]:,.0f} ops/s" for c in CONCURRENCY
+                        ),
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                per_request = client.checkouts_per_request(workers)
+            for series in http.values():
+                series.checkouts_per_request = per_request
+            results += http.values()
+    return results
 
 
 def spread(values: Sequence[float], fmt: str) -> str:
@@ -184,8 +233,8 @@ def print_table(results: Sequence[Series], cases: int, repeat: int) -> None:
         f"{cases * OPS_PER_CASE} ops per run, median of {repeat} (min–max)"
     )
     header = (
-        f"{'backend':<9} {'path':<22} {'ops/s':>22} {'ms/op':>7} {'÷ in-process':>13} "
-        f"{'÷ 1 client':>11}"
+        f"{'backend':<9} {'path':<24} {'ops/s':>22} {'ms/op':>7} {'÷ in-process':>13} "
+        f"{'÷ 1 client':>11} {'checkouts/req':>14}"
     )
     print(header)
     print("-" * len(header))
@@ -193,16 +242,22 @@ def print_table(results: Sequence[Series], cases: int, repeat: int) -> None:
     for s in results:
         by_backend.setdefault(s.backend, []).append(s)
     for backend, series in by_backend.items():
-        base, one = series[0].median(), series[1].median()
+        base = series[0].median()
+        one = {s.workers: s.median() for s in series if s.workers and s.clients == 1}
         for s in series:
-            per_client = f"{s.median() / one:.2f}" if s.path.startswith("HTTP") else ""
+            per_client = f"{s.median() / one[s.workers]:.2f}" if s.workers else ""
+            checkouts = (
+                f"{s.checkouts_per_request:.2f}" if s.checkouts_per_request is not None else ""
+            )
             print(
-                f"{backend:<9} {s.path:<22} {spread(s.rates, ',.0f'):>22} "
-                f"{1000 / s.median():>7.2f} {s.median() / base:>13.2f} {per_client:>11}"
+                f"{backend:<9} {s.path:<24} {spread(s.rates, ',.0f'):>22} "
+                f"{1000 / s.median():>7.2f} {s.median() / base:>13.2f} {per_client:>11} "
+                f"{checkouts:>14}"
             )
     print(
-        "(ms/op for 8 clients is wall time per op with 8 in flight; "
-        "÷ in-process compares each rate with the engine called directly)"
+        "(ms/op for 8 clients is wall time per op with 8 in flight; ÷ in-process compares "
+        "each rate with the engine called directly; ÷ 1 client, with 1 client on as many "
+        "workers; checkouts/req: pool checkouts per HTTP request, the server's own count)"
     )
 
 
@@ -215,18 +270,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="URL",
         help="also run on PostgreSQL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test",
     )
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="worker counts of the server, comma-separated (default 1,2; SQLite runs 1 only)",
+    )
     args = parser.parse_args(argv)
     if args.cases < max(CONCURRENCY) or args.repeat < 1:
         parser.error(f"--cases must be at least {max(CONCURRENCY)}, --repeat at least 1")
-    backends: list[tuple[str, Callable[[], AbstractContextManager[Bench]]]] = [
-        ("sqlite", lambda: sqlite_bench(deployed=True))
+    try:
+        worker_counts = [int(w) for w in args.workers.split(",")]
+    except ValueError:
+        parser.error("--workers takes counts like 1,2")
+    backends: list[tuple[str, Callable[[], AbstractContextManager[Bench]], list[int]]] = [
+        ("sqlite", lambda: sqlite_bench(deployed=True), [w for w in worker_counts if w == 1])
     ]
     if args.postgres:
         url: str = args.postgres
-        backends.append(("postgres", lambda: postgres_bench(url, deployed=True)))
+        backends.append(("postgres", lambda: postgres_bench(url, deployed=True), worker_counts))
     results: list[Series] = []
-    for backend, open_bench in backends:
-        results += measure(backend, open_bench, args.postgres, args.cases, args.repeat)
+    for backend, open_bench, counts in backends:
+        if counts:
+            results += measure(backend, open_bench, args.postgres, args.cases, args.repeat, counts)
     print_table(results, args.cases, args.repeat)
     return 0
 

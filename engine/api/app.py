@@ -21,7 +21,7 @@ from engine.api import errors
 from engine.api.deps import Services
 from engine.api.docs_page import install_docs
 from engine.api.metrics import Counters
-from engine.api.middleware import BodyLimit, CleanURL
+from engine.api.middleware import BodyLimit, CleanURL, OneCheckout
 from engine.api.options import ApiOptions
 from engine.api.routes import ROUTERS
 from engine.api.strict import known_query_parameters
@@ -48,7 +48,8 @@ def create_api(
     app: App, *, loop: ServeLoops | SweepLoop | None = None, options: ApiOptions | None = None
 ) -> FastAPI:
     options = options or ApiOptions.from_settings(app.settings)
-    services = Services(app, app.tokens, options, Counters(), loop)
+    counters = Counters()
+    services = Services(app, app.tokens, options, counters, loop)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +75,7 @@ def create_api(
     for router in ROUTERS:
         api.include_router(router)
     errors.install(api)
+    api.add_middleware(OneCheckout, engine=app.engine, counters=counters)  # innermost
     api.add_middleware(CleanURL)
     api.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
     return api

@@ -25,10 +25,23 @@ class Counters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[tuple[str, str, str]] = Counter()
+        self.requests = 0
+        self.request_checkouts = 0
+
+    def request(self, checkouts: int) -> None:
+        """One HTTP request answered, which checked out *checkouts* pooled connections."""
+        with self._lock:
+            self.requests += 1
+            self.request_checkouts += checkouts
 
     def add(self, kind: str, outcome: str, reason: str = "") -> None:
         with self._lock:
             self._counts[(kind, outcome, reason)] += 1
+
+    def traffic(self) -> tuple[int, int]:
+        """(requests answered, pool checkouts they made)."""
+        with self._lock:
+            return self.requests, self.request_checkouts
 
     def snapshot(self) -> dict[tuple[str, str, str], int]:
         with self._lock:
@@ -53,7 +66,15 @@ def _family(
     return lines
 
 
-def render(gauges: Gauges, counters: Counters, *, loop_running: bool, sweeps: int) -> str:
+def render(
+    gauges: Gauges,
+    counters: Counters,
+    *,
+    loop_running: bool,
+    sweeps: int,
+    pid: int | None = None,
+    checkouts: int = 0,
+) -> str:
     open_cases, pending = gauges.open_cases, gauges.pending_timers
     failed, sent = gauges.failed_timers, gauges.deliveries
     lines: list[str] = []
@@ -101,4 +122,30 @@ def render(gauges: Gauges, counters: Counters, *, loop_running: bool, sweeps: in
         "Timer sweeps completed by this process since it started.",
         [({}, sweeps)],
     )
+    requests, request_checkouts = counters.traffic()
+    lines += _family(
+        "gengbao_http_requests_total",
+        "counter",
+        "HTTP requests answered by this process since it started.",
+        [({}, requests)],
+    )
+    lines += _family(
+        "gengbao_http_pool_checkouts_total",
+        "counter",
+        "Database pool checkouts made by those requests (one per request: token, reads, event).",
+        [({}, request_checkouts)],
+    )
+    lines += _family(
+        "gengbao_pool_checkouts_total",
+        "counter",
+        "Database pool checkouts of this process since it started (requests and loops).",
+        [({}, checkouts)],
+    )
+    if pid is not None:
+        lines += _family(
+            "gengbao_process_info",
+            "gauge",
+            "The process that answered (one per worker of gengbao serve --workers N).",
+            [({"pid": str(pid)}, 1)],
+        )
     return "\n".join(lines) + "\n"

@@ -1,4 +1,10 @@
-"""ASGI middleware run before routing: the body size limit and a guard on the URL.
+"""ASGI middleware run before routing: one database checkout per request, the body size
+limit and a guard on the URL.
+
+``OneCheckout`` gives each HTTP request one pooled connection, shared by its token
+lookup, its reads and its event (:func:`engine.store.one_checkout`), returned to the
+pool once the response is sent; it counts the requests and their checkouts for
+``/metrics``.
 
 ``BodyLimit`` refuses a declared ``Content-Length`` over the limit at once and
 counts the bytes of a body sent without one (chunked), refusing it as soon as
@@ -11,12 +17,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.api.errors import error_response
+from engine.api.metrics import Counters
+from engine.store import begin_unit, end_unit
 
-__all__ = ["BodyLimit", "CleanURL"]
+__all__ = ["BodyLimit", "CleanURL", "OneCheckout"]
+
+
+class OneCheckout:
+    def __init__(self, app: ASGIApp, engine: Any, counters: Counters) -> None:
+        self.app = app
+        self.engine = engine
+        self.counters = counters
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        shared, token = begin_unit(self.engine)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            end_unit(token)
+            if shared.checked_out:  # returning it may roll back: a round trip, not here
+                await run_in_threadpool(shared.close)
+            self.counters.request(shared.checkouts)
 
 
 class BodyLimit:

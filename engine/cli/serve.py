@@ -19,6 +19,13 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (default: serve.port, 8000)")
     p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes accepting on the port (default 1; above 1 needs PostgreSQL)",
+    )
+    p.add_argument(
         "--no-access-log", dest="access_log", action="store_false", help="do not log each request"
     )
     p.set_defaults(handler=serve)
@@ -37,4 +44,4 @@ def serve(args: argparse.Namespace, ctx: Context) -> int:
     options = ServeOptions.from_settings(app.settings)
     overrides = {"host": args.host, "port": args.port}
     options = dataclasses.replace(options, **{k: v for k, v in overrides.items() if v is not None})
-    return run(app, options, access_log=args.access_log)
+    return run(app, options, access_log=args.access_log, workers=args.workers)

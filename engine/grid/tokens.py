@@ -28,7 +28,7 @@ from engine.clock import Clock
 from engine.errors import NotFound, NotPermitted
 from engine.grid import registry as grid
 from engine.grid.visibility import Viewer
-from engine.store import connection, transaction
+from engine.store import connection, read_retrying, transaction
 from engine.store.db import read_only
 from engine.store.tables import people, person_roles, tokens, units
 
@@ -177,7 +177,8 @@ class TokenStore:
         """The principal of an active token held by an active actor, or None.
 
         One query: the token, its actor, and the units where the actor holds
-        an active role (its scope).
+        an active role (its scope).  No cache: a revoked token is refused by the
+        very next request, in every process.
         """
         if not text.startswith(TOKEN_PREFIX) or len(text) > _MAX_TOKEN_LENGTH:
             return None
@@ -206,8 +207,9 @@ class TokenStore:
                 people.c.active.is_(True),
             )
         )
-        with connection(read_only(self.engine)) as conn:
-            rows = conn.execute(stmt).all()
+        # The first statement of every HTTP request: a dead pooled connection is met here,
+        # and the lookup (a read) runs once more on a fresh one (no ping per checkout).
+        rows = read_retrying(read_only(self.engine), lambda conn: conn.execute(stmt).all())
         if not rows:
             return None
         first = rows[0]

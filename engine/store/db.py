@@ -17,6 +17,15 @@ crash may roll back.  A process crash (``kill -9``) loses nothing under
 either.  PostgreSQL is durable by its own settings (``synchronous_commit``,
 ``fsync``: on by default).
 
+PostgreSQL connections are not pinged on checkout (no ``pool_pre_ping``: it
+cost a round trip per checkout).  SQLAlchemy's optimistic disconnect handling
+instead: a statement that finds its connection closed by the server
+invalidates that connection and every older one in the pool, and the first
+statement of an HTTP request (the token lookup, a read) runs once more on a
+fresh one (:func:`engine.store.read_retrying`).  Each connection is named
+``gengbao HOST:PID`` (``application_name``, unless the URL sets one), so
+``pg_stat_activity`` shows which process holds it.
+
 The schema is Alembic migrations in ``engine/migrations``; :func:`upgrade`
 runs them programmatically (no ``alembic.ini``).
 """
@@ -24,6 +33,8 @@ runs them programmatically (no ``alembic.ini``).
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +43,7 @@ from sqlalchemy import Engine, event, exc
 from sqlalchemy.engine import URL, make_url
 
 from engine.errors import StorageError
+from engine.store.checkout import READ_ONLY_OPTION, count_checkouts
 from engine.store.errors import map_storage_errors, masked_url
 
 if TYPE_CHECKING:  # alembic is imported only when migrating (it is slow to import)
@@ -53,7 +65,6 @@ __all__ = [
 ]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-READ_ONLY_OPTION = "gengbao_read_only"
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_SQLITE_SYNCHRONOUS = "full"
 SQLITE_SYNCHRONOUS_LEVELS = {"normal": 1, "full": 2, "extra": 3}  # PRAGMA synchronous values
@@ -101,9 +112,7 @@ def make_engine(
             url=masked_url(parsed),
         )
     kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _dumps}
-    if backend == "postgresql":
-        kwargs["pool_pre_ping"] = True
-    else:
+    if backend == "sqlite":
         _make_sqlite_folder(parsed)
         kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000}
     try:
@@ -112,7 +121,21 @@ def make_engine(
         raise StorageError(f"cannot use {masked_url(parsed)}: {error}") from error
     if backend == "sqlite":
         _configure_sqlite(engine, busy_timeout_ms, sqlite_synchronous.upper())
+    elif "application_name" not in parsed.query:
+        _name_connections(engine)
+    count_checkouts(engine)
     return engine
+
+
+def _name_connections(engine: Engine) -> None:
+    """``application_name`` = ``gengbao HOST:PID``, read when each connection is made (a
+    forked worker names its own): ``pg_stat_activity`` tells which process holds which."""
+
+    @event.listens_for(engine, "do_connect")
+    def _on_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        # HOST:PID as engine.process.worker_id() spells it (the store imports no engine module)
+        name = f"gengbao {socket.gethostname()}:{os.getpid()}"
+        cparams.setdefault("application_name", name[:63])
 
 
 def _make_sqlite_folder(url: URL) -> None:

@@ -24,19 +24,24 @@ through untouched.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, exc
 from sqlalchemy.engine import URL, make_url
 
 from engine.errors import StorageConflict, StorageError, StorageUnavailable
+from engine.store.checkout import shared_for
+
+T = TypeVar("T")
 
 __all__ = [
     "DRIVER_ERROR",
     "connection",
     "map_storage_errors",
     "masked_url",
+    "read_retrying",
     "storage_error_for",
     "transaction",
 ]
@@ -110,14 +115,62 @@ def map_storage_errors(engine: Engine | URL | str, doing: str = "use") -> Iterat
 
 @contextmanager
 def transaction(engine: Engine, doing: str = "use") -> Iterator[Connection]:
-    """``engine.begin()`` with its errors mapped, the commit's included."""
-    with map_storage_errors(engine, doing), engine.begin() as conn:
-        yield conn
+    """``engine.begin()`` with its errors mapped, the commit's included.
+
+    Inside :func:`~engine.store.checkout.one_checkout` (an HTTP request) the
+    transaction runs on the request's one connection when it is free.
+    """
+    shared = shared_for(engine)
+    if shared is None:
+        with map_storage_errors(engine, doing), engine.begin() as conn:
+            yield conn
+        return
+    with map_storage_errors(engine, doing), shared.borrow(engine) as borrowed:
+        if borrowed is None:
+            with engine.begin() as conn:
+                yield conn
+        else:
+            with borrowed.begin():
+                yield borrowed
 
 
 @contextmanager
 def connection(engine: Engine, doing: str = "read from") -> Iterator[Connection]:
     """``engine.connect()`` with its errors mapped (pass ``read_only(engine)`` for a
-    reader that must not queue behind SQLite's writer)."""
-    with map_storage_errors(engine, doing), engine.connect() as conn:
-        yield conn
+    reader that must not queue behind SQLite's writer).
+
+    Inside :func:`~engine.store.checkout.one_checkout` the request's one connection
+    is used when it is free; whatever the block began is rolled back at its end.
+    """
+    shared = shared_for(engine)
+    if shared is None:
+        with map_storage_errors(engine, doing), engine.connect() as conn:
+            yield conn
+        return
+    with map_storage_errors(engine, doing), shared.borrow(engine) as borrowed:
+        if borrowed is None:
+            with engine.connect() as conn:
+                yield conn
+        else:
+            yield borrowed
+
+
+def read_retrying(engine: Engine, work: Callable[[Connection], T], doing: str = "read from") -> T:
+    """``work(conn)`` in :func:`connection`, once more on a fresh connection if the first
+    one turns out dead.
+
+    There is no ping before each checkout (``pool_pre_ping``): the first statement of a
+    unit of work finds a connection the server closed (a restart, ``pg_terminate_backend``,
+    an idle timeout).  SQLAlchemy then invalidates that connection and every older one in
+    the pool, and the retry runs on a new connection.  Only for reads (*work* must not
+    write): the HTTP API's token lookup, the first statement of every request.
+    """
+    try:
+        with connection(engine, doing) as conn:
+            return work(conn)
+    except StorageUnavailable as error:
+        cause = error.__cause__
+        if not (isinstance(cause, exc.DBAPIError) and cause.connection_invalidated):
+            raise
+    with connection(engine, doing) as conn:
+        return work(conn)

@@ -66,6 +66,7 @@ class ApiServer:
         max_body_bytes: int = 65536,
         loop_seconds: float = 0.5,
         access_log: bool = True,
+        workers: int = 1,
     ) -> None:
         self.database_url = database_url
         self.workdir = workdir
@@ -85,6 +86,7 @@ class ApiServer:
         self.stdout = workdir / "serve.out"
         self.stderr = workdir / "serve.err"
         self.access_log = access_log
+        self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -95,6 +97,8 @@ class ApiServer:
         command = [GENGBAO, "--config", str(self.settings), "serve", "--port", str(self.port)]
         if not self.access_log:
             command.append("--no-access-log")
+        if self.workers != 1:
+            command += ["--workers", str(self.workers)]
         with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
             self.process = subprocess.Popen(
                 command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=self.env, cwd=ROOT

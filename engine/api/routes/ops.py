@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter
@@ -13,6 +14,7 @@ from engine.api.deps import ServicesDep
 from engine.api.errors import error_response
 from engine.api.schemas import ErrorBody
 from engine.errors import NotPermitted
+from engine.store import process_checkouts
 
 __all__ = ["router"]
 
@@ -63,5 +65,7 @@ def get_metrics(services: ServicesDep, principal: PrincipalDep) -> PlainTextResp
         services.counters,
         loop_running=services.loop_running,
         sweeps=loop.sweeps if loop is not None else 0,
+        pid=os.getpid(),
+        checkouts=process_checkouts(),
     )
     return PlainTextResponse(body, media_type=metrics.CONTENT_TYPE)
