@@ -51,6 +51,7 @@ if str(ROOT) not in sys.path:  # `python bench/api.py` puts only bench/ on the p
     sys.path.insert(0, str(ROOT))
 
 from bench.events import Bench, postgres_bench, sqlite_bench  # noqa: E402
+from bench.figures import Figure, record  # noqa: E402
 from tests.support.api_server import ApiServer  # noqa: E402
 from tests.support.databases import PostgresSchemas  # noqa: E402
 from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT  # noqa: E402
@@ -254,6 +255,19 @@ def print_table(results: Sequence[Series], cases: int, repeat: int) -> None:
                 f"{1000 / s.median():>7.2f} {s.median() / base:>13.2f} {per_client:>11} "
                 f"{checkouts:>14}"
             )
+            if s.workers:
+                record(
+                    Figure(
+                        bench="api",
+                        name=f"HTTP, {s.path}, {backend}",
+                        value=s.median(),
+                        unit="ops/s",
+                        baseline="in-process",
+                        baseline_value=base,
+                        ratio=s.median() / base,
+                        target="≥ 0.6" if s.clients == max(CONCURRENCY) else "",
+                    )
+                )
     print(
         "(ms/op for 8 clients is wall time per op with 8 in flight; ÷ in-process compares "
         "each rate with the engine called directly; ÷ 1 client, with 1 client on as many "

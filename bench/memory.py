@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/memory.py` puts only bench/ on the path
     sys.path.insert(0, str(ROOT))
 
+from bench.figures import Figure, record  # noqa: E402
+
 T0 = datetime(2026, 9, 18, 2, 0, tzinfo=UTC)  # the cases open here
 RUN_FROM = T0 + timedelta(minutes=10)  # the child's clock starts here and runs in real time
 
@@ -236,6 +238,18 @@ def main(argv: list[str] | None = None) -> int:
             f"{large['open_cases']:,} vs {small['open_cases']:,} open cases: RSS at the end "
             f"{grown:+.1f} MB, peak {large['peak_mb'] - small['peak_mb']:+.1f} MB "
             f"({grown * 1024 * 1024 / extra:+.1f} bytes per extra case)"
+        )
+        record(
+            Figure(
+                bench="memory",
+                name=f"sweep loop RSS, {large['open_cases']:,} open cases",
+                value=large["rss_end_mb"],
+                unit="MB",
+                baseline=f"{small['open_cases']:,} open cases",
+                baseline_value=small["rss_end_mb"],
+                ratio=large["rss_end_mb"] / small["rss_end_mb"],
+                target="flat (within a few MB)",
+            )
         )
     return 0
 

@@ -56,6 +56,19 @@ BENCHMARKS = [
         ("--cases", "20000", "--repeat", "3"),
         ("--cases", "5000", "--repeat", "1"),
     ),
+    Benchmark(
+        "timers",
+        "timers.py",
+        ("--pending", "10000,100000", "--due", "2000", "--repeat", "3"),
+        ("--pending", "10000", "--due", "1000", "--repeat", "1", "--cases", "100"),
+    ),
+    Benchmark(
+        "api",
+        "api.py",
+        ("--cases", "40", "--repeat", "3"),
+        ("--cases", "16", "--repeat", "1"),
+    ),
+    Benchmark("memory", "memory.py", (), ("--seconds", "2"), postgres=False),
     Benchmark("cli", "cli.py", ("--runs", "20"), ("--runs", "5"), postgres=False),
 ]
 

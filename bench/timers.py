@@ -96,6 +96,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/timers.py` puts only bench/ on the path
     sys.path.insert(0, str(ROOT))
 
+from bench.figures import Figure, record  # noqa: E402
 from tests.support.farmland import CASE_DATA, GRID_FILE, REPORTER, UNIT, WORKFLOW_FILE  # noqa: E402
 
 T0 = datetime(2026, 9, 18, 2, 0, tzinfo=UTC)  # Friday 10:00 in Shanghai: cases open here
@@ -809,6 +810,42 @@ def report(results: Sequence[SizeResult], args: argparse.Namespace) -> None:
             print(
                 f"{r.backend}: p50 lateness next_due ÷ poll = {new / old if old else math.nan:.4f}"
             )
+    record_figures(results)
+
+
+def record_figures(results: Sequence[SizeResult]) -> None:
+    """The headline figures for ``bench/run_all.py``."""
+    for r in results:
+        raw = statistics.median(r.raw_s) if r.raw_s else None
+        target = "≥ 5,000/s" if r.backend == "sqlite" else "≥ 2,000/s"
+        record(
+            Figure(
+                bench="timers",
+                name=f"fired timers, {r.pending:,} pending, {r.backend}",
+                value=r.rate,
+                unit="timers/s",
+                baseline="bare sqlite3 loop" if raw else "",
+                baseline_value=r.due / raw if raw else None,
+                ratio=r.rate * raw / r.due if raw else None,
+                target=target,
+            )
+        )
+        runs = {run.mode: run for run in r.loops}
+        if "poll" in runs and "next_due" in runs:
+            for q, label in ((0.5, "p50"), (0.99, "p99")):
+                new, old = (percentile(runs[m].fired_late, q) for m in ("next_due", "poll"))
+                record(
+                    Figure(
+                        bench="timers",
+                        name=f"loop lateness {label}, {r.backend}",
+                        value=new * 1000,
+                        unit="ms",
+                        baseline="the old 5 s poll",
+                        baseline_value=old * 1000,
+                        ratio=new / old if old else None,
+                        target="milliseconds",
+                    )
+                )
 
 
 # ---------------------------------------------------------------- main
