@@ -148,6 +148,8 @@ def _on_commit(conn: Connection) -> None:
 
 
 def _on_rollback(conn: Connection) -> None:
+    if conn.invalidated:  # the connection died: its info goes with it (cleared on reconnect),
+        return  # and reading conn.info now would raise PendingRollbackError out of close()
     conn.info.pop(_WRITTEN, None)
 
 
