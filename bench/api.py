@@ -259,7 +259,7 @@ def print_table(results: Sequence[Series], cases: int, repeat: int) -> None:
                 record(
                     Figure(
                         bench="api",
-                        name=f"HTTP, {s.path}, {backend}",
+                        name=f"{s.path}, {backend}",
                         value=s.median(),
                         unit="ops/s",
                         baseline="in-process",
