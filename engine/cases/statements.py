@@ -7,8 +7,11 @@ key, so executing it again only binds parameters.  The event path runs these:
 * :func:`lock_case`: the case row with its unit's path and the grid stamp
   (for :class:`~engine.grid.held.HeldRoles`), ``FOR UPDATE OF cases`` on
   PostgreSQL, and with a viewer the one visibility rule in the same statement;
-* :data:`UPDATE_CASE` (by id and the revision read), :data:`INSERT_HISTORY`,
-  :func:`insert_state_entry` (the state's first entry, once).
+* the writes, as :class:`~engine.store.prepared.Prepared` (compiled once per
+  dialect, run as driver SQL): :data:`INSERT_HISTORY`,
+  :func:`insert_state_entry` (the state's first entry, once),
+  :func:`update_case` (by id and the revision read), and for a new case
+  :data:`INSERT_CASE` and :func:`set_case_columns` (its deadline).
 """
 
 from __future__ import annotations
