@@ -66,31 +66,54 @@ def enqueue(
 ) -> int:
     """Insert one pending notification; returns its id.  A notice without a case (a
     patrol notice) names its *unit_code*: the dispatcher resolves the roles there."""
-    row_id: int = _INSERT.execute(
-        conn,
-        {
-            "case_id": case_id,
-            "unit_code": unit_code,
-            "kind": kind,
-            "template": template or GENERIC[kind],
-            "roles": sorted(set(roles)),
-            "context": dict(context),
-            "dedupe_key": dedupe_key,
-            "status": "pending",
-            "created_at": at,
-            "priority": priority,
-        },
-    ).scalar_one()
+    row = _row(
+        case_id=case_id,
+        unit_code=unit_code,
+        kind=kind,
+        roles=roles,
+        template=template,
+        context=context,
+        dedupe_key=dedupe_key,
+        at=at,
+        priority=priority,
+    )
+    row_id: int = _INSERT.execute(conn, row).scalar_one()
     mark(conn)
     return row_id
+
+
+def _row(
+    *,
+    case_id: str | None,
+    kind: str,
+    roles: Iterable[str],
+    template: str | None,
+    context: Mapping[str, Any],
+    dedupe_key: str,
+    at: Any,
+    unit_code: str | None = None,
+    priority: int = NORMAL,
+) -> dict[str, Any]:
+    """The notifications row of :func:`enqueue`'s arguments."""
+    return {
+        "case_id": case_id,
+        "unit_code": unit_code,
+        "kind": kind,
+        "template": template or GENERIC[kind],
+        "roles": sorted(set(roles)),
+        "context": dict(context),
+        "dedupe_key": dedupe_key,
+        "status": "pending",
+        "created_at": at,
+        "priority": priority,
+    }
 
 
 class TransitionNotifications:
     """Effects hook: a transition with ``notify`` queues its notification."""
 
     def on_change(self, conn: Connection, change: Change) -> dict[str, Any]:
-        t = change.transition
-        if t is None or not t.notify:
+        if not _notifies(change):
             return {}
         row_id = enqueue(conn, **self.notice(change))
         return {"notifications_queued": [row_id]}
@@ -103,28 +126,9 @@ class TransitionNotifications:
         extras: list[dict[str, Any]] = [{} for _ in changes]
         if not notices:
             return extras
-        rows = [
-            {
-                "case_id": n["case_id"],
-                "unit_code": None,
-                "kind": n["kind"],
-                "template": n["template"] or GENERIC[n["kind"]],
-                "roles": sorted(set(n["roles"])),
-                "context": dict(n["context"]),
-                "dedupe_key": n["dedupe_key"],
-                "status": "pending",
-                "created_at": n["at"],
-                "priority": n["priority"],
-            }
-            for _, n in notices
-        ]
-        ids = conn.execute(
-            insert(notifications).returning(notifications.c.id, sort_by_parameter_order=True),
-            rows,
-        ).scalars()
+        ids = enqueue_many(conn, [n for _, n in notices])
         for (i, _), row_id in zip(notices, ids, strict=True):
             extras[i] = {"notifications_queued": [row_id]}
-        mark(conn)
         return extras
 
     def notice(self, change: Change) -> dict[str, Any]:
@@ -158,30 +162,15 @@ def _notifies(change: Change) -> bool:
     return change.transition is not None and bool(change.transition.notify)
 
 
-def enqueue_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert pending notifications in one ``executemany`` (the timer sweep's batch).
-
-    Each row has the keyword arguments of :func:`enqueue` (``case_id``, ``kind``,
-    ``roles``, ``template``, ``context``, ``dedupe_key``, ``at``; optionally
-    ``unit_code`` and ``priority``); no ids are returned."""
+def enqueue_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Insert pending notifications in one ``executemany`` (a bulk import, the timer
+    sweep's batch); their ids, in order.  Each row has the keyword arguments of
+    :func:`enqueue`."""
     if not rows:
-        return
-    conn.execute(
-        insert(notifications),
-        [
-            {
-                "case_id": r["case_id"],
-                "unit_code": r.get("unit_code"),
-                "kind": r["kind"],
-                "template": r.get("template") or GENERIC[r["kind"]],
-                "roles": sorted(set(r["roles"])),
-                "context": dict(r["context"]),
-                "dedupe_key": r["dedupe_key"],
-                "status": "pending",
-                "created_at": r["at"],
-                "priority": r.get("priority", NORMAL),
-            }
-            for r in rows
-        ],
-    )
+        return []
+    ids = conn.execute(
+        insert(notifications).returning(notifications.c.id, sort_by_parameter_order=True),
+        [_row(**r) for r in rows],
+    ).scalars()
     mark(conn)
+    return list(ids)

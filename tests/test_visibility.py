@@ -55,8 +55,6 @@ def test_a_case_of_another_town_is_missing_from_every_read_and_act(app: App) -> 
         with pytest.raises(UnknownCase):
             app.cases.verify(case_id, viewer=viewer)
         with pytest.raises(UnknownCase):
-            app.cases.ensure_visible(case_id, viewer=viewer)
-        with pytest.raises(UnknownCase):
             app.timers.describe(case_id, viewer=viewer)
         assert app.cases.list_cases(CaseFilter(limit=1000), viewer=viewer) == []
     with pytest.raises(UnknownCase):  # before any permission check: nothing is said about it

@@ -596,11 +596,6 @@ class CaseService:
         with connection(read_only(self.engine)) as conn:
             return self._get(conn, case_id, viewer)
 
-    def ensure_visible(self, case_id: str, *, viewer: Viewer | str) -> None:
-        """Raise UnknownCase unless the case exists and *viewer* sees it."""
-        with connection(read_only(self.engine)) as conn:
-            self._exists(conn, case_id, viewer)
-
     def _get(self, conn: Connection, case_id: str, viewer: Viewer | str = ADMIN) -> CaseView:
         row = conn.execute(
             select(cases, workflow_versions.c.version)
