@@ -152,7 +152,7 @@ class Dispatcher:
 
     def _expand_one(self, conn: Connection, row: Any) -> None:
         now = self.clock.now()
-        if row.case_id is None:  # no case (a patrol notice): the row names its unit
+        if row.unit_code is not None:  # a patrol notice, or a notice to a transfer's receiver
             unit = row.unit_code
         else:
             unit = conn.execute(

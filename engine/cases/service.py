@@ -69,7 +69,7 @@ from engine.grid.held import HeldRoles
 from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible
 from engine.store import connection, for_update, insert_or_ignore, lock_wait_limit, transaction
 from engine.store.db import read_only
-from engine.store.tables import cases, history, idempotency, units, workflow_versions
+from engine.store.tables import cases, history, idempotency, timers, units, workflow_versions
 
 if TYPE_CHECKING:
     from engine.cases.batch import BatchResult, NewCase, Problem
@@ -81,6 +81,7 @@ __all__ = [
     "CaseView",
     "Change",
     "Effects",
+    "Gate",
     "HistoryEntry",
 ]
 
@@ -94,6 +95,17 @@ class Effects(Protocol):
 
     def on_change(self, conn: Connection, change: Change) -> dict[str, Any]:
         """Apply the change's effects; returns extra fields for the reply."""
+        ...
+
+
+class Gate(Protocol):
+    """A check an event must pass before it may leave the case's state (a countersign
+    still waiting, a transfer not yet accepted); raises an EventRejected to refuse.
+    It runs under the case lock, before anything is written; a gate must cost no
+    statement for a state of a workflow that does not use it."""
+
+    def check(self, conn: Connection, case: Any, wf: Workflow, trigger: str, actor: str) -> None:
+        """Refuse *trigger* on the locked *case* row by raising, or return."""
         ...
 
 
@@ -111,6 +123,7 @@ class CaseService:
         self.catalog = catalog
         self.clock = clock
         self.effects: list[Effects] = list(effects)
+        self.gates: list[Gate] = []  # checked in every event, under the lock
         self.claim_wait_ms = claim_wait_ms
         self.held = HeldRoles()  # actors' roles, cached per grid stamp
         # (definition id, state, trigger) -> the payload fields it accepts; definitions
@@ -196,12 +209,21 @@ class CaseService:
             raise UnknownCase(case_id)
         return row
 
-    def note(self, conn: Connection, row: Any, trigger: str, payload: Mapping[str, Any]) -> int:
-        """Append a system history entry that moves no state (from = to = the current
-        state; e.g. ``deadline_moved``) to the case *row* locked by :meth:`lock`, in the
-        caller's transaction.  Every history row is a revision: the case's revision goes up
-        by one and is returned, and the caller re-points what is tied to the old one (the
-        state's pending timers)."""
+    def note(
+        self,
+        conn: Connection,
+        row: Any,
+        trigger: str,
+        payload: Mapping[str, Any],
+        *,
+        actor: str = SYSTEM_ACTOR,
+    ) -> int:
+        """Append a history entry that moves no state (from = to = the current state;
+        e.g. ``deadline_moved`` by the system, ``sign`` or ``transfer`` by a person) to
+        the case *row* locked by :meth:`lock`, in the caller's transaction.  Every history
+        row is a revision: the case's revision goes up by one and is returned, and the
+        state's waiting timers (pending, or failed and waiting for a retry) are re-pointed
+        to it, so they stay current."""
         wf = self.catalog.compiled(conn, row.definition_id).workflow
         revision: int = row.revision + 1
         now = self.clock.now()
@@ -210,7 +232,7 @@ class CaseService:
             workflow=wf,
             definition_id=row.definition_id,
             unit=row.unit_code,
-            actor=SYSTEM_ACTOR,
+            actor=actor,
             trigger=trigger,
             transition=None,
             from_state=row.state,
@@ -229,6 +251,16 @@ class CaseService:
         if done.rowcount != 1:
             raise VersionConflict(row.id, row.revision, revision)
         self._record(conn, entry)
+        t = timers.c
+        conn.execute(
+            update(timers)
+            .where(
+                t.case_id == row.id,
+                (t.status == "pending") | (t.status == "failed"),
+                t.case_revision == row.revision,
+            )
+            .values(case_revision=revision)
+        )
         return revision
 
     def _idempotent(
@@ -419,6 +451,8 @@ class CaseService:
         wf = compiled.workflow
         state = row.state
         candidates = compiled.options(state, trigger)  # the machine's; or refused
+        for gate in self.gates:
+            gate.check(conn, row, wf, trigger, actor)
         held = self._roles(
             conn, actor, row.unit_code, f"fire {trigger!r}", row.unit_path, row.grid_stamp
         )

@@ -378,14 +378,25 @@ def chain(conn: Connection, unit_code: str) -> list[UnitRow]:
     return sorted((_unit(r) for r in rows), key=lambda u: -u.depth)
 
 
+PERSON_PREFIX = "person:"  # a notification's "roles" entry naming one person: person:ID
+
+
 def holders(
     conn: Connection, unit_code: str, role_ref: str, *, include_inactive: bool = False
 ) -> list[PersonRow]:
-    """Active people holding active ROLE on the LEVEL unit of *unit_code*'s chain.
+    """Active people holding active ROLE on the LEVEL unit of *unit_code*'s chain
+    (*role_ref* ``LEVEL.ROLE``), or the person *role_ref* ``person:ID`` names.
 
     With *include_inactive*, people deactivated since also come back (their
     ``active`` is false), so a sender can record whom it skipped.
     """
+    if role_ref.startswith(PERSON_PREFIX):  # one person by id (an assignee), wherever they sit
+        found = conn.execute(
+            select(people).where(people.c.id == role_ref[len(PERSON_PREFIX) :])
+        ).one_or_none()
+        if found is None or not (include_inactive or found.active):
+            return []
+        return [_person(found)]
     level, role = parse_role_ref(role_ref)
     codes = _chain_codes(conn, unit_code)
     stmt = (

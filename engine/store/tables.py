@@ -37,6 +37,9 @@ from engine.clock import as_utc
 __all__ = [
     "JSONDocument",
     "UTCDateTime",
+    "case_assignments",
+    "case_parties",
+    "case_transfers",
     "cases",
     "deliveries",
     "grid_stamp",
@@ -44,6 +47,7 @@ __all__ = [
     "id_counters",
     "idempotency",
     "metadata",
+    "notification_reads",
     "notifications",
     "overdue_facts",
     "patrol_cases",
@@ -54,6 +58,7 @@ __all__ = [
     "people",
     "person_roles",
     "state_entries",
+    "supervisions",
     "survey_findings",
     "system_values",
     "timers",
@@ -293,6 +298,9 @@ timers = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text, nullable=True),
     Column("next_attempt_at", UTCDateTime, nullable=True),
+    # A collaboration duty's timer (kind ``party.*``, ``transfer.*``, ``ack.*``,
+    # ``supervision.*``): the id of its row in that duty's table.
+    Column("subject_id", Integer, nullable=True),
     Index(
         "ix_timers_pending_due",
         "due_at",
@@ -323,6 +331,10 @@ overdue_facts = Table(
     Column("level", Integer, nullable=False),
     Column("recorded_at", UTCDateTime, nullable=False),
     Column("timer_id", Integer, nullable=False),
+    # What went overdue: NULL for the state's own deadline, else the duty kind
+    # (party | transfer | ack | supervision); the person answerable, when one was.
+    Column("duty", Text, nullable=True),
+    Column("person_id", Text, nullable=True),
     UniqueConstraint("timer_id"),
     Index("ix_overdue_facts_case_id", "case_id"),
 )
@@ -516,4 +528,102 @@ system_values = Table(
     Column("key", Text, primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+# -- working a case together (docs/workflow-format.md: countersign, transfer, ack,
+# supervision).  Each row is one duty with its own deadline; its timers carry its id
+# in ``timers.subject_id``.  ``entered_seq`` is the case revision at which the case
+# entered the state the duty belongs to (one visit of that state).
+
+# A countersign party (会签): one role that must sign or refuse in a state visit.
+case_parties = Table(
+    "case_parties",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("entered_seq", Integer, nullable=False),
+    Column("role", Text, nullable=False),  # LEVEL.ROLE
+    Column("status", Text, nullable=False),  # pending | signed | refused | cancelled
+    Column("deadline_at", UTCDateTime, nullable=True),
+    Column("actor", Text, nullable=True),
+    Column("acted_at", UTCDateTime, nullable=True),
+    Column("note", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("case_id", "entered_seq", "role"),
+    Index("ix_case_parties_status_role", "status", "role"),
+)
+
+# A transfer (移送/转办) of a case to another unit, pending until accepted or returned.
+case_transfers = Table(
+    "case_transfers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("from_unit", Text, ForeignKey("units.code"), nullable=False),
+    Column("to_unit", Text, ForeignKey("units.code"), nullable=False),
+    # A transfer to a department: the LEVEL.ROLE at to_unit that receives it (else NULL).
+    Column("to_role", Text, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("sent_by", Text, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Column("deadline_at", UTCDateTime, nullable=True),
+    Column("status", Text, nullable=False),  # pending | accepted | returned | cancelled
+    Column("answered_by", Text, nullable=True),
+    Column("answered_at", UTCDateTime, nullable=True),
+    Column("answer_note", Text, nullable=True),
+    Index("ix_case_transfers_case_id_status", "case_id", "status"),
+    Index("ix_case_transfers_to_unit_status", "to_unit", "status"),
+)
+
+# Who took a case in a state visit (签收), or was given it by a leader.
+case_assignments = Table(
+    "case_assignments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("entered_seq", Integer, nullable=False),
+    Column("status", Text, nullable=False),  # offered | acked | assigned | cancelled
+    Column("assignee", Text, nullable=True),
+    Column("assigned_by", Text, nullable=True),
+    Column("offered_at", UTCDateTime, nullable=False),
+    Column("deadline_at", UTCDateTime, nullable=True),  # ack within
+    Column("acked_at", UTCDateTime, nullable=True),
+    UniqueConstraint("case_id", "entered_seq"),
+    Index("ix_case_assignments_assignee_status", "assignee", "status"),
+)
+
+# A supervision notice (督办) from a higher level, answered by the case moving on
+# or by a written reply.
+supervisions = Table(
+    "supervisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("unit_code", Text, ForeignKey("units.code"), nullable=False),  # responsible
+    Column("issued_by", Text, nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("deadline_at", UTCDateTime, nullable=False),
+    Column("status", Text, nullable=False),  # open | answered | cancelled
+    Column("answer", Text, nullable=True),  # moved | replied
+    Column("reply", Text, nullable=True),
+    Column("answered_by", Text, nullable=True),
+    Column("answered_at", UTCDateTime, nullable=True),
+    Index("ix_supervisions_case_id_status", "case_id", "status"),
+    Index("ix_supervisions_unit_code_status", "unit_code", "status"),
+)
+
+# Who read a notification sent to them (notifications ack): "who was told and who read it".
+notification_reads = Table(
+    "notification_reads",
+    metadata,
+    Column("notification_id", Integer, ForeignKey("notifications.id"), nullable=False),
+    Column("person_id", Text, ForeignKey("people.id"), nullable=False),
+    Column("acked_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("notification_id", "person_id"),
 )

@@ -353,7 +353,7 @@ class TimerRecompute:
                 for m in plan.moved
             ],
         }
-        revision = self.cases.note(conn, row, TRIGGER, payload)
+        self.cases.note(conn, row, TRIGGER, payload)
         t = timers.c
         for u in plan.updates:
             values: dict[str, Any] = {"deadline_at": u.deadline_at}
@@ -362,11 +362,6 @@ class TimerRecompute:
             else:
                 values["due_at"] = u.due_at
             conn.execute(update(timers).where(t.id == u.timer_id).values(**values))
-        conn.execute(
-            update(timers)
-            .where(t.case_id == row.id, t.status == "pending", t.case_revision == row.revision)
-            .values(case_revision=revision)
-        )
         conn.execute(update(cases).where(cases.c.id == row.id).values(deadline_at=plan.deadline))
 
 
