@@ -30,6 +30,7 @@ PACKAGES = (
     "engine.cases",
     "engine.cli",
     "engine.definitions",
+    "engine.duties",
     "engine.grid",
     "engine.patrols",
     "engine.settings",
