@@ -16,9 +16,33 @@ from engine.definitions.loader import Loaded
 from engine.definitions.model import Deadline, StateSpec, TransitionSpec, Workflow
 from engine.yamlkit.diagnostics import Diagnostic, Severity, did_you_mean
 
-__all__ = ["REMINDER_TEMPLATE", "TemplateCheck", "TemplateFinding", "TemplateUse", "check"]
+__all__ = [
+    "REMINDER_TEMPLATE",
+    "RESERVED_TRIGGERS",
+    "TemplateCheck",
+    "TemplateFinding",
+    "TemplateUse",
+    "check",
+]
 
 REMINDER_TEMPLATE = "reminder"
+# History triggers of what the engine records itself (case creation, deadline moves)
+# and of the actions on a case that move no state (engine.duties): a workflow trigger
+# of the same name would make the history ambiguous.
+RESERVED_TRIGGERS: dict[str, str] = {
+    "create": "case creation",
+    "deadline_moved": "deadline recomputation",
+    "sign": "countersign signature",
+    "refuse": "countersign refusal",
+    "countersign_done": "countersign join",
+    "transfer": "transfer of a case",
+    "transfer_accept": "acceptance of a transfer",
+    "transfer_return": "return of a transfer",
+    "ack": "acknowledgement (签收)",
+    "assign": "assignment",
+    "supervise": "supervision notice (督办)",
+    "supervise_reply": "reply to a supervision",
+}
 """The template the timer sweep names for every reminder (engine/timers/sweep.py)."""
 
 
@@ -165,6 +189,12 @@ class _Checker:
     # -- transitions -----------------------------------------------------
     def transition(self, wf: Workflow, t: TransitionSpec, names: list[str]) -> None:
         path = f"transitions[{t.index}]"
+        if t.trigger in RESERVED_TRIGGERS:
+            self.report(
+                f"{path}.trigger",
+                f"trigger name {t.trigger!r} is reserved: the history names the engine's "
+                f"{RESERVED_TRIGGERS[t.trigger]} with it; choose another name",
+            )
         for i, source in enumerate(t.sources):
             spath = (
                 f"{path}.from[{i}]"
