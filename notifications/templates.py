@@ -280,7 +280,7 @@ class TemplateStore:
             source = raw[part]
             try:
                 asts[part] = ast = self.env.parse(source)
-                code = self.env.compile(source, f"{name}.{part}", f"{path}#{part}")
+                code = self.env.compile(ast, f"{name}.{part}", f"{path}#{part}")
                 compiled[part] = self.env.template_class.from_code(
                     self.env, code, self.env.make_globals(None)
                 )

@@ -109,12 +109,49 @@ class _Loader(
         return super().compose_node(parent, index)
 
 
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser  # libyaml's scanner, parser and composer
+
+    class _FastLoader(CParser, SafeConstructor, _StrictResolver):
+        """libyaml's scanner, parser and composer with the same constructor and
+        resolver: several times faster, for text that holds no alias (no ``*``).
+        Anything it refuses is parsed again by :class:`_Loader`, whose messages and
+        positions the diagnostics are made from."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            SafeConstructor.__init__(self)
+            _StrictResolver.__init__(self)
+
+
+def _compose_fast(text: str) -> tuple[Any, Any] | None:
+    """(root node, loader) by libyaml, or None: use the pure-Python loader."""
+    if not yaml.__with_libyaml__ or "*" in text:
+        return None
+    loader = _FastLoader(text)
+    try:
+        return loader.get_single_node(), loader
+    except yaml.YAMLError:
+        loader.dispose()
+        return None
+
+
 def _pos(mark: Any) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
 
 
 def parse_yaml(text: str, filename: str) -> tuple[Node | None, list[Diagnostic]]:
     """Parse one YAML document; syntax errors come back as diagnostics."""
+    fast = _compose_fast(text)
+    if fast is not None:
+        root, c_loader = fast
+        try:
+            if root is None:
+                return None, [Diagnostic(filename, 1, 1, "error", "", "the file is empty")]
+            diagnostics: list[Diagnostic] = []
+            return _convert(root, c_loader, filename, diagnostics), diagnostics
+        finally:
+            c_loader.dispose()
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
@@ -132,12 +169,11 @@ def parse_yaml(text: str, filename: str) -> tuple[Node | None, list[Diagnostic]]
         loader.dispose()
     if root is None:
         return None, [Diagnostic(filename, 1, 1, "error", "", "the file is empty")]
-    diagnostics: list[Diagnostic] = []
-    node = _convert(root, loader, filename, diagnostics)
-    return node, diagnostics
+    found: list[Diagnostic] = []
+    return _convert(root, loader, filename, found), found
 
 
-def _convert(raw: Any, loader: _Loader, filename: str, out: list[Diagnostic]) -> Node:
+def _convert(raw: Any, loader: Any, filename: str, out: list[Diagnostic]) -> Node:
     line, col = _pos(raw.start_mark)
     if isinstance(raw, yaml.MappingNode):
         result = MapNode(line, col)
