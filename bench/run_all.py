@@ -68,6 +68,13 @@ BENCHMARKS = [
         ("--cases", "40", "--repeat", "3"),
         ("--cases", "16", "--repeat", "1"),
     ),
+    Benchmark(
+        "spots",
+        "spots.py",
+        ("--villages", "10000", "--spots", "20000", "--repeat", "3"),
+        ("--villages", "2500", "--spots", "5000", "--repeat", "1"),
+        postgres=False,
+    ),
     Benchmark("memory", "memory.py", (), ("--seconds", "2"), postgres=False),
     Benchmark("cli", "cli.py", ("--runs", "20"), ("--runs", "5"), postgres=False),
 ]

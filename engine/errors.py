@@ -42,6 +42,7 @@ can render the message and still act on the fields.
     ├── CalendarError               a date the working-day calendar cannot reach, a bad zone
     ├── InvalidPeriod               a patrol period that is not week, month or N days
     ├── InvalidDateRange            a date range that ends before it starts
+    ├── InvalidGeometry             a GeoJSON geometry that is malformed or not lng/lat
     └── StorageError                the database refused or failed a statement (a bug, a schema
         │                           mismatch, a bad URL): not worth retrying
         ├── StorageUnavailable      the database cannot be reached, is busy, or a lock wait
@@ -456,6 +457,18 @@ class InvalidDateRange(GengbaoError):
             last=str(last),
         )
         self.first, self.last = first, last
+
+
+class InvalidGeometry(GengbaoError):
+    """A GeoJSON geometry gengbao cannot use; ``where`` names the member (e.g.
+    ``boundary.coordinates[0][3]``)."""
+
+    code = "invalid_geometry"
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}", where=where, problem=problem)
+        self.where = where
+        self.problem = problem
 
 
 class StorageError(GengbaoError):

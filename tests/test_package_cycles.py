@@ -31,6 +31,7 @@ PACKAGES = (
     "engine.cli",
     "engine.definitions",
     "engine.duties",
+    "engine.geo",
     "engine.grid",
     "engine.patrols",
     "engine.settings",

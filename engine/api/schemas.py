@@ -380,6 +380,9 @@ class Unit(_Response):
     parent: str | None
     path: str
     active: bool
+    boundary: dict[str, Any] | None = Field(
+        default=None, description="GeoJSON Polygon or MultiPolygon (lng/lat), when known"
+    )
     chain: list[UnitRef]
     children: list[UnitRef]
     roles: list[RoleHolder]

@@ -1,4 +1,4 @@
-"""``gengbao grid load|show|people|remove``: the grid registry."""
+"""``gengbao grid load|show|people|remove|locate``: the grid registry."""
 
 from __future__ import annotations
 
@@ -34,6 +34,16 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--force", action="store_true", help="even while cases are open in it")
     add_json(p)
     p.set_defaults(handler=grid_remove)
+    p = grid.add_parser(
+        "locate",
+        help="which unit a position belongs to (by the boundaries in the grid file)",
+        description="The lowest unit whose boundary contains the position (exit 0), or "
+        "none (exit 3).  Positions are longitude then latitude, WGS-84 or CGCS2000.",
+    )
+    p.add_argument("lng", type=float, metavar="LNG", help="longitude, e.g. 106.48")
+    p.add_argument("lat", type=float, metavar="LAT", help="latitude, e.g. 29.47")
+    add_json(p)
+    p.set_defaults(handler=grid_locate)
 
 
 def grid_load(args: argparse.Namespace, ctx: Context) -> int:
@@ -59,6 +69,8 @@ def grid_show(args: argparse.Namespace, ctx: Context) -> int:
         chain = " / ".join(u["name"] for u in reversed(shown["chain"]))
         print(f"{shown['code']}  {shown['name']}  ({shown['level']})")
         print(f"  under: {chain or '—'}")
+        if shown.get("boundary"):
+            print(f"  boundary: {shown['boundary']['type']}")
         for child in shown["children"]:
             print(f"  child: {child['code']:<16} {child['name']}  ({child['level']})")
         for role in shown["roles"]:
@@ -86,3 +98,15 @@ def grid_remove(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print(summary)
     return 0
+
+
+def grid_locate(args: argparse.Namespace, ctx: Context) -> int:
+    point = {"type": "Point", "coordinates": [args.lng, args.lat]}
+    found = ctx.app(sync=False).grid.locate(point)
+    if args.json:
+        emit({"unit": found})
+    elif found is None:
+        print(f"no unit's boundary holds {args.lng}, {args.lat}")
+    else:
+        print(f"{found['code']}  {found['name']}  ({found['level']})")
+    return 0 if found is not None else 3

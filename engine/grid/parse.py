@@ -6,12 +6,16 @@ Every problem is gathered and raised at once as :class:`GridError`, each with
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from engine.errors import GridError
+from engine.errors import GridError, InvalidGeometry
 from engine.yamlkit import MapNode, Node, NodeReader, did_you_mean, is_null, parse_yaml
+from engine.yamlkit.nodes import SeqNode
 
 __all__ = [
     "KINDS",
@@ -31,8 +35,9 @@ KINDS: tuple[str, ...] = ("person", "service")
 LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-_TOP_KEYS = ("units", "people")
-_UNIT_KEYS = ("code", "name", "level", "parent", "children")
+_TOP_KEYS = ("units", "people", "boundaries")
+_UNIT_KEYS = ("code", "name", "level", "parent", "children", "boundary")
+_AREA_TYPES = ("Polygon", "MultiPolygon")
 _PERSON_KEYS = ("id", "name", "kind", "phone", "email", "webhook", "roles")
 _ROLE_KEYS = ("unit", "role")
 
@@ -48,6 +53,7 @@ class GridUnit:
     parent_code: str | None
     path: str  # "/ddk/ddk-bq/": codes from the root, each followed by "/"
     depth: int  # 0 for a root
+    boundary: dict[str, Any] | None = None  # GeoJSON Polygon or MultiPolygon, checked
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,7 @@ class _RawUnit:
     node: MapNode
     where: str
     parent_node: Node | None = None  # the explicit `parent:` value
+    boundary: dict[str, Any] | None = None
 
 
 class _Parser(NodeReader):
@@ -144,6 +151,14 @@ class _Parser(NodeReader):
                 node=item,
                 where=where,
             )
+            boundary = item.get("boundary")
+            if boundary is not None and not is_null(boundary):
+                plain = (
+                    boundary.plain()
+                    if isinstance(boundary, (MapNode, SeqNode))
+                    else getattr(boundary, "value", None)
+                )
+                raw.boundary = self.boundary(plain, f"{where}.boundary", boundary)
             explicit = item.get("parent")
             if explicit is not None:
                 if parent is not None:
@@ -155,6 +170,52 @@ class _Parser(NodeReader):
             self.units(
                 self.seq(item.get("children"), f"{where}.children"), f"{where}.children", raw
             )
+
+    def boundary(self, value: Any, path: str, at: Node) -> dict[str, Any] | None:
+        """A unit's boundary: a GeoJSON Polygon or MultiPolygon, checked like spots are
+        (problems are reported at the node *at*)."""
+        from engine.geo.shapes import as_geojson, parse_geometry
+
+        try:
+            geom = parse_geometry(value, path)
+        except InvalidGeometry as exc:
+            self.report(at, exc.where, exc.problem)
+            return None
+        if geom.geom_type not in _AREA_TYPES:
+            self.report(at, path, f"a boundary is a Polygon or MultiPolygon, got {geom.geom_type}")
+            return None
+        return as_geojson(geom)
+
+    def file_boundaries(self, node: Node, base: Path | None) -> None:
+        """``boundaries: FILE.geojson`` — a FeatureCollection whose features name their
+        unit in ``properties.code``; a unit's own ``boundary:`` wins."""
+        name = self.text(node, "boundaries", empty=False)
+        if name is None:
+            return
+        target = (base / name) if base is not None else Path(name)
+        try:
+            collection = json.loads(target.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            self.report(node, "boundaries", f"cannot read {name}: {exc}")
+            return
+        features = collection.get("features") if isinstance(collection, dict) else None
+        if not isinstance(features, list):
+            self.report(node, "boundaries", f"{name} is not a GeoJSON FeatureCollection")
+            return
+        by_code = {raw.code: raw for raw in self.raw_units if raw.code is not None}
+        for i, feature in enumerate(features):
+            where = f"{name}: features[{i}]"
+            props = feature.get("properties") if isinstance(feature, dict) else None
+            code = props.get("code") if isinstance(props, dict) else None
+            raw = by_code.get(str(code)) if code is not None else None
+            if raw is None:
+                hint = did_you_mean(str(code), by_code) if code is not None else ""
+                self.report(
+                    node, where, f"properties.code {code!r} is not a unit of this grid{hint}"
+                )
+                continue
+            if raw.boundary is None:
+                raw.boundary = self.boundary(feature, where, node)
 
     def resolve_units(self) -> tuple[GridUnit, ...]:
         by_code: dict[str, _RawUnit] = {}
@@ -223,6 +284,7 @@ class _Parser(NodeReader):
                 parent_code=raw.parent_code if raw.parent_code in by_code else None,
                 path=paths[code],
                 depth=paths[code].count("/") - 2,
+                boundary=raw.boundary,
             )
             for code, raw in by_code.items()
             if code in paths
@@ -315,6 +377,9 @@ def parse_grid(text: str, filename: str = "<grid>") -> Grid:
         if root.get("units") is None:
             parser.report(root, "", "missing required key 'units'")
         parser.units(parser.seq(root.get("units"), "units"), "units", None)
+        if not is_null(root.get("boundaries")):
+            folder = Path(filename).parent if filename != "<grid>" else None
+            parser.file_boundaries(root.get("boundaries"), folder)  # type: ignore[arg-type]
         unit_list = parser.resolve_units()
         codes = {raw.code for raw in parser.raw_units if raw.code is not None}
         people_list = parser.people(parser.seq(root.get("people"), "people"), codes)

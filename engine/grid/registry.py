@@ -231,6 +231,7 @@ def _sync_units(
             "path": u.path,
             "depth": u.depth,
             "active": True,
+            "boundary": u.boundary,
         }
         for u in grid_units
     }

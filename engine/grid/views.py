@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select
 
@@ -21,6 +21,9 @@ from engine.grid.visibility import ADMIN, Viewer, on_chain, visible
 from engine.store import connection
 from engine.store.db import read_only
 from engine.store.tables import people, person_roles, units
+
+if TYPE_CHECKING:
+    from engine.geo.locate import UnitLocator
 
 __all__ = ["GridViews", "people_serving", "root_units", "unit_detail"]
 
@@ -38,6 +41,35 @@ class GridViews:
     def remove(self, code: str, *, force: bool = False) -> grid.GridSummary:
         """Deactivate a unit's subtree (see :func:`engine.grid.registry.remove_grid`)."""
         return grid.remove_grid(self.engine, code, force=force)
+
+    def locator(self) -> UnitLocator:
+        """A spatial index of the active units that have a boundary (for assigning
+        spots and findings to units: :class:`engine.geo.locate.UnitLocator`)."""
+        from engine.geo.locate import UnitLocator, UnitShape
+        from engine.geo.shapes import parse_geometry
+
+        with connection(read_only(self.engine)) as conn:
+            rows = conn.execute(
+                select(units.c.code, units.c.depth, units.c.boundary).where(
+                    units.c.active.is_(True), units.c.boundary.is_not(None)
+                )
+            ).all()
+        return UnitLocator(
+            [UnitShape(r.code, r.depth, parse_geometry(r.boundary, r.code)) for r in rows]
+        )
+
+    def locate(self, geometry: Any) -> dict[str, Any] | None:
+        """The unit GeoJSON *geometry* (a point or polygon, checked) belongs to — the lowest
+        unit whose boundary contains it or overlaps it most — or None."""
+        from engine.geo.shapes import parse_geometry
+
+        shape = parse_geometry(geometry, "geometry")
+        code = self.locator().locate(shape)
+        if code is None:
+            return None
+        with connection(read_only(self.engine)) as conn:
+            unit = grid.get_unit(conn, code)
+        return {"code": unit.code, "name": unit.name, "level": unit.level}
 
     def unit(self, code: str, *, viewer: Viewer | str = ADMIN) -> dict[str, Any]:
         """A unit of *viewer*'s chain with its chain, children and role holders."""
@@ -107,6 +139,7 @@ def unit_detail(conn: Connection, code: str) -> dict[str, Any]:
         )
         .order_by(person_roles.c.role, people.c.id)
     ).all()
+    boundary = conn.execute(select(units.c.boundary).where(units.c.code == code)).scalar()
     return {
         "code": unit.code,
         "name": unit.name,
@@ -114,6 +147,7 @@ def unit_detail(conn: Connection, code: str) -> dict[str, Any]:
         "parent": unit.parent_code,
         "path": unit.path,
         "active": unit.active,
+        "boundary": boundary,  # GeoJSON, for a map; None when the grid file gives none
         "chain": [_ref(u) for u in ancestors],
         "children": [{"code": c, "name": n, "level": lv} for c, n, lv in children],
         "roles": [

@@ -107,6 +107,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # JSON text on SQLite, JSONB on PostgreSQL.
 JSONDocument: TypeEngine[Any] = JSON().with_variant(JSONB(), "postgresql")
+# The same, where Python None means SQL NULL (not the JSON value null): an optional document.
+OptionalJSON: TypeEngine[Any] = JSON(none_as_null=True).with_variant(
+    JSONB(none_as_null=True), "postgresql"
+)
 
 
 def _bool(default: bool) -> Any:
@@ -123,6 +127,9 @@ units = Table(
     Column("path", Text, nullable=False),  # "/ddk/ddk-bq/ddk-bq-xh/"
     Column("depth", Integer, nullable=False),
     Column("active", Boolean, nullable=False, server_default=_bool(True)),
+    # The unit's area as a GeoJSON Polygon or MultiPolygon (lng/lat), when the grid
+    # file gives one: spots are assigned to the lowest unit containing them.
+    Column("boundary", OptionalJSON, nullable=True),
     Index("ix_units_parent_code", "parent_code"),
     Index("ix_units_path", "path"),
 )
