@@ -1,7 +1,8 @@
 """Case import files → the items of a bulk create, each with its line number.
 
-Two formats, chosen by the file's extension (``.jsonl``/``.ndjson``, ``.csv``)
-or, without one (stdin), by its first character (``{`` is JSON Lines):
+Three formats, chosen by the file's extension (``.jsonl``/``.ndjson``, ``.csv``,
+``.geojson``) or, without one (stdin), by the content (a FeatureCollection is
+GeoJSON, ``{`` JSON Lines, anything else CSV):
 
 - **JSON Lines**: one object per line, ``{"unit": …, "data": {…}, "key": …}``
   (``data`` and ``key`` optional); blank lines are skipped.
@@ -14,6 +15,13 @@ or, without one (stdin), by its first character (``{`` is JSON Lines):
   that does not convert is passed on as text, so the workflow's own check says why
   (``expected a number, got 'abc'``).
 
+- **GeoJSON**: a FeatureCollection of satellite spots (卫片图斑) or findings, one case
+  per feature: its ``properties`` are the fields (by name or Chinese title, converted
+  like CSV cells when they are text), ``unit``/``单位`` and ``key`` as in CSV, and its
+  geometry goes to the workflow's first field of type ``geometry``.  A feature without a
+  unit is given one by the grid's boundaries (:func:`assign_units`): the lowest unit
+  containing its geometry, or overlapping it most.  "Line" N means feature N.
+
 UTF-8, with or without Excel's byte-order mark.  A line that cannot be read is
 a :class:`~engine.cases.batch.Problem` at its line number; a file that cannot be
 read at all (not UTF-8, no unit column, an unknown column) is an
@@ -23,9 +31,10 @@ read at all (not UTF-8, no unit column, an unknown column) is an
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,10 +44,10 @@ from engine.errors import ImportFileError
 
 __all__ = ["FORMATS", "Parsed", "decode", "format_of", "parse"]
 
-FORMATS = ("jsonl", "csv")
+FORMATS = ("jsonl", "csv", "geojson")
 UNIT_HEADERS = ("unit", "单位", "所属单位", "网格")
 KEY_HEADERS = ("key", "幂等键")
-_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".geojson": "geojson"}
 _TRUE = {"true", "yes", "y", "1", "是", "有"}
 _FALSE = {"false", "no", "n", "0", "否", "无"}
 
@@ -65,11 +74,14 @@ def decode(raw: bytes, source: str) -> str:
 
 
 def format_of(source: str, text: str) -> str:
-    """``jsonl`` or ``csv``: by *source*'s extension, else by the first character."""
+    """``jsonl``, ``csv`` or ``geojson``: by *source*'s extension, else by the content."""
     for ending, name in _EXTENSIONS.items():
         if source.lower().endswith(ending):
             return name
-    return "jsonl" if text.lstrip().startswith("{") else "csv"
+    head = text.lstrip()
+    if head.startswith("{") and '"FeatureCollection"' in head[:2000]:
+        return "geojson"
+    return "jsonl" if head.startswith("{") else "csv"
 
 
 def parse(text: str, source: str, fields: Sequence[FieldSpec], fmt: str | None = None) -> Parsed:
@@ -79,6 +91,8 @@ def parse(text: str, source: str, fields: Sequence[FieldSpec], fmt: str | None =
         return _jsonl(text)
     if fmt == "csv":
         return _csv(text, source, fields)
+    if fmt == "geojson":
+        return _geojson(text, source, fields)
     raise ImportFileError(f"{source}: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
 
 
@@ -138,11 +152,7 @@ def _csv(text: str, source: str, fields: Sequence[FieldSpec]) -> Parsed:
         raise ImportFileError(f"{source}: the file is empty", file=source) from None
     except csv.Error as exc:
         raise ImportFileError(f"{source}:1: {exc}", file=source) from None
-    by_header: dict[str, FieldSpec] = {}
-    for spec in fields:
-        by_header[spec.name] = spec
-        if spec.title:
-            by_header.setdefault(spec.title, spec)
+    by_header = _by_header(fields)
     columns: list[tuple[str, FieldSpec | None]] = []  # (what the column is, its field)
     for cell in header:
         name = cell.strip()
@@ -160,7 +170,7 @@ def _csv(text: str, source: str, fields: Sequence[FieldSpec]) -> Parsed:
                 file=source,
                 line=1,
             )
-    if ("unit", None) not in columns:
+    if ("unit", None) not in columns and not any(f.type == "geometry" for f in fields):
         raise ImportFileError(f"{source}:1: no unit column (unit or 单位)", file=source, line=1)
     items: list[NewCase] = []
     problems: list[Problem] = []
@@ -197,13 +207,132 @@ def _csv(text: str, source: str, fields: Sequence[FieldSpec]) -> Parsed:
                 key = value or None
             elif field is not None and value:
                 data[field.name] = convert(field, value)
-        if not unit:
+        if not unit and not any(f.type == "geometry" for f in fields):
             problems.append(
                 Problem(line=start, field="unit", message="is required", code="invalid_line")
             )
             continue
         items.append(NewCase(line=start, unit=unit, data=data, key=key))
     return Parsed(items=items, problems=problems)
+
+
+def _geojson(text: str, source: str, fields: Sequence[FieldSpec]) -> Parsed:
+    try:
+        collection = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImportFileError(
+            f"{source}:{exc.lineno}: not valid JSON: {exc.msg}", file=source, line=exc.lineno
+        ) from None
+    features = collection.get("features") if isinstance(collection, dict) else None
+    if not isinstance(features, list):
+        raise ImportFileError(f"{source}: not a GeoJSON FeatureCollection", file=source)
+    target = next((f for f in fields if f.type == "geometry"), None)
+    if target is None:
+        raise ImportFileError(
+            f"{source}: the workflow has no field of type geometry for the features' shapes",
+            file=source,
+        )
+    by_title = _by_header(fields)
+    items: list[NewCase] = []
+    problems: list[Problem] = []
+    for number, feature in enumerate(features, start=1):
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            problems.append(
+                Problem(
+                    line=number, field=None, message="not a GeoJSON Feature", code="invalid_line"
+                )
+            )
+            continue
+        props = feature.get("properties") or {}
+        if not isinstance(props, dict):
+            props = {}
+        unit, key, data = "", None, {}
+        unknown: list[str] = []
+        for name, value in props.items():
+            if name in UNIT_HEADERS:
+                unit = str(value or "")
+            elif name in KEY_HEADERS:
+                key = str(value) if value else None
+            elif name in by_title:
+                spec = by_title[name]
+                data[spec.name] = convert(spec, value) if isinstance(value, str) else value
+            else:
+                unknown.append(name)
+        if unknown:
+            known = ", ".join(["unit", "key", *(s.name for s in fields)])
+            message = f"property {unknown[0]!r} is not a field of the workflow; known: {known}"
+            problems.append(
+                Problem(line=number, field=unknown[0], message=message, code="invalid_line")
+            )
+            continue
+        data[target.name] = feature.get("geometry")
+        items.append(NewCase(line=number, unit=unit, data=data, key=key))
+    return Parsed(items=items, problems=problems)
+
+
+def assign_units(
+    parsed: Parsed,
+    fields: Sequence[FieldSpec],
+    locate_many: Callable[[list[Any]], list[str | None]],
+) -> Parsed:
+    """*parsed* with a unit for every item that has none, from its geometry field
+    (*locate_many*: the grid's lookup, :meth:`engine.grid.views.GridViews.locator`);
+    an item whose geometry is unusable or lies outside every boundary becomes a problem
+    at its line."""
+    from engine.errors import InvalidGeometry
+    from engine.geo.shapes import parse_geometry
+
+    target = next((f for f in fields if f.type == "geometry"), None)
+    lacking = [item for item in parsed.items if not item.unit]
+    if not lacking:
+        return parsed
+    problems = list(parsed.problems)
+    shapes: list[Any] = []
+    placeable: list[NewCase] = []
+    for item in lacking:
+        value = item.data.get(target.name) if target is not None else None
+        if value is None:
+            problems.append(
+                Problem(line=item.line, field="unit", message="is required", code="invalid_line")
+            )
+            continue
+        try:
+            shapes.append(parse_geometry(value, target.name if target else "geometry"))
+        except InvalidGeometry as exc:
+            problems.append(
+                Problem(line=item.line, field=exc.where, message=exc.problem, code="invalid_line")
+            )
+            continue
+        placeable.append(item)
+    units = dict(zip((id(i) for i in placeable), locate_many(shapes), strict=True))
+    items: list[NewCase] = []
+    for item in parsed.items:
+        if item.unit:
+            items.append(item)
+        elif id(item) in units:
+            code = units[id(item)]
+            if code is None:
+                problems.append(
+                    Problem(
+                        line=item.line,
+                        field="unit",
+                        message="not given, and no unit's boundary holds the geometry",
+                        code="invalid_line",
+                    )
+                )
+            else:
+                items.append(dataclasses.replace(item, unit=code))
+    problems.sort(key=lambda p: p.line)
+    return Parsed(items=items, problems=problems)
+
+
+def _by_header(fields: Sequence[FieldSpec]) -> dict[str, FieldSpec]:
+    by_header: dict[str, FieldSpec] = {}
+    for spec in fields:
+        by_header[spec.name] = spec
+        if spec.title:
+            by_header.setdefault(spec.title, spec)
+    return by_header
 
 
 def convert(spec: FieldSpec, text: str) -> Any:
@@ -226,6 +355,11 @@ def convert(spec: FieldSpec, text: str) -> Any:
         if len(numbers) == 2 and all(isinstance(n, (int, float)) for n in numbers):
             return numbers
         return text
+    if kind == "geometry":  # a GeoJSON object in one cell
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
     if kind == "list":
         if text.startswith("["):
             try:

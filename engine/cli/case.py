@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from engine.cases.batch import BatchResult
     from engine.cases.service import CaseView
 
-IMPORT_FORMATS = ("jsonl", "csv")  # engine.cases.imports.FORMATS, without importing it
+IMPORT_FORMATS = ("jsonl", "csv", "geojson")  # engine.cases.imports.FORMATS, without importing it
 
 __all__ = ["add_commands"]
 
@@ -42,7 +42,12 @@ def add_commands(commands: Any) -> None:
         "(exit 3 when some were skipped).  Exit 0: every line written or replayed.",
     )
     p.add_argument("workflow", metavar="WORKFLOW")
-    p.add_argument("file", metavar="FILE", help=".jsonl/.ndjson or .csv; - reads stdin")
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        help=".jsonl/.ndjson, .csv or .geojson (features without a unit are placed by the "
+        "grid's boundaries); - reads stdin",
+    )
     p.add_argument("--actor", required=True, metavar="PERSON_ID")
     p.add_argument(
         "--format", choices=IMPORT_FORMATS, help="default: by the extension, else the content"
@@ -177,7 +182,7 @@ SKIPPED = 3  # exit status: --skip-invalid wrote the good lines, and skipped som
 
 
 def case_import(args: argparse.Namespace, ctx: Context) -> int:
-    from engine.cases.imports import decode, parse
+    from engine.cases.imports import assign_units, decode, parse
     from engine.errors import ImportFileError
 
     source = "<stdin>" if args.file == "-" else args.file
@@ -188,6 +193,8 @@ def case_import(args: argparse.Namespace, ctx: Context) -> int:
     app = ctx.app()
     fields = app.catalog.compiled_latest(args.workflow).workflow.fields
     parsed = parse(decode(raw, source), source, fields, args.format)
+    if any(not item.unit for item in parsed.items):  # spots placed by the grid's boundaries
+        parsed = assign_units(parsed, fields, app.grid.locator().locate_many)
     progress = _Progress() if not args.json and sys.stderr.isatty() else None
     result = app.cases.create_cases(
         args.workflow,

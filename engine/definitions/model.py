@@ -40,6 +40,7 @@ FIELD_TYPES = (
     "date",
     "datetime",
     "point",
+    "geometry",
     "list",
 )
 SYSTEM_ROLE = "system"

@@ -71,6 +71,15 @@ def _check(ftype: str, spec: FieldSpec, value: Any) -> str | None:
         ):
             return None
         return f"expected a point [lng, lat] in degrees, got {_show(value)}"
+    if ftype == "geometry":  # GeoJSON Point, Polygon or MultiPolygon (a spot's outline)
+        from engine.errors import InvalidGeometry
+        from engine.geo.shapes import parse_geometry
+
+        try:
+            parse_geometry(value, "value")
+        except InvalidGeometry as exc:
+            return str(exc)
+        return None
     if ftype == "list":
         if not isinstance(value, (list, tuple)):
             return f"expected a list, got {_show(value)}"
@@ -91,6 +100,10 @@ def normalize(spec: FieldSpec, value: Any) -> Any:
     if spec.type == "datetime":
         moment = _as_datetime(value)
         return moment.isoformat() if moment else value
+    if spec.type == "geometry" and isinstance(value, Mapping):
+        from engine.geo.shapes import as_geojson, parse_geometry
+
+        return as_geojson(parse_geometry(value))  # a Feature becomes its geometry
     if isinstance(value, tuple):
         return list(value)
     if spec.type == "number" and isinstance(value, float) and value.is_integer():
