@@ -24,11 +24,9 @@ compiled definition first.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -37,6 +35,7 @@ from engine.cases.service import SYSTEM_ACTOR, CaseService
 from engine.definitions import Workflow
 from engine.definitions.model import Countersign, StateSpec
 from engine.duties.actions import ActionContext, CaseActions
+from engine.duties.party_views import PartyView, read_parties
 from engine.duties.timers import DutyKind, DutyTimers, Recipients
 from engine.errors import (
     CountersignPending,
@@ -46,8 +45,6 @@ from engine.errors import (
     PartyNotPending,
 )
 from engine.grid.visibility import ADMIN, Viewer, as_viewer
-from engine.store import connection
-from engine.store.db import read_only
 from engine.store.tables import case_parties
 from engine.timers import wake
 from notifications.outbox import enqueue, enqueue_many
@@ -65,36 +62,6 @@ DONE_TEMPLATE = "countersign_done"
 NOTE_LIMIT = 2000  # characters of a signature's note or a refusal's reason
 
 _p = case_parties.c
-
-
-@dataclass(frozen=True, kw_only=True)
-class PartyView:
-    """One party of a countersign as readers see it."""
-
-    id: int
-    state: str
-    role: str
-    title: str
-    status: str  # pending | signed | refused | cancelled
-    actor: str | None
-    acted_at: dt.datetime | None
-    note: str | None
-    deadline: dt.datetime | None  # in the workflow's time zone
-    late: bool  # pending past its deadline
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "state": self.state,
-            "role": self.role,
-            "title": self.title,
-            "status": self.status,
-            "actor": self.actor,
-            "acted_at": self.acted_at.isoformat() if self.acted_at else None,
-            "note": self.note,
-            "deadline": self.deadline.isoformat() if self.deadline else None,
-            "late": self.late,
-        }
 
 
 @dataclass
@@ -421,40 +388,7 @@ class Countersigns:
     def parties(self, case_id: str, viewer: Viewer | str = ADMIN) -> list[PartyView]:
         """The parties of the case's latest countersign (its current state's when it is
         in one), in the order the workflow lists them."""
-        with connection(read_only(self.cases.engine)) as conn:
-            self.cases._exists(conn, case_id, viewer)
-            latest = select(func.max(_p.entered_seq)).where(_p.case_id == case_id).scalar_subquery()
-            rows = conn.execute(
-                select(case_parties, _definition_of(case_id))
-                .where(_p.case_id == case_id, _p.entered_seq == latest)
-                .order_by(_p.id)
-            ).all()
-            if not rows:
-                return []
-            wf = self.cases.catalog.compiled(conn, rows[0].definition_id).workflow
-        tz = ZoneInfo(wf.timezone or self.default_timezone)
-        now = self.cases.clock.now()
-        out = []
-        for r in rows:
-            c = _countersign(wf, r.state)
-            spec = c.party(r.role) if c is not None else None
-            out.append(
-                PartyView(
-                    id=r.id,
-                    state=r.state,
-                    role=r.role,
-                    title=spec.label if spec is not None else r.role,
-                    status=r.status,
-                    actor=r.actor,
-                    acted_at=r.acted_at.astimezone(tz) if r.acted_at else None,
-                    note=r.note,
-                    deadline=r.deadline_at.astimezone(tz) if r.deadline_at else None,
-                    late=r.status == "pending"
-                    and r.deadline_at is not None
-                    and now > r.deadline_at,
-                )
-            )
-        return out
+        return read_parties(self.cases, case_id, viewer, self.default_timezone)
 
     def _visit(self, conn: Connection, case_id: str, state: str) -> list[Any]:
         """The parties of the case's current visit of *state* (its latest entry)."""
@@ -470,17 +404,6 @@ class Countersigns:
                 .order_by(_p.id)
             )
         )
-
-
-def _definition_of(case_id: str) -> Any:
-    from engine.store.tables import cases
-
-    return (
-        select(cases.c.definition_id)
-        .where(cases.c.id == case_id)
-        .scalar_subquery()
-        .label("definition_id")
-    )
 
 
 def _countersign(wf: Workflow, state: str) -> Countersign | None:
