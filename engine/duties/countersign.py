@@ -24,6 +24,7 @@ compiled definition first.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,9 +46,9 @@ from engine.errors import (
     PartyNotPending,
 )
 from engine.grid.visibility import ADMIN, Viewer, as_viewer
-from engine.store.tables import case_parties
+from engine.store.tables import case_parties, timers
 from engine.timers import wake
-from notifications.outbox import enqueue, enqueue_many
+from notifications.outbox import enqueue
 
 __all__ = ["DONE_TRIGGER", "Countersigns", "PartyView"]
 
@@ -139,26 +140,28 @@ class Countersigns:
                 self.duty_timers.due(wf, d, change.at) if d is not None else None,
                 d,
             )
+        # one multi-row INSERT … RETURNING on both backends (an executemany is a
+        # statement per row on SQLite); rows are matched back by role, not by order
         inserted = conn.execute(
-            insert(case_parties).returning(
-                _p.id, _p.role, _p.deadline_at, sort_by_parameter_order=True
-            ),
-            [
-                {
-                    "case_id": change.case_id,
-                    "state": change.to_state,
-                    "entered_seq": change.seq,
-                    "role": str(p.role),
-                    "status": "pending",
-                    "deadline_at": dues[str(p.role)][0],
-                    "created_at": change.at,
-                }
-                for p in c.parties
-            ],
+            insert(case_parties)
+            .values(
+                [
+                    {
+                        "case_id": change.case_id,
+                        "state": change.to_state,
+                        "entered_seq": change.seq,
+                        "role": str(p.role),
+                        "status": "pending",
+                        "deadline_at": dues[str(p.role)][0],
+                        "created_at": change.at,
+                    }
+                    for p in c.parties
+                ]
+            )
+            .returning(_p.id, _p.role)
         ).all()
         timer_rows: list[dict[str, Any]] = []
-        notices: list[dict[str, Any]] = []
-        title = wf.state(change.to_state).title
+        asked: dict[dt.datetime | None, list[str]] = {}  # the parties told, by deadline
         for row in inserted:
             at, d = dues[row.role]
             if at is not None and d is not None:
@@ -173,6 +176,12 @@ class Countersigns:
                     start=change.at,
                     deadline_at=at,
                 )
+            asked.setdefault(at, []).append(row.role)
+        if timer_rows:
+            conn.execute(insert(timers), timer_rows)
+            wake.written(conn, min(r["due_at"] for r in timer_rows))
+        title = wf.state(change.to_state).title
+        for at, roles in asked.items():
             context: dict[str, Any] = {
                 "snapshot": {"state": change.to_state, "data": change.data, "escalation_level": 0}
             }
@@ -183,23 +192,16 @@ class Countersigns:
                     "state_title": title,
                     "rung": None,
                 }
-            notices.append(
-                {
-                    "case_id": change.case_id,
-                    "kind": "reminder" if at is not None else "transition",
-                    "roles": [row.role],
-                    "template": REQUEST_TEMPLATE,
-                    "context": context,
-                    "dedupe_key": f"party:{row.id}:request",
-                    "at": change.at,
-                }
+            enqueue(
+                conn,
+                case_id=change.case_id,
+                kind="reminder" if at is not None else "transition",
+                roles=roles,
+                template=REQUEST_TEMPLATE,
+                context=context,
+                dedupe_key=f"countersign:{change.case_id}:{change.seq}:{at or '-'}",
+                at=change.at,
             )
-        if timer_rows:
-            from engine.store.tables import timers
-
-            conn.execute(insert(timers), timer_rows)
-            wake.written(conn, min(r["due_at"] for r in timer_rows))
-        enqueue_many(conn, notices)
 
     # -- the gate ------------------------------------------------------------
     def check(self, conn: Connection, case: Any, wf: Workflow, trigger: str, actor: str) -> None:
