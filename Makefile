@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 
 # Demo actors on the demo grid (config/grid/dadukou.yaml), one token each.
 DEMO_ACTORS := MEMBER=p-bq-xh-1-member VILLAGE=p-bq-xh-leader TOWN=p-bq-leader \
-	TOWN_OFFICE=p-bq-office OFFICE=p-ddk-office1 PLANNING=p-ddk-planning
+	TOWN_OFFICE=p-bq-office OFFICE=p-ddk-office1 PLANNING=p-ddk-planning \
+	AGRI=p-ddk-agri
 
 # The main job: the service on the embedded default (SQLite in var/), the
 # bundled workflows and the demo grid, console notifications, demo tokens.

@@ -13,6 +13,7 @@ from engine.calendars import WorkingCalendar
 from engine.cases.catalog import Catalog, Registered
 from engine.cases.service import CaseService
 from engine.clock import Clock, SystemClock
+from engine.duties.countersign import Countersigns
 from engine.duties.timers import DutyTimers
 from engine.grid.tokens import TokenStore
 from engine.grid.views import GridViews
@@ -67,6 +68,12 @@ class App:
         # Deadlines of duties (countersign parties, transfers, 签收, supervisions): one
         # writer and firer of their timer rows, each duty kind registers with it.
         self.duty_timers = DutyTimers(self.catalog, self.calendar, settings.timezone)
+        # 会签: parties of a countersign state (an effect on entry/leave, a gate on events)
+        self.countersigns = Countersigns(
+            self.cases, self.duty_timers, self.timers.handlers, settings.timezone
+        )
+        self.cases.effects.append(self.countersigns)
+        self.cases.gates.append(self.countersigns)
         self.recompute = TimerRecompute(self.engine, self.cases, self.schedule, self.clock)
         self.patrols = Patrols(
             self.engine,

@@ -27,6 +27,9 @@ can render the message and still act on the fields.
     │   ├── GuardFailed             every candidate guard was false
     │   ├── VersionConflict         the case moved on under us
     │   ├── IdempotencyMismatch     same key, different request
+    │   ├── CountersignPending      the state's countersign (会签) still waits on parties
+    │   ├── NoCountersign           sign/refuse on a case whose state has none waiting
+    │   └── PartyNotPending         that party has already signed, refused or been cancelled
     │   └── ImportRefused           a bulk import with bad lines; nothing was written
     ├── TimerError                  a timer could not fire, or cannot be re-armed
     │   ├── UnknownTimerKind        a timer row of a kind no code handles
@@ -65,6 +68,7 @@ from typing import Any
 __all__ = [
     "CalendarError",
     "ConfigError",
+    "CountersignPending",
     "DefinitionError",
     "DeliveryFailed",
     "DurationError",
@@ -80,8 +84,10 @@ __all__ = [
     "InvalidDateRange",
     "InvalidPeriod",
     "LockTimedOut",
+    "NoCountersign",
     "NotFound",
     "NotPermitted",
+    "PartyNotPending",
     "PatrolRulesError",
     "RequestInProgress",
     "StorageConflict",
@@ -319,6 +325,46 @@ class IdempotencyMismatch(EventRejected):
     def __init__(self, key: str) -> None:
         super().__init__(
             f"idempotency key {key!r} was already used for a different request", key=key
+        )
+
+
+# -- countersign (会签): engine/duties/countersign.py ---------------------------------
+class CountersignPending(EventRejected):
+    """The state's countersign has not joined: its transitions wait for the parties."""
+
+    code = "countersign_pending"
+
+    def __init__(self, case_id: str, state: str, trigger: str, pending: Sequence[str]) -> None:
+        super().__init__(
+            f"trigger {trigger!r} must wait: the countersign of state {state!r} still needs "
+            f"{', '.join(pending)}",
+            case=case_id,
+            state=state,
+            trigger=trigger,
+            pending=list(pending),
+        )
+
+
+class NoCountersign(EventRejected):
+    code = "no_countersign"
+
+    def __init__(self, case_id: str, state: str) -> None:
+        super().__init__(
+            f"case {case_id!r} is in state {state!r}, where no countersign waits",
+            case=case_id,
+            state=state,
+        )
+
+
+class PartyNotPending(EventRejected):
+    code = "party_not_pending"
+
+    def __init__(self, case_id: str, role: str, status: str) -> None:
+        super().__init__(
+            f"party {role!r} of case {case_id!r} is {status}, not pending",
+            case=case_id,
+            role=role,
+            status=status,
         )
 
 

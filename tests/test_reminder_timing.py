@@ -46,7 +46,7 @@ def reminders(app: App, case_id: str, state: str) -> list[datetime]:
     return sorted(t.due_at for t in found)
 
 
-def to_joint_enforcement(app: App, clock: FixedClock) -> str:
+def to_district_handling(app: App, clock: FixedClock) -> str:
     """A case confirmed on Sunday 2026-09-20 09:00 (a make-up working day): 10 working
     days, due 2026-10-11 00:00 (the end of Saturday 10-10, a make-up working day)."""
     case_id = open_case(app)
@@ -98,8 +98,8 @@ def test_after_downtime_a_reminder_still_before_its_deadline_is_sent(
 def test_without_office_hours_working_day_reminders_fall_at_midnight(
     app: App, clock: FixedClock
 ) -> None:
-    case_id = to_joint_enforcement(app, clock)
-    assert reminders(app, case_id, "joint_enforcement") == [
+    case_id = to_district_handling(app, clock)
+    assert reminders(app, case_id, "district_handling") == [
         local(2026, 10, 9, 0),
         local(2026, 10, 10, 0),
     ]
@@ -108,14 +108,14 @@ def test_without_office_hours_working_day_reminders_fall_at_midnight(
 def test_office_hours_move_reminders_to_the_start_of_the_working_day(
     office_app: App, clock: FixedClock
 ) -> None:
-    case_id = to_joint_enforcement(office_app, clock)
+    case_id = to_district_handling(office_app, clock)
     expected = [local(2026, 10, 9, 8, 30), local(2026, 10, 10, 8, 30)]  # Fri; Sat make-up day
-    assert reminders(office_app, case_id, "joint_enforcement") == expected
+    assert reminders(office_app, case_id, "district_handling") == expected
     shown = [
         t["due"] for t in office_app.timers.describe(case_id)["timers"] if t["kind"] == "reminder"
     ]
     assert [datetime.fromisoformat(d) for d in shown] == expected  # case show tells the truth
-    deadline = rows(office_app, timers, case_id=case_id, state="joint_enforcement", kind="deadline")
+    deadline = rows(office_app, timers, case_id=case_id, state="district_handling", kind="deadline")
     assert [t.due_at for t in deadline] == [local(2026, 10, 11, 0)]  # never moved
 
     clock.set(local(2026, 10, 9, 8, 29))
@@ -166,10 +166,10 @@ def test_the_workflow_value_wins_and_a_reminder_that_would_arrive_too_late_is_dr
     changed.write_text(text, encoding="utf-8")
     office_app.catalog.register_file(changed)
 
-    case_id = to_joint_enforcement(office_app, clock)
+    case_id = to_district_handling(office_app, clock)
     # 2d before → Friday 10-09 00:00 → 10:00 (the workflow's hours, not the settings' 08:30);
     # 3h before → Saturday 21:00 → next working day Monday 10-12: after the deadline, dropped.
-    assert reminders(office_app, case_id, "joint_enforcement") == [local(2026, 10, 9, 10)]
+    assert reminders(office_app, case_id, "district_handling") == [local(2026, 10, 9, 10)]
 
 
 # -- the next start of office hours ---------------------------------------------------

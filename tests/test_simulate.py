@@ -84,4 +84,4 @@ def test_the_bundled_scenario_runs_on_its_virtual_clock(tmp_path: Path) -> None:
         text.startswith("2026-09-18 Fri 12:00  deadline    discovered: deadline passed")
         for text in rendered
     ), rendered
-    assert any("confirm → joint_enforcement" in text for text in rendered), rendered
+    assert any("confirm → district_handling" in text for text in rendered), rendered

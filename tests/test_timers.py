@@ -84,11 +84,11 @@ def test_a_working_day_deadline_spans_the_national_day_holidays(
     for n in range(2):
         step(app, case_id, n)  # stop_fail, report
     clock.set(local(2026, 9, 20, 9))  # Sunday, a make-up working day
-    step(app, case_id, 2)  # confirm → joint_enforcement: 10 working days
+    step(app, case_id, 2)  # confirm → district_handling: 10 working days
     deadline = [t for t in pending(app, case_id) if t[0] == "deadline"]
     # 09-21..24 (4), 09-28..30 (7), 10-08, 10-09 (9), Saturday 10-10 make-up day (10)
     assert deadline == [("deadline", None, local(2026, 10, 11, 0))]
-    assert app.cases.get_case(case_id).as_dict()["state"] == "joint_enforcement"
+    assert app.cases.get_case(case_id).as_dict()["state"] == "district_handling"
 
 
 def test_until_a_date_field_is_the_end_of_that_day(app: App) -> None:

@@ -88,13 +88,13 @@ def apps(database: Database, config: Path, clock: FixedClock) -> Iterator[Apps]:
         made.close()
 
 
-def case_in_joint_enforcement(app: App, clock: FixedClock) -> str:
+def case_in_district_handling(app: App, clock: FixedClock) -> str:
     case_id = app.cases.create_case("farmland_violation", UNIT, REPORTER, CASE_DATA).id
-    for n in range(3):  # stop_fail, report, confirm → joint_enforcement
+    for n in range(3):  # stop_fail, report, confirm → district_handling
         trigger, actor, payload, _ = LIFECYCLE[n]
         clock.set(ENTERED - timedelta(hours=2 - n))
         app.cases.submit_event(case_id, trigger, actor, payload)
-    assert app.cases.get_case(case_id).state == "joint_enforcement"
+    assert app.cases.get_case(case_id).state == "district_handling"
     return case_id
 
 
@@ -109,7 +109,7 @@ def pending(app: App, case_id: str) -> list[tuple[str, int | None, datetime, int
 
 
 def expected(due: datetime, revision: int) -> list[tuple[str, int | None, datetime, int]]:
-    # joint_enforcement: remind [2d, 1d], escalate after 0m and 3d
+    # district_handling: remind [2d, 1d], escalate after 0m and 3d
     return [
         ("deadline", None, due, revision),
         ("reminder", None, due - timedelta(days=2), revision),
@@ -137,7 +137,7 @@ def test_recompute_moves_the_deadline_into_the_new_calendar(
     apps: Apps, clock: FixedClock, config: Path
 ) -> None:
     before = apps.start()
-    case_id = case_in_joint_enforcement(before, clock)
+    case_id = case_in_district_handling(before, clock)
     assert pending(before, case_id) == expected(OLD_DUE, 4)
     add_2027(config)
     clock.set(local(2026, 12, 28, 9))
@@ -151,17 +151,17 @@ def test_recompute_moves_the_deadline_into_the_new_calendar(
     result = app.recompute.run()
     assert result.failed == () and result.checked == 1
     assert [(m.case, m.state, m.kind, m.rung, m.old, m.new) for m in result.moved] == [
-        (case_id, "joint_enforcement", kind, rung, old, new)
+        (case_id, "district_handling", kind, rung, old, new)
         for (kind, rung, old, _), (_, _, new, _) in zip(
             expected(OLD_DUE, 4), expected(NEW_DUE, 5), strict=True
         )
     ]
     assert pending(app, case_id) == expected(NEW_DUE, 5)
     view = app.cases.get_case(case_id)
-    assert view.revision == 5 and view.state == "joint_enforcement"
+    assert view.revision == 5 and view.state == "district_handling"
     last = app.cases.history(case_id)[-1]
     assert (last.seq, last.actor, last.trigger) == (5, "system", TRIGGER)
-    assert (last.from_state, last.to_state) == ("joint_enforcement", "joint_enforcement")
+    assert (last.from_state, last.to_state) == ("district_handling", "district_handling")
     assert last.payload["deadline"] == {"old": utc(OLD_DUE), "new": utc(NEW_DUE)}
     assert len(last.payload["timers"]) == 5
     assert app.cases.verify(case_id).ok
@@ -189,7 +189,7 @@ def test_recompute_moves_the_deadline_into_the_new_calendar(
     with app.engine.connect() as conn:
         facts = conn.execute(
             sa.select(overdue_facts.c.deadline_at, overdue_facts.c.rung)
-            .where(overdue_facts.c.state == "joint_enforcement")
+            .where(overdue_facts.c.state == "district_handling")
             .order_by(overdue_facts.c.id)
         ).all()
     assert facts == [(NEW_DUE, None), (NEW_DUE, 0)]
@@ -199,7 +199,7 @@ def test_serve_start_recomputes_only_when_the_calendar_data_changed(
     apps: Apps, clock: FixedClock, config: Path
 ) -> None:
     first = apps.start()
-    case_id = case_in_joint_enforcement(first, clock)
+    case_id = case_in_district_handling(first, clock)
     prepare(first)  # first start: no fingerprint stored yet; nothing to move
     assert pending(first, case_id) == expected(OLD_DUE, 4)
     with first.engine.connect() as conn:
@@ -226,8 +226,8 @@ def test_one_failing_case_does_not_stop_the_others(
     apps: Apps, clock: FixedClock, config: Path
 ) -> None:
     app = apps.start()
-    broken = case_in_joint_enforcement(app, clock)
-    fine = case_in_joint_enforcement(app, clock)
+    broken = case_in_district_handling(app, clock)
+    fine = case_in_district_handling(app, clock)
     add_2027(config)
     later = apps.start()
     real = later.recompute._plan
@@ -250,7 +250,7 @@ def test_one_failing_case_does_not_stop_the_others(
 def test_the_cli_prints_what_moved(
     apps: Apps, clock: FixedClock, config: Path, database: Database
 ) -> None:
-    case_id = case_in_joint_enforcement(apps.start(), clock)
+    case_id = case_in_district_handling(apps.start(), clock)
     add_2027(config)
     env = {**os.environ, "GENGBAO_DATABASE_URL": database.url}
 
@@ -268,7 +268,7 @@ def test_the_cli_prints_what_moved(
 
     dry = gengbao("timers", "recompute", "--dry-run").splitlines()
     assert dry[0] == (
-        f"{case_id}  joint_enforcement  deadline  2027-01-08 00:00 → 2027-01-16 00:00"
+        f"{case_id}  district_handling  deadline  2027-01-08 00:00 → 2027-01-16 00:00"
     )
     assert dry[-1] == (
         "5 timer(s) would move in 1 case(s) (1 open case(s) with pending timers checked); "
@@ -291,7 +291,7 @@ def test_a_sweep_never_fires_or_drops_a_timer_moved_under_it(
     database from its first read, so nothing can commit in between.)"""
     if backend == "sqlite":
         pytest.skip("SQLite sweeps hold the write lock from their first read")
-    case_id = case_in_joint_enforcement(apps.start(), clock)
+    case_id = case_in_district_handling(apps.start(), clock)
     add_2027(config)
     app = apps.start()
     sweeper = app.timers

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import Context, Failure, add_json, add_viewer, emit, viewer_of, write_output
+from engine.cli.countersign import add_case_commands as add_countersign_commands
+from engine.cli.countersign import print_parties
 
 if TYPE_CHECKING:
     from engine.cases.batch import BatchResult
@@ -115,6 +117,8 @@ def add_commands(commands: Any) -> None:
     add_viewer(p)
     add_json(p)
     p.set_defaults(handler=case_history)
+
+    add_countersign_commands(case)  # sign, refuse, parties (会签)
 
     p = case.add_parser("verify", help="check a case's history hash chain")
     p.add_argument("case_id", metavar="CASE_ID")
@@ -264,11 +268,13 @@ def case_show(args: argparse.Namespace, ctx: Context) -> int:
     viewer = viewer_of(args.viewer)
     view = app.cases.get_case(args.case_id, viewer=viewer)
     timing = app.timers.describe(args.case_id, viewer=viewer)
+    parties = app.countersigns.parties(args.case_id, viewer=viewer)
     if args.json:
-        emit({**view.as_dict(), **timing})
+        emit({**view.as_dict(), **timing, "parties": [p.as_dict() for p in parties]})
         return 0
     _print_case(view, False, ctx)
     print(f"  escalation level: {view.escalation_level}")
+    print_parties(parties, ctx)
     for t in timing["timers"]:
         print(f"  pending {t['kind']}{level_label(t['rung'])} at {ctx.local(t['due'])}")
     for t in timing["failed_timers"]:

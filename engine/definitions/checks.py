@@ -13,7 +13,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.definitions.expressions import ExpressionError, compile_guard
 from engine.definitions.loader import Loaded
-from engine.definitions.model import Deadline, StateSpec, TransitionSpec, Workflow
+from engine.definitions.model import (
+    SYSTEM_ROLE,
+    Countersign,
+    Deadline,
+    StateSpec,
+    TransitionSpec,
+    Workflow,
+)
 from engine.yamlkit.diagnostics import Diagnostic, Severity, did_you_mean
 
 __all__ = [
@@ -120,6 +127,8 @@ class _Checker:
         for state in wf.states:
             if state.deadline is not None:
                 self.deadline(wf, state, state.deadline, f"states.{state.name}.deadline")
+            if state.countersign is not None:
+                self.countersign(wf, state, state.countersign, f"states.{state.name}.countersign")
         for t in wf.transitions:
             self.transition(wf, t, names)
         self.duplicates(wf)
@@ -185,6 +194,81 @@ class _Checker:
                         f"{did_you_mean(rung.trigger, allowed)} "
                         f"(allowed: {', '.join(allowed) or 'none'})",
                     )
+
+    # -- countersign (会签) ----------------------------------------------
+    def countersign(self, wf: Workflow, state: StateSpec, c: Countersign, path: str) -> None:
+        if state.final:
+            self.report(path, "a final state cannot have a countersign: nothing waits there")
+        seen: dict[str, int] = {}
+        for i, party in enumerate(c.parties):
+            ppath = f"{path}.parties[{i}]"
+            role = str(party.role)
+            if role == SYSTEM_ROLE:
+                self.report(ppath, "a countersign party is a LEVEL.ROLE, not the system")
+            if role in seen:
+                self.report(
+                    ppath, f"party {role!r} is listed twice (first at parties[{seen[role]}])"
+                )
+            seen.setdefault(role, i)
+            if party.deadline is not None:
+                self.duty_deadline(wf, state, party.deadline, f"{ppath}.deadline")
+        if c.deadline is not None:
+            self.duty_deadline(wf, state, c.deadline, f"{path}.deadline")
+        if c.need is not None and c.parties and not 1 <= c.need <= len(c.parties):
+            self.report(
+                f"{path}.need",
+                f"need {c.need} is not between 1 and the number of parties ({len(c.parties)})",
+            )
+        for key in ("then", "refused"):
+            trigger = getattr(c, key)
+            if trigger is None:
+                continue
+            leaving = [t for t in wf.transitions_from(state.name) if t.trigger == trigger]
+            if not leaving:
+                allowed = sorted({t.trigger for t in wf.transitions_from(state.name)})
+                self.report(
+                    f"{path}.{key}",
+                    f"'{key}' names {trigger!r}, which is no transition from state "
+                    f"{state.name!r}{did_you_mean(trigger, allowed)} "
+                    f"(allowed: {', '.join(allowed) or 'none'})",
+                )
+            elif any([str(r) for r in t.roles] != [SYSTEM_ROLE] for t in leaving):
+                self.report(
+                    f"{path}.{key}",
+                    f"'{key}' fires {trigger!r} as the system: give that transition "
+                    "'roles: [system]'",
+                )
+
+    def duty_deadline(self, wf: Workflow, state: StateSpec, d: Deadline, path: str) -> None:
+        """A duty's deadline: counted with 'within' from when the duty starts; its rungs
+        notify, they fire no trigger."""
+        if d.until_field is not None:
+            self.report(f"{path}.until", "a party's deadline counts 'within'; 'until' is not used")
+        elif d.within is None:
+            self.report(path, "a party's deadline needs 'within' (a duration)")
+        if d.from_state is not None:
+            self.report(
+                f"{path}.from", "a party's deadline counts from the state's entry: no 'from'"
+            )
+        for i, rung in enumerate(d.escalate):
+            if rung.trigger is not None:
+                self.report(
+                    f"{path}.escalate[{i}].trigger",
+                    "a party's escalation rung notifies; it fires no trigger (remove 'trigger')",
+                )
+        if d.within is not None:
+            for i, r in enumerate(d.remind):
+                if r.seconds >= d.within.seconds:
+                    self.report(
+                        f"{path}.remind[{i}]",
+                        f"reminder {r} before the deadline is not shorter than the deadline "
+                        f"({d.within})",
+                    )
+        for i, rung in enumerate(d.escalate):
+            use = TemplateUse(name=rung.template, kind="escalation", workflow=wf)
+            rpath = f"{path}.escalate[{i}]"
+            where = f"{rpath}.template" if rung.template is not None else f"{rpath}.notify"
+            self.uses.append((use, where))
 
     # -- transitions -----------------------------------------------------
     def transition(self, wf: Workflow, t: TransitionSpec, names: list[str]) -> None:

@@ -98,6 +98,25 @@ def workflow_schema() -> dict[str, Any]:
             "description": {"type": "string"},
             "final": {"type": "boolean"},
             "deadline": {"$ref": "#/$defs/deadline"},
+            "countersign": {"$ref": "#/$defs/countersign"},
+        },
+    )
+    party = _object(
+        "party",
+        {"role": _ROLE, "title": {"type": "string"}, "deadline": {"$ref": "#/$defs/deadline"}},
+    )
+    countersign = _object(
+        "countersign",
+        {
+            "need": {"oneOf": [{"const": "all"}, {"type": "integer", "minimum": 1}]},
+            "parties": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"oneOf": [_ROLE, {"$ref": "#/$defs/party"}]},
+            },
+            "deadline": {"$ref": "#/$defs/deadline"},
+            "then": _ID,
+            "refused": _ID,
         },
     )
     transition = _object(
@@ -160,6 +179,8 @@ def workflow_schema() -> dict[str, Any]:
             "rung": rung,
             "deadline": deadline,
             "state": state,
+            "countersign": countersign,
+            "party": party,
             "transition": transition,
         },
     }

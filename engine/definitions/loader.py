@@ -18,8 +18,10 @@ from engine.definitions.model import (
     LEVELS,
     SYSTEM_ROLE,
     TEXT_TYPES,
+    Countersign,
     Deadline,
     FieldSpec,
+    Party,
     RoleRef,
     Rung,
     StateSpec,
@@ -74,7 +76,9 @@ KEYS: dict[str, tuple[str, ...]] = {
         "items",
         "max_length",
     ),
-    "state": ("title", "description", "final", "deadline"),
+    "state": ("title", "description", "final", "deadline", "countersign"),
+    "countersign": ("need", "parties", "deadline", "then", "refused"),
+    "party": ("role", "title", "deadline"),
     "deadline": ("within", "from", "until", "remind", "escalate"),
     "remind_every": ("every",),
     "rung": ("after", "notify", "template", "trigger"),
@@ -97,6 +101,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "workflow": ("workflow", "initial", "states", "transitions"),
     "field": ("type",),
     "rung": ("after", "notify"),
+    "countersign": ("parties",),
+    "party": ("role",),
     "transition": ("trigger", "from", "to"),
 }
 
@@ -385,6 +391,7 @@ class _Reader(NodeReader):
             if body is None:
                 continue
             deadline_node = body.get("deadline")
+            countersign_node = body.get("countersign")
             result.append(
                 StateSpec(
                     name=name,
@@ -397,9 +404,68 @@ class _Reader(NodeReader):
                     deadline=self.deadline(deadline_node, f"{path}.deadline")
                     if deadline_node is not None
                     else None,
+                    countersign=self.countersign(countersign_node, f"{path}.countersign")
+                    if countersign_node is not None
+                    else None,
                 )
             )
         return tuple(result)
+
+    def countersign(self, node: Node, path: str) -> Countersign | None:
+        """``countersign:`` (会签): ``need``, ``parties`` (a role, or role/title/deadline),
+        a default ``deadline``, the system triggers ``then`` and ``refused``."""
+        body = self.block(node, path, "countersign")
+        if body is None:
+            return None
+        parties: list[Party] = []
+        for i, item in enumerate(
+            self.items(body.get("parties"), f"{path}.parties", non_empty=True)
+        ):
+            party = self.party(item, f"{path}.parties[{i}]")
+            if party is not None:
+                parties.append(party)
+        default_node = body.get("deadline")
+        return Countersign(
+            parties=tuple(parties),
+            need=self.need(body.get("need"), f"{path}.need"),
+            deadline=self.deadline(default_node, f"{path}.deadline")
+            if default_node is not None
+            else None,
+            then=self.identifier(body.get("then"), f"{path}.then", "trigger"),
+            refused=self.identifier(body.get("refused"), f"{path}.refused", "trigger"),
+        )
+
+    def party(self, node: Node, path: str) -> Party | None:
+        if isinstance(node, ScalarNode):  # the short form: a role
+            role = self.role_ref(node, path)
+            return Party(role=role) if role is not None else None
+        body = self.block(node, path, "party")
+        if body is None:
+            return None
+        role_node = body.get("role")
+        role = self.role_ref(role_node, f"{path}.role") if role_node is not None else None
+        if role is None:
+            return None
+        deadline_node = body.get("deadline")
+        return Party(
+            role=role,
+            title=self.text(body.get("title"), f"{path}.title", numbers=True) or "",
+            deadline=self.deadline(deadline_node, f"{path}.deadline")
+            if deadline_node is not None
+            else None,
+        )
+
+    def need(self, node: Node | None, path: str) -> int | None:
+        """``need: all`` (None) or a whole number k (k of n; its range is a check)."""
+        if node is None:
+            return None
+        value = node.value if isinstance(node, ScalarNode) else None
+        if value == "all":
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        self.report(node, path, f"expected 'all' or a whole number, got {describe(node)}")
+        return None
 
     def deadline(self, node: Node, path: str) -> Deadline | None:
         body = self.block(node, path, "deadline")
@@ -511,7 +577,9 @@ class _Reader(NodeReader):
 _DESCRIPTIONS = {
     "workflow": "the workflow",
     "field": "a field: type, title, ...",
-    "state": "a state: title, final, deadline",
+    "state": "a state: title, final, deadline, countersign",
+    "countersign": "need, parties, deadline, then, refused",
+    "party": "role, title, deadline",
     "deadline": "within, remind, escalate",
     "remind_every": "every",
     "rung": "after, notify, template",

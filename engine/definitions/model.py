@@ -20,8 +20,10 @@ __all__ = [
     "LEVELS",
     "SYSTEM_ROLE",
     "TEXT_TYPES",
+    "Countersign",
     "Deadline",
     "FieldSpec",
+    "Party",
     "RoleRef",
     "Rung",
     "StateSpec",
@@ -99,12 +101,52 @@ class Deadline:
 
 
 @dataclass(frozen=True)
+class Party:
+    """One party of a countersign (会签): a role on the case's chain that must act."""
+
+    role: RoleRef
+    title: str = ""
+    deadline: Deadline | None = None  # None: the countersign's default deadline
+
+    @property
+    def label(self) -> str:
+        return self.title or str(self.role)
+
+
+@dataclass(frozen=True)
+class Countersign:
+    """``countersign:`` of a state: parties that each sign or refuse before the case
+    leaves it; *need* of them must sign (None: all)."""
+
+    parties: tuple[Party, ...]
+    need: int | None = None
+    deadline: Deadline | None = None  # the default of parties without their own
+    then: str | None = None  # a system transition fired at the join
+    refused: str | None = None  # a system transition fired when the need can't be met
+
+    @property
+    def required(self) -> int:
+        """How many signatures join the countersign."""
+        return self.need if self.need is not None else len(self.parties)
+
+    def party(self, role: str) -> Party | None:
+        return next((p for p in self.parties if str(p.role) == role), None)
+
+    def deadline_of(self, role: str) -> Deadline | None:
+        party = self.party(role)
+        if party is None:
+            return None
+        return party.deadline or self.deadline
+
+
+@dataclass(frozen=True)
 class StateSpec:
     name: str
     title: str = ""
     description: str = ""
     final: bool = False
     deadline: Deadline | None = None
+    countersign: Countersign | None = None
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from engine.api.routes import cases, grid, notifications, ops, patrols, workflows
+from engine.api.routes import cases, countersign, grid, notifications, ops, patrols, workflows
 
 __all__ = ["ROUTERS"]
 
 ROUTERS = (
     cases.router,
+    countersign.router,
     workflows.router,
     grid.router,
     patrols.router,
