@@ -398,6 +398,10 @@ class Delivery(_Response):
     case: str | None
     kind: str
     template: str
+    notification: int = Field(description="the notification this delivery sends (for ack)")
+    read_at: str | None = Field(
+        description="when the delivery's person acknowledged the notification; null: not yet"
+    )
 
 
 class DeliveryPage(_Response):

@@ -60,6 +60,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "fields",
         "states",
         "transitions",
+        "assigners",
     ),
     "reminders": ("office_hours",),
     "field": (
@@ -74,7 +75,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "items",
         "max_length",
     ),
-    "state": ("title", "description", "final", "deadline"),
+    "state": ("title", "description", "final", "deadline", "ack"),
     "deadline": ("within", "from", "until", "remind", "escalate"),
     "remind_every": ("every",),
     "rung": ("after", "notify", "template", "trigger"),
@@ -143,6 +144,7 @@ def _with_source(wf: Workflow, digest: str, filename: str) -> Workflow:
         roles=wf.roles,
         timezone=wf.timezone,
         reminders=wf.reminders,
+        assigners=wf.assigners,
         description=wf.description,
         content_hash=digest,
         source_path=filename,
@@ -223,6 +225,7 @@ class _Reader(NodeReader):
             timezone=self.text(tz_node, "timezone", numbers=True) if tz_node is not None else None,
             reminders=self.reminders(top.get("reminders")),
             roles=self.role_refs(top.get("roles"), "roles"),
+            assigners=self.assigners(top.get("assigners")),
             fields=fields,
             states=states,
             transitions=transitions,
@@ -385,6 +388,7 @@ class _Reader(NodeReader):
             if body is None:
                 continue
             deadline_node = body.get("deadline")
+            ack_node = body.get("ack")
             result.append(
                 StateSpec(
                     name=name,
@@ -397,9 +401,20 @@ class _Reader(NodeReader):
                     deadline=self.deadline(deadline_node, f"{path}.deadline")
                     if deadline_node is not None
                     else None,
+                    ack=self.deadline(ack_node, f"{path}.ack") if ack_node is not None else None,
                 )
             )
         return tuple(result)
+
+    def assigners(self, node: Node | None) -> tuple[RoleRef, ...] | None:
+        """``assigners: [village.leader, town.leader]`` (absent: every LEVEL.leader)."""
+        if node is None:
+            return None
+        self.mark("assigners", node)
+        refs = self.role_refs(node, "assigners")
+        if isinstance(node, SeqNode) and not node.items:
+            self.report(node, "assigners", "name at least one LEVEL.ROLE, e.g. [town.leader]")
+        return refs
 
     def deadline(self, node: Node, path: str) -> Deadline | None:
         body = self.block(node, path, "deadline")
@@ -511,7 +526,7 @@ class _Reader(NodeReader):
 _DESCRIPTIONS = {
     "workflow": "the workflow",
     "field": "a field: type, title, ...",
-    "state": "a state: title, final, deadline",
+    "state": "a state: title, final, deadline, ack",
     "deadline": "within, remind, escalate",
     "remind_every": "every",
     "rung": "after, notify, template",
