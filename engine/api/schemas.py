@@ -289,6 +289,11 @@ class CaseDetail(Case):
     timers: list[PendingTimer]
     failed_timers: list[FailedTimer]
     overdue: list[OverdueFact]
+    assignment: dict[str, Any] | None = Field(
+        default=None,
+        description="签收: the current state visit's assignee and acknowledgement (null: the "
+        "state asks for none and nobody was assigned)",
+    )
 
 
 class CaseBatchOutcome(_Response):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.api.routes import cases, grid, notifications, ops, patrols, workflows
+from engine.api.routes import assign, cases, grid, notifications, ops, patrols, workflows
 
 __all__ = ["ROUTERS"]
 
@@ -12,5 +12,6 @@ ROUTERS = (
     grid.router,
     patrols.router,
     notifications.router,
+    assign.router,
     ops.router,
 )
