@@ -17,6 +17,7 @@ from engine.app import App
 from engine.clock import FixedClock
 from engine.errors import AlreadyAssigned, InvalidData, NotPermitted
 from engine.store.tables import case_assignments, history, notifications, overdue_facts, timers
+from tests.support.acks import ACK_WORKFLOW
 from tests.support.databases import Database
 from tests.support.farmland import (
     CASE_DATA,
@@ -34,6 +35,13 @@ WORKFLOW = "farmland_violation"
 MEMBER1 = "p-bq-xh-member1"  # 新华村 village.member
 LEADER = "p-bq-xh-leader"  # 新华村 village.leader: an assigner
 TOWN_LEADER = "p-bq-leader"  # town.leader: cannot act in discovered
+
+
+@pytest.fixture
+def app(app: App) -> App:
+    """The farmland App whose current workflow asks discovered and reported for 签收."""
+    app.catalog.register_text(ACK_WORKFLOW, "farmland_violation.yaml")
+    return app
 
 
 def rows(app: App, table: sa.Table, case_id: str) -> list[Any]:
@@ -228,6 +236,20 @@ def test_an_ack_on_a_closed_case_is_refused(app: App) -> None:
     with pytest.raises(Exception) as refused:
         app.assignments.ack(case_id, TOWN_LEADER)
     assert getattr(refused.value, "code", "") == "trigger_not_allowed"
+
+
+def test_entering_states_with_ack_adds_no_statement_to_an_event(
+    app: App, clock: FixedClock
+) -> None:
+    """The lifecycle with 签收 in discovered and reported: the ack timers go in the
+    statement that writes the state's own, so every event stays within the bound."""
+    from tests.test_event_statements import MAX_STATEMENTS_PER_EVENT, walk
+
+    walk(app, clock)  # fills the roles cache
+    counts = [len(statements) for statements in walk(app, clock)]
+    print("statements per event, with ack:", counts)
+    assert max(counts) <= MAX_STATEMENTS_PER_EVENT
+    assert counts == [7, 7, 7, 7, 7, 7, 6]
 
 
 # -- two processes race to acknowledge (PostgreSQL: both wait on the case row) ------------

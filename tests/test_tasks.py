@@ -10,11 +10,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from engine.app import App
 from engine.clock import FixedClock
 from engine.store.tables import case_parties, case_transfers, supervisions
+from tests.support.acks import ACK_WORKFLOW, write_ack_workflow
 from tests.support.databases import Database
 from tests.support.farmland import CASE_DATA, REPORTER, farmland_app
 from tests.support.paths import GENGBAO, ROOT
@@ -23,6 +25,13 @@ WORKFLOW = "farmland_violation"
 XH1, XH2 = "ddk-bq-xh-1", "ddk-bq-xh-2"
 VILLAGE_LEADER = "p-bq-xh-leader"
 TOWN_LEADER = "p-bq-leader"
+
+
+@pytest.fixture
+def app(app: App) -> App:
+    """The farmland App whose current workflow asks discovered and reported for 签收."""
+    app.catalog.register_text(ACK_WORKFLOW, "farmland_violation.yaml")
+    return app
 
 
 def open_at(app: App, unit: str, actor: str = VILLAGE_LEADER) -> str:
@@ -220,10 +229,13 @@ def test_tasks_on_a_small_grid_of_our_own(
 
 def test_gengbao_tasks_on_the_command_line(database: Database, tmp_path: Path) -> None:
     env = {**os.environ, "GENGBAO_DATABASE_URL": database.url}
+    config = tmp_path / "gengbao.yaml"
+    folder = write_ack_workflow(tmp_path / "workflows")
+    config.write_text(f"workflows_dir: {folder}\n", encoding="utf-8")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [GENGBAO, "--now", "2026-09-18T10:00:00+08:00", *args],
+            [GENGBAO, "--config", str(config), "--now", "2026-09-18T10:00:00+08:00", *args],
             capture_output=True,
             text=True,
             env=env,
@@ -257,7 +269,17 @@ def test_gengbao_tasks_on_the_command_line(database: Database, tmp_path: Path) -
     show = run("case", "show", case_id)
     assert f"assignee: {REPORTER} (acknowledged 2026-09-18 10:00)" in show.stdout
     late = subprocess.run(
-        [GENGBAO, "--now", "2026-09-18T13:00:00+08:00", "tasks", "--actor", REPORTER, "--overdue"],
+        [
+            GENGBAO,
+            "--config",
+            str(config),
+            "--now",
+            "2026-09-18T13:00:00+08:00",
+            "tasks",
+            "--actor",
+            REPORTER,
+            "--overdue",
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.api.schemas import Case
+from engine.api.schemas import Case, Name
 
 __all__ = ["AssignBody", "Assignment", "CaseAssigned", "NotificationRead", "Task", "TaskPage"]
 
@@ -18,7 +18,7 @@ class _Response(BaseModel):
 class AssignBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to: str = Field(min_length=1, max_length=200, description="the new assignee (a person id)")
+    to: Name = Field(description="the new assignee (a person id)")
 
 
 class Assignment(_Response):
