@@ -13,7 +13,10 @@ from engine.calendars import WorkingCalendar
 from engine.cases.catalog import Catalog, Registered
 from engine.cases.service import CaseService
 from engine.clock import Clock, SystemClock
+from engine.duties.assignment import Assignments
 from engine.duties.countersign import Countersigns
+from engine.duties.reads import NotificationReads
+from engine.duties.tasks import Tasks
 from engine.duties.timers import DutyTimers
 from engine.grid.tokens import TokenStore
 from engine.grid.views import GridViews
@@ -74,6 +77,15 @@ class App:
         )
         self.cases.effects.append(self.countersigns)
         self.cases.gates.append(self.countersigns)
+        # 签收 and 指派: the acknowledgement deadline's timers go with the state's own.
+        self.assignments = Assignments(
+            self.engine, self.cases, self.duty_timers, self.timers.handlers
+        )
+        self.schedule.duties.append(self.assignments.timer_rows)
+        self.tasks = Tasks(
+            self.engine, self.catalog, self.clock, self.cases.held, settings.timezone
+        )
+        self.notification_reads = NotificationReads(self.engine, self.clock)
         self.recompute = TimerRecompute(self.engine, self.cases, self.schedule, self.clock)
         self.patrols = Patrols(
             self.engine,

@@ -18,7 +18,8 @@ can render the message and still act on the fields.
     │   ├── UnknownCase
     │   ├── UnknownWorkflow
     │   ├── UnknownPatrol
-    │   └── UnknownTimer
+    │   ├── UnknownTimer
+    │   └── UnknownNotification     no such notification (notifications ack)
     ├── EventRejected               an event was refused; nothing was written
     │   ├── UnknownTrigger          no such trigger in the workflow
     │   ├── TriggerNotAllowed       trigger exists, but not from the current state
@@ -30,6 +31,7 @@ can render the message and still act on the fields.
     │   ├── CountersignPending      the state's countersign (会签) still waits on parties
     │   ├── NoCountersign           sign/refuse on a case whose state has none waiting
     │   └── PartyNotPending         that party has already signed, refused or been cancelled
+    │   ├── AlreadyAssigned         签收: someone else already acknowledged the case
     │   └── ImportRefused           a bulk import with bad lines; nothing was written
     ├── TimerError                  a timer could not fire, or cannot be re-armed
     │   ├── UnknownTimerKind        a timer row of a kind no code handles
@@ -66,6 +68,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "AlreadyAssigned",
     "CalendarError",
     "ConfigError",
     "CountersignPending",
@@ -101,6 +104,7 @@ __all__ = [
     "TriggerNotAllowed",
     "Unauthenticated",
     "UnknownCase",
+    "UnknownNotification",
     "UnknownPatrol",
     "UnknownPerson",
     "UnknownTimer",
@@ -388,6 +392,29 @@ class ImportRefused(EventRejected):
             problems=self.problems,
             items=[dict(i) for i in items],
         )
+
+
+# -- assignment and acknowledgement (签收), notification reads ---------------------
+class AlreadyAssigned(EventRejected):
+    """A case in this state visit already has its assignee; only an assigner reassigns."""
+
+    code = "already_assigned"
+
+    def __init__(self, case_id: str, state: str, assignee: str) -> None:
+        super().__init__(
+            f"case {case_id!r} in state {state!r} is already acknowledged by {assignee!r}; "
+            "a leader can reassign it (case assign)",
+            case=case_id,
+            state=state,
+            assignee=assignee,
+        )
+
+
+class UnknownNotification(NotFound):
+    code = "unknown_notification"
+
+    def __init__(self, notification_id: int) -> None:
+        super().__init__(f"unknown notification {notification_id}", notification=notification_id)
 
 
 class RequestInProgress(GengbaoError):

@@ -42,7 +42,14 @@ from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible
 from engine.process import worker_id
 from engine.store import connection, skip_locked, transaction
 from engine.store.db import read_only
-from engine.store.tables import cases, deliveries, notifications, people, units
+from engine.store.tables import (
+    cases,
+    deliveries,
+    notification_reads,
+    notifications,
+    people,
+    units,
+)
 from notifications.channels.base import Channel, DeliveryFailed, Message, Recipient
 from notifications.dispatch_policy import DispatchPolicy
 from notifications.render import CaseContext
@@ -473,8 +480,15 @@ class Dispatcher:
                 n.case_id,
                 n.kind,
                 n.template,
+                d.notification_id,
+                notification_reads.c.acked_at.label("read_at"),
             )
             .join(notifications, n.id == d.notification_id)
+            .outerjoin(  # who read it (notifications ack)
+                notification_reads,
+                (notification_reads.c.notification_id == d.notification_id)
+                & (notification_reads.c.person_id == d.person_id),
+            )
             .order_by(d.id)
             .limit(limit)
         )
@@ -536,6 +550,8 @@ class Dispatcher:
                     "case": r.case_id,
                     "kind": r.kind,
                     "template": r.template,
+                    "notification": r.notification_id,
+                    "read_at": r.read_at.isoformat() if r.read_at else None,
                 }
                 for r in conn.execute(query)
             ]

@@ -49,6 +49,8 @@ STATUS: dict[type[e.GengbaoError], int] = {
     e.UnknownWorkflow: 404,
     e.UnknownPatrol: 404,
     e.UnknownTimer: 404,
+    e.UnknownNotification: 404,
+    e.AlreadyAssigned: 409,
     e.TimerError: 500,  # a timer's effects failed: recorded on the timer, not a request error
     e.UnknownTimerKind: 500,
     e.TimerNotFailed: 409,

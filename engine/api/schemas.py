@@ -289,6 +289,11 @@ class CaseDetail(Case):
     timers: list[PendingTimer]
     failed_timers: list[FailedTimer]
     overdue: list[OverdueFact]
+    assignment: dict[str, Any] | None = Field(
+        default=None,
+        description="签收: the current state visit's assignee and acknowledgement (null: the "
+        "state asks for none and nobody was assigned)",
+    )
 
 
 class CaseBatchOutcome(_Response):
@@ -401,6 +406,10 @@ class Delivery(_Response):
     case: str | None
     kind: str
     template: str
+    notification: int = Field(description="the notification this delivery sends (for ack)")
+    read_at: str | None = Field(
+        description="when the delivery's person acknowledged the notification; null: not yet"
+    )
 
 
 class DeliveryPage(_Response):

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.cli import assign
 from engine.cli.common import Context, Failure, add_json, add_viewer, emit, viewer_of, write_output
 from engine.cli.countersign import add_case_commands as add_countersign_commands
 from engine.cli.countersign import print_parties
@@ -125,6 +126,7 @@ def add_commands(commands: Any) -> None:
     add_viewer(p)
     add_json(p)
     p.set_defaults(handler=case_verify)
+    assign.add_case_commands(case)  # ack, assign (签收, 指派)
 
 
 __all__ = ["add_commands"]
@@ -269,10 +271,12 @@ def case_show(args: argparse.Namespace, ctx: Context) -> int:
     view = app.cases.get_case(args.case_id, viewer=viewer)
     timing = app.timers.describe(args.case_id, viewer=viewer)
     parties = app.countersigns.parties(args.case_id, viewer=viewer)
+    timing.update(app.assignments.describe(args.case_id, viewer=viewer))
     if args.json:
         emit({**view.as_dict(), **timing, "parties": [p.as_dict() for p in parties]})
         return 0
     _print_case(view, False, ctx)
+    assign.print_assignment(timing["assignment"], ctx)
     print(f"  escalation level: {view.escalation_level}")
     print_parties(parties, ctx)
     for t in timing["timers"]:

@@ -1,4 +1,4 @@
-"""``gengbao notifications dispatch|list|retry``."""
+"""``gengbao notifications dispatch|list|ack|retry``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,12 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--limit", type=int, default=100)
     add_json(p)
     p.set_defaults(handler=list_deliveries)
+
+    p = group.add_parser("ack", help="acknowledge a notification sent to you (who read it)")
+    p.add_argument("notification_id", type=int, metavar="ID", help="its notification id")
+    p.add_argument("--actor", required=True, metavar="PERSON_ID")
+    add_json(p)
+    p.set_defaults(handler=ack)
 
     p = group.add_parser("retry", help="send a dead delivery again")
     p.add_argument("delivery_id", type=int, metavar="ID")
@@ -69,9 +75,23 @@ def list_deliveries(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     for r in rows:
         error = f"  last error: {r['last_error']}" if r["last_error"] else ""
+        read = f"  read {ctx.local(r['read_at'])}" if r["read_at"] else ""
         print(
             f"{r['id']:>5}  {r['status']:<8} {r['kind']:<10} case {r['case']}  "
-            f"{r['channel']} → {r['address']}  attempts {r['attempts']}{error}"
+            f"{r['channel']} → {r['address']}  attempts {r['attempts']}{read}{error}"
+        )
+    return 0
+
+
+def ack(args: argparse.Namespace, ctx: Context) -> int:
+    done = ctx.app().notification_reads.ack(args.notification_id, args.actor)
+    if args.json:
+        emit(done)
+    else:
+        already = "" if done["first"] else "was already "
+        print(
+            f"notification {args.notification_id} {already}read by {args.actor} "
+            f"at {ctx.local(done['acked_at'])}"
         )
     return 0
 

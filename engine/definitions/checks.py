@@ -129,6 +129,10 @@ class _Checker:
                 self.deadline(wf, state, state.deadline, f"states.{state.name}.deadline")
             if state.countersign is not None:
                 self.countersign(wf, state, state.countersign, f"states.{state.name}.countersign")
+        for state in wf.states:
+            if state.ack is not None:
+                self.ack(wf, state, state.ack, f"states.{state.name}.ack")
+        self.assigners(wf)
         for t in wf.transitions:
             self.transition(wf, t, names)
         self.duplicates(wf)
@@ -269,6 +273,47 @@ class _Checker:
             rpath = f"{path}.escalate[{i}]"
             where = f"{rpath}.template" if rung.template is not None else f"{rpath}.notify"
             self.uses.append((use, where))
+
+    # -- acknowledgement (签收) and assigners -----------------------------
+    def ack(self, wf: Workflow, state: StateSpec, d: Deadline, path: str) -> None:
+        """A duty deadline: ``within`` (no ``from``/``until``), rungs without ``trigger``;
+        the state must have someone to acknowledge it."""
+        if state.final:
+            self.report(path, "a final state cannot ask for an acknowledgement")
+        if d.within is None:
+            self.report(path, "an acknowledgement deadline needs 'within' (a duration)")
+        if d.from_state is not None:
+            self.report(f"{path}.from", "'from' is not for an acknowledgement: give 'within'")
+        if d.until_field is not None:
+            self.report(f"{path}.until", "'until' is not for an acknowledgement: give 'within'")
+        for i, rung in enumerate(d.escalate):
+            if rung.trigger is not None:
+                self.report(
+                    f"{path}.escalate[{i}].trigger",
+                    "an acknowledgement rung cannot fire a trigger (it only notifies)",
+                )
+        actors = {
+            str(r) for t in wf.transitions_from(state.name) for r in t.roles if str(r) != "system"
+        }
+        if not state.final and not actors:
+            self.report(
+                path,
+                f"nobody can acknowledge state {state.name!r}: none of its transitions "
+                "names a role other than system",
+            )
+        if d.within is not None:
+            for i, r in enumerate(d.remind):
+                if r.seconds >= d.within.seconds:
+                    self.report(
+                        f"{path}.remind[{i}]",
+                        f"reminder {r} before the deadline is not shorter than the deadline "
+                        f"({d.within})",
+                    )
+
+    def assigners(self, wf: Workflow) -> None:
+        for i, ref in enumerate(wf.assigners or ()):
+            if str(ref) == "system":
+                self.report(f"assigners[{i}]", "the system role cannot assign a case")
 
     # -- transitions -----------------------------------------------------
     def transition(self, wf: Workflow, t: TransitionSpec, names: list[str]) -> None:

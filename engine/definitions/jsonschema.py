@@ -98,6 +98,10 @@ def workflow_schema() -> dict[str, Any]:
             "description": {"type": "string"},
             "final": {"type": "boolean"},
             "deadline": {"$ref": "#/$defs/deadline"},
+            "ack": {
+                "$ref": "#/$defs/deadline",
+                "description": "签收: one of the state's actors acknowledges within this",
+            },
             "countersign": {"$ref": "#/$defs/countersign"},
         },
     )
@@ -166,6 +170,12 @@ def workflow_schema() -> dict[str, Any]:
                 "additionalProperties": {"oneOf": [{"$ref": "#/$defs/state"}, {"type": "null"}]},
             },
             "transitions": {"type": "array", "items": {"$ref": "#/$defs/transition"}},
+            "assigners": {
+                "type": "array",
+                "items": _ROLE,
+                "minItems": 1,
+                "description": "who may assign a case (default: every LEVEL.leader)",
+            },
         },
     )
     return {

@@ -62,6 +62,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "fields",
         "states",
         "transitions",
+        "assigners",
     ),
     "reminders": ("office_hours",),
     "field": (
@@ -76,7 +77,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "items",
         "max_length",
     ),
-    "state": ("title", "description", "final", "deadline", "countersign"),
+    "state": ("title", "description", "final", "deadline", "ack", "countersign"),
     "countersign": ("need", "parties", "deadline", "then", "refused"),
     "party": ("role", "title", "deadline"),
     "deadline": ("within", "from", "until", "remind", "escalate"),
@@ -149,6 +150,7 @@ def _with_source(wf: Workflow, digest: str, filename: str) -> Workflow:
         roles=wf.roles,
         timezone=wf.timezone,
         reminders=wf.reminders,
+        assigners=wf.assigners,
         description=wf.description,
         content_hash=digest,
         source_path=filename,
@@ -229,6 +231,7 @@ class _Reader(NodeReader):
             timezone=self.text(tz_node, "timezone", numbers=True) if tz_node is not None else None,
             reminders=self.reminders(top.get("reminders")),
             roles=self.role_refs(top.get("roles"), "roles"),
+            assigners=self.assigners(top.get("assigners")),
             fields=fields,
             states=states,
             transitions=transitions,
@@ -392,6 +395,7 @@ class _Reader(NodeReader):
                 continue
             deadline_node = body.get("deadline")
             countersign_node = body.get("countersign")
+            ack_node = body.get("ack")
             result.append(
                 StateSpec(
                     name=name,
@@ -407,6 +411,7 @@ class _Reader(NodeReader):
                     countersign=self.countersign(countersign_node, f"{path}.countersign")
                     if countersign_node is not None
                     else None,
+                    ack=self.deadline(ack_node, f"{path}.ack") if ack_node is not None else None,
                 )
             )
         return tuple(result)
@@ -466,6 +471,16 @@ class _Reader(NodeReader):
             return value
         self.report(node, path, f"expected 'all' or a whole number, got {describe(node)}")
         return None
+
+    def assigners(self, node: Node | None) -> tuple[RoleRef, ...] | None:
+        """``assigners: [village.leader, town.leader]`` (absent: every LEVEL.leader)."""
+        if node is None:
+            return None
+        self.mark("assigners", node)
+        refs = self.role_refs(node, "assigners")
+        if isinstance(node, SeqNode) and not node.items:
+            self.report(node, "assigners", "name at least one LEVEL.ROLE, e.g. [town.leader]")
+        return refs
 
     def deadline(self, node: Node, path: str) -> Deadline | None:
         body = self.block(node, path, "deadline")
@@ -577,7 +592,7 @@ class _Reader(NodeReader):
 _DESCRIPTIONS = {
     "workflow": "the workflow",
     "field": "a field: type, title, ...",
-    "state": "a state: title, final, deadline, countersign",
+    "state": "a state: title, final, deadline, ack, countersign",
     "countersign": "need, parties, deadline, then, refused",
     "party": "role, title, deadline",
     "deadline": "within, remind, escalate",

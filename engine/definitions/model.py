@@ -147,6 +147,7 @@ class StateSpec:
     final: bool = False
     deadline: Deadline | None = None
     countersign: Countersign | None = None
+    ack: Deadline | None = None  # 签收: one of the state's actors acknowledges within this
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,8 @@ class Workflow:
     roles: tuple[RoleRef, ...] = ()
     timezone: str | None = None
     reminders: Reminders | None = None  # None: the settings' default
+    # who may assign/reassign a case (None: every LEVEL.leader on the case's chain)
+    assigners: tuple[RoleRef, ...] | None = None
     description: str = ""
     content_hash: str = ""
     source_path: str = ""

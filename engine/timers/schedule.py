@@ -74,6 +74,7 @@ TIMER_COLUMNS = (
     "repeat_seconds",
     "status",
     "created_at",
+    "subject_id",
 )
 _INSERT_TIMERS = Prepared(insert(timers), TIMER_COLUMNS)
 _FIRST_ENTRY = select(state_entries.c.first_entered_at).where(
@@ -94,19 +95,27 @@ class TimerSchedule:
         self.calendar = calendar
         self.default_timezone = default_timezone
         self.office_hours = office_hours  # the default; a workflow's own value wins
+        # Timer rows of duties that start when a case enters a state (an acknowledgement
+        # deadline), written in the same statement as the state's own: no statement for
+        # a change that enters a state without such a duty.
+        self.duties: list[Callable[[Change], list[dict[str, Any]]]] = []
 
     def on_change(self, conn: Connection, change: Change) -> dict[str, Any]:
         if change.from_state is not None:
             self.leave(conn, change)
         state = change.workflow.state(change.to_state)
         deadline_at: dt.datetime | None = None
+        rows: list[dict[str, Any]] = []
         if state.deadline is not None and not state.final:
             tz = change.workflow.timezone or self.default_timezone
             deadline_at = self.deadline_at(conn, change, state.deadline, tz)
             if deadline_at is not None:
                 rows = self.rows(change, state.deadline, deadline_at, tz)
-                _INSERT_TIMERS.executemany(conn, rows)
-                wake.written(conn, min(r["due_at"] for r in rows))
+        for duty in self.duties:
+            rows.extend(duty(change))
+        if rows:
+            _INSERT_TIMERS.executemany(conn, rows)
+            wake.written(conn, min(r["due_at"] for r in rows))
         if deadline_at is not None or change.from_state is not None:
             change.case_values["deadline_at"] = deadline_at  # the case service writes it
         return {"deadline_at": deadline_at.isoformat() if deadline_at else None}
@@ -144,6 +153,8 @@ class TimerSchedule:
                         templates[key] = template
                     deadline_at = template[0]
                     rows.extend({**r, "case_id": change.case_id} for r in template[1])
+            for duty in self.duties:
+                rows.extend(duty(change))
             if deadline_at is not None:
                 change.case_values["deadline_at"] = deadline_at  # the case service writes it
             extras.append({"deadline_at": deadline_at.isoformat() if deadline_at else None})
@@ -199,6 +210,7 @@ class TimerSchedule:
                 "repeat_seconds": repeat,
                 "status": "pending",
                 "created_at": change.at,
+                "subject_id": None,
             }
 
         out = [row("deadline", deadline_at)]

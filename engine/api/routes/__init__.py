@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from engine.api.routes import cases, countersign, grid, notifications, ops, patrols, workflows
+from engine.api.routes import (
+    assign,
+    cases,
+    countersign,
+    grid,
+    notifications,
+    ops,
+    patrols,
+    workflows,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -13,5 +22,6 @@ ROUTERS = (
     grid.router,
     patrols.router,
     notifications.router,
+    assign.router,
     ops.router,
 )
