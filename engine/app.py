@@ -13,7 +13,9 @@ from engine.calendars import WorkingCalendar
 from engine.cases.catalog import Catalog, Registered
 from engine.cases.service import CaseService
 from engine.clock import Clock, SystemClock
+from engine.duties.actions import CaseActions
 from engine.duties.timers import DutyTimers
+from engine.duties.transfers import Transfers
 from engine.grid.tokens import TokenStore
 from engine.grid.views import GridViews
 from engine.ops import Operations
@@ -67,6 +69,10 @@ class App:
         # Deadlines of duties (countersign parties, transfers, 签收, supervisions): one
         # writer and firer of their timer rows, each duty kind registers with it.
         self.duty_timers = DutyTimers(self.catalog, self.calendar, settings.timezone)
+        self.transfers = Transfers(
+            CaseActions(self.cases), self.duty_timers, self.timers.handlers, settings.timezone
+        )
+        self.cases.gates.append(self.transfers)
         self.recompute = TimerRecompute(self.engine, self.cases, self.schedule, self.clock)
         self.patrols = Patrols(
             self.engine,

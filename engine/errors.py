@@ -27,7 +27,10 @@ can render the message and still act on the fields.
     │   ├── GuardFailed             every candidate guard was false
     │   ├── VersionConflict         the case moved on under us
     │   ├── IdempotencyMismatch     same key, different request
-    │   └── ImportRefused           a bulk import with bad lines; nothing was written
+    │   ├── ImportRefused           a bulk import with bad lines; nothing was written
+    │   ├── TransferNotAllowed      the case's state declares no transfer (移送)
+    │   ├── TransferPending         a transfer waits for its receiver: nothing else may happen
+    │   └── TransferNotPending      no such transfer waiting (answered already, or none)
     ├── TimerError                  a timer could not fire, or cannot be re-armed
     │   ├── UnknownTimerKind        a timer row of a kind no code handles
     │   └── TimerNotFailed          ``timers retry`` on a timer that has not failed
@@ -91,6 +94,9 @@ __all__ = [
     "TemplateProblem",
     "TimerError",
     "TimerNotFailed",
+    "TransferNotAllowed",
+    "TransferNotPending",
+    "TransferPending",
     "TriggerNotAllowed",
     "Unauthenticated",
     "UnknownCase",
@@ -341,6 +347,52 @@ class ImportRefused(EventRejected):
             problems=self.problems,
             items=[dict(i) for i in items],
         )
+
+
+# -- transfers (移送/转办): engine/duties/transfers.py ------------------------------
+class TransferNotAllowed(EventRejected):
+    code = "transfer_not_allowed"
+
+    def __init__(self, case_id: str, state: str) -> None:
+        super().__init__(
+            f"case {case_id!r} cannot be transferred in state {state!r}: "
+            "the state declares no 'transfer'",
+            case=case_id,
+            state=state,
+        )
+
+
+class TransferPending(EventRejected):
+    """A transfer waits for its receiving unit to accept or return it."""
+
+    code = "transfer_pending"
+
+    def __init__(self, case_id: str, transfer_id: int, to_unit: str, to_role: str | None) -> None:
+        receiver = f"{to_role} of {to_unit}" if to_role else to_unit
+        super().__init__(
+            f"case {case_id!r} has transfer {transfer_id} pending with {receiver}: "
+            "it must be accepted or returned first",
+            case=case_id,
+            transfer=transfer_id,
+            to_unit=to_unit,
+            to_role=to_role,
+        )
+
+
+class TransferNotPending(EventRejected):
+    code = "transfer_not_pending"
+
+    def __init__(
+        self, case_id: str, transfer_id: int | None, status: str | None, by: str | None
+    ) -> None:
+        if transfer_id is None:
+            text = f"case {case_id!r} has no transfer waiting to be answered"
+        elif status is None:
+            text = f"case {case_id!r} has no transfer {transfer_id}"
+        else:
+            who = f" by {by!r}" if by else ""
+            text = f"transfer {transfer_id} of case {case_id!r} was already {status}{who}"
+        super().__init__(text, case=case_id, transfer=transfer_id, status=status, answered_by=by)
 
 
 class RequestInProgress(GengbaoError):

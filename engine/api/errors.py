@@ -61,6 +61,9 @@ STATUS: dict[type[e.GengbaoError], int] = {
     e.VersionConflict: 409,
     e.IdempotencyMismatch: 422,
     e.ImportRefused: 422,
+    e.TransferNotAllowed: 409,
+    e.TransferPending: 409,
+    e.TransferNotPending: 409,
     e.ImportFileError: 422,
     e.RequestInProgress: 409,  # with Retry-After: the first request's answer comes later
     e.Unauthenticated: 401,

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.definitions.expressions import ExpressionError, compile_guard
 from engine.definitions.loader import Loaded
-from engine.definitions.model import Deadline, StateSpec, TransitionSpec, Workflow
+from engine.definitions.model import Deadline, StateSpec, TransferRule, TransitionSpec, Workflow
 from engine.yamlkit.diagnostics import Diagnostic, Severity, did_you_mean
 
 __all__ = ["REMINDER_TEMPLATE", "TemplateCheck", "TemplateFinding", "TemplateUse", "check"]
@@ -96,6 +96,8 @@ class _Checker:
         for state in wf.states:
             if state.deadline is not None:
                 self.deadline(wf, state, state.deadline, f"states.{state.name}.deadline")
+            if state.transfer is not None:
+                self.transfer(wf, state, state.transfer, f"states.{state.name}.transfer")
         for t in wf.transitions:
             self.transition(wf, t, names)
         self.duplicates(wf)
@@ -161,6 +163,36 @@ class _Checker:
                         f"{did_you_mean(rung.trigger, allowed)} "
                         f"(allowed: {', '.join(allowed) or 'none'})",
                     )
+
+    def transfer(self, wf: Workflow, state: StateSpec, rule: TransferRule, path: str) -> None:
+        """A state's ``transfer:`` (移送): not on a final state; its deadline is a duty's
+        (``within`` only, rungs without ``trigger``)."""
+        if state.final:
+            self.report(path, f"state {state.name!r} is final: a case there cannot be transferred")
+        d = rule.deadline
+        if d is None:
+            return
+        dpath = f"{path}.deadline"
+        if d.until_field is not None:
+            self.report(
+                f"{dpath}.until", "a transfer's deadline is counted with 'within', not 'until'"
+            )
+        if d.from_state is not None:
+            self.report(f"{dpath}.from", "a transfer's deadline starts when it is sent: no 'from'")
+        if d.within is not None:
+            for i, r in enumerate(d.remind):
+                if r.seconds >= d.within.seconds:
+                    self.report(
+                        f"{dpath}.remind[{i}]",
+                        f"reminder {r} before the deadline is not shorter than the deadline "
+                        f"({d.within})",
+                    )
+        for i, rung in enumerate(d.escalate):
+            if rung.trigger is not None:
+                self.report(
+                    f"{dpath}.escalate[{i}].trigger",
+                    "a transfer's rung only notifies: it cannot fire a trigger",
+                )
 
     # -- transitions -----------------------------------------------------
     def transition(self, wf: Workflow, t: TransitionSpec, names: list[str]) -> None:
