@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import Context, Failure, add_json, add_viewer, emit, viewer_of, write_output
+from engine.cli.transfers import add_case_commands, describe_pending
 
 if TYPE_CHECKING:
     from engine.cases.batch import BatchResult
@@ -116,6 +117,8 @@ def add_commands(commands: Any) -> None:
     add_viewer(p)
     add_json(p)
     p.set_defaults(handler=case_verify)
+
+    add_case_commands(case)  # transfer, accept, return, transfers (engine/cli/transfers.py)
 
 
 __all__ = ["add_commands"]
@@ -257,10 +260,13 @@ def case_show(args: argparse.Namespace, ctx: Context) -> int:
     viewer = viewer_of(args.viewer)
     view = app.cases.get_case(args.case_id, viewer=viewer)
     timing = app.timers.describe(args.case_id, viewer=viewer)
+    pending = app.transfers.pending(args.case_id, viewer=viewer)
     if args.json:
-        emit({**view.as_dict(), **timing})
+        emit({**view.as_dict(), **timing, "transfer": pending})
         return 0
     _print_case(view, False, ctx)
+    if pending is not None:
+        print(describe_pending(pending, ctx))
     print(f"  escalation level: {view.escalation_level}")
     for t in timing["timers"]:
         print(f"  pending {t['kind']}{level_label(t['rung'])} at {ctx.local(t['due'])}")

@@ -141,7 +141,8 @@ def list_cases(
 def get_case(case_id: CaseId, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
     view = services.app.cases.get_case(case_id, viewer=principal.viewer)
     timing = services.app.timers.describe(case_id, viewer=principal.viewer)
-    return JSONResponse({**view.as_dict(), **timing})
+    pending = services.app.transfers.pending(case_id, viewer=principal.viewer)
+    return JSONResponse({**view.as_dict(), **timing, "transfer": pending})
 
 
 @router.post(
