@@ -243,7 +243,13 @@ class Transfers:
         request = {"note" if action == ACCEPT else "reason": text, "transfer": transfer_id}
         # The receiver may sit outside the case's unit: the lock is unscoped and the
         # work checks the actor's roles at the receiving unit (and the viewer's sight).
-        return self.actions.act(case_id, actor, action, request, work, key=key, viewer=ADMIN)
+        try:
+            return self.actions.act(case_id, actor, action, request, work, key=key, viewer=ADMIN)
+        except UnknownCase:
+            # PostgreSQL: a lock that waited for a concurrent accept re-checks its join of
+            # the case to its unit against the unit it had before, and finds no row; once
+            # more, the lock reads the case as it is now (a missing case stays missing).
+            return self.actions.act(case_id, actor, action, request, work, key=key, viewer=ADMIN)
 
     def _settle(
         self,
@@ -375,16 +381,15 @@ class Transfers:
     def _not_pending(
         self, conn: Connection, case_id: str, transfer_id: int | None
     ) -> TransferNotPending:
-        if transfer_id is None:
-            return TransferNotPending(case_id, None, None, None)
-        row = conn.execute(
-            select(case_transfers.c.status, case_transfers.c.answered_by).where(
-                case_transfers.c.id == transfer_id, case_transfers.c.case_id == case_id
-            )
-        ).one_or_none()
+        """The refusal naming *transfer_id* (None: the case's latest transfer) as answered."""
+        t = case_transfers.c
+        stmt = select(t.id, t.status, t.answered_by).where(t.case_id == case_id)
+        if transfer_id is not None:
+            stmt = stmt.where(t.id == transfer_id)
+        row = conn.execute(stmt.order_by(t.id.desc()).limit(1)).one_or_none()
         if row is None:
             return TransferNotPending(case_id, transfer_id, None, None)
-        return TransferNotPending(case_id, transfer_id, row.status, row.answered_by)
+        return TransferNotPending(case_id, row.id, row.status, row.answered_by)
 
     def _level(self, conn: Connection, unit: str) -> str:
         level: str = conn.execute(select(units.c.level).where(units.c.code == unit)).scalar_one()
