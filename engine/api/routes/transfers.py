@@ -20,7 +20,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["transfers"])
 
-TransferId = Annotated[int, Path(ge=1, description="a transfer id (GET …/transfers)")]
+TransferId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a transfer id (GET …/transfers)")]
 
 
 @router.post(
