@@ -98,6 +98,18 @@ def workflow_schema() -> dict[str, Any]:
             "description": {"type": "string"},
             "final": {"type": "boolean"},
             "deadline": {"$ref": "#/$defs/deadline"},
+            "transfer": {"$ref": "#/$defs/transfer"},
+        },
+    )
+    transfer = _object(
+        "transfer",
+        {
+            "to": _one_or_many(
+                {"type": "string", "description": "a unit level, or LEVEL.ROLE (a department)"}
+            ),
+            "roles": _one_or_many(_ROLE),
+            "accept_roles": _one_or_many({"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"}),
+            "deadline": {"$ref": "#/$defs/deadline"},
         },
     )
     transition = _object(
@@ -160,6 +172,7 @@ def workflow_schema() -> dict[str, Any]:
             "rung": rung,
             "deadline": deadline,
             "state": state,
+            "transfer": transfer,
             "transition": transition,
         },
     }
