@@ -13,11 +13,13 @@ from engine.calendars import WorkingCalendar
 from engine.cases.catalog import Catalog, Registered
 from engine.cases.service import CaseService
 from engine.clock import Clock, SystemClock
+from engine.duties.actions import CaseActions
 from engine.duties.assignment import Assignments
 from engine.duties.countersign import Countersigns
 from engine.duties.reads import NotificationReads
 from engine.duties.tasks import Tasks
 from engine.duties.timers import DutyTimers
+from engine.duties.transfers import Transfers
 from engine.grid.tokens import TokenStore
 from engine.grid.views import GridViews
 from engine.ops import Operations
@@ -86,6 +88,10 @@ class App:
             self.engine, self.catalog, self.clock, self.cases.held, settings.timezone
         )
         self.notification_reads = NotificationReads(self.engine, self.clock)
+        self.transfers = Transfers(
+            CaseActions(self.cases), self.duty_timers, self.timers.handlers, settings.timezone
+        )
+        self.cases.gates.append(self.transfers)
         self.recompute = TimerRecompute(self.engine, self.cases, self.schedule, self.clock)
         self.patrols = Patrols(
             self.engine,

@@ -28,11 +28,14 @@ can render the message and still act on the fields.
     │   ├── GuardFailed             every candidate guard was false
     │   ├── VersionConflict         the case moved on under us
     │   ├── IdempotencyMismatch     same key, different request
+    │   ├── ImportRefused           a bulk import with bad lines; nothing was written
     │   ├── CountersignPending      the state's countersign (会签) still waits on parties
     │   ├── NoCountersign           sign/refuse on a case whose state has none waiting
-    │   └── PartyNotPending         that party has already signed, refused or been cancelled
+    │   ├── PartyNotPending         that party has already signed, refused or been cancelled
     │   ├── AlreadyAssigned         签收: someone else already acknowledged the case
-    │   └── ImportRefused           a bulk import with bad lines; nothing was written
+    │   ├── TransferNotAllowed      the case's state declares no transfer (移送)
+    │   ├── TransferPending         a transfer waits for its receiver: nothing else may happen
+    │   └── TransferNotPending      no such transfer waiting (answered already, or none)
     ├── TimerError                  a timer could not fire, or cannot be re-armed
     │   ├── UnknownTimerKind        a timer row of a kind no code handles
     │   └── TimerNotFailed          ``timers retry`` on a timer that has not failed
@@ -101,6 +104,9 @@ __all__ = [
     "TemplateProblem",
     "TimerError",
     "TimerNotFailed",
+    "TransferNotAllowed",
+    "TransferNotPending",
+    "TransferPending",
     "TriggerNotAllowed",
     "Unauthenticated",
     "UnknownCase",
@@ -415,6 +421,52 @@ class UnknownNotification(NotFound):
 
     def __init__(self, notification_id: int) -> None:
         super().__init__(f"unknown notification {notification_id}", notification=notification_id)
+
+
+# -- transfers (移送/转办): engine/duties/transfers.py ------------------------------
+class TransferNotAllowed(EventRejected):
+    code = "transfer_not_allowed"
+
+    def __init__(self, case_id: str, state: str) -> None:
+        super().__init__(
+            f"case {case_id!r} cannot be transferred in state {state!r}: "
+            "the state declares no 'transfer'",
+            case=case_id,
+            state=state,
+        )
+
+
+class TransferPending(EventRejected):
+    """A transfer waits for its receiving unit to accept or return it."""
+
+    code = "transfer_pending"
+
+    def __init__(self, case_id: str, transfer_id: int, to_unit: str, to_role: str | None) -> None:
+        receiver = f"{to_role} of {to_unit}" if to_role else to_unit
+        super().__init__(
+            f"case {case_id!r} has transfer {transfer_id} pending with {receiver}: "
+            "it must be accepted or returned first",
+            case=case_id,
+            transfer=transfer_id,
+            to_unit=to_unit,
+            to_role=to_role,
+        )
+
+
+class TransferNotPending(EventRejected):
+    code = "transfer_not_pending"
+
+    def __init__(
+        self, case_id: str, transfer_id: int | None, status: str | None, by: str | None
+    ) -> None:
+        if transfer_id is None:
+            text = f"case {case_id!r} has no transfer waiting to be answered"
+        elif status is None:
+            text = f"case {case_id!r} has no transfer {transfer_id}"
+        else:
+            who = f" by {by!r}" if by else ""
+            text = f"transfer {transfer_id} of case {case_id!r} was already {status}{who}"
+        super().__init__(text, case=case_id, transfer=transfer_id, status=status, answered_by=by)
 
 
 class RequestInProgress(GengbaoError):

@@ -66,6 +66,9 @@ STATUS: dict[type[e.GengbaoError], int] = {
     e.CountersignPending: 409,  # the case waits for its countersign parties
     e.NoCountersign: 409,
     e.PartyNotPending: 409,
+    e.TransferNotAllowed: 409,
+    e.TransferPending: 409,
+    e.TransferNotPending: 409,
     e.ImportFileError: 422,
     e.RequestInProgress: 409,  # with Retry-After: the first request's answer comes later
     e.Unauthenticated: 401,

@@ -450,3 +450,36 @@ class PatrolPage(_Response):
     next_cursor: str | None = Field(
         description="pass as `cursor` for the next page; null at the end"
     )
+
+
+# -- transfers (移送/转办): engine/api/routes/transfers.py ---------------------------
+class TransferSend(_Request):
+    """Send a case to a unit (a code of a level its state declares) or a department."""
+
+    to: Name = Field(description="a unit code, or LEVEL.ROLE", examples=["ddk-js"])
+    reason: Text = Field(description="why it goes there (required)", examples=["不属本镇管辖"])
+
+
+class TransferAccept(_Request):
+    note: Text | None = Field(default=None, description="the receiver's note (optional)")
+
+
+class TransferReturn(_Request):
+    reason: Text = Field(description="why it goes back (required)", examples=["不属本单位职责"])
+
+
+class TransferHop(_Response):
+    id: int
+    state: str
+    from_unit: str
+    to_unit: str
+    to_role: str | None = Field(description="a department transfer: the receiving LEVEL.ROLE")
+    reason: str
+    status: str = Field(description="pending | accepted | returned | cancelled")
+    sent_by: str
+    sent_at: str
+    deadline: str | None
+    answered_by: str | None
+    answered_at: str | None
+    answer_note: str | None
+    late: bool = Field(description="answered after its deadline, or still pending past it")

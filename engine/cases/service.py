@@ -66,7 +66,7 @@ from engine.errors import (
 )
 from engine.grid import registry as grid
 from engine.grid.held import HeldRoles
-from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible
+from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible, visible_case
 from engine.store import connection, for_update, insert_or_ignore, lock_wait_limit, transaction
 from engine.store.db import read_only
 from engine.store.tables import cases, history, idempotency, timers, units, workflow_versions
@@ -635,7 +635,7 @@ class CaseService:
             select(cases, workflow_versions.c.version)
             .join(workflow_versions, workflow_versions.c.id == cases.c.definition_id)
             .join(units, units.c.code == cases.c.unit_code)
-            .where(cases.c.id == case_id, visible(viewer, units.c.path))
+            .where(cases.c.id == case_id, visible_case(viewer, units.c.path, cases.c.id))
         ).one_or_none()
         if row is None:
             raise UnknownCase(case_id)
@@ -744,7 +744,7 @@ class CaseService:
         revision: int | None = conn.execute(
             select(cases.c.revision)
             .join(units, units.c.code == cases.c.unit_code)
-            .where(cases.c.id == case_id, visible(viewer, units.c.path))
+            .where(cases.c.id == case_id, visible_case(viewer, units.c.path, cases.c.id))
         ).scalar_one_or_none()
         if revision is None:
             raise UnknownCase(case_id)

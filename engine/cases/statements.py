@@ -26,7 +26,7 @@ from engine.grid.held import GRID_STAMP
 from engine.grid.visibility import VIEWER_PARAM, Viewer, visible_to_param
 from engine.store import insert_or_ignore
 from engine.store.prepared import Prepared
-from engine.store.tables import cases, history, state_entries, units
+from engine.store.tables import case_transfers, cases, history, state_entries, units
 
 __all__ = [
     "INSERT_CASE",
@@ -113,12 +113,29 @@ UNIT_WITH_STAMP = select(units, GRID_STAMP.label("grid_stamp")).where(
 )
 
 
+# The id of the case's transfer waiting for its receiver (移送), read with the lock so
+# the transfer gate (engine/duties/transfers.py) costs no statement of its own: one
+# probe of ix_case_transfers_case_id_status.
+PENDING_TRANSFER = (
+    select(case_transfers.c.id)
+    .where(case_transfers.c.case_id == cases.c.id, case_transfers.c.status == "pending")
+    .limit(1)
+    .scalar_subquery()
+)
+
+
 @cache
 def lock_case(dialect: str, scoped: bool) -> sa.Select[Any]:
     """The locking read of one case (parameter ``case_id``); *scoped*: only if the
-    viewer bound as ``viewer`` sees it."""
+    viewer bound as ``viewer`` sees it.  Its ``pending_transfer`` is the id of a
+    transfer waiting for its receiver (None: none)."""
     stmt = (
-        select(cases, units.c.path.label("unit_path"), GRID_STAMP.label("grid_stamp"))
+        select(
+            cases,
+            units.c.path.label("unit_path"),
+            GRID_STAMP.label("grid_stamp"),
+            PENDING_TRANSFER.label("pending_transfer"),
+        )
         .join(units, units.c.code == cases.c.unit_code)
         .where(cases.c.id == bindparam("case_id"))
     )

@@ -13,6 +13,7 @@ from engine.cli import assign
 from engine.cli.common import Context, Failure, add_json, add_viewer, emit, viewer_of, write_output
 from engine.cli.countersign import add_case_commands as add_countersign_commands
 from engine.cli.countersign import print_parties
+from engine.cli.transfers import add_case_commands, describe_pending
 
 if TYPE_CHECKING:
     from engine.cases.batch import BatchResult
@@ -127,6 +128,8 @@ def add_commands(commands: Any) -> None:
     add_json(p)
     p.set_defaults(handler=case_verify)
     assign.add_case_commands(case)  # ack, assign (签收, 指派)
+
+    add_case_commands(case)  # transfer, accept, return, transfers (engine/cli/transfers.py)
 
 
 __all__ = ["add_commands"]
@@ -272,11 +275,21 @@ def case_show(args: argparse.Namespace, ctx: Context) -> int:
     timing = app.timers.describe(args.case_id, viewer=viewer)
     parties = app.countersigns.parties(args.case_id, viewer=viewer)
     timing.update(app.assignments.describe(args.case_id, viewer=viewer))
+    pending = app.transfers.pending(args.case_id, viewer=viewer)
     if args.json:
-        emit({**view.as_dict(), **timing, "parties": [p.as_dict() for p in parties]})
+        emit(
+            {
+                **view.as_dict(),
+                **timing,
+                "parties": [p.as_dict() for p in parties],
+                "transfer": pending,
+            }
+        )
         return 0
     _print_case(view, False, ctx)
     assign.print_assignment(timing["assignment"], ctx)
+    if pending is not None:
+        print(describe_pending(pending, ctx))
     print(f"  escalation level: {view.escalation_level}")
     print_parties(parties, ctx)
     for t in timing["timers"]:

@@ -18,6 +18,7 @@ from engine.definitions.model import (
     Countersign,
     Deadline,
     StateSpec,
+    TransferRule,
     TransitionSpec,
     Workflow,
 )
@@ -129,7 +130,8 @@ class _Checker:
                 self.deadline(wf, state, state.deadline, f"states.{state.name}.deadline")
             if state.countersign is not None:
                 self.countersign(wf, state, state.countersign, f"states.{state.name}.countersign")
-        for state in wf.states:
+            if state.transfer is not None:
+                self.transfer(wf, state, state.transfer, f"states.{state.name}.transfer")
             if state.ack is not None:
                 self.ack(wf, state, state.ack, f"states.{state.name}.ack")
         self.assigners(wf)
@@ -314,6 +316,36 @@ class _Checker:
         for i, ref in enumerate(wf.assigners or ()):
             if str(ref) == "system":
                 self.report(f"assigners[{i}]", "the system role cannot assign a case")
+
+    def transfer(self, wf: Workflow, state: StateSpec, rule: TransferRule, path: str) -> None:
+        """A state's ``transfer:`` (移送): not on a final state; its deadline is a duty's
+        (``within`` only, rungs without ``trigger``)."""
+        if state.final:
+            self.report(path, f"state {state.name!r} is final: a case there cannot be transferred")
+        d = rule.deadline
+        if d is None:
+            return
+        dpath = f"{path}.deadline"
+        if d.until_field is not None:
+            self.report(
+                f"{dpath}.until", "a transfer's deadline is counted with 'within', not 'until'"
+            )
+        if d.from_state is not None:
+            self.report(f"{dpath}.from", "a transfer's deadline starts when it is sent: no 'from'")
+        if d.within is not None:
+            for i, r in enumerate(d.remind):
+                if r.seconds >= d.within.seconds:
+                    self.report(
+                        f"{dpath}.remind[{i}]",
+                        f"reminder {r} before the deadline is not shorter than the deadline "
+                        f"({d.within})",
+                    )
+        for i, rung in enumerate(d.escalate):
+            if rung.trigger is not None:
+                self.report(
+                    f"{dpath}.escalate[{i}].trigger",
+                    "a transfer's rung only notifies: it cannot fire a trigger",
+                )
 
     # -- transitions -----------------------------------------------------
     def transition(self, wf: Workflow, t: TransitionSpec, names: list[str]) -> None:

@@ -103,6 +103,7 @@ def workflow_schema() -> dict[str, Any]:
                 "description": "签收: one of the state's actors acknowledges within this",
             },
             "countersign": {"$ref": "#/$defs/countersign"},
+            "transfer": {"$ref": "#/$defs/transfer"},
         },
     )
     party = _object(
@@ -121,6 +122,17 @@ def workflow_schema() -> dict[str, Any]:
             "deadline": {"$ref": "#/$defs/deadline"},
             "then": _ID,
             "refused": _ID,
+        },
+    )
+    transfer = _object(
+        "transfer",
+        {
+            "to": _one_or_many(
+                {"type": "string", "description": "a unit level, or LEVEL.ROLE (a department)"}
+            ),
+            "roles": _one_or_many(_ROLE),
+            "accept_roles": _one_or_many({"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"}),
+            "deadline": {"$ref": "#/$defs/deadline"},
         },
     )
     transition = _object(
@@ -191,6 +203,7 @@ def workflow_schema() -> dict[str, Any]:
             "state": state,
             "countersign": countersign,
             "party": party,
+            "transfer": transfer,
             "transition": transition,
         },
     }

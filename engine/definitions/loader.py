@@ -25,6 +25,7 @@ from engine.definitions.model import (
     RoleRef,
     Rung,
     StateSpec,
+    TransferRule,
     TransitionSpec,
     Workflow,
 )
@@ -77,9 +78,10 @@ KEYS: dict[str, tuple[str, ...]] = {
         "items",
         "max_length",
     ),
-    "state": ("title", "description", "final", "deadline", "ack", "countersign"),
+    "state": ("title", "description", "final", "deadline", "ack", "countersign", "transfer"),
     "countersign": ("need", "parties", "deadline", "then", "refused"),
     "party": ("role", "title", "deadline"),
+    "transfer": ("to", "roles", "accept_roles", "deadline"),
     "deadline": ("within", "from", "until", "remind", "escalate"),
     "remind_every": ("every",),
     "rung": ("after", "notify", "template", "trigger"),
@@ -104,6 +106,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "rung": ("after", "notify"),
     "countersign": ("parties",),
     "party": ("role",),
+    "transfer": ("to",),
     "transition": ("trigger", "from", "to"),
 }
 
@@ -412,6 +415,7 @@ class _Reader(NodeReader):
                     if countersign_node is not None
                     else None,
                     ack=self.deadline(ack_node, f"{path}.ack") if ack_node is not None else None,
+                    transfer=self.transfer(body.get("transfer"), f"{path}.transfer"),
                 )
             )
         return tuple(result)
@@ -530,6 +534,68 @@ class _Reader(NodeReader):
             escalate=tuple(rungs),
         )
 
+    def transfer(self, node: Node | None, path: str) -> TransferRule | None:
+        """``transfer:`` of a state: ``to`` levels or LEVEL.ROLE departments, ``roles``
+        who send, ``accept_roles`` role names that answer, a duty ``deadline``."""
+        if node is None:
+            return None
+        body = self.block(node, path, "transfer")
+        if body is None:
+            return None
+        levels: list[str] = []
+        departments: list[RoleRef] = []
+        to_node = body.get("to")
+        for i, item in enumerate(self.items(to_node, f"{path}.to", allow_scalar=True)):
+            ipath = f"{path}.to[{i}]"
+            self.mark(ipath, item)
+            value = self.text(item, ipath)
+            if value is None:
+                continue
+            if "." in value:
+                ref = self.role_ref(item, ipath)
+                if ref is not None:
+                    departments.append(ref)
+            elif value in LEVELS:
+                levels.append(value)
+            else:
+                self.report(
+                    item,
+                    ipath,
+                    f"unknown level {value!r}{did_you_mean(value, LEVELS)}: write a level "
+                    f"({', '.join(LEVELS)}) or LEVEL.ROLE, e.g. 'district.dept_agri'",
+                )
+        if to_node is not None and not levels and not departments:
+            self.report(to_node, f"{path}.to", "a transfer needs at least one level or LEVEL.ROLE")
+        accept: list[str] = []
+        accept_node = body.get("accept_roles")
+        for i, item in enumerate(
+            self.items(accept_node, f"{path}.accept_roles", allow_scalar=True)
+        ):
+            ipath = f"{path}.accept_roles[{i}]"
+            value = self.text(item, ipath)
+            if value is None:
+                continue
+            if not ROLE_NAME.match(value):
+                self.report(
+                    item,
+                    ipath,
+                    f"bad role name {value!r}: a role name at the receiving unit "
+                    "(lower-case letters, digits, '_'), e.g. 'leader'",
+                )
+                continue
+            accept.append(value)
+        deadline_node = body.get("deadline")
+        deadline = None
+        if deadline_node is not None:
+            deadline = self.deadline(deadline_node, f"{path}.deadline")
+        return TransferRule(
+            levels=tuple(dict.fromkeys(levels)),
+            departments=tuple(dict.fromkeys(departments)),
+            roles=self.role_refs(body.get("roles"), f"{path}.roles"),
+            accept_roles=tuple(dict.fromkeys(accept)) if accept else ("leader",),
+            deadline=deadline,
+        )
+
     def rung(self, node: Node, path: str) -> Rung | None:
         body = self.block(node, path, "rung")
         if body is None:
@@ -592,9 +658,10 @@ class _Reader(NodeReader):
 _DESCRIPTIONS = {
     "workflow": "the workflow",
     "field": "a field: type, title, ...",
-    "state": "a state: title, final, deadline, ack, countersign",
+    "state": "a state: title, final, deadline, ack, countersign, transfer",
     "countersign": "need, parties, deadline, then, refused",
     "party": "role, title, deadline",
+    "transfer": "to, roles, accept_roles, deadline",
     "deadline": "within, remind, escalate",
     "remind_every": "every",
     "rung": "after, notify, template",

@@ -27,6 +27,7 @@ __all__ = [
     "RoleRef",
     "Rung",
     "StateSpec",
+    "TransferRule",
     "TransitionSpec",
     "Workflow",
 ]
@@ -100,6 +101,19 @@ class Deadline:
     escalate: tuple[Rung, ...] = ()
 
 
+@dataclass(frozen=True, kw_only=True)
+class TransferRule:
+    """``transfer:`` of a state (移送/转办): where a case may be sent from it and who
+    sends and answers.  *to* holds unit levels (any unit of that level) and
+    ``LEVEL.ROLE`` departments (that role on the LEVEL unit of the case's chain)."""
+
+    levels: tuple[str, ...] = ()
+    departments: tuple[RoleRef, ...] = ()
+    roles: tuple[RoleRef, ...] = ()  # who may send; empty: the roles of the state's transitions
+    accept_roles: tuple[str, ...] = ("leader",)  # role names at the receiving unit
+    deadline: Deadline | None = None  # to accept or return
+
+
 @dataclass(frozen=True)
 class Party:
     """One party of a countersign (会签): a role on the case's chain that must act."""
@@ -148,6 +162,7 @@ class StateSpec:
     deadline: Deadline | None = None
     countersign: Countersign | None = None
     ack: Deadline | None = None  # 签收: one of the state's actors acknowledges within this
+    transfer: TransferRule | None = None
 
 
 @dataclass(frozen=True)

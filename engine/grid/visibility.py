@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, func, select
 
-from engine.store.tables import people, person_roles, units
+from engine.store.tables import case_transfers, people, person_roles, units
 
 __all__ = [
     "ADMIN",
@@ -30,6 +30,7 @@ __all__ = [
     "as_viewer",
     "on_chain",
     "visible",
+    "visible_case",
     "visible_to_param",
 ]
 
@@ -58,6 +59,29 @@ def as_viewer(viewer: Viewer | str) -> Viewer:
 def visible(viewer: Viewer | str, unit_path: ColumnElement[str]) -> ColumnElement[bool]:
     """SQL condition: the unit whose materialized path is *unit_path* is in *viewer*'s scope."""
     return _holds(viewer, lambda scope: _starts(unit_path, scope))
+
+
+def visible_case(
+    viewer: Viewer | str, unit_path: ColumnElement[str], case_id: ColumnElement[str]
+) -> ColumnElement[bool]:
+    """:func:`visible` for one case read: its unit is in *viewer*'s scope, or a transfer
+    of it waits for a unit in that scope (移送: the receiver reads what it is sent)."""
+    who = as_viewer(viewer)
+    if who.everything:
+        return sa.true()
+    sent = case_transfers.alias("pending_transfer")
+    receiver = units.alias("receiving_unit")
+    waiting = (
+        select(sa.literal(1))
+        .select_from(sent.join(receiver, receiver.c.code == sent.c.to_unit))
+        .where(
+            sent.c.case_id == case_id,
+            sent.c.status == "pending",
+            visible(who, receiver.c.path),
+        )
+        .correlate_except(sent, receiver)
+    )
+    return visible(who, unit_path) | waiting.exists()
 
 
 def visible_to_param(unit_path: ColumnElement[str]) -> ColumnElement[bool]:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select, update
 
 from engine.clock import Clock
 from engine.errors import TimerNotFailed, UnknownCase, UnknownTimer
-from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible
+from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible_case
 from engine.store import connection, transaction
 from engine.store.db import read_only
 from engine.store.tables import cases, overdue_facts, timers, units
@@ -62,7 +62,7 @@ class TimerLedger:
                 seen = conn.execute(
                     select(cases.c.id)
                     .join(units, units.c.code == cases.c.unit_code)
-                    .where(cases.c.id == case_id, visible(viewer, units.c.path))
+                    .where(cases.c.id == case_id, visible_case(viewer, units.c.path, cases.c.id))
                 ).first()
                 if seen is None:
                     raise UnknownCase(case_id)

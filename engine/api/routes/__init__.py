@@ -10,6 +10,7 @@ from engine.api.routes import (
     notifications,
     ops,
     patrols,
+    transfers,
     workflows,
 )
 
@@ -24,4 +25,5 @@ ROUTERS = (
     notifications.router,
     assign.router,
     ops.router,
+    transfers.router,
 )

@@ -142,7 +142,8 @@ def get_case(case_id: CaseId, services: ServicesDep, principal: PrincipalDep) ->
     view = services.app.cases.get_case(case_id, viewer=principal.viewer)
     timing = services.app.timers.describe(case_id, viewer=principal.viewer)
     timing.update(services.app.assignments.describe(case_id, viewer=principal.viewer))
-    return JSONResponse({**view.as_dict(), **timing})
+    pending = services.app.transfers.pending(case_id, viewer=principal.viewer)
+    return JSONResponse({**view.as_dict(), **timing, "transfer": pending})
 
 
 @router.post(
