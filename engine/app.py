@@ -13,6 +13,7 @@ from engine.calendars import WorkingCalendar
 from engine.cases.catalog import Catalog, Registered
 from engine.cases.service import CaseService
 from engine.clock import Clock, SystemClock
+from engine.duties.supervision import Supervisions
 from engine.duties.timers import DutyTimers
 from engine.grid.tokens import TokenStore
 from engine.grid.views import GridViews
@@ -67,6 +68,7 @@ class App:
         # Deadlines of duties (countersign parties, transfers, 签收, supervisions): one
         # writer and firer of their timer rows, each duty kind registers with it.
         self.duty_timers = DutyTimers(self.catalog, self.calendar, settings.timezone)
+        self.supervision = Supervisions(self.cases, self.duty_timers, self.timers.handlers)
         self.recompute = TimerRecompute(self.engine, self.cases, self.schedule, self.clock)
         self.patrols = Patrols(
             self.engine,

@@ -18,7 +18,8 @@ can render the message and still act on the fields.
     │   ├── UnknownCase
     │   ├── UnknownWorkflow
     │   ├── UnknownPatrol
-    │   └── UnknownTimer
+    │   ├── UnknownTimer
+    │   └── UnknownSupervision      no such supervision notice on the case
     ├── EventRejected               an event was refused; nothing was written
     │   ├── UnknownTrigger          no such trigger in the workflow
     │   ├── TriggerNotAllowed       trigger exists, but not from the current state
@@ -27,7 +28,8 @@ can render the message and still act on the fields.
     │   ├── GuardFailed             every candidate guard was false
     │   ├── VersionConflict         the case moved on under us
     │   ├── IdempotencyMismatch     same key, different request
-    │   └── ImportRefused           a bulk import with bad lines; nothing was written
+    │   ├── ImportRefused           a bulk import with bad lines; nothing was written
+    │   └── SupervisionRefused      a supervision notice or reply the case cannot take
     ├── TimerError                  a timer could not fire, or cannot be re-armed
     │   ├── UnknownTimerKind        a timer row of a kind no code handles
     │   └── TimerNotFailed          ``timers retry`` on a timer that has not failed
@@ -86,6 +88,7 @@ __all__ = [
     "StorageConflict",
     "StorageError",
     "StorageUnavailable",
+    "SupervisionRefused",
     "SurveyFileError",
     "TemplateError",
     "TemplateProblem",
@@ -96,6 +99,7 @@ __all__ = [
     "UnknownCase",
     "UnknownPatrol",
     "UnknownPerson",
+    "UnknownSupervision",
     "UnknownTimer",
     "UnknownTimerKind",
     "UnknownTrigger",
@@ -341,6 +345,26 @@ class ImportRefused(EventRejected):
             problems=self.problems,
             items=[dict(i) for i in items],
         )
+
+
+# -- supervision (督办, engine/duties/supervision.py) ------------------------------
+
+
+class UnknownSupervision(NotFound):
+    code = "unknown_supervision"
+
+    def __init__(self, case_id: str, supervision: int | None) -> None:
+        what = f"no supervision {supervision}" if supervision is not None else "no open supervision"
+        super().__init__(f"case {case_id!r} has {what}", case=case_id, supervision=supervision)
+
+
+class SupervisionRefused(EventRejected):
+    """A supervision notice, or a reply to one, that the case cannot take now."""
+
+    code = "supervision_refused"
+
+    def __init__(self, case_id: str, reason: str) -> None:
+        super().__init__(f"case {case_id!r}: {reason}", case=case_id, reason=reason)
 
 
 class RequestInProgress(GengbaoError):

@@ -61,6 +61,8 @@ STATUS: dict[type[e.GengbaoError], int] = {
     e.VersionConflict: 409,
     e.IdempotencyMismatch: 422,
     e.ImportRefused: 422,
+    e.SupervisionRefused: 409,  # the case is closed, answered or takes no supervision
+    e.UnknownSupervision: 404,
     e.ImportFileError: 422,
     e.RequestInProgress: 409,  # with Retry-After: the first request's answer comes later
     e.Unauthenticated: 401,

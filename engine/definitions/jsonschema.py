@@ -147,6 +147,14 @@ def workflow_schema() -> dict[str, Any]:
                 "additionalProperties": {"oneOf": [{"$ref": "#/$defs/state"}, {"type": "null"}]},
             },
             "transitions": {"type": "array", "items": {"$ref": "#/$defs/transition"}},
+            "supervision": _object(
+                "supervision",
+                {
+                    "roles": _one_or_many(_ROLE),
+                    "notify": _one_or_many(_ROLE),
+                    "deadline": {"$ref": "#/$defs/deadline"},
+                },
+            ),
         },
     )
     return {

@@ -25,6 +25,7 @@ __all__ = [
     "RoleRef",
     "Rung",
     "StateSpec",
+    "Supervision",
     "TransitionSpec",
     "Workflow",
 ]
@@ -128,6 +129,16 @@ class TransitionSpec:
 
 
 @dataclass(frozen=True)
+class Supervision:
+    """``supervision:`` (督办): who may issue a notice on a case, whom it tells, and the
+    default deadline of an answer (a notice's own ``within`` overrides the block's)."""
+
+    roles: tuple[RoleRef, ...]
+    notify: tuple[RoleRef, ...] = ()  # empty: the leader of the case's own unit level
+    deadline: Deadline | None = None
+
+
+@dataclass(frozen=True)
 class Workflow:
     id: str
     title: str
@@ -138,6 +149,7 @@ class Workflow:
     roles: tuple[RoleRef, ...] = ()
     timezone: str | None = None
     reminders: Reminders | None = None  # None: the settings' default
+    supervision: Supervision | None = None  # None: no supervision notice on its cases
     description: str = ""
     content_hash: str = ""
     source_path: str = ""
