@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import Context, Failure, add_json, add_viewer, emit, viewer_of, write_output
+from engine.cli.supervision import add_case_commands as add_supervision_commands
+from engine.cli.supervision import open_supervisions
 
 if TYPE_CHECKING:
     from engine.cases.batch import BatchResult
@@ -116,6 +118,7 @@ def add_commands(commands: Any) -> None:
     add_viewer(p)
     add_json(p)
     p.set_defaults(handler=case_verify)
+    add_supervision_commands(case)  # 督办: engine/cli/supervision.py
 
 
 __all__ = ["add_commands"]
@@ -257,8 +260,9 @@ def case_show(args: argparse.Namespace, ctx: Context) -> int:
     viewer = viewer_of(args.viewer)
     view = app.cases.get_case(args.case_id, viewer=viewer)
     timing = app.timers.describe(args.case_id, viewer=viewer)
+    notices = open_supervisions(args.case_id, viewer, ctx)
     if args.json:
-        emit({**view.as_dict(), **timing})
+        emit({**view.as_dict(), **timing, "supervisions": notices})
         return 0
     _print_case(view, False, ctx)
     print(f"  escalation level: {view.escalation_level}")
@@ -280,6 +284,11 @@ def case_show(args: argparse.Namespace, ctx: Context) -> int:
         print(
             f"  overdue in {f['state']}: {what} (deadline {ctx.local(f['deadline'])}, "
             f"at {ctx.local(f['at'])})"
+        )
+    for s in notices:
+        print(
+            f"  supervision {s['id']} open: by {s['issued_by']}, due "
+            f"{ctx.local(s['deadline_at'])}: {s['note']}"
         )
     return 0
 

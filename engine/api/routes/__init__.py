@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.api.routes import cases, grid, notifications, ops, patrols, workflows
+from engine.api.routes import cases, grid, notifications, ops, patrols, supervision, workflows
 
 __all__ = ["ROUTERS"]
 
@@ -13,4 +13,5 @@ ROUTERS = (
     patrols.router,
     notifications.router,
     ops.router,
+    supervision.router,
 )
