@@ -279,3 +279,71 @@ def test_reading_is_scoped_to_the_viewer(app: App) -> None:
         app.supervision.supervisions(case_id, viewer="p-js-bh-leader")
     with pytest.raises(UnknownCase):
         app.supervision.supervise(case_id, TOWN_LEADER, "督办", "1d", viewer="p-js-bh-leader")
+
+
+# -------------------------------------------------------------- the YAML block
+
+BLOCK = """supervision:
+  roles: [district.leader, town.leader]
+  deadline: {within: 3d, remind: [1d], escalate: [{after: 0m, notify: [district.office]}]}
+"""
+
+
+def with_block(block: str) -> str:
+    text = WORKFLOW_FILE.read_text(encoding="utf-8")
+    start = text.index("supervision:\n")
+    end = text.index("# ----", start)
+    return text[:start] + block + "\n" + text[end:]
+
+
+def problems(block: str) -> list[tuple[int, str, str]]:
+    from engine.definitions import validate_text
+
+    result = validate_text(with_block(block), "wf.yaml")
+    return [(d.line, d.path, d.message) for d in result.errors]
+
+
+def test_the_block_loads_into_the_model() -> None:
+    from engine.definitions import validate_text
+
+    result = validate_text(with_block(BLOCK), "wf.yaml")
+    assert result.errors == []
+    assert result.workflow is not None and result.workflow.supervision is not None
+    sup = result.workflow.supervision
+    assert [str(r) for r in sup.roles] == ["district.leader", "town.leader"]
+    assert sup.notify == () and sup.deadline is not None
+    assert str(sup.deadline.within) == "3d" and len(sup.deadline.escalate) == 1
+
+
+@pytest.mark.parametrize(
+    ("block", "path", "says"),
+    [
+        ("supervision:\n  roles: [towm.leader]\n", "supervision.roles[0]", "unknown level 'towm'"),
+        ("supervision:\n  roles: [system]\n", "supervision.roles[0]", "does not supervise"),
+        ("supervision:\n  roles: [group.member]\n", "supervision.roles[0]", "no unit below"),
+        ("supervision:\n  notify: [town.leader]\n", "supervision", "missing required key 'roles'"),
+        ("supervision:\n  roles: [town.leader]\n  whom: [x]\n", "supervision.whom", "unknown key"),
+        (
+            "supervision:\n  roles: [town.leader]\n  deadline: {until: rectify_by}\n",
+            "supervision.deadline.within",
+            "needs 'within'",
+        ),
+        (
+            "supervision:\n  roles: [town.leader]\n  deadline:\n    within: 1d\n"
+            "    escalate: [{after: 0m, notify: [district.office], trigger: dismiss}]\n",
+            "supervision.deadline.escalate[0].trigger",
+            "fires no trigger",
+        ),
+        (
+            "supervision:\n  roles: [town.leader]\n  deadline: {within: 1d, remind: [2d]}\n",
+            "supervision.deadline.remind[0]",
+            "not shorter than the deadline",
+        ),
+    ],
+)
+def test_a_bad_block_is_reported_at_its_position(block: str, path: str, says: str) -> None:
+    found = problems(block)
+    assert any(p == path and says in m for _, p, m in found), found
+    line = WORKFLOW_FILE.read_text(encoding="utf-8").index("supervision:\n")
+    first = WORKFLOW_FILE.read_text(encoding="utf-8")[:line].count("\n") + 1
+    assert all(n >= first for n, p, _ in found if p.startswith("supervision")), found
