@@ -270,3 +270,15 @@ def test_the_cli(app: App, clock: FixedClock, database: Any) -> None:
         check=False,
     )
     assert bad.returncode == 2 and "--to" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_assessment_counts_supervisions_received_up_the_grid(
+    app: App, clock: FixedClock
+) -> None:
+    from engine.assessment import AssessmentConfig
+
+    build(app, clock)
+    report = app.assessment.report(DAY0, DAY1, AssessmentConfig())
+    got = {r["unit"]: r["supervisions"] for r in report.as_dicts()}
+    assert (got[UNIT], got["ddk-bq-xh"], got["ddk-bq"], got["ddk"]) == (2, 2, 2, 2)
+    assert got["ddk-js"] == 0 and got["ddk-bq-xh-2"] == 0
