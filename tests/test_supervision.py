@@ -118,7 +118,7 @@ def test_a_bad_within_is_refused_naming_it(app: App, within: str) -> None:
     assert written(app, case_id) == before
 
 
-@pytest.mark.parametrize("note", ["", "   ", "字" * 2001])
+@pytest.mark.parametrize("note", ["", "   ", "字" * 2001, "a\x00b", "\ud800"])
 def test_a_missing_or_too_long_note_is_refused(app: App, note: str) -> None:
     case_id = filed_case(app)
     with pytest.raises(InvalidData) as refused:

@@ -459,6 +459,12 @@ def _text(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidData({name: "required: write what is asked or answered"})
     text = value.strip()
+    if "\x00" in text:
+        raise InvalidData({name: "holds a NUL character"})
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidData({name: "is not valid Unicode (a lone surrogate)"}) from None
     if len(text) > DEFAULT_MAX_LENGTH:
         raise InvalidData(
             {name: f"{len(text)} characters; at most {DEFAULT_MAX_LENGTH} are allowed"}
