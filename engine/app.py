@@ -17,6 +17,7 @@ from engine.duties.actions import CaseActions
 from engine.duties.assignment import Assignments
 from engine.duties.countersign import Countersigns
 from engine.duties.reads import NotificationReads
+from engine.duties.supervision import Supervisions
 from engine.duties.tasks import Tasks
 from engine.duties.timers import DutyTimers
 from engine.duties.transfers import Transfers
@@ -92,6 +93,7 @@ class App:
             CaseActions(self.cases), self.duty_timers, self.timers.handlers, settings.timezone
         )
         self.cases.gates.append(self.transfers)
+        self.supervision = Supervisions(self.cases, self.duty_timers, self.timers.handlers)
         self.recompute = TimerRecompute(self.engine, self.cases, self.schedule, self.clock)
         self.patrols = Patrols(
             self.engine,

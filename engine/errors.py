@@ -19,7 +19,8 @@ can render the message and still act on the fields.
     │   ├── UnknownWorkflow
     │   ├── UnknownPatrol
     │   ├── UnknownTimer
-    │   └── UnknownNotification     no such notification (notifications ack)
+    │   ├── UnknownNotification     no such notification (notifications ack)
+    │   └── UnknownSupervision      no such supervision notice on the case
     ├── EventRejected               an event was refused; nothing was written
     │   ├── UnknownTrigger          no such trigger in the workflow
     │   ├── TriggerNotAllowed       trigger exists, but not from the current state
@@ -35,7 +36,8 @@ can render the message and still act on the fields.
     │   ├── AlreadyAssigned         签收: someone else already acknowledged the case
     │   ├── TransferNotAllowed      the case's state declares no transfer (移送)
     │   ├── TransferPending         a transfer waits for its receiver: nothing else may happen
-    │   └── TransferNotPending      no such transfer waiting (answered already, or none)
+    │   ├── TransferNotPending      no such transfer waiting (answered already, or none)
+    │   └── SupervisionRefused      a supervision notice or reply the case cannot take
     ├── TimerError                  a timer could not fire, or cannot be re-armed
     │   ├── UnknownTimerKind        a timer row of a kind no code handles
     │   └── TimerNotFailed          ``timers retry`` on a timer that has not failed
@@ -99,6 +101,7 @@ __all__ = [
     "StorageConflict",
     "StorageError",
     "StorageUnavailable",
+    "SupervisionRefused",
     "SurveyFileError",
     "TemplateError",
     "TemplateProblem",
@@ -113,6 +116,7 @@ __all__ = [
     "UnknownNotification",
     "UnknownPatrol",
     "UnknownPerson",
+    "UnknownSupervision",
     "UnknownTimer",
     "UnknownTimerKind",
     "UnknownTrigger",
@@ -467,6 +471,26 @@ class TransferNotPending(EventRejected):
             who = f" by {by!r}" if by else ""
             text = f"transfer {transfer_id} of case {case_id!r} was already {status}{who}"
         super().__init__(text, case=case_id, transfer=transfer_id, status=status, answered_by=by)
+
+
+# -- supervision (督办, engine/duties/supervision.py) ------------------------------
+
+
+class UnknownSupervision(NotFound):
+    code = "unknown_supervision"
+
+    def __init__(self, case_id: str, supervision: int | None) -> None:
+        what = f"no supervision {supervision}" if supervision is not None else "no open supervision"
+        super().__init__(f"case {case_id!r} has {what}", case=case_id, supervision=supervision)
+
+
+class SupervisionRefused(EventRejected):
+    """A supervision notice, or a reply to one, that the case cannot take now."""
+
+    code = "supervision_refused"
+
+    def __init__(self, case_id: str, reason: str) -> None:
+        super().__init__(f"case {case_id!r}: {reason}", case=case_id, reason=reason)
 
 
 class RequestInProgress(GengbaoError):

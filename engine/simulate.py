@@ -19,13 +19,18 @@ Scenario format::
       - {at: 2026-09-18T13:00:00+08:00, event: stop_fail, actor: p-bq-xh-1-member,
          payload: {stop_note: ...}}
       - {at: 2026-09-21T09:00:00+08:00}   # a pause: let the clock run to here
+      - {at: 2026-09-21T10:00:00+08:00, action: supervise, actor: p-bq-leader,
+         args: {note: 请限期处理, within: 3 working days}}   # an action that moves no state
+
+An ``action`` step calls one of :data:`ACTIONS` by name with its ``args``
+(``supervise``: note, within; ``supervise_reply``: note, supervision) as the actor.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,9 +45,17 @@ from engine.grid.registry import load_grid
 from engine.settings import Settings
 from engine.store.tables import notifications
 from engine.timers.rungs import level_label
-from engine.yamlkit import MapNode, Node, NodeReader, describe, is_null, parse_yaml
+from engine.yamlkit import (
+    MapNode,
+    Node,
+    NodeReader,
+    describe,
+    did_you_mean,
+    is_null,
+    parse_yaml,
+)
 
-__all__ = ["Line", "Scenario", "load_scenario", "simulate"]
+__all__ = ["ACTIONS", "Line", "Scenario", "load_scenario", "simulate"]
 
 DEMO_GRID = Path("config/grid/dadukou.yaml")
 
@@ -53,6 +66,25 @@ class Step:
     event: str | None = None
     actor: str = ""
     payload: dict[str, Any] = field(default_factory=dict)
+    action: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+def _supervise(app: App, case_id: str, actor: str, args: dict[str, Any]) -> str:
+    _, notice = app.supervision.supervise(case_id, actor, args.get("note", ""), args.get("within"))
+    return f"supervision {notice.id} due {notice.deadline_at.isoformat()}"
+
+
+def _supervise_reply(app: App, case_id: str, actor: str, args: dict[str, Any]) -> str:
+    _, notice = app.supervision.reply(case_id, actor, args.get("note", ""), args.get("supervision"))
+    return f"supervision {notice.id} {notice.label}"
+
+
+# Actions a scenario step may call by name: (app, case id, actor, args) → what it did.
+ACTIONS: dict[str, Callable[[App, str, str, dict[str, Any]], str]] = {
+    "supervise": _supervise,
+    "supervise_reply": _supervise_reply,
+}
 
 
 @dataclass(frozen=True)
@@ -68,7 +100,7 @@ class Scenario:
 @dataclass(frozen=True)
 class Line:
     at: dt.datetime
-    what: str  # event | refused | reminder | deadline | escalation | notify | pause
+    what: str  # event | action | refused | reminder | deadline | escalation | notify | pause
     text: str
 
     def render(self, tz: str) -> str:
@@ -81,7 +113,7 @@ class Line:
 
 _TOP_KEYS = ("grid", "case", "steps")
 _CASE_KEYS = ("at", "unit", "actor", "data")
-_STEP_KEYS = ("at", "event", "actor", "payload")
+_STEP_KEYS = ("at", "event", "actor", "payload", "action", "args")
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -140,11 +172,27 @@ def _step(reader: NodeReader, node: Node, path: str) -> tuple[Step, Node] | None
     event = reader.identifier(body.get("event"), f"{path}.event", "trigger")
     actor = reader.text(body.get("actor"), f"{path}.actor", empty=False)
     payload = _plain_mapping(reader, body.get("payload"), f"{path}.payload")
-    if body.get("event") is not None and body.get("actor") is None:
-        reader.report(body, path, "an event needs an 'actor'")
+    action_node = body.get("action")
+    action = reader.identifier(action_node, f"{path}.action", "action")
+    args = _plain_mapping(reader, body.get("args"), f"{path}.args")
+    if action is not None and action not in ACTIONS:
+        assert action_node is not None
+        reader.report(
+            action_node,
+            f"{path}.action",
+            f"unknown action {action!r}{did_you_mean(action, ACTIONS)} "
+            f"(actions: {', '.join(ACTIONS)})",
+        )
+        action = None
+    if action_node is not None and body.get("event") is not None:
+        reader.report(body, path, "a step is an 'event' or an 'action', not both")
+    if (body.get("event") is not None or action_node is not None) and body.get("actor") is None:
+        reader.report(
+            body, path, f"an {'event' if action_node is None else 'action'} needs an 'actor'"
+        )
     if at is None or at_node is None:
         return None
-    return Step(at, event, actor or "", payload), at_node
+    return Step(at, event, actor or "", payload, action, args), at_node
 
 
 def _plain_mapping(reader: NodeReader, node: Node | None, path: str) -> dict[str, Any]:
@@ -188,6 +236,14 @@ def _run(app: App, clock: FixedClock, workflow_file: Path, sc: Scenario) -> Iter
     for step in sc.steps:
         yield from _run_timers_until(app, clock, step.at, outbox)
         clock.set(step.at)
+        if step.action is not None:
+            try:
+                done = ACTIONS[step.action](app, case.id, step.actor, step.args)
+                yield Line(step.at, "action", f"{step.action} by {step.actor}: {done}")
+            except EventRejected as exc:
+                yield Line(step.at, "refused", f"{step.action} by {step.actor}: {exc}")
+            yield from outbox.new()
+            continue
         if step.event is None:
             yield Line(step.at, "pause", "")
             continue

@@ -215,7 +215,9 @@ def test_every_route_but_health_needs_a_token(anonymous: httpx.Client) -> None:
             else:
                 assert_error(response, 401, "unauthenticated")
                 checked += 1
-    assert checked == 18  # 14, and ack, assign, tasks, notification ack (签收)
+    # 14, + ack, assign, tasks, notification ack (签收), + signatures, parties (会签),
+    # + transfers, their list, accept, return (移送), + supervisions, their list, reply (督办)
+    assert checked == 27
 
 
 def test_a_token_needs_an_actor_of_the_grid(server: ApiServer) -> None:

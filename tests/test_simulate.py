@@ -54,7 +54,7 @@ def test_every_problem_is_reported_with_its_line_and_column(tmp_path: Path) -> N
         f"{file}:7:10: error: steps[1].at: expected a date-time like 2026-09-18T10:00:00+08:00, "
         "got text ('tomorrow')",
         f"{file}:7:20: error: steps[1].evnt: unknown key 'evnt'; did you mean 'event'? "
-        "(allowed: at, event, actor, payload)",
+        "(allowed: at, event, actor, payload, action, args)",
         f"{file}:8:46: error: steps[2].payload: expected a mapping of field names, got a list",
     ]
 
@@ -85,3 +85,42 @@ def test_the_bundled_scenario_runs_on_its_virtual_clock(tmp_path: Path) -> None:
         for text in rendered
     ), rendered
     assert any("confirm → district_handling" in text for text in rendered), rendered
+
+
+def test_an_unanswered_supervision_escalates_in_the_bundled_scenario(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'unused.db'}", source=REPO / "config" / "gengbao.yaml"
+    )
+    scenario = load_scenario(REPO / "workflows" / "scenarios" / "farmland_supervision.yaml")
+    lines = simulate(settings, REPO / "workflows" / "farmland_violation.yaml", scenario)
+    what = [(line.what, line.text) for line in lines]
+    assert (
+        "action",
+        "supervise by p-bq-leader: supervision 1 due 2026-09-22T16:00:00+00:00",
+    ) in what
+    kinds = [w for w, _ in what if w.startswith("supervision.")]
+    assert kinds == ["supervision.reminder", "supervision.deadline", "supervision.escalation"]
+    notices = [t for w, t in what if w == "notify" and "supervision" in t]
+    assert notices == [
+        "transition 'supervision_issued' → village.leader",
+        "reminder 'supervision_reminder' → village.leader",
+        "escalation 'supervision_overdue' → district.office",
+    ]
+
+
+def test_an_unknown_action_is_refused_at_its_step(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "case: {at: 2026-09-18T10:00:00+08:00, unit: u, actor: a}\n"
+        "steps:\n"
+        "  - {at: 2026-09-18T11:00:00+08:00, action: supervize, actor: a}\n"
+        "  - {at: 2026-09-18T12:00:00+08:00, action: supervise}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_scenario(path)
+    problems = refused.value.details["problems"]
+    assert any(
+        ":3:" in p and "unknown action 'supervize'" in p and "supervise" in p for p in problems
+    )
+    assert any(":4:" in p and "an action needs an 'actor'" in p for p in problems)

@@ -69,6 +69,8 @@ STATUS: dict[type[e.GengbaoError], int] = {
     e.TransferNotAllowed: 409,
     e.TransferPending: 409,
     e.TransferNotPending: 409,
+    e.SupervisionRefused: 409,  # the case is closed, answered or takes no supervision
+    e.UnknownSupervision: 404,
     e.ImportFileError: 422,
     e.RequestInProgress: 409,  # with Retry-After: the first request's answer comes later
     e.Unauthenticated: 401,

@@ -46,6 +46,7 @@ _FULL = (
     "漏巡周期",
     "图斑/调查发现",
     "网格漏查",
+    "收到督办",
     *(f"分项·{COMPONENT_TITLES[c]}" for c in COMPONENTS),
     "得分",
 )
@@ -80,6 +81,7 @@ def _full_row(r: UnitRow) -> list[Any]:
         r.missed_patrols,
         r.findings,
         r.missed,
+        r.supervisions,
         *(r.components[c]["points"] for c in COMPONENTS),
         r.score,
     ]

@@ -77,6 +77,7 @@ class UnitRow:
     missed_patrols: int = 0
     findings: int = 0
     missed: int = 0
+    supervisions: int = 0  # supervision notices (督办) received on its cases and below
     components: dict[str, dict[str, float | None]] = field(default_factory=dict)
     score: float = 0.0
 
@@ -118,6 +119,7 @@ class UnitRow:
                 "missed_patrols": self.missed_patrols,
                 "findings": self.findings,
                 "missed": self.missed,
+                "supervisions": self.supervisions,
                 "score": self.score,
                 "components": self.components,
             }
@@ -177,6 +179,7 @@ def assess(
         _overdue(conn, params, by_code)
         _patrols(conn, params, by_code)
         _findings(conn, dialect, config, params, by_code)
+        _supervisions(conn, params, by_code)
     for row in rows:
         _score(row, config)
     return Report(date_from, date_to, unit, config, rows)
@@ -370,6 +373,18 @@ def _patrols(conn: Connection, params: dict[str, Any], rows: dict[str, UnitRow])
             row = rows.get(unit)
             if row is not None:
                 apply(row, values)
+
+
+def _supervisions(conn: Connection, params: dict[str, Any], rows: dict[str, UnitRow]) -> None:
+    """Supervision notices issued in the period, on each unit's cases and below (no
+    weight of its own: the score is unchanged; an unanswered one's overdue facts count
+    as overdue facts do)."""
+    issued = """SELECT unit_code, COUNT(*) AS n FROM supervisions
+    WHERE issued_at >= :t0 AND issued_at < :t1 GROUP BY unit_code"""
+    for unit, n in _tuples(_run(conn, _rollup("", issued, ["n"]), params)):
+        row = rows.get(unit)
+        if row is not None:
+            row.supervisions = int(n or 0)
 
 
 def _set(*names: str) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from engine.assessment.accountability import Register, accountability
 from engine.assessment.config import AssessmentConfig
 from engine.assessment.findings import list_findings
 from engine.assessment.report import Report, assess
@@ -37,6 +38,13 @@ class Assessment:
         return assess(
             self.engine, date_from, date_to, config, self.timezone, unit=unit, level=level
         )
+
+    def accountability(
+        self, date_from: dt.date, date_to: dt.date, *, level: str | None = None
+    ) -> Register:
+        """The accountability register (约谈/问责台账) of the period (see
+        :mod:`engine.assessment.accountability`)."""
+        return accountability(self.engine, date_from, date_to, self.timezone, level=level)
 
     def findings(
         self,

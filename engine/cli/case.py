@@ -13,6 +13,8 @@ from engine.cli import assign
 from engine.cli.common import Context, Failure, add_json, add_viewer, emit, viewer_of, write_output
 from engine.cli.countersign import add_case_commands as add_countersign_commands
 from engine.cli.countersign import print_parties
+from engine.cli.supervision import add_case_commands as add_supervision_commands
+from engine.cli.supervision import open_supervisions
 from engine.cli.transfers import add_case_commands, describe_pending
 
 if TYPE_CHECKING:
@@ -130,6 +132,7 @@ def add_commands(commands: Any) -> None:
     assign.add_case_commands(case)  # ack, assign (签收, 指派)
 
     add_case_commands(case)  # transfer, accept, return, transfers (engine/cli/transfers.py)
+    add_supervision_commands(case)  # 督办: engine/cli/supervision.py
 
 
 __all__ = ["add_commands"]
@@ -276,6 +279,7 @@ def case_show(args: argparse.Namespace, ctx: Context) -> int:
     parties = app.countersigns.parties(args.case_id, viewer=viewer)
     timing.update(app.assignments.describe(args.case_id, viewer=viewer))
     pending = app.transfers.pending(args.case_id, viewer=viewer)
+    notices = open_supervisions(args.case_id, viewer, ctx)
     if args.json:
         emit(
             {
@@ -283,6 +287,7 @@ def case_show(args: argparse.Namespace, ctx: Context) -> int:
                 **timing,
                 "parties": [p.as_dict() for p in parties],
                 "transfer": pending,
+                "supervisions": notices,
             }
         )
         return 0
@@ -310,6 +315,11 @@ def case_show(args: argparse.Namespace, ctx: Context) -> int:
         print(
             f"  overdue in {f['state']}: {what} (deadline {ctx.local(f['deadline'])}, "
             f"at {ctx.local(f['at'])})"
+        )
+    for s in notices:
+        print(
+            f"  supervision {s['id']} open: by {s['issued_by']}, due "
+            f"{ctx.local(s['deadline_at'])}: {s['note']}"
         )
     return 0
 

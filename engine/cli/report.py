@@ -1,4 +1,5 @@
-"""``gengbao report assessment``: the per-unit assessment (考评) over a period."""
+"""``gengbao report assessment|accountability``: the per-unit assessment (考评) and the
+accountability register (约谈/问责台账) over a period."""
 
 from __future__ import annotations
 
@@ -41,6 +42,12 @@ def _formats() -> Collection[str]:
     return FORMATS
 
 
+def _register_formats() -> Collection[str]:
+    from engine.assessment.accountability import FORMATS
+
+    return FORMATS
+
+
 def add_commands(commands: Any) -> None:
     report = commands.add_parser("report", help="reports").add_subparsers(
         dest="report_command", metavar="COMMAND", required=True
@@ -62,6 +69,21 @@ def add_commands(commands: Any) -> None:
     add_json(p)
     p.set_defaults(handler=report_assessment)
 
+    p = report.add_parser(
+        "accountability",
+        help="accountability register (约谈/问责台账): overdue facts, supervisions, returns",
+        description="Per unit and per person over the period: overdue facts by duty, the "
+        "highest rung reached, supervisions received and unanswered, transfers returned, "
+        "unacknowledged notifications; each line names the cases and records behind it.",
+    )
+    p.add_argument("--from", dest="date_from", type=iso_date, required=True, metavar="DATE")
+    p.add_argument("--to", dest="date_to", type=iso_date, required=True, metavar="DATE")
+    add_choice(p, "--level", choices=_levels, help="only lines of units of this level")
+    add_choice(p, "--format", choices=_register_formats, default="table")
+    p.add_argument("--output", "-o", metavar="FILE", help="default: stdout")
+    add_json(p)
+    p.set_defaults(handler=report_accountability)
+
 
 def report_assessment(args: argparse.Namespace, ctx: Context) -> int:
     from engine.assessment import render
@@ -78,4 +100,19 @@ def report_assessment(args: argparse.Namespace, ctx: Context) -> int:
     write_output(render(report, fmt), args.output)
     if args.output:
         print(f"{args.output}: {len(report.rows)} unit(s)", file=sys.stderr)
+    return 0
+
+
+def report_accountability(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.assessment.accountability import render
+
+    app = ctx.app(sync=False)
+    try:
+        register = app.assessment.accountability(args.date_from, args.date_to, level=args.level)
+    except InvalidDateRange as exc:
+        raise Failure(f"--to {exc.last} is before --from {exc.first}", 2) from exc
+    fmt = "json" if args.json else args.format
+    write_output(render(register, fmt), args.output)
+    if args.output:
+        print(f"{args.output}: {len(register.lines)} line(s)", file=sys.stderr)
     return 0

@@ -22,6 +22,7 @@ from engine.definitions.model import (
     RoleRef,
     Rung,
     StateSpec,
+    Supervision,
     TransitionSpec,
     Workflow,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "RoleRef",
     "Rung",
     "StateSpec",
+    "Supervision",
     "TransitionSpec",
     "Validated",
     "Workflow",

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from engine.definitions.expressions import ExpressionError, compile_guard
 from engine.definitions.loader import Loaded
 from engine.definitions.model import (
+    LEVELS,
     SYSTEM_ROLE,
     Countersign,
     Deadline,
@@ -137,6 +138,8 @@ class _Checker:
         self.assigners(wf)
         for t in wf.transitions:
             self.transition(wf, t, names)
+        if wf.supervision is not None:
+            self.supervision(wf)
         self.duplicates(wf)
         self.graph(wf)
         self.template_uses()
@@ -345,6 +348,49 @@ class _Checker:
                 self.report(
                     f"{dpath}.escalate[{i}].trigger",
                     "a transfer's rung only notifies: it cannot fire a trigger",
+                )
+
+    def supervision(self, wf: Workflow) -> None:
+        """``supervision:``: issuers named, roles of people (not ``system``); its deadline
+        is a duty's (``within`` only, rungs that notify and fire no trigger)."""
+        sup = wf.supervision
+        assert sup is not None
+        if not sup.roles and "supervision.roles" in self.loaded.positions:
+            self.report("supervision.roles", "name at least one role that may supervise")
+        for i, ref in enumerate(sup.roles):
+            if ref.level == "":
+                self.report(f"supervision.roles[{i}]", "the system does not supervise")
+            elif ref.level == LEVELS[-1]:
+                self.report(
+                    f"supervision.roles[{i}]",
+                    f"a {ref.level} role has no unit below it to supervise",
+                )
+        for i, ref in enumerate(sup.notify):
+            if ref.level == "":
+                self.report(f"supervision.notify[{i}]", "notify people's roles, not 'system'")
+        d = sup.deadline
+        if d is None:
+            return
+        path = "supervision.deadline"
+        if d.within is None:
+            self.report(f"{path}.within", "a supervision's deadline needs 'within' (a duration)")
+        if d.from_state is not None:
+            self.report(f"{path}.from", "a supervision counts from its issue: no 'from'")
+        if d.until_field is not None:
+            self.report(f"{path}.until", "a supervision's deadline is 'within', not 'until'")
+        if d.within is not None:
+            for i, r in enumerate(d.remind):
+                if r.seconds >= d.within.seconds:
+                    self.report(
+                        f"{path}.remind[{i}]",
+                        f"reminder {r} before the deadline is not shorter than the deadline "
+                        f"({d.within})",
+                    )
+        for i, rung in enumerate(d.escalate):
+            if rung.trigger is not None:
+                self.report(
+                    f"{path}.escalate[{i}].trigger",
+                    "a supervision's rung notifies; it fires no trigger",
                 )
 
     # -- transitions -----------------------------------------------------

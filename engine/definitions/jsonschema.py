@@ -188,6 +188,14 @@ def workflow_schema() -> dict[str, Any]:
                 "minItems": 1,
                 "description": "who may assign a case (default: every LEVEL.leader)",
             },
+            "supervision": _object(
+                "supervision",
+                {
+                    "roles": _one_or_many(_ROLE),
+                    "notify": _one_or_many(_ROLE),
+                    "deadline": {"$ref": "#/$defs/deadline"},
+                },
+            ),
         },
     )
     return {

@@ -25,6 +25,7 @@ from engine.definitions.model import (
     RoleRef,
     Rung,
     StateSpec,
+    Supervision,
     TransferRule,
     TransitionSpec,
     Workflow,
@@ -64,8 +65,10 @@ KEYS: dict[str, tuple[str, ...]] = {
         "states",
         "transitions",
         "assigners",
+        "supervision",
     ),
     "reminders": ("office_hours",),
+    "supervision": ("roles", "notify", "deadline"),
     "field": (
         "type",
         "title",
@@ -107,6 +110,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "countersign": ("parties",),
     "party": ("role",),
     "transfer": ("to",),
+    "supervision": ("roles",),
     "transition": ("trigger", "from", "to"),
 }
 
@@ -154,6 +158,7 @@ def _with_source(wf: Workflow, digest: str, filename: str) -> Workflow:
         timezone=wf.timezone,
         reminders=wf.reminders,
         assigners=wf.assigners,
+        supervision=wf.supervision,
         description=wf.description,
         content_hash=digest,
         source_path=filename,
@@ -233,6 +238,7 @@ class _Reader(NodeReader):
             initial=initial or "",
             timezone=self.text(tz_node, "timezone", numbers=True) if tz_node is not None else None,
             reminders=self.reminders(top.get("reminders")),
+            supervision=self.supervision(top.get("supervision")),
             roles=self.role_refs(top.get("roles"), "roles"),
             assigners=self.assigners(top.get("assigners")),
             fields=fields,
@@ -256,6 +262,22 @@ class _Reader(NodeReader):
         except ValueError as exc:
             self.report(hours_node, "reminders.office_hours", str(exc))
             return None
+
+    def supervision(self, node: Node | None) -> Supervision | None:
+        """``supervision: {roles, notify, deadline}`` (督办; absent: none allowed)."""
+        if node is None:
+            return None
+        body = self.block(node, "supervision", "supervision")
+        if body is None:
+            return None
+        deadline_node = body.get("deadline")
+        return Supervision(
+            roles=self.role_refs(body.get("roles"), "supervision.roles"),
+            notify=self.role_refs(body.get("notify"), "supervision.notify"),
+            deadline=self.deadline(deadline_node, "supervision.deadline")
+            if deadline_node is not None
+            else None,
+        )
 
     def fields(self, node: Node | None, path: str) -> tuple[FieldSpec, ...]:
         if node is None or (isinstance(node, ScalarNode) and node.value is None):
@@ -664,6 +686,7 @@ _DESCRIPTIONS = {
     "transfer": "to, roles, accept_roles, deadline",
     "deadline": "within, remind, escalate",
     "remind_every": "every",
+    "supervision": "roles, notify, deadline",
     "rung": "after, notify, template",
     "transition": "trigger, from, to, ...",
 }

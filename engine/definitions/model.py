@@ -27,6 +27,7 @@ __all__ = [
     "RoleRef",
     "Rung",
     "StateSpec",
+    "Supervision",
     "TransferRule",
     "TransitionSpec",
     "Workflow",
@@ -187,6 +188,16 @@ class TransitionSpec:
 
 
 @dataclass(frozen=True)
+class Supervision:
+    """``supervision:`` (督办): who may issue a notice on a case, whom it tells, and the
+    default deadline of an answer (a notice's own ``within`` overrides the block's)."""
+
+    roles: tuple[RoleRef, ...]
+    notify: tuple[RoleRef, ...] = ()  # empty: the leader of the case's own unit level
+    deadline: Deadline | None = None
+
+
+@dataclass(frozen=True)
 class Workflow:
     id: str
     title: str
@@ -199,6 +210,7 @@ class Workflow:
     reminders: Reminders | None = None  # None: the settings' default
     # who may assign/reassign a case (None: every LEVEL.leader on the case's chain)
     assigners: tuple[RoleRef, ...] | None = None
+    supervision: Supervision | None = None  # None: no supervision notice on its cases
     description: str = ""
     content_hash: str = ""
     source_path: str = ""

@@ -10,6 +10,7 @@ from engine.api.routes import (
     notifications,
     ops,
     patrols,
+    supervision,
     transfers,
     workflows,
 )
@@ -26,4 +27,5 @@ ROUTERS = (
     assign.router,
     ops.router,
     transfers.router,
+    supervision.router,
 )
