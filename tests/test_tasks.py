@@ -132,7 +132,7 @@ def test_pending_party_transfer_and_open_supervision_are_tasks(app: App, clock: 
         conn.execute(
             sa.insert(case_transfers).values(
                 case_id=case_id,
-                state="discovered",
+                state="reported",  # the bundled state that declares a transfer
                 from_unit=XH1,
                 to_unit="ddk-js",
                 reason="属地不符",
@@ -156,7 +156,7 @@ def test_pending_party_transfer_and_open_supervision_are_tasks(app: App, clock: 
         )
     assert listed(app, "p-ddk-agri") == [(case_id, "sign")]
     assert listed(app, "p-js-leader") == [(case_id, "transfer")]
-    assert listed(app, "p-js-office") == []  # accepting: the leader by default
+    assert listed(app, "p-js-office") == [(case_id, "transfer")]  # reported: leader, office
     kinds = listed(app, VILLAGE_LEADER)
     assert kinds == [(case_id, "ack"), (case_id, "supervision")]
     # a supervision answered by the case moving on is no task any more

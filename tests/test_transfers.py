@@ -62,7 +62,7 @@ def reported(app: App) -> str:
 
 def town_handling(app: App) -> str:
     case_id = reported(app)
-    payload = {**LIFECYCLE[2][2], "area_m2": 100, "land_type": "一般耕地"}
+    payload = {**LIFECYCLE[2][2], "area_m2": 100, "land_type": "一般耕地", "complex": False}
     assert app.cases.submit_event(case_id, "confirm", TOWN_LEADER, payload).state == (
         "town_handling"
     )

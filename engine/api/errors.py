@@ -82,6 +82,7 @@ STATUS: dict[type[e.GengbaoError], int] = {
     e.CalendarError: 500,  # a deadline the server's calendar cannot compute
     e.InvalidPeriod: 500,  # a stored patrol rule: configuration
     e.InvalidDateRange: 422,
+    e.InvalidGeometry: 422,
     e.StorageError: 500,  # a bug or a schema mismatch: retrying cannot help
     e.StorageUnavailable: 503,  # try again
     e.LockTimedOut: 503,

@@ -230,6 +230,8 @@ CONTRACT_ROUTES = [
     ("GET", "/cases/{case_id}/transfers"),
     ("POST", "/cases/{case_id}/transfers/{transfer_id}/accept"),
     ("POST", "/cases/{case_id}/transfers/{transfer_id}/return"),
+    ("POST", "/cases/{case_id}/signatures"),
+    ("GET", "/cases/{case_id}/parties"),
     ("POST", "/cases/{case_id}/supervisions"),
     ("GET", "/cases/{case_id}/supervisions"),
     ("POST", "/cases/{case_id}/supervisions/{supervision_id}/reply"),
