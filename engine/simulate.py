@@ -80,10 +80,59 @@ def _supervise_reply(app: App, case_id: str, actor: str, args: dict[str, Any]) -
     return f"supervision {notice.id} {notice.label}"
 
 
+def _sign(app: App, case_id: str, actor: str, args: dict[str, Any]) -> str:
+    app.countersigns.sign(case_id, actor, role=args.get("role"), note=args.get("note"))
+    return _parties(app, case_id)
+
+
+def _refuse(app: App, case_id: str, actor: str, args: dict[str, Any]) -> str:
+    app.countersigns.refuse(case_id, actor, reason=args.get("reason", ""), role=args.get("role"))
+    return _parties(app, case_id)
+
+
+def _parties(app: App, case_id: str) -> str:
+    parties = app.countersigns.parties(case_id)
+    return ", ".join(f"{p.role} {p.status}" for p in parties) or "countersign done"
+
+
+def _transfer(app: App, case_id: str, actor: str, args: dict[str, Any]) -> str:
+    app.transfers.transfer(case_id, str(args.get("to", "")), actor, str(args.get("reason", "")))
+    pending = app.transfers.pending(case_id)
+    return f"transfer pending with {pending['to_unit'] if pending else '?'}"
+
+
+def _transfer_accept(app: App, case_id: str, actor: str, args: dict[str, Any]) -> str:
+    view = app.transfers.accept(case_id, actor, args.get("note"))
+    return f"accepted: the case is now at {view.unit}"
+
+
+def _transfer_return(app: App, case_id: str, actor: str, args: dict[str, Any]) -> str:
+    view = app.transfers.return_(case_id, actor, str(args.get("reason", "")))
+    return f"returned: the case stays at {view.unit}"
+
+
+def _ack(app: App, case_id: str, actor: str, args: dict[str, Any]) -> str:
+    app.assignments.ack(case_id, actor)
+    return f"acknowledged (签收): {actor} is the assignee"
+
+
+def _assign(app: App, case_id: str, actor: str, args: dict[str, Any]) -> str:
+    to = str(args.get("to", ""))
+    app.assignments.assign(case_id, to, actor)
+    return f"assigned to {to}"
+
+
 # Actions a scenario step may call by name: (app, case id, actor, args) → what it did.
 ACTIONS: dict[str, Callable[[App, str, str, dict[str, Any]], str]] = {
     "supervise": _supervise,
     "supervise_reply": _supervise_reply,
+    "sign": _sign,
+    "refuse": _refuse,
+    "transfer": _transfer,
+    "transfer_accept": _transfer_accept,
+    "transfer_return": _transfer_return,
+    "ack": _ack,
+    "assign": _assign,
 }
 
 

@@ -124,3 +124,25 @@ def test_an_unknown_action_is_refused_at_its_step(tmp_path: Path) -> None:
         ":3:" in p and "unknown action 'supervize'" in p and "supervise" in p for p in problems
     )
     assert any(":4:" in p and "an action needs an 'actor'" in p for p in problems)
+
+
+def test_a_returned_transfer_and_a_late_party_in_the_bundled_scenario(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'unused.db'}", source=REPO / "config" / "gengbao.yaml"
+    )
+    scenario = load_scenario(REPO / "workflows" / "scenarios" / "farmland_together.yaml")
+    lines = simulate(settings, REPO / "workflows" / "farmland_violation.yaml", scenario)
+    what = [(line.what, line.text) for line in lines]
+    acted = [t for w, t in what if w in ("action", "refused", "event")]
+    assert acted[3:6] == [
+        "transfer by p-bq-leader: transfer pending with ddk",
+        "transfer_return by p-ddk-office1: returned: the case stays at ddk-bq-xh-1",
+        "confirm → joint_enforcement (联合执法待立案) by p-bq-leader",
+    ]
+    assert acted[6].startswith("file_case by p-ddk-office1: trigger 'file_case' must wait")
+    assert acted[-1] == "file_case → filed (已立案待决定) by p-ddk-office1"
+    # Only the agriculture committee signed late: one reminder, one deadline, one rung.
+    party = [w for w, _ in what if w.startswith("party.")]
+    assert party == ["party.reminder", "party.deadline", "party.escalation"]
+    assert ("notify", "escalation 'countersign_overdue' → district.office") in what
+    assert ("notify", "reminder 'countersign_reminder' → district.dept_agri") in what
