@@ -12,12 +12,7 @@ from engine.errors import InvalidGeometry
 from engine.geo.area import area_m2
 from engine.geo.locate import UnitLocator, UnitShape
 from engine.geo.shapes import as_geojson, parse_geometry
-
-
-def square(x: float, y: float, size: float) -> dict[str, Any]:
-    ring = [[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]
-    return {"type": "Polygon", "coordinates": [ring]}
-
+from tests.support.geometry import square
 
 # -- checking ---------------------------------------------------------------------
 

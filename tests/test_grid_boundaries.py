@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import shapely
@@ -15,12 +14,8 @@ from engine.app import App
 from engine.errors import GridError
 from engine.grid.parse import parse_grid
 from tests.support.databases import Database
+from tests.support.geometry import square
 from tests.support.paths import GENGBAO, ROOT
-
-
-def square(x: float, y: float, size: float) -> dict[str, Any]:
-    ring = [[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]
-    return {"type": "Polygon", "coordinates": [ring]}
 
 
 def grid_text(town_boundary: str = "", extra_top: str = "") -> str:

@@ -11,6 +11,7 @@ import pytest
 from engine.definitions.model import FieldSpec
 from engine.definitions.values import check_value, normalize
 from tests.support.databases import Database
+from tests.support.geometry import square
 from tests.test_cases_cli import run
 
 WORKFLOW = """\
@@ -59,11 +60,6 @@ people:
     name: 镇专班
     roles: [{unit: t, role: office}]
 """
-
-
-def square(x: float, y: float, size: float) -> dict[str, Any]:
-    ring = [[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]
-    return {"type": "Polygon", "coordinates": [ring]}
 
 
 def feature(spot: str, geometry: Any, **props: Any) -> dict[str, Any]:
