@@ -35,8 +35,12 @@ run: $(STAMP)
 	@echo "In another shell: source var/demo-tokens.env and follow the README's curl session."
 	$(BIN)/gengbao serve
 
+# Four pytest workers on two cores: most tests wait on subprocesses and
+# servers, so four keep both cores busy (TEST_WORKERS=0 runs in one process).
+TEST_WORKERS ?= 4
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The random search: property tests at random, ten times the examples, with
 # failures kept in .hypothesis/ (make test is derandomized and keeps nothing).

@@ -18,14 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.api.auth import PrincipalDep
 from engine.api.deps import ServicesDep
 from engine.api.routes.cases import CaseId, IdempotencyKey, _errors
-from engine.api.schemas import Case
+from engine.api.schemas import MAX_TEXT, Case
 from engine.errors import EventRejected
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["supervision"])
 
-_TEXT = Field(min_length=1, max_length=20_000, description="at most 2000 characters once trimmed")
+_TEXT = Field(min_length=1, max_length=MAX_TEXT, description=f"at most {MAX_TEXT} characters")
 
 
 class SupervisionIssue(BaseModel):
