@@ -29,6 +29,7 @@ from engine.patrols import PatrolLinks, Patrols
 from engine.settings import Settings
 from engine.store.db import ensure_schema, make_engine, upgrade
 from engine.timers import TimerRecompute, TimerSchedule, TimerService
+from engine.versions import VersionMoves
 from notifications.channels import build_channels
 from notifications.dispatch import Dispatcher
 from notifications.outbox import TransitionNotifications
@@ -95,6 +96,7 @@ class App:
         self.cases.gates.append(self.transfers)
         self.supervision = Supervisions(self.cases, self.duty_timers, self.timers.handlers)
         self.recompute = TimerRecompute(self.engine, self.cases, self.schedule, self.clock)
+        self.version_moves = VersionMoves(self.engine, self.cases, self.schedule, self.clock)
         self.patrols = Patrols(
             self.engine,
             self.clock,

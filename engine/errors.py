@@ -37,7 +37,8 @@ can render the message and still act on the fields.
     │   ├── TransferNotAllowed      the case's state declares no transfer (移送)
     │   ├── TransferPending         a transfer waits for its receiver: nothing else may happen
     │   ├── TransferNotPending      no such transfer waiting (answered already, or none)
-    │   └── SupervisionRefused      a supervision notice or reply the case cannot take
+    │   ├── SupervisionRefused      a supervision notice or reply the case cannot take
+    │   └── MigrationRefused        cases that cannot move to another workflow version
     ├── TimerError                  a timer could not fire, or cannot be re-armed
     │   ├── UnknownTimerKind        a timer row of a kind no code handles
     │   └── TimerNotFailed          ``timers retry`` on a timer that has not failed
@@ -92,6 +93,7 @@ __all__ = [
     "InvalidDateRange",
     "InvalidPeriod",
     "LockTimedOut",
+    "MigrationRefused",
     "NoCountersign",
     "NotFound",
     "NotPermitted",
@@ -491,6 +493,24 @@ class SupervisionRefused(EventRejected):
 
     def __init__(self, case_id: str, reason: str) -> None:
         super().__init__(f"case {case_id!r}: {reason}", case=case_id, reason=reason)
+
+
+class MigrationRefused(EventRejected):
+    """``workflow migrate`` moves every listed case or none: ``problems`` lists each
+    case that cannot move (``{"case", "state", "reason"}``; ``case`` None for a
+    problem of the request itself, such as a ``--map`` naming no state)."""
+
+    code = "migration_refused"
+
+    def __init__(self, problems: Sequence[Mapping[str, Any]]) -> None:
+        self.problems = [dict(p) for p in problems]
+        first = self.problems[0] if self.problems else {}
+        where = f"case {first['case']}: " if first.get("case") else ""
+        super().__init__(
+            f"nothing migrated: {len(self.problems)} problem(s); "
+            f"first: {where}{first.get('reason', '')}",
+            problems=self.problems,
+        )
 
 
 class RequestInProgress(GengbaoError):

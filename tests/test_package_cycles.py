@@ -37,6 +37,7 @@ PACKAGES = (
     "engine.settings",
     "engine.store",
     "engine.timers",
+    "engine.versions",
     "engine.yamlkit",
     "notifications.channels",
     "notifications",

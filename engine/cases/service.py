@@ -69,7 +69,15 @@ from engine.grid.held import HeldRoles
 from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible, visible_case
 from engine.store import connection, for_update, insert_or_ignore, lock_wait_limit, transaction
 from engine.store.db import read_only
-from engine.store.tables import cases, history, idempotency, timers, units, workflow_versions
+from engine.store.tables import (
+    cases,
+    history,
+    idempotency,
+    state_entries,
+    timers,
+    units,
+    workflow_versions,
+)
 
 if TYPE_CHECKING:
     from engine.cases.batch import BatchResult, NewCase, Problem
@@ -87,6 +95,7 @@ __all__ = [
 
 SYSTEM_ACTOR = "system"
 CREATE_TRIGGER = "create"
+MIGRATED_TRIGGER = "migrated"  # a case moved onto another version of its workflow
 DEFAULT_CLAIM_WAIT_MS = 5_000  # how long a same-key twin waits for the first request
 
 
@@ -225,18 +234,77 @@ class CaseService:
         state's waiting timers (pending, or failed and waiting for a retry) are re-pointed
         to it, so they stay current."""
         wf = self.catalog.compiled(conn, row.definition_id).workflow
+        return self._append(conn, row, wf, row.definition_id, row.state, trigger, payload, actor)
+
+    def rebase(
+        self,
+        conn: Connection,
+        row: Any,
+        definition_id: int,
+        to_state: str,
+        payload: Mapping[str, Any],
+        *,
+        deadline_at: Any,
+    ) -> int:
+        """Move the case *row* locked by :meth:`lock` onto another version of its
+        workflow (*definition_id*), in *to_state* (the same state, or the one it was
+        mapped to), with a ``migrated`` history entry by the system; the time already
+        spent in the state is kept (``state_entered_at`` and the state's first entry
+        stay).  Like :meth:`note` it re-points the waiting timers; the caller cancels
+        and writes the state's own timers and passes the new *deadline_at*."""
+        wf = self.catalog.compiled(conn, definition_id).workflow
+        if to_state != row.state:  # a renamed state keeps the first entry of the old one
+            first = conn.execute(
+                select(state_entries.c.first_entered_at).where(
+                    state_entries.c.case_id == row.id, state_entries.c.state == row.state
+                )
+            ).scalar_one_or_none()
+            insert_state_entry(conn).execute(
+                conn,
+                {
+                    "case_id": row.id,
+                    "state": to_state,
+                    "first_entered_at": first or row.state_entered_at,
+                },
+            )
+        return self._append(
+            conn,
+            row,
+            wf,
+            definition_id,
+            to_state,
+            MIGRATED_TRIGGER,
+            payload,
+            SYSTEM_ACTOR,
+            {"definition_id": definition_id, "state": to_state, "deadline_at": deadline_at},
+        )
+
+    def _append(
+        self,
+        conn: Connection,
+        row: Any,
+        wf: Workflow,
+        definition_id: int,
+        to_state: str,
+        trigger: str,
+        payload: Mapping[str, Any],
+        actor: str,
+        values: Mapping[str, Any] | None = None,
+    ) -> int:
+        """A history entry that enters no new state (see :meth:`note`), with the case
+        row's own *values* changed in the same update."""
         revision: int = row.revision + 1
         now = self.clock.now()
         change = Change(
             case_id=row.id,
             workflow=wf,
-            definition_id=row.definition_id,
+            definition_id=definition_id,
             unit=row.unit_code,
             actor=actor,
             trigger=trigger,
             transition=None,
             from_state=row.state,
-            to_state=row.state,
+            to_state=to_state,
             data=row.data,
             payload=dict(payload),
             at=now,
@@ -246,7 +314,7 @@ class CaseService:
         done = conn.execute(
             update(cases)
             .where(cases.c.id == row.id, cases.c.revision == row.revision)
-            .values(revision=revision, updated_at=now, head_hash=entry.hash)
+            .values(revision=revision, updated_at=now, head_hash=entry.hash, **(values or {}))
         )
         if done.rowcount != 1:
             raise VersionConflict(row.id, row.revision, revision)

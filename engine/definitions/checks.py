@@ -51,6 +51,7 @@ RESERVED_TRIGGERS: dict[str, str] = {
     "assign": "assignment",
     "supervise": "supervision notice (督办)",
     "supervise_reply": "reply to a supervision",
+    "migrated": "moving a case onto another workflow version",
 }
 """The template the timer sweep names for every reminder (engine/timers/sweep.py)."""
 

@@ -25,10 +25,14 @@ def _locks_rows(bind: Bind) -> bool:
     return bind.dialect.name == "postgresql"
 
 
-def for_update(stmt: S, bind: Bind, *, of: Any = None) -> S:
+def for_update(stmt: S, bind: Bind, *, of: Any = None, key_share: bool = False) -> S:
     """*stmt* locking the rows it reads (``FOR UPDATE [OF …]``) on PostgreSQL; on
-    SQLite unchanged (the writer already holds the database)."""
-    return stmt.with_for_update(of=of) if _locks_rows(bind) else stmt
+    SQLite unchanged (the writer already holds the database).  *key_share*: ``FOR NO
+    KEY UPDATE``, the lock an UPDATE that changes no key takes, which lets other
+    transactions insert rows that reference the locked ones meanwhile."""
+    if not _locks_rows(bind):
+        return stmt
+    return stmt.with_for_update(of=of, key_share=key_share)
 
 
 def skip_locked(stmt: S, bind: Bind) -> S:
