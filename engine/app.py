@@ -10,6 +10,7 @@ from pathlib import Path
 
 from engine.assessment.service import Assessment
 from engine.calendars import WorkingCalendar
+from engine.cases.board import Board
 from engine.cases.catalog import Catalog, Registered
 from engine.cases.service import CaseService
 from engine.clock import Clock, SystemClock
@@ -85,6 +86,13 @@ class App:
             self.engine, self.cases, self.duty_timers, self.timers.handlers
         )
         self.schedule.duties.append(self.assignments.timer_rows)
+        self.board = Board(
+            self.engine,
+            self.catalog,
+            self.clock,
+            settings.timezone,
+            due_soon_seconds=settings.board.due_soon_seconds,
+        )
         self.tasks = Tasks(
             self.engine, self.catalog, self.clock, self.cases.held, settings.timezone
         )

@@ -246,6 +246,8 @@ CONTRACT_ROUTES = [
     ("POST", "/cases/{case_id}/assign"),
     ("GET", "/tasks"),
     ("POST", "/notifications/{notification_id}/ack"),
+    ("GET", "/board"),
+    ("GET", "/board/cases"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),

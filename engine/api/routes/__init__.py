@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine.api.routes import (
     assign,
+    board,
     cases,
     countersign,
     grid,
@@ -28,4 +29,5 @@ ROUTERS = (
     ops.router,
     transfers.router,
     supervision.router,
+    board.router,
 )
