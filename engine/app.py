@@ -27,6 +27,7 @@ from engine.grid.views import GridViews
 from engine.ops import Operations
 from engine.paths import calendars_folder, template_store
 from engine.patrols import PatrolLinks, Patrols
+from engine.patrols.photos import PatrolPhotos
 from engine.settings import Settings
 from engine.store.db import ensure_schema, make_engine, upgrade
 from engine.timers import TimerRecompute, TimerSchedule, TimerService
@@ -112,6 +113,13 @@ class App:
             self.templates.problem,
         )
         self.timers.handlers["patrol"] = self.patrols.obligations.fire
+        self.photos = PatrolPhotos(
+            self.engine,
+            self.clock,
+            self.cases,
+            Path(settings.data_dir) / "photos",
+            settings.photos.max_bytes,
+        )
         self.tokens = TokenStore(self.engine, self.clock)
         self.grid = GridViews(self.engine)
         self.ops = Operations(self.engine)

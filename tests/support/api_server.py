@@ -81,6 +81,7 @@ class ApiServer:
             "api": {"max_body_bytes": max_body_bytes},
             "serve": {"sweep_seconds": loop_seconds, "dispatch_seconds": loop_seconds},
             "notifications": {"channels": {"console": {}}},
+            "data_dir": str(workdir / "var"),
         }
         self.settings.write_text(yaml.safe_dump(settings), encoding="utf-8")
         self.stdout = workdir / "serve.out"
@@ -246,6 +247,9 @@ CONTRACT_ROUTES = [
     ("POST", "/cases/{case_id}/assign"),
     ("GET", "/tasks"),
     ("POST", "/notifications/{notification_id}/ack"),
+    ("POST", "/patrols/{patrol_id}/photos"),
+    ("GET", "/patrols/{patrol_id}/photos"),
+    ("GET", "/photos/{sha256}"),
     ("GET", "/board"),
     ("GET", "/board/cases"),
     ("GET", "/healthz"),

@@ -11,6 +11,7 @@ from engine.api.routes import (
     notifications,
     ops,
     patrols,
+    photos,
     supervision,
     transfers,
     workflows,
@@ -30,4 +31,5 @@ ROUTERS = (
     transfers.router,
     supervision.router,
     board.router,
+    photos.router,
 )
