@@ -25,7 +25,7 @@ from engine.duties.transfers import Transfers
 from engine.grid.tokens import TokenStore
 from engine.grid.views import GridViews
 from engine.ops import Operations
-from engine.paths import calendars_folder, template_store
+from engine.paths import assessment_file, calendars_folder, template_store
 from engine.patrols import PatrolLinks, Patrols
 from engine.patrols.photos import PatrolPhotos
 from engine.settings import Settings
@@ -123,7 +123,9 @@ class App:
         self.tokens = TokenStore(self.engine, self.clock)
         self.grid = GridViews(self.engine)
         self.ops = Operations(self.engine)
-        self.assessment = Assessment(self.engine, settings.timezone)
+        self.assessment = Assessment(
+            self.engine, settings.timezone, assessment_file(settings.source)
+        )
         options = settings.notifications
         self.dispatcher = Dispatcher(
             self.engine,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.api.routes import (
+    assessment,
     assign,
     board,
     cases,
@@ -32,4 +33,5 @@ ROUTERS = (
     supervision.router,
     board.router,
     photos.router,
+    assessment.router,
 )
