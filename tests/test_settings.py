@@ -292,7 +292,8 @@ def test_board_photos_and_data_dir_settings_are_read_and_checked(tmp_path: Path)
     assert settings.data_dir == Path("/srv/gengbao")
     assert settings.board.due_soon_seconds == 7200
     assert settings.photos.max_bytes == 2048
-    bad = _write(tmp_path / "bad.yaml", "board: {due_soon: 2 working days}\nphotos: {max_bytes: 0}\n")
+    text = "board: {due_soon: 2 working days}\nphotos: {max_bytes: 0}\n"
+    bad = _write(tmp_path / "bad.yaml", text)
     with pytest.raises(ConfigError) as info:
         load_settings(bad, env={})
     assert "board.due_soon: an exact span" in str(info.value)
