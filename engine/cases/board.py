@@ -20,7 +20,9 @@ unit_code`` statement over the cases in scope (the reminder window of each
 tree in Python — one addition per (unit with cases, ancestor), never one per case.
 :meth:`Board.cases` lists the cases behind one cell (a unit and a bucket), paged in
 SQL by (deadline, id).  Another unit's cases are never counted: scope, filters
-and buckets are all in the statements' ``WHERE``.
+and buckets are all in the statements' ``WHERE``.  A case counts where it *is*
+(its ``unit_code``): one sent to the viewer's unit and not yet accepted (移送) is on
+the viewer's tasks, not on its board, until the transfer is accepted.
 """
 
 from __future__ import annotations
