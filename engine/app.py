@@ -10,6 +10,7 @@ from pathlib import Path
 
 from engine.assessment.service import Assessment
 from engine.calendars import WorkingCalendar
+from engine.cases.board import Board
 from engine.cases.catalog import Catalog, Registered
 from engine.cases.service import CaseService
 from engine.clock import Clock, SystemClock
@@ -24,8 +25,9 @@ from engine.duties.transfers import Transfers
 from engine.grid.tokens import TokenStore
 from engine.grid.views import GridViews
 from engine.ops import Operations
-from engine.paths import calendars_folder, template_store
+from engine.paths import assessment_file, calendars_folder, template_store
 from engine.patrols import PatrolLinks, Patrols
+from engine.patrols.photos import PatrolPhotos
 from engine.settings import Settings
 from engine.store.db import ensure_schema, make_engine, upgrade
 from engine.timers import TimerRecompute, TimerSchedule, TimerService
@@ -86,6 +88,13 @@ class App:
             self.engine, self.cases, self.duty_timers, self.timers.handlers
         )
         self.schedule.duties.append(self.assignments.timer_rows)
+        self.board = Board(
+            self.engine,
+            self.catalog,
+            self.clock,
+            settings.timezone,
+            due_soon_seconds=settings.board.due_soon_seconds,
+        )
         self.tasks = Tasks(
             self.engine, self.catalog, self.clock, self.cases.held, settings.timezone
         )
@@ -106,10 +115,19 @@ class App:
             self.templates.problem,
         )
         self.timers.handlers["patrol"] = self.patrols.obligations.fire
+        self.photos = PatrolPhotos(
+            self.engine,
+            self.clock,
+            self.cases,
+            Path(settings.data_dir) / "photos",
+            settings.photos.max_bytes,
+        )
         self.tokens = TokenStore(self.engine, self.clock)
         self.grid = GridViews(self.engine)
         self.ops = Operations(self.engine)
-        self.assessment = Assessment(self.engine, settings.timezone)
+        self.assessment = Assessment(
+            self.engine, settings.timezone, assessment_file(settings.source)
+        )
         options = settings.notifications
         self.dispatcher = Dispatcher(
             self.engine,

@@ -20,7 +20,8 @@ can render the message and still act on the fields.
     │   ├── UnknownPatrol
     │   ├── UnknownTimer
     │   ├── UnknownNotification     no such notification (notifications ack)
-    │   └── UnknownSupervision      no such supervision notice on the case
+    │   ├── UnknownSupervision      no such supervision notice on the case
+    │   └── UnknownPhoto            no such patrol photo the viewer may see
     ├── EventRejected               an event was refused; nothing was written
     │   ├── UnknownTrigger          no such trigger in the workflow
     │   ├── TriggerNotAllowed       trigger exists, but not from the current state
@@ -54,6 +55,9 @@ can render the message and still act on the fields.
     ├── InvalidPeriod               a patrol period that is not week, month or N days
     ├── InvalidDateRange            a date range that ends before it starts
     ├── InvalidGeometry             a GeoJSON geometry that is malformed or not lng/lat
+    ├── InvalidPhoto                an uploaded patrol photo refused; nothing was stored
+    │   ├── PhotoTooLarge           more bytes than ``photos.max_bytes``
+    │   └── UnsupportedPhotoType    not JPEG, PNG, WebP or HEIC by its first bytes
     └── StorageError                the database refused or failed a statement (a bug, a schema
         │                           mismatch, a bad URL): not worth retrying
         ├── StorageUnavailable      the database cannot be reached, is busy, or a lock wait
@@ -92,6 +96,7 @@ __all__ = [
     "InvalidData",
     "InvalidDateRange",
     "InvalidPeriod",
+    "InvalidPhoto",
     "LockTimedOut",
     "MigrationRefused",
     "NoCountersign",
@@ -99,6 +104,7 @@ __all__ = [
     "NotPermitted",
     "PartyNotPending",
     "PatrolRulesError",
+    "PhotoTooLarge",
     "RequestInProgress",
     "StorageConflict",
     "StorageError",
@@ -118,12 +124,14 @@ __all__ = [
     "UnknownNotification",
     "UnknownPatrol",
     "UnknownPerson",
+    "UnknownPhoto",
     "UnknownSupervision",
     "UnknownTimer",
     "UnknownTimerKind",
     "UnknownTrigger",
     "UnknownUnit",
     "UnknownWorkflow",
+    "UnsupportedPhotoType",
     "VersionConflict",
 ]
 
@@ -638,6 +646,44 @@ class InvalidGeometry(GengbaoError):
         super().__init__(f"{where}: {problem}", where=where, problem=problem)
         self.where = where
         self.problem = problem
+
+
+# -- patrol photos (engine/patrols/photos.py) ---------------------------------------
+class UnknownPhoto(NotFound):
+    code = "unknown_photo"
+
+    def __init__(self, sha256: str) -> None:
+        super().__init__(f"unknown photo {sha256!r}", sha256=sha256)
+
+
+class InvalidPhoto(GengbaoError):
+    """An uploaded patrol photo that was refused; nothing was stored."""
+
+    code = "invalid_photo"
+
+    def __init__(self, reason: str, **details: Any) -> None:
+        super().__init__(f"photo refused: {reason}; nothing was stored", **details)
+
+
+class PhotoTooLarge(InvalidPhoto):
+    code = "photo_too_large"
+
+    def __init__(self, size: int, max_bytes: int) -> None:
+        super().__init__(
+            f"{size} bytes is more than the {max_bytes} bytes allowed (photos.max_bytes)",
+            bytes=size,
+            max_bytes=max_bytes,
+        )
+
+
+class UnsupportedPhotoType(InvalidPhoto):
+    code = "unsupported_photo_type"
+
+    def __init__(self, accepted: Sequence[str]) -> None:
+        super().__init__(
+            f"its content is not a photo of a type accepted ({', '.join(accepted)})",
+            accepted=list(accepted),
+        )
 
 
 class StorageError(GengbaoError):

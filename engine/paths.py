@@ -2,7 +2,7 @@
 
 Admin-edited content sits beside the settings file (default ``config/``):
 ``templates/`` overrides the bundled notification templates, ``calendars/``
-adds or overrides working days.
+adds or overrides working days, ``assessment.yaml`` holds the assessment's weights.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from notifications.templates import TemplateStore
 
-__all__ = ["calendars_folder", "template_store"]
+__all__ = ["assessment_file", "calendars_folder", "template_store"]
 
 
 def _base(config: str | os.PathLike[str] | None) -> Path:
@@ -28,3 +28,9 @@ def calendars_folder(config: str | os.PathLike[str] | None = None) -> Path | Non
     """``calendars/`` beside the settings file, if there is one."""
     folder = _base(config) / "calendars"
     return folder if folder.is_dir() else None
+
+
+def assessment_file(config: str | os.PathLike[str] | None = None) -> Path | None:
+    """``assessment.yaml`` beside the settings file, if there is one."""
+    candidate = _base(config) / "assessment.yaml"
+    return candidate if candidate.is_file() else None

@@ -122,8 +122,8 @@ def test_unknown_key_lists_the_allowed_ones(tmp_path: Path) -> None:
     file = _write(tmp_path / "bad.yaml", "colour: red\n")
     with pytest.raises(
         ConfigError,
-        match="allowed: api, database, database_url, grid_file, notifications, reminders, serve, "
-        "timers, timezone, workflows_dir",
+        match="allowed: api, board, data_dir, database, database_url, grid_file, notifications, "
+        "photos, reminders, serve, timers, timezone, workflows_dir",
     ):
         load_settings(file, env={})
 
@@ -281,3 +281,20 @@ def test_the_cli_prints_the_settings_errors_without_a_traceback(tmp_path: Path) 
         f"{file}:3:32: error: timers.retry.max_attempts: expected a whole number ≥ 1, "
         "got text ('lots')\n"
     )
+
+
+def test_board_photos_and_data_dir_settings_are_read_and_checked(tmp_path: Path) -> None:
+    file = _write(
+        tmp_path / "ok.yaml",
+        "data_dir: /srv/gengbao\nboard: {due_soon: 2h}\nphotos: {max_bytes: 2048}\n",
+    )
+    settings = load_settings(file, env={})
+    assert settings.data_dir == Path("/srv/gengbao")
+    assert settings.board.due_soon_seconds == 7200
+    assert settings.photos.max_bytes == 2048
+    text = "board: {due_soon: 2 working days}\nphotos: {max_bytes: 0}\n"
+    bad = _write(tmp_path / "bad.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(bad, env={})
+    assert "board.due_soon: an exact span" in str(info.value)
+    assert "photos.max_bytes" in str(info.value)

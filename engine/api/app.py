@@ -24,6 +24,7 @@ from engine.api.metrics import Counters
 from engine.api.middleware import BodyLimit, CleanURL, OneCheckout
 from engine.api.options import ApiOptions
 from engine.api.routes import ROUTERS
+from engine.api.routes.photos import MULTIPART_SLACK, PHOTO_UPLOAD
 from engine.api.strict import known_query_parameters
 
 if TYPE_CHECKING:
@@ -77,5 +78,8 @@ def create_api(
     errors.install(api)
     api.add_middleware(OneCheckout, engine=app.engine, counters=counters)  # innermost
     api.add_middleware(CleanURL)
-    api.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
+    photo_limit = app.settings.photos.max_bytes + MULTIPART_SLACK
+    api.add_middleware(
+        BodyLimit, max_bytes=options.max_body_bytes, uploads=[(PHOTO_UPLOAD, photo_limit)]
+    )
     return api

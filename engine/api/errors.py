@@ -83,6 +83,10 @@ STATUS: dict[type[e.GengbaoError], int] = {
     e.InvalidPeriod: 500,  # a stored patrol rule: configuration
     e.InvalidDateRange: 422,
     e.InvalidGeometry: 422,
+    e.UnknownPhoto: 404,
+    e.InvalidPhoto: 422,
+    e.PhotoTooLarge: 413,
+    e.UnsupportedPhotoType: 415,
     e.StorageError: 500,  # a bug or a schema mismatch: retrying cannot help
     e.StorageUnavailable: 503,  # try again
     e.LockTimedOut: 503,

@@ -9,12 +9,16 @@ pool once the response is sent; it counts the requests and their checkouts for
 ``BodyLimit`` refuses a declared ``Content-Length`` over the limit at once and
 counts the bytes of a body sent without one (chunked), refusing it as soon as
 it passes the limit; either way the client gets 413 in the usual error shape.
+An upload route (``uploads``: a path pattern and its own limit, e.g. the patrol
+photos' ``photos.max_bytes`` plus the multipart framing) gets its own limit.
 ``CleanURL`` refuses a path or query string holding a NUL character (422): no
 text column holds one, and PostgreSQL would refuse it with a driver error.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -49,23 +53,33 @@ class OneCheckout:
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        uploads: Sequence[tuple[re.Pattern[str], int]] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = list(uploads)
 
-    def _message(self) -> str:
-        return f"request body is larger than {self.max_bytes} bytes"
+    def _limit(self, scope: Scope) -> int:
+        path = str(scope.get("path", ""))
+        for pattern, limit in self.uploads:
+            if scope.get("method") == "POST" and pattern.fullmatch(path):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self._limit(scope)
+        refusal = f"request body is larger than {max_bytes} bytes"
         declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
             if declared.isdigit():
-                response = error_response(
-                    413, "body_too_large", self._message(), {"max_bytes": self.max_bytes}
-                )
+                response = error_response(413, "body_too_large", refusal, {"max_bytes": max_bytes})
             else:
                 response = error_response(400, "bad_request", "invalid Content-Length header")
             await response(scope, receive, send)
@@ -77,9 +91,9 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     # FastAPI re-raises HTTPException from body reading: the 413 handler answers.
-                    raise HTTPException(413, self._message())
+                    raise HTTPException(413, refusal)
             return message
 
         await self.app(scope, limited, send)

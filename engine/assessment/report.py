@@ -45,8 +45,9 @@ from sqlalchemy import Connection, Engine, bindparam, select, text
 
 from engine.assessment.config import MEASURES, AssessmentConfig
 from engine.assessment.sql import Dialect, ancestors
-from engine.errors import InvalidDateRange
+from engine.errors import InvalidDateRange, UnknownUnit
 from engine.grid import registry as grid
+from engine.grid.visibility import ADMIN, Viewer, visible
 from engine.patrols.ledger import day_bounds
 from engine.store import connection
 from engine.store.db import read_only
@@ -134,6 +135,7 @@ class Report:
     unit: str | None
     config: AssessmentConfig
     rows: list[UnitRow]
+    level: str | None = None
 
     def as_dicts(self) -> list[dict[str, Any]]:
         return [r.as_dict() for r in self.rows]
@@ -148,8 +150,12 @@ def assess(
     *,
     unit: str | None = None,
     level: str | None = None,
+    viewer: Viewer | str = ADMIN,
 ) -> Report:
-    """Compute the report; read-only, one connection (a consistent snapshot on PostgreSQL)."""
+    """Compute the report; read-only, one connection (a consistent snapshot on PostgreSQL).
+    *viewer* gets the rows of the units it sees only (each row still counts everything
+    below its unit, all of which the viewer sees too); a *unit* it does not see is
+    UnknownUnit."""
     if date_to < date_from:
         raise InvalidDateRange(date_from, date_to)
     t0, t1 = day_bounds(date_from, date_to, timezone)
@@ -172,7 +178,7 @@ def assess(
             # The planner's cost estimates for these joins pass jit_above_cost while the
             # queries run in well under a second: compiling them would cost more than it saves.
             conn.exec_driver_sql("SET LOCAL jit = off")
-        rows = _units(conn, unit, level)
+        rows = _units(conn, unit, level, viewer)
         by_code = {r.unit: r for r in rows}
         _cases(conn, dialect, config, params, by_code)
         _medians(conn, dialect, config, params, by_code)
@@ -182,7 +188,7 @@ def assess(
         _supervisions(conn, params, by_code)
     for row in rows:
         _score(row, config)
-    return Report(date_from, date_to, unit, config, rows)
+    return Report(date_from, date_to, unit, config, rows, level)
 
 
 # ---------------------------------------------------------------- queries
@@ -210,14 +216,21 @@ def _tuples(result: sa.CursorResult[Any]) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in result]
 
 
-def _units(conn: Connection, unit: str | None, level: str | None) -> list[UnitRow]:
+def _units(
+    conn: Connection, unit: str | None, level: str | None, viewer: Viewer | str = ADMIN
+) -> list[UnitRow]:
     query = (
         select(units.c.code, units.c.name, units.c.level, units.c.depth)
-        .where(units.c.active.is_(True))
+        .where(units.c.active.is_(True), visible(viewer, units.c.path))
         .order_by(units.c.path)
     )
     if unit is not None:
-        query = query.where(grid.in_subtree(units.c.path, grid.subtree_prefix(conn, unit)))
+        seen = conn.execute(
+            select(units.c.path).where(units.c.code == unit, visible(viewer, units.c.path))
+        ).scalar_one_or_none()
+        if seen is None:
+            raise UnknownUnit(unit)
+        query = query.where(grid.in_subtree(units.c.path, str(seen)))
     if level is not None:
         query = query.where(units.c.level == level)
     return [UnitRow(r.code, r.name, r.level, r.depth) for r in conn.execute(query)]

@@ -25,6 +25,7 @@ import traceback
 from collections.abc import Sequence
 
 from engine.cli import (
+    board,
     case,
     db,
     definitions,
@@ -50,6 +51,7 @@ _GROUPS = (
     workflow,
     case,
     tasks,
+    board,
     timers,
     notifications,
     serve,

@@ -10,6 +10,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from engine.cli import photos
 from engine.cli.common import (
     Context,
     Failure,
@@ -157,6 +158,7 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--short", action="store_true", help="only units still short")
     add_json(p)
     p.set_defaults(handler=patrol_status)
+    photos.add_commands(sub)
 
     survey = commands.add_parser("survey", help="survey and satellite findings")
     sub = survey.add_subparsers(dest="survey_command", metavar="COMMAND", required=True)

@@ -1,5 +1,5 @@
-"""``gengbao report assessment|accountability``: the per-unit assessment (考评) and the
-accountability register (约谈/问责台账) over a period."""
+"""``gengbao report assessment|chart|accountability``: the per-unit assessment (考评), its
+charts (SVG) and the accountability register (约谈/问责台账) over a period."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.cli.common import Context, Failure, add_choice, add_json, iso_date, write_output
+from engine.cli.common import (
+    Context,
+    Failure,
+    add_choice,
+    add_json,
+    add_viewer,
+    iso_date,
+    viewer_of,
+    write_output,
+)
 from engine.errors import InvalidDateRange
 
 if TYPE_CHECKING:
@@ -65,9 +74,23 @@ def add_commands(commands: Any) -> None:
         metavar="FILE",
         help="assessment settings (default: assessment.yaml beside the settings file)",
     )
-    p.add_argument("--output", "-o", metavar="FILE", help="default: stdout")
+    p.add_argument("--output", "--out", "-o", metavar="FILE", help="default: stdout")
+    add_viewer(p)
     add_json(p)
     p.set_defaults(handler=report_assessment)
+
+    p = report.add_parser(
+        "chart", help="a chart of the assessment as SVG: scores, patrols (done/required), overdue"
+    )
+    p.add_argument("name", choices=("scores", "patrols", "overdue"), metavar="NAME")
+    p.add_argument("--from", dest="date_from", type=iso_date, required=True, metavar="DATE")
+    p.add_argument("--to", dest="date_to", type=iso_date, required=True, metavar="DATE")
+    p.add_argument("--unit", help="this unit and everything below it")
+    add_choice(p, "--level", choices=_levels, help="only rows of this level")
+    p.add_argument("--weights", metavar="FILE", help="assessment settings (for the scores)")
+    p.add_argument("--output", "--out", "-o", metavar="FILE", help="default: stdout")
+    add_viewer(p)
+    p.set_defaults(handler=report_chart)
 
     p = report.add_parser(
         "accountability",
@@ -92,7 +115,12 @@ def report_assessment(args: argparse.Namespace, ctx: Context) -> int:
     config = assessment_config(args.weights, app.settings.source)
     try:
         report = app.assessment.report(
-            args.date_from, args.date_to, config, unit=args.unit, level=args.level
+            args.date_from,
+            args.date_to,
+            config,
+            unit=args.unit,
+            level=args.level,
+            viewer=viewer_of(args.viewer),
         )
     except InvalidDateRange as exc:  # the CLI's edge names its own flags
         raise Failure(f"--to {exc.last} is before --from {exc.first}", 2) from exc
@@ -100,6 +128,28 @@ def report_assessment(args: argparse.Namespace, ctx: Context) -> int:
     write_output(render(report, fmt), args.output)
     if args.output:
         print(f"{args.output}: {len(report.rows)} unit(s)", file=sys.stderr)
+    return 0
+
+
+def report_chart(args: argparse.Namespace, ctx: Context) -> int:
+    from engine.assessment.charts import render_chart
+
+    app = ctx.app(sync=False)
+    config = assessment_config(args.weights, app.settings.source)
+    try:
+        report = app.assessment.report(
+            args.date_from,
+            args.date_to,
+            config,
+            unit=args.unit,
+            level=args.level,
+            viewer=viewer_of(args.viewer),
+        )
+    except InvalidDateRange as exc:
+        raise Failure(f"--to {exc.last} is before --from {exc.first}", 2) from exc
+    write_output(render_chart(report, args.name), args.output)
+    if args.output:
+        print(f"{args.output}: {args.name}, {len(report.rows)} unit(s)", file=sys.stderr)
     return 0
 
 

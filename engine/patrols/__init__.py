@@ -6,6 +6,7 @@ Patrols       the facade the App builds: rules, ledger, obligations, survey impo
 ├── obligations  periods per unit, the ``patrol`` timer handler, missed-patrol facts
 ├── ledger       record / list / open a case from a finding
 ├── export       the ledger as a district prints it (CSV / XLSX)
+├── photos       patrol photos stored by SHA-256 under the data folder, and their check
 └── survey       survey and satellite findings from CSV
 """
 

@@ -33,13 +33,17 @@ from engine.errors import ConfigError
 from engine.settings.blocks import (
     SQLITE_SYNCHRONOUS,
     ApiOptions,
+    BoardSettings,
     DatabaseSettings,
     NotificationSettings,
+    PhotoSettings,
     ServeOptions,
     TimerSettings,
     read_api,
+    read_board,
     read_database,
     read_notifications,
+    read_photos,
     read_reminders,
     read_serve,
     read_timers,
@@ -51,8 +55,10 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "SQLITE_SYNCHRONOUS",
     "ApiOptions",
+    "BoardSettings",
     "DatabaseSettings",
     "NotificationSettings",
+    "PhotoSettings",
     "ServeOptions",
     "Settings",
     "TimerSettings",
@@ -71,6 +77,7 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     workflows_dir: Path = Path("workflows")
+    data_dir: Path = Path("var")  # files the service keeps: patrol photos in photos/
     timezone: str = "Asia/Shanghai"
     grid_file: Path | None = None
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
@@ -79,6 +86,8 @@ class Settings:
     reminders: Reminders = field(default_factory=Reminders)  # a workflow's own value wins
     timers: TimerSettings = field(default_factory=TimerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)  # storage options
+    board: BoardSettings = field(default_factory=BoardSettings)  # the overdue board
+    photos: PhotoSettings = field(default_factory=PhotoSettings)  # patrol photo uploads
     source: Path | None = None
 
     def __post_init__(self) -> None:
@@ -162,6 +171,7 @@ def _optional_path(reader: NodeReader, node: Node, key: str) -> Path | None:
 _TOP: dict[str, Callable[[NodeReader, Node, str], Any]] = {
     "database_url": lambda reader, node, key: reader.text(node, key, empty=False),
     "workflows_dir": _path,
+    "data_dir": _path,
     "timezone": lambda reader, node, key: reader.timezone(node, key),
     "grid_file": _optional_path,
 }
@@ -172,4 +182,6 @@ _BLOCKS: dict[str, Callable[[NodeReader, Node | None], Any]] = {
     "serve": read_serve,
     "reminders": read_reminders,
     "timers": read_timers,
+    "board": read_board,
+    "photos": read_photos,
 }

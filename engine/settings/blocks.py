@@ -14,6 +14,8 @@
     api:
       max_body_bytes: 1048576                   # request bodies larger than this get 413
       metrics_roles: [district.office]          # who may read /metrics (LEVEL.ROLE anywhere)
+    board: {due_soon: 24h}                      # "due soon" for a state without reminders
+    photos: {max_bytes: 10485760}               # patrol photos: larger uploads are refused
     serve:
       host: 127.0.0.1
       port: 8000
@@ -45,13 +47,17 @@ if TYPE_CHECKING:
 __all__ = [
     "SQLITE_SYNCHRONOUS",
     "ApiOptions",
+    "BoardSettings",
     "DatabaseSettings",
     "NotificationSettings",
+    "PhotoSettings",
     "ServeOptions",
     "TimerSettings",
     "read_api",
+    "read_board",
     "read_database",
     "read_notifications",
+    "read_photos",
     "read_reminders",
     "read_serve",
     "read_timers",
@@ -67,6 +73,22 @@ class DatabaseSettings:
     """The ``database`` block: storage options beside ``database_url``."""
 
     sqlite_synchronous: str = "full"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardSettings:
+    """The ``board`` block: the overdue board (超期预警).  A case is *due soon* when its
+    deadline falls within its state's reminder window (the longest ``remind``), or
+    within ``due_soon`` when the state declares no reminder."""
+
+    due_soon_seconds: int = DAY_SECONDS
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhotoSettings:
+    """The ``photos`` block: patrol photos, stored under ``data_dir/photos``."""
+
+    max_bytes: int = 10 * MIB
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,6 +169,28 @@ def read_reminders(reader: NodeReader, node: Node | None) -> Reminders:
     except ValueError as exc:
         reader.report(hours, "reminders.office_hours", str(exc))
         return Reminders()
+
+
+def read_board(reader: NodeReader, node: Node | None) -> BoardSettings:
+    block = _block(reader, node, "board", ("due_soon",))
+    if block is None:
+        return BoardSettings()
+    node = block.get("due_soon")
+    span = reader.duration(node, "board.due_soon")
+    if node is None or span is None:
+        return BoardSettings()
+    if span.kind != "exact":
+        reader.report(node, "board.due_soon", "an exact span, e.g. 24h (not working days)")
+        return BoardSettings()
+    return BoardSettings(due_soon_seconds=span.seconds)
+
+
+def read_photos(reader: NodeReader, node: Node | None) -> PhotoSettings:
+    block = _block(reader, node, "photos", ("max_bytes",))
+    if block is None:
+        return PhotoSettings()
+    size = reader.integer(block.get("max_bytes"), "photos.max_bytes", min=1)
+    return PhotoSettings(max_bytes=size) if size is not None else PhotoSettings()
 
 
 def read_timers(reader: NodeReader, node: Node | None) -> TimerSettings:

@@ -53,6 +53,7 @@ __all__ = [
     "patrol_cases",
     "patrol_missed",
     "patrol_periods",
+    "patrol_photos",
     "patrol_rules",
     "patrols",
     "people",
@@ -441,6 +442,21 @@ patrol_cases = Table(
     Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
     PrimaryKeyConstraint("patrol_id", "case_id"),
     Index("ix_patrol_cases_case_id", "case_id"),
+)
+
+# Photos of a patrol, content-addressed: the file is ``data_dir/photos/ab/cdef…`` by its
+# SHA-256 (engine/patrols/photos.py), stored once however many patrols show it.
+patrol_photos = Table(
+    "patrol_photos",
+    metadata,
+    Column("patrol_id", Text, ForeignKey("patrols.id"), nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("media_type", Text, nullable=False),  # image/jpeg | image/png | image/webp | image/heic
+    Column("uploaded_by", Text, ForeignKey("people.id"), nullable=False),
+    Column("uploaded_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("patrol_id", "sha256"),
+    Index("ix_patrol_photos_sha256", "sha256"),
 )
 
 # Patrol obligations as loaded by ``gengbao patrol rules load``; ``active``

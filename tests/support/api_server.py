@@ -30,6 +30,7 @@ from tests.support.receivers import free_port
 
 __all__ = [
     "CONTRACT_ROUTES",
+    "PHOTO_MAX_BYTES",
     "SERVICE",
     "SERVICE_UNIT",
     "ApiServer",
@@ -40,6 +41,7 @@ __all__ = [
 
 SERVICE = "svc-patrol"
 SERVICE_UNIT = "ddk-bq-xh"  # 新华村
+PHOTO_MAX_BYTES = 65536  # photos.max_bytes of the test server: an oversized one is small
 
 
 def write_grid(path: Path) -> Path:
@@ -81,6 +83,8 @@ class ApiServer:
             "api": {"max_body_bytes": max_body_bytes},
             "serve": {"sweep_seconds": loop_seconds, "dispatch_seconds": loop_seconds},
             "notifications": {"channels": {"console": {}}},
+            "data_dir": str(workdir / "var"),  # patrol photos
+            "photos": {"max_bytes": PHOTO_MAX_BYTES},
         }
         self.settings.write_text(yaml.safe_dump(settings), encoding="utf-8")
         self.stdout = workdir / "serve.out"
@@ -246,6 +250,15 @@ CONTRACT_ROUTES = [
     ("POST", "/cases/{case_id}/assign"),
     ("GET", "/tasks"),
     ("POST", "/notifications/{notification_id}/ack"),
+    ("POST", "/patrols/{patrol_id}/photos"),
+    ("GET", "/patrols/{patrol_id}/photos"),
+    ("GET", "/photos/{sha256}"),
+    ("GET", "/board"),
+    ("GET", "/board/cases"),
+    ("GET", "/assessment"),
+    ("GET", "/assessment.csv"),
+    ("GET", "/assessment.xlsx"),
+    ("GET", "/assessment/charts/{name}.svg"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from engine.api.routes import (
+    assessment,
     assign,
+    board,
     cases,
     countersign,
     grid,
     notifications,
     ops,
     patrols,
+    photos,
     supervision,
     transfers,
     workflows,
@@ -28,4 +31,7 @@ ROUTERS = (
     ops.router,
     transfers.router,
     supervision.router,
+    board.router,
+    photos.router,
+    assessment.router,
 )
