@@ -218,8 +218,8 @@ def test_every_route_but_health_needs_a_token(anonymous: httpx.Client) -> None:
     # 14, + ack, assign, tasks, notification ack (签收), + signatures, parties (会签),
     # + transfers, their list, accept, return (移送), + supervisions, their list, reply (督办),
     # + board, its cases (超期预警), + photo upload, a patrol's photos, a photo, + assessment
-    # JSON, CSV, XLSX, charts (驾驶舱)
-    assert checked == 36
+    # JSON, CSV, XLSX, charts (驾驶舱), + workflow migrations
+    assert checked == 37
 
 
 def test_a_token_needs_an_actor_of_the_grid(server: ApiServer) -> None:

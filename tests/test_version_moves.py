@@ -18,57 +18,16 @@ import sqlalchemy as sa
 from engine.app import App
 from engine.clock import FixedClock
 from engine.errors import MigrationRefused, UnknownWorkflow
+from engine.grid.visibility import Viewer
 from engine.store.tables import cases, history, state_entries, timers
 from tests.support.databases import Database
 from tests.support.farmland import START, farmland_app
 from tests.support.paths import GENGBAO, ROOT
 from tests.support.processes import gengbao_env
+from tests.support.versions import RENAMED, REQUIRED, SHORTER, V1
 
 UNIT = "ddk-bq-xh-1"
 MEMBER = "p-bq-xh-1-member"
-
-V1 = """
-workflow: hedge_check
-title: 田埂巡查
-initial: checking
-timezone: Asia/Shanghai
-roles: [group.member, village.leader]
-fields:
-  plot: {type: string, required: true, title: 地块}
-  owner: {type: string, title: 承包户}
-states:
-  checking:
-    title: 待核查
-    deadline:
-      within: 48h
-      remind: [24h]
-      escalate:
-        - after: 0m
-          notify: [village.leader]
-  fixing:
-    title: 整改中
-    deadline:
-      within: 72h
-  done:
-    title: 已办结
-    final: true
-transitions:
-  - trigger: check
-    from: checking
-    to: fixing
-    roles: [group.member]
-  - trigger: finish
-    from: fixing
-    to: done
-    roles: [group.member]
-"""
-SHORTER = V1.replace("within: 48h", "within: 24h").replace("remind: [24h]", "remind: [12h]")
-RENAMED = (
-    V1.replace("  checking:\n", "  inspecting:\n")
-    .replace("initial: checking", "initial: inspecting")
-    .replace("from: checking", "from: inspecting")
-)
-REQUIRED = V1.replace("owner: {type: string,", "owner: {type: string, required: true,")
 
 
 @pytest.fixture
@@ -359,3 +318,16 @@ def test_a_migration_killed_half_way_moves_nothing(
         blocker.close()
     assert snapshot(app) == before
     assert {app.cases.get_case(i).version for i in ids} == {1}
+
+
+def test_a_viewer_moves_only_the_cases_of_its_units(app: App, clock: FixedClock) -> None:
+    ours = app.cases.create_case("hedge_check", "ddk-js-bh-1", "p-js-bh-1-member", {"plot": "1"}).id
+    theirs = open_case(app)  # 八桥镇
+    app.catalog.register_text(SHORTER, "hedge_check.yaml")
+    town = Viewer("p-js-office")  # 建胜镇
+    with pytest.raises(MigrationRefused) as refused:
+        app.version_moves.run("hedge_check", 2, case_ids=[ours, theirs], viewer=town)
+    assert refused.value.problems == [{"case": theirs, "state": None, "reason": "no such case"}]
+    plan = app.version_moves.run("hedge_check", 2, viewer=town)
+    assert [m.case for m in plan.moves] == [ours]
+    assert app.cases.get_case(theirs).version == 1

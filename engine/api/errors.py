@@ -69,6 +69,7 @@ STATUS: dict[type[e.GengbaoError], int] = {
     e.TransferNotAllowed: 409,
     e.TransferPending: 409,
     e.TransferNotPending: 409,
+    e.MigrationRefused: 409,  # some listed case cannot move: none moved
     e.SupervisionRefused: 409,  # the case is closed, answered or takes no supervision
     e.UnknownSupervision: 404,
     e.ImportFileError: 422,

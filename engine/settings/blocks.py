@@ -14,6 +14,7 @@
     api:
       max_body_bytes: 1048576                   # request bodies larger than this get 413
       metrics_roles: [district.office]          # who may read /metrics (LEVEL.ROLE anywhere)
+      admin_roles: [district.office]            # who may move cases between workflow versions
     board: {due_soon: 24h}                      # "due soon" for a state without reminders
     photos: {max_bytes: 10485760}               # patrol photos: larger uploads are refused
     serve:
@@ -116,6 +117,9 @@ class ApiOptions:
     max_body_bytes: int = MIB
     # /metrics tells the case counts of the whole installation: operators only.
     metrics_roles: tuple[str, ...] = ("district.office",)
+    # Who administers workflows over HTTP (moving cases between versions), for the
+    # cases of the units where they hold the role and below.
+    admin_roles: tuple[str, ...] = ("district.office",)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiOptions:
@@ -223,17 +227,18 @@ def read_notifications(reader: NodeReader, node: Node | None) -> NotificationSet
 
 
 def read_api(reader: NodeReader, node: Node | None) -> ApiOptions:
-    block = _block(reader, node, "api", ("max_body_bytes", "metrics_roles"))
+    block = _block(reader, node, "api", ("max_body_bytes", "metrics_roles", "admin_roles"))
     if block is None:
         return ApiOptions()
     values: dict[str, Any] = {}
     size = reader.integer(block.get("max_body_bytes"), "api.max_body_bytes", min=1)
     if size is not None:
         values["max_body_bytes"] = size
-    roles_node = block.get("metrics_roles")
-    if roles_node is not None:
-        roles = reader.list_of(roles_node, "api.metrics_roles", lambda n, p: _role(reader, n, p))
-        values["metrics_roles"] = tuple(roles)
+    for key in ("metrics_roles", "admin_roles"):
+        roles_node = block.get(key)
+        if roles_node is not None:
+            roles = reader.list_of(roles_node, f"api.{key}", lambda n, p: _role(reader, n, p))
+            values[key] = tuple(roles)
     return ApiOptions(**values)
 
 

@@ -43,9 +43,10 @@ from engine.clock import Clock
 from engine.definitions import Workflow
 from engine.definitions.values import validate_data
 from engine.errors import MigrationRefused, UnknownWorkflow
+from engine.grid.visibility import ADMIN, Viewer, visible
 from engine.store import for_update, transaction
 from engine.store.prepared import Prepared
-from engine.store.tables import cases, timers, workflow_versions
+from engine.store.tables import cases, timers, units, workflow_versions
 from engine.timers import wake
 from engine.timers.schedule import TIMER_COLUMNS, TimerSchedule
 from engine.versions.deadlines import state_deadline
@@ -154,11 +155,13 @@ class VersionMoves:
         case_ids: Collection[str] | None = None,
         dry_run: bool = False,
         replay_days: int | None = None,
+        viewer: Viewer = ADMIN,
     ) -> MigrationPlan:
         """Plan and (unless *dry_run*) move, all in one transaction; raises
         MigrationRefused, writing nothing, when any case (or the request) has a problem.
         *replay_days* (a dry run only) adds the replay of the cases closed in those days
-        against the target's deadlines (:mod:`engine.versions.replay`)."""
+        against the target's deadlines (:mod:`engine.versions.replay`).  A *viewer* moves
+        (and replays) only the cases of its units; another's read as missing."""
         mapping = dict(state_map or {})
         with transaction(self.engine, "migrate cases in") as conn:
             target = self._definition(conn, workflow, to_version)
@@ -170,7 +173,7 @@ class VersionMoves:
                 {"case": None, "state": old, "reason": reason}
                 for old, reason in _map_problems(wf, mapping, to_version)
             ]
-            rows, missing = self._rows(conn, workflow, target, source, case_ids)
+            rows, missing = self._rows(conn, workflow, target, source, case_ids, viewer)
             problems += missing
             moves = [self._plan(conn, row, target, to_version, wf, mapping) for row in rows]
             problems += [
@@ -184,6 +187,7 @@ class VersionMoves:
                     conn,
                     self.catalog,
                     self.schedule,
+                    viewer=viewer,
                     workflow=workflow,
                     target=wf,
                     state_map=mapping,
@@ -231,9 +235,14 @@ class VersionMoves:
         target: int,
         source: int | None,
         case_ids: Collection[str] | None,
+        viewer: Viewer,
     ) -> tuple[list[Any], list[dict[str, Any]]]:
         c = cases.c
         query = select(cases).where(c.workflow == workflow, c.closed_at.is_(None))
+        if not viewer.everything:
+            query = query.where(
+                c.unit_code.in_(select(units.c.code).where(visible(viewer, units.c.path)))
+            )
         if source is not None:
             query = query.where(c.definition_id == source)
         if case_ids is not None:
@@ -247,19 +256,21 @@ class VersionMoves:
                     {
                         "case": case_id,
                         "state": None,
-                        "reason": self._why_not_listed(conn, case_id, workflow, source),
+                        "reason": self._why_not_listed(conn, case_id, workflow, source, viewer),
                     }
                 )
         return [r for r in rows if r.definition_id != target], problems
 
     def _why_not_listed(
-        self, conn: Connection, case_id: str, workflow: str, source: int | None
+        self, conn: Connection, case_id: str, workflow: str, source: int | None, viewer: Viewer
     ) -> str:
-        row = conn.execute(
-            select(cases.c.workflow, cases.c.closed_at, cases.c.definition_id).where(
-                cases.c.id == case_id
+        c = cases.c
+        query = select(c.workflow, c.closed_at, c.definition_id).where(c.id == case_id)
+        if not viewer.everything:
+            query = query.join(units, units.c.code == c.unit_code).where(
+                visible(viewer, units.c.path)
             )
-        ).one_or_none()
+        row = conn.execute(query).one_or_none()
         if row is None:
             return "no such case"
         if row.workflow != workflow:

@@ -22,7 +22,8 @@ from sqlalchemy import Connection, select
 
 from engine.cases.catalog import Catalog
 from engine.definitions import Workflow
-from engine.store.tables import cases, history
+from engine.grid.visibility import ADMIN, Viewer, visible
+from engine.store.tables import cases, history, units
 from engine.timers.schedule import TimerSchedule
 from engine.versions.deadlines import deadline_from
 
@@ -82,6 +83,7 @@ def replay_closed(
     catalog: Catalog,
     schedule: TimerSchedule,
     *,
+    viewer: Viewer = ADMIN,
     workflow: str,
     target: Workflow,
     state_map: Mapping[str, str],
@@ -90,11 +92,14 @@ def replay_closed(
 ) -> Replay:
     since = now - dt.timedelta(days=days)
     c, h = cases.c, history.c
-    closed = conn.execute(
-        select(c.id, c.unit_code, c.data)
-        .where(c.workflow == workflow, c.closed_at.is_not(None), c.closed_at >= since)
-        .order_by(c.id)
-    ).all()
+    query = select(c.id, c.unit_code, c.data).where(
+        c.workflow == workflow, c.closed_at.is_not(None), c.closed_at >= since
+    )
+    if not viewer.everything:  # only the viewer's units
+        query = query.where(
+            c.unit_code.in_(select(units.c.code).where(visible(viewer, units.c.path)))
+        )
+    closed = conn.execute(query.order_by(c.id)).all()
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     was_cases = would_cases = 0
     for case in closed:

@@ -241,6 +241,7 @@ CONTRACT_ROUTES = [
     ("POST", "/cases/{case_id}/supervisions/{supervision_id}/reply"),
     ("GET", "/workflows"),
     ("GET", "/workflows/{name}"),
+    ("POST", "/workflows/{name}/migrations"),
     ("GET", "/grid/units/{code}"),
     ("POST", "/patrols"),
     ("GET", "/patrols"),
