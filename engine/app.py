@@ -25,6 +25,7 @@ from engine.grid.tokens import TokenStore
 from engine.grid.views import GridViews
 from engine.ops import Operations
 from engine.paths import calendars_folder, template_store
+from engine.people import Credentials, UiSessions
 from engine.patrols import PatrolLinks, Patrols
 from engine.settings import Settings
 from engine.store.db import ensure_schema, make_engine, upgrade
@@ -105,6 +106,9 @@ class App:
         )
         self.timers.handlers["patrol"] = self.patrols.obligations.fire
         self.tokens = TokenStore(self.engine, self.clock)
+        # sign-in for the pages: passwords and browser sessions (engine/people)
+        self.credentials = Credentials(self.engine, self.clock)
+        self.ui_sessions = UiSessions(self.engine, self.clock)
         self.grid = GridViews(self.engine)
         self.ops = Operations(self.engine)
         self.assessment = Assessment(self.engine, settings.timezone)

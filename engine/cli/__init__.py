@@ -31,6 +31,7 @@ from engine.cli import (
     grid,
     notifications,
     patrols,
+    person,
     report,
     serve,
     tasks,
@@ -54,6 +55,7 @@ _GROUPS = (
     notifications,
     serve,
     token,
+    person,
     patrols,
     report,
 )
