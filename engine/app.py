@@ -25,8 +25,8 @@ from engine.grid.tokens import TokenStore
 from engine.grid.views import GridViews
 from engine.ops import Operations
 from engine.paths import calendars_folder, template_store
-from engine.people import Credentials, UiSessions
 from engine.patrols import PatrolLinks, Patrols
+from engine.people import Credentials, UiSessions
 from engine.settings import Settings
 from engine.store.db import ensure_schema, make_engine, upgrade
 from engine.timers import TimerRecompute, TimerSchedule, TimerService

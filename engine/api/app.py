@@ -25,6 +25,7 @@ from engine.api.middleware import BodyLimit, CleanURL, OneCheckout
 from engine.api.options import ApiOptions
 from engine.api.routes import ROUTERS
 from engine.api.strict import known_query_parameters
+from engine.pages import PREFIX, create_pages
 
 if TYPE_CHECKING:
     from engine.api.loops import ServeLoops
@@ -74,6 +75,7 @@ def create_api(
     api.state.services = services
     for router in ROUTERS:
         api.include_router(router)
+    api.mount(PREFIX, create_pages(app, errors.status_of))  # pages for duty staff
     errors.install(api)
     api.add_middleware(OneCheckout, engine=app.engine, counters=counters)  # innermost
     api.add_middleware(CleanURL)
