@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page
+from playwright.sync_api import Browser, Dialog, Locator, Page
 
 from tests.support.api_server import ApiServer, running_server
 from tests.support.browser import PHONE, chromium
@@ -28,7 +28,6 @@ from tests.support.pages import (
     sign_in,
 )
 from tests.support.receivers import HttpReceiver
-
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +189,12 @@ def test_a_script_in_a_case_field_is_shown_as_text(
     case = open_case(site, tokens[REPORTER], party=script, address="<img src=x onerror=alert(1)>")
     leader = _as(browser, site, LEADER)
     dialogs: list[str] = []
-    leader.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def record(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    leader.on("dialog", record)
     leader.goto(f"/ui/cases/{case}")
     assert leader.get_by_text(script).first.is_visible()
     assert leader.evaluate("window.__pwned") is None

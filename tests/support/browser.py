@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, ViewportSize
 
 __all__ = ["CHROMIUM", "PHONE", "chromium", "skip_without_chromium"]
 
 CHROMIUM = Path(os.environ.get("GENGBAO_CHROMIUM", "/usr/bin/chromium"))
-PHONE = {"width": 360, "height": 740}  # the narrowest phone the pages are made for
+PHONE: ViewportSize = {"width": 360, "height": 740}  # the narrowest phone the pages serve
 
 
 def skip_without_chromium() -> None:

@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from tests.support.api_server import ApiServer
-from tests.support.farmland import CASE_DATA, REPORTER, UNIT
+from tests.support.farmland import CASE_DATA, UNIT
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
