@@ -12,6 +12,7 @@ the field (or above the form); an accepted one leads back to the page (303).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -56,7 +57,8 @@ LEVELS = {"district": "区", "town": "镇街", "village": "村（社区）", "gr
 
 
 class Refusal:
-    """What a refused form left: which form, its typed values, the reasons."""
+    """What a refused form left: which form, its typed values, the reasons (by field,
+    already as the page shows them) and a message above the form."""
 
     def __init__(
         self,
@@ -67,7 +69,7 @@ class Refusal:
     ) -> None:
         self.form = form
         self.typed = dict(typed)
-        self.problems = {k: message_of(v) for k, v in (problems or {}).items()}
+        self.problems = dict(problems or {})
         self.message = message
 
 
@@ -82,15 +84,16 @@ def case_page(
     viewer = session.person
     tz = app.settings.timezone
     view = app.cases.get_case(case_id, viewer=viewer)
-    wf = app.catalog.definition(view.workflow, view.version).workflow
+    wf = app.catalog.workflow_of(view.definition_id)
     unit = app.grid.unit(view.unit, viewer=viewer)
-    names = {p["id"]: p["name"] for p in app.grid.people(viewer=viewer)}
-    names.update({r["person"]: r["name"] for r in unit["roles"]})
-    names["system"] = "系统"
     timing = app.timers.describe(case_id, viewer=viewer)
     assignment = app.assignments.describe(case_id, viewer=viewer)["assignment"]
     history = app.cases.history(case_id, viewer=viewer)
     parties = app.countersigns.parties(case_id, viewer=viewer)
+    who = {h.actor for h in history} | {p.actor for p in parties if p.actor}
+    if assignment and assignment.get("assignee"):
+        who.add(assignment["assignee"])
+    names = {**app.grid.names(who), "system": "系统"}
     hops = app.transfers.transfers(case_id, viewer=viewer)
     notices = app.supervision.supervisions(case_id, viewer=viewer)
     tasks = app.tasks.for_actor(viewer, case=case_id)
@@ -137,8 +140,6 @@ def case_page(
     deadline = next((t for t in timing["timers"] if t["kind"] == "deadline"), None)
     left = None
     if deadline is not None:
-        import datetime as dt
-
         left = int((dt.datetime.fromisoformat(deadline["due"]) - now).total_seconds())
     return page(
         request,
@@ -253,9 +254,16 @@ def _refused(
     form: Mapping[str, str],
     exc: EventRejected,
 ) -> Response:
-    problems = exc.problems if isinstance(exc, InvalidData) else {}
-    message = "" if problems else friendly(exc)
-    refusal = Refusal(form_key, form, problems, message or "请检查标出的字段。")
+    problems = (
+        {k: message_of(v) for k, v in exc.problems.items()} if isinstance(exc, InvalidData) else {}
+    )
+    if not problems:
+        message = friendly(exc)
+    elif form_key.startswith("act:"):
+        message = "请检查标出的字段。"
+    else:  # a note or reason: the form has one text box, the message says what it lacks
+        message = "；".join(problems.values())
+    refusal = Refusal(form_key, form, problems, message)
     return case_page(request, case_id, session, refusal, status_of(request, exc))
 
 
@@ -276,10 +284,8 @@ def act(case_id: CaseId, request: Request, form: FormDep) -> Response:
     ]
     fields = fields_of(offered[0]["payload"] if offered else [])
     payload, problems = parse(fields, form, app.settings.timezone)
-    if problems:
-        refusal = Refusal(form_key, form, {})
-        refusal.problems = problems
-        refusal.message = "请检查标出的字段。"
+    if problems:  # what the form's text cannot be read as: nothing was sent
+        refusal = Refusal(form_key, form, problems, "请检查标出的字段。")
         return case_page(request, case_id, session, refusal, 422)
     revision = form.get("revision", "")
     try:
