@@ -13,15 +13,19 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.support.api_server import ApiServer
 from tests.support.browser import CHROMIUM, PHONE
 from tests.support.farmland import REPORTER
 from tests.support.pages import LEADER, TOWN, open_case, set_passwords, sign_in
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page, ViewportSize
+
 __all__ = ["main", "shoot"]
 
-DESKTOP = {"width": 1280, "height": 900}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 
 
 def shoot(folder: Path) -> list[Path]:
@@ -39,9 +43,9 @@ def shoot(folder: Path) -> list[Path]:
                 browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
                 phone = browser.new_page(viewport=PHONE, locale="zh-CN")
 
-                def snap(name: str, page: object = phone) -> None:
+                def snap(name: str, page: Page = phone) -> None:
                     target = folder / f"{name}.png"
-                    page.screenshot(path=str(target), full_page=True)  # type: ignore[attr-defined]
+                    page.screenshot(path=str(target), full_page=True)
                     written.append(target)
 
                 phone.goto(f"{server.base_url}/ui/cases/{case}")  # the message's link
