@@ -11,6 +11,7 @@ from pathlib import Path
 from engine.assessment.service import Assessment
 from engine.calendars import WorkingCalendar
 from engine.cases.catalog import Catalog, Registered
+from engine.cases.open_counts import OpenCounts
 from engine.cases.service import CaseService
 from engine.clock import Clock, SystemClock
 from engine.duties.actions import CaseActions
@@ -109,6 +110,7 @@ class App:
         # sign-in for the pages: passwords and browser sessions (engine/people)
         self.credentials = Credentials(self.engine, self.clock)
         self.ui_sessions = UiSessions(self.engine, self.clock)
+        self.open_counts = OpenCounts(self.engine, self.clock)  # the overdue board
         self.grid = GridViews(self.engine)
         self.ops = Operations(self.engine)
         self.assessment = Assessment(self.engine, settings.timezone)

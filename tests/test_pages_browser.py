@@ -216,6 +216,9 @@ def test_every_page_fits_a_360_px_phone(
     phone.goto(f"/ui/cases/{case}")
     assert phone.locator("form[data-trigger=report]").count() == 1
     assert phone.evaluate(width) <= 360
+    phone.goto("/ui/board?unit=ddk-bq")  # the board, drilled down to the villages
+    assert phone.locator("tr[data-unit=ddk-bq-xh]").count() == 1
+    assert phone.evaluate(width) <= 360
     phone.goto("/ui/cases/no-such-case")
     assert phone.evaluate(width) <= 360
 

@@ -1,4 +1,5 @@
-"""Pages for duty staff (``/ui``): sign-in, my tasks (我的待办) and the case page.
+"""Pages for duty staff (``/ui``): sign-in, my tasks (我的待办), the case page and the
+overdue board (超期预警).
 
 An edge like the HTTP API: each page parses the request, calls the same services
 the API calls (with the signed-in person as the viewer, so scope and permissions
@@ -12,6 +13,7 @@ work on an intranet with no internet access, and every action is a plain HTML fo
     signin.py    /ui/login, /ui/logout
     tasks.py     /ui/tasks
     cases.py     /ui/cases/{id} and the actions posted from it
+    board.py     /ui/board and /ui/board/cases
     forms.py     form fields from the workflow's payload fields, typed values back
 """
 
