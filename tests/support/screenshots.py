@@ -5,7 +5,7 @@ fresh SQLite database in a temporary folder (the demo grid, the bundled workflow
 sets two passwords with the CLI, opens a case over the API as the group's 网格员
 (stopped without success), and walks the pages in Chromium at the width of a phone
 (360 px): sign-in, my tasks, the case page, a refused form, the case after acting,
-and the case page on a desktop.  Needs Chromium (``/usr/bin/chromium``).
+the next holder's tasks on a desktop, and the overdue board.  Needs Chromium (``/usr/bin/chromium``).
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ def shoot(folder: Path) -> list[Path]:
                 form.locator("textarea[name=f_report_note]").fill("制止无效，报告八桥镇")
                 form.locator("button[type=submit]").click()
                 snap("5-after-acting")
+                phone.goto(f"{server.base_url}/ui/board?unit=ddk-bq")
+                snap("7-board")
                 desk = browser.new_page(viewport=DESKTOP, locale="zh-CN")
                 desk.goto(f"{server.base_url}/ui/login")
                 sign_in(desk, TOWN)
