@@ -12,7 +12,8 @@ work on an intranet with no internet access, and every action is a plain HTML fo
     session.py   the session cookie, who is signed in, the CSRF check
     signin.py    /ui/login, /ui/logout
     tasks.py     /ui/tasks
-    cases.py     /ui/cases/{id} and the actions posted from it
+    cases.py     /ui/cases/{id}
+    actions.py   the forms posted from it: events, 签收, signatures, transfers, replies
     board.py     /ui/board and /ui/board/cases
     forms.py     form fields from the workflow's payload fields, typed values back
 """
