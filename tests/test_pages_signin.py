@@ -126,6 +126,7 @@ def test_set_password_reads_standard_input_and_names_an_unknown_person(ready: Ap
 
 
 def test_signing_in_and_out(browser: httpx.Client, ready: ApiServer) -> None:
+    assert browser.get("/").headers["location"] == "/ui/tasks"
     assert browser.get("/ui/tasks").headers["location"] == "/ui/login?next=/ui/tasks"
     signed = _sign_in(browser, LEADER_PHONE)
     assert signed.status_code == 303 and signed.headers["location"] == "/ui/tasks"

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from engine.api import errors
@@ -76,6 +77,11 @@ def create_api(
     for router in ROUTERS:
         api.include_router(router)
     api.mount(PREFIX, create_pages(app, errors.status_of))  # pages for duty staff
+
+    @api.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        """A browser opening the service's address lands on my tasks (or signs in first)."""
+        return RedirectResponse(f"{PREFIX}/tasks", 303)
     errors.install(api)
     api.add_middleware(OneCheckout, engine=app.engine, counters=counters)  # innermost
     api.add_middleware(CleanURL)
