@@ -107,11 +107,13 @@ def browser(ready: ApiServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def _sign_in(client: httpx.Client, login: str, password: str = PASSWORD) -> httpx.Response:
+def _sign_in(
+    client: httpx.Client, login: str, password: str = PASSWORD, next: str = "/ui/tasks"
+) -> httpx.Response:
     form = client.get("/ui/login")
     token = CSRF.search(form.text)
     assert token is not None, form.text
-    data = {"csrf": token.group(1), "login": login, "password": password, "next": "/ui/tasks"}
+    data = {"csrf": token.group(1), "login": login, "password": password, "next": next}
     return client.post("/ui/login", data=data)
 
 
@@ -145,6 +147,12 @@ def test_signing_in_and_out(browser: httpx.Client, ready: ApiServer) -> None:
 
 def _value(set_cookie: str) -> str:
     return set_cookie.split(";", 1)[0].split("=", 1)[1]
+
+
+@pytest.mark.parametrize("elsewhere", ["//evil.example/ui/", "https://evil.example/", "/cases"])
+def test_signing_in_leads_only_to_a_page(browser: httpx.Client, elsewhere: str) -> None:
+    signed = _sign_in(browser, LEADER, next=elsewhere)
+    assert signed.status_code == 303 and signed.headers["location"] == "/ui/tasks"
 
 
 def test_a_post_without_its_csrf_token_is_refused_and_changes_nothing(
