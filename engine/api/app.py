@@ -82,6 +82,7 @@ def create_api(
     def home() -> RedirectResponse:
         """A browser opening the service's address lands on my tasks (or signs in first)."""
         return RedirectResponse(f"{PREFIX}/tasks", 303)
+
     errors.install(api)
     api.add_middleware(OneCheckout, engine=app.engine, counters=counters)  # innermost
     api.add_middleware(CleanURL)
