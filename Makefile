@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz bench lint typecheck check graph clean
+.PHONY: run test fuzz bench lint typecheck check graph screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ fuzz: $(STAMP)
 # GENGBAO_TEST_POSTGRES_URL is set); BENCH_ARGS=--quick for a smoke run.
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
+# A PNG of each page for duty staff (sign-in, my tasks, the case page, …) under
+# var/screenshots/, taken in Chromium at phone width; see the README.
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.support.screenshots var/screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine notifications tests bench

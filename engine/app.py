@@ -28,6 +28,7 @@ from engine.ops import Operations
 from engine.paths import assessment_file, calendars_folder, template_store
 from engine.patrols import PatrolLinks, Patrols
 from engine.patrols.photos import PatrolPhotos
+from engine.people import Credentials, UiSessions
 from engine.settings import Settings
 from engine.store.db import ensure_schema, make_engine, upgrade
 from engine.timers import TimerRecompute, TimerSchedule, TimerService
@@ -123,6 +124,9 @@ class App:
             settings.photos.max_bytes,
         )
         self.tokens = TokenStore(self.engine, self.clock)
+        # sign-in for the pages: passwords and browser sessions (engine/people)
+        self.credentials = Credentials(self.engine, self.clock)
+        self.ui_sessions = UiSessions(self.engine, self.clock)
         self.grid = GridViews(self.engine)
         self.ops = Operations(self.engine)
         self.assessment = Assessment(

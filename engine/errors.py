@@ -45,6 +45,10 @@ can render the message and still act on the fields.
     │   └── TimerNotFailed          ``timers retry`` on a timer that has not failed
     ├── RequestInProgress           same key, its first request still running
     ├── Unauthenticated             no API token, or an unknown or revoked one
+    │   └── SignInRefused           the pages: wrong person or password (says nothing more)
+    │       └── SignInLocked        too many failed sign-ins: wait until the lock-out ends
+    ├── CsrfRefused                 a page form without its session's CSRF token
+    ├── PasswordRefused             a password too short or too long to be set
     ├── SurveyFileError             a findings CSV cannot be imported at all
     ├── ImportFileError             a case import file cannot be read at all (encoding, header)
     ├── ExpressionError             a guard expression does not compile (carries its column)
@@ -82,6 +86,7 @@ __all__ = [
     "CalendarError",
     "ConfigError",
     "CountersignPending",
+    "CsrfRefused",
     "DefinitionError",
     "DeliveryFailed",
     "DurationError",
@@ -103,9 +108,12 @@ __all__ = [
     "NotFound",
     "NotPermitted",
     "PartyNotPending",
+    "PasswordRefused",
     "PatrolRulesError",
     "PhotoTooLarge",
     "RequestInProgress",
+    "SignInLocked",
+    "SignInRefused",
     "StorageConflict",
     "StorageError",
     "StorageUnavailable",
@@ -544,6 +552,51 @@ class Unauthenticated(GengbaoError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"authentication required: {reason}")
+
+
+class SignInRefused(Unauthenticated):
+    """A page sign-in with an unknown person, no password set, or a wrong password:
+    the message does not say which, so it tells nobody which ids exist."""
+
+    code = "sign_in_refused"
+
+    def __init__(self) -> None:
+        GengbaoError.__init__(self, "sign-in refused: wrong person id, phone or password")
+
+
+class SignInLocked(SignInRefused):
+    """Too many failed sign-ins in a row for one person: refused until *until*."""
+
+    code = "sign_in_locked"
+
+    def __init__(self, until: Any, seconds: int) -> None:
+        GengbaoError.__init__(
+            self,
+            f"sign-in locked after repeated failures; try again in {seconds} s",
+            until=str(until),
+            seconds=seconds,
+        )
+        self.until = until
+        self.seconds = seconds
+
+
+class CsrfRefused(GengbaoError):
+    """A page form posted without the CSRF token of its session (or with another one):
+    nothing was done."""
+
+    code = "csrf_refused"
+
+    def __init__(self) -> None:
+        super().__init__("the form's security token is missing or wrong; reload the page")
+
+
+class PasswordRefused(GengbaoError):
+    """A password that cannot be set (too short, too long)."""
+
+    code = "password_refused"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"password refused: {reason}", reason=reason)
 
 
 class SurveyFileError(GengbaoError):

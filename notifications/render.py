@@ -84,7 +84,7 @@ class CaseContext:
         ]
         context: dict[str, Any] = {
             "kind": notification.kind,
-            "link": f"{self.base_url}/cases/{case.id}" if self.base_url else "",
+            "link": f"{self.base_url}/ui/cases/{case.id}" if self.base_url else "",  # the case page
             "case": {
                 "id": case.id,
                 "workflow": wf.id,

@@ -47,6 +47,8 @@ SHELL_BLOCKS = {"sh", "console", "bash", "shell"}
 
 NOT_RUN = {
     "make test": "this suite is what it runs",
+    "make screenshots": "drives Chromium with the test support, which the session's copy lacks; "
+    "tests/test_pages_browser.py walks the same pages",
     "gengbao report assessment --from DATE --to DATE": "a synopsis, not a command",
 }
 # Ids in the docs that stand for "an id you have": refused with this message.

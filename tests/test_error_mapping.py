@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +22,6 @@ import httpx
 import jinja2
 import pytest
 import sqlalchemy as sa
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import Engine, exc
 
 from engine import errors
@@ -44,6 +40,7 @@ from notifications.channels.sms import compile_template
 from notifications.templates import TemplateStore
 from tests.support.databases import Database
 from tests.support.farmland import CASE_DATA, REPORTER, UNIT, farmland_app
+from tests.support.serving import serving
 
 NOW = dt.datetime(2026, 9, 18, 1, 0, tzinfo=dt.UTC)
 
@@ -295,26 +292,6 @@ def test_a_guard_syntax_error_is_an_expression_error_with_its_cause() -> None:
 
 
 # ---------------------------------------------------------------- over HTTP
-@contextmanager
-def serving(api: FastAPI) -> Iterator[str]:
-    """*api* on a loopback port, in a thread of this process; its base URL.
-
-    The socket listens before uvicorn starts, so a request sent at once waits in
-    the kernel's backlog until the server reads it: no polling for start-up."""
-    listening = socket.create_server(("127.0.0.1", 0))
-    port = listening.getsockname()[1]
-    config = uvicorn.Config(api, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        listening.close()
-
-
 @pytest.fixture
 def api_app(database: Database) -> Iterator[App]:
     app = farmland_app(database.url, FixedClock(NOW))

@@ -220,7 +220,8 @@ def test_every_problem_of_every_block_is_reported_together(tmp_path: Path) -> No
 def test_wrong_types_in_the_api_and_serve_blocks(tmp_path: Path) -> None:
     file = _write(tmp_path / "g.yaml", "api: [max_body_bytes]\nserve:\n  port: '8000'\n")
     assert _problems(file) == [
-        f"{file}:1:6: error: api: expected a mapping (max_body_bytes, metrics_roles, admin_roles), got a list",
+        f"{file}:1:6: error: api: expected a mapping "
+        "(max_body_bytes, metrics_roles, admin_roles), got a list",
         f"{file}:3:9: error: serve.port: expected a whole number from 1 to 65535, "
         "got text ('8000')",
     ]

@@ -61,7 +61,7 @@ def context(kind: str) -> dict[str, Any]:
         "event": EVENT if kind == "transition" else None,
         "deadline": None if kind == "transition" else DEADLINE,
         "recipient": {"id": "p-bq-leader", "name": "王镇长"},
-        "link": "https://gengbao.example.org/cases/C20260918-K3F9QX",
+        "link": "https://gengbao.example.org/ui/cases/C20260918-K3F9QX",
     }
 
 

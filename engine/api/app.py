@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from engine.api import errors
@@ -26,6 +27,7 @@ from engine.api.options import ApiOptions
 from engine.api.routes import ROUTERS
 from engine.api.routes.photos import MULTIPART_SLACK, PHOTO_UPLOAD
 from engine.api.strict import known_query_parameters
+from engine.pages import PREFIX, create_pages
 
 if TYPE_CHECKING:
     from engine.api.loops import ServeLoops
@@ -75,6 +77,13 @@ def create_api(
     api.state.services = services
     for router in ROUTERS:
         api.include_router(router)
+    api.mount(PREFIX, create_pages(app, errors.status_of))  # pages for duty staff
+
+    @api.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        """A browser opening the service's address lands on my tasks (or signs in first)."""
+        return RedirectResponse(f"{PREFIX}/tasks", 303)
+
     errors.install(api)
     api.add_middleware(OneCheckout, engine=app.engine, counters=counters)  # innermost
     api.add_middleware(CleanURL)

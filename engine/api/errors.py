@@ -75,6 +75,10 @@ STATUS: dict[type[e.GengbaoError], int] = {
     e.ImportFileError: 422,
     e.RequestInProgress: 409,  # with Retry-After: the first request's answer comes later
     e.Unauthenticated: 401,
+    e.SignInRefused: 401,
+    e.SignInLocked: 429,  # with Retry-After: the lock-out's end
+    e.CsrfRefused: 403,
+    e.PasswordRefused: 422,
     e.SurveyFileError: 422,  # an uploaded findings file that cannot be read at all
     e.ExpressionError: 500,  # a stored guard that no longer compiles: our fault
     e.TemplateError: 500,  # a server-side template: configuration

@@ -293,6 +293,15 @@ class Catalog:
             self._versions[definition_id] = cached
         return cached
 
+    def workflow_of(self, definition_id: int) -> Workflow:
+        """The definition of a version by its id (a case's ``definition_id``), from the
+        cache once compiled: what a page needs to title fields and states."""
+        cached = self._compiled.get(definition_id)
+        if cached is not None:
+            return cached.workflow
+        with connection(read_only(self.engine)) as conn:
+            return self.compiled(conn, definition_id).workflow
+
     def compiled_latest(self, workflow: str) -> CompiledWorkflow:
         with connection(read_only(self.engine)) as conn:
             definition_id, _ = self.latest(conn, workflow)

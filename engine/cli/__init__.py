@@ -32,6 +32,7 @@ from engine.cli import (
     grid,
     notifications,
     patrols,
+    person,
     report,
     serve,
     tasks,
@@ -56,6 +57,7 @@ _GROUPS = (
     notifications,
     serve,
     token,
+    person,
     patrols,
     report,
 )

@@ -32,7 +32,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, select
 from engine.cases.catalog import Catalog
 from engine.clock import Clock
 from engine.definitions import FieldSpec, Workflow
-from engine.definitions.model import SYSTEM_ROLE
+from engine.definitions.model import SYSTEM_ROLE, Deadline
 from engine.duties.assignment import ACK_KINDS, assigner_allowed
 from engine.errors import NotPermitted, UnknownPerson
 from engine.grid.held import HeldRoles
@@ -73,10 +73,18 @@ class Task:
     assignee: str | None = None
     acked_at: dt.datetime | None = None
     subject_id: int | None = None  # the party, transfer or supervision row
+    remind_seconds: int | None = None  # reminders begin this long before the deadline
 
     @property
     def overdue(self) -> bool:
         return self.seconds_left is not None and self.seconds_left < 0
+
+    @property
+    def due_soon(self) -> bool:
+        """Not overdue, but inside the reminder window of its deadline."""
+        if self.seconds_left is None or self.remind_seconds is None or self.overdue:
+            return False
+        return self.seconds_left <= self.remind_seconds
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -145,8 +153,15 @@ class Tasks:
         self.timezone = timezone
 
     def for_actor(
-        self, actor: str, *, overdue_only: bool = False, limit: int = DEFAULT_LIMIT
+        self,
+        actor: str,
+        *,
+        overdue_only: bool = False,
+        limit: int = DEFAULT_LIMIT,
+        case: str | None = None,
     ) -> list[Task]:
+        """*actor*'s tasks, most urgent first; with *case*, only those on that case
+        (what the case page offers its viewer)."""
         limit = max(1, min(limit, MAX_LIMIT))
         now = self.clock.now()
         with connection(read_only(self.engine)) as conn:
@@ -169,10 +184,12 @@ class Tasks:
                 return []
             workflows = self._workflows(conn)
             found: list[Task] = []
-            found += self._acts(conn, actor, roles, workflows, now, overdue_only, limit)
-            found += self._parties(conn, actor, roles, workflows, now, overdue_only, limit)
-            found += self._transfers(conn, actor, roles, workflows, now, overdue_only, limit)
-            found += self._supervisions(conn, actor, roles, workflows, now, overdue_only, limit)
+            found += self._acts(conn, actor, roles, workflows, now, overdue_only, limit, case)
+            found += self._parties(conn, actor, roles, workflows, now, overdue_only, limit, case)
+            found += self._transfers(conn, actor, roles, workflows, now, overdue_only, limit, case)
+            found += self._supervisions(
+                conn, actor, roles, workflows, now, overdue_only, limit, case
+            )
         found.sort(key=_urgency)
         return found[:limit]
 
@@ -186,6 +203,7 @@ class Tasks:
         now: dt.datetime,
         overdue_only: bool,
         limit: int,
+        case: str | None = None,
     ) -> list[Task]:
         c, u = cases.c, units.c
         a = case_assignments.c
@@ -249,6 +267,8 @@ class Tasks:
         )
         if overdue_only:
             stmt = stmt.where(due < now)
+        if case is not None:
+            stmt = stmt.where(c.id == case)
         out: list[Task] = []
         for r in conn.execute(stmt):
             wf = workflows.get(r.definition_id) or self._wf(conn, r.definition_id)
@@ -281,6 +301,7 @@ class Tasks:
         now: dt.datetime,
         overdue_only: bool,
         limit: int,
+        case: str | None = None,
     ) -> list[Task]:
         p, c, u = case_parties.c, cases.c, units.c
         held = [_under(u.path, path) & (p.role == ref) for path, ref in sorted(roles)]
@@ -310,6 +331,8 @@ class Tasks:
         )
         if overdue_only:
             stmt = stmt.where(p.deadline_at < now)
+        if case is not None:
+            stmt = stmt.where(c.id == case)
         return [
             self._task(
                 workflows.get(r.definition_id) or self._wf(conn, r.definition_id),
@@ -335,6 +358,7 @@ class Tasks:
         now: dt.datetime,
         overdue_only: bool,
         limit: int,
+        case: str | None = None,
     ) -> list[Task]:
         x, c, u = case_transfers.c, cases.c, units.c
         to_unit = units.alias("to_unit")
@@ -366,6 +390,8 @@ class Tasks:
         )
         if overdue_only:
             stmt = stmt.where(x.deadline_at < now)
+        if case is not None:
+            stmt = stmt.where(c.id == case)
         return [
             self._task(
                 workflows.get(r.definition_id) or self._wf(conn, r.definition_id),
@@ -391,6 +417,7 @@ class Tasks:
         now: dt.datetime,
         overdue_only: bool,
         limit: int,
+        case: str | None = None,
     ) -> list[Task]:
         s, c, u = supervisions.c, cases.c, units.c
         led = units.alias("led_unit")
@@ -423,6 +450,8 @@ class Tasks:
         )
         if overdue_only:
             stmt = stmt.where(s.deadline_at < now)
+        if case is not None:
+            stmt = stmt.where(c.id == case)
         return [
             self._task(
                 workflows.get(r.definition_id) or self._wf(conn, r.definition_id),
@@ -491,7 +520,31 @@ class Tasks:
             assignee=assignee,
             acked_at=acked_at,
             subject_id=subject_id,
+            remind_seconds=_remind_window(wf, kind, r.state, getattr(r, "role", None)),
         )
+
+
+def _remind_window(wf: Workflow, kind: str, state_name: str, role: str | None) -> int | None:
+    """How long before its deadline the duty of *kind* is reminded of (the earliest
+    reminder; a repeating one: its interval); None when it has none."""
+    state = wf.state(state_name) if wf.has_state(state_name) else None
+    d: Deadline | None = None
+    if kind == "act" and state is not None:
+        d = state.deadline
+    elif kind == "ack" and state is not None:
+        d = state.ack
+    elif kind == "sign" and state is not None and state.countersign and role:
+        d = state.countersign.deadline_of(role)
+    elif kind == "transfer" and state is not None and state.transfer is not None:
+        d = state.transfer.deadline
+    elif kind == "supervision" and wf.supervision is not None:
+        d = wf.supervision.deadline
+    if d is None:
+        return None
+    spans = [r.seconds for r in d.remind]
+    if d.remind_every is not None:
+        spans.append(d.remind_every.seconds)
+    return max(spans) if spans else None
 
 
 def _states_for(wf: Workflow, ref: str) -> list[str]:

@@ -57,6 +57,7 @@ __all__ = [
     "patrol_rules",
     "patrols",
     "people",
+    "person_credentials",
     "person_roles",
     "state_entries",
     "supervisions",
@@ -64,6 +65,7 @@ __all__ = [
     "system_values",
     "timers",
     "tokens",
+    "ui_sessions",
     "units",
     "workflow_activations",
     "workflow_versions",
@@ -649,4 +651,31 @@ notification_reads = Table(
     Column("person_id", Text, ForeignKey("people.id"), nullable=False),
     Column("acked_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("notification_id", "person_id"),
+)
+
+
+# -- sign-in for the pages (engine/people/credentials.py owns both) -----------------
+# A person's password: only its argon2 hash; failed sign-ins counted, with a lock-out.
+person_credentials = Table(
+    "person_credentials",
+    metadata,
+    Column("person_id", Text, ForeignKey("people.id"), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("set_at", UTCDateTime, nullable=False),
+    Column("failures", Integer, nullable=False, server_default=text("0")),
+    Column("failed_at", UTCDateTime, nullable=True),
+    Column("locked_until", UTCDateTime, nullable=True),
+)
+
+# A signed-in browser: the SHA-256 of the cookie's random id, its CSRF token, its expiry.
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("id_hash", Text, primary_key=True),
+    Column("person_id", Text, ForeignKey("people.id"), nullable=False),
+    Column("csrf", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_ui_sessions_person_id", "person_id"),
+    Index("ix_ui_sessions_expires_at", "expires_at"),
 )

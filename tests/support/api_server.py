@@ -69,7 +69,10 @@ class ApiServer:
         loop_seconds: float = 0.5,
         access_log: bool = True,
         workers: int = 1,
+        channels: dict[str, Any] | None = None,
     ) -> None:
+        """*channels*: the notification channels (default: the console); with them the
+        messages' links point at this server (``notifications.base_url``)."""
         self.database_url = database_url
         self.workdir = workdir
         self.port = free_port()
@@ -86,6 +89,8 @@ class ApiServer:
             "data_dir": str(workdir / "var"),  # patrol photos
             "photos": {"max_bytes": PHOTO_MAX_BYTES},
         }
+        if channels is not None:
+            settings["notifications"] = {"channels": channels, "base_url": self.base_url}
         self.settings.write_text(yaml.safe_dump(settings), encoding="utf-8")
         self.stdout = workdir / "serve.out"
         self.stderr = workdir / "serve.err"
@@ -127,7 +132,10 @@ class ApiServer:
                 time.sleep(0.1)
         raise RuntimeError(f"gengbao serve not ready after {timeout}s:\n{self.log()}")
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``gengbao ARGS`` on this server's settings; *input*: its standard input."""
         done = subprocess.run(
             [GENGBAO, "--config", str(self.settings), *args],
             capture_output=True,
@@ -135,7 +143,8 @@ class ApiServer:
             env=self.env,
             cwd=ROOT,
             check=False,
-            stdin=subprocess.DEVNULL,
+            input=input,
+            stdin=subprocess.DEVNULL if input is None else None,
         )
         if check:
             assert done.returncode == 0, done.stderr
@@ -192,9 +201,13 @@ class ApiServer:
 
 @contextmanager
 def running_server(
-    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    **options: Any,
 ) -> Iterator[ApiServer]:
-    """A started server on a fresh database of *backend* (SQLite file or PostgreSQL schema)."""
+    """A started server on a fresh database of *backend* (SQLite file or PostgreSQL schema);
+    *options* go to :class:`ApiServer`."""
     workdir = tmp_path_factory.mktemp(f"api-{backend}")
     schemas: PostgresSchemas | None = None
     if backend == "sqlite":
@@ -202,7 +215,7 @@ def running_server(
     else:
         schemas = request.getfixturevalue("pg_schemas")  # skips without PostgreSQL
         url = schemas.create("api")
-    server = ApiServer(url, workdir)
+    server = ApiServer(url, workdir, **options)
     try:
         server.start()
         yield server

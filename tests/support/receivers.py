@@ -38,7 +38,7 @@ import socket
 import ssl
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -327,6 +327,7 @@ class HttpReceiver(_Running):
         self.requests: list[ReceivedRequest] = []
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._released = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -342,7 +343,24 @@ class HttpReceiver(_Running):
     def _record(self, request: ReceivedRequest) -> Reply:
         with self._lock:
             self.requests.append(request)
+            self._arrived.notify_all()
             return self._replies.popleft() if self._replies else self.default
+
+    def wait_for(
+        self, wanted: Callable[[ReceivedRequest], bool], timeout: float = 30.0
+    ) -> ReceivedRequest:
+        """The first recorded request *wanted* accepts, waiting for it to arrive (woken by
+        each request, no polling); AssertionError after *timeout* seconds."""
+        with self._arrived:
+            found: list[ReceivedRequest] = []
+
+            def seen() -> bool:
+                found[:] = [r for r in self.requests if wanted(r)][:1]
+                return bool(found)
+
+            if not self._arrived.wait_for(seen, timeout):
+                raise AssertionError(f"no such request within {timeout} s: {self.requests}")
+            return found[0]
 
     def start(self) -> None:
         server = _Server((LOCALHOST, self.port), _Handler)

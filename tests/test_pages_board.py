@@ -1,0 +1,80 @@
+"""The overdue board (超期预警), on both backends with the fake clock: counts per unit of
+the viewer's scope and below, drilling down to the cases, and nothing outside it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from engine.api.app import create_api
+from engine.app import App
+from engine.clock import FixedClock
+from tests.support.farmland import REPORTER, open_case
+from tests.support.pages import OTHER_MEMBER, OTHER_UNIT, PASSWORD, TOWN
+from tests.support.serving import serving
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+ROW = re.compile(
+    r'<tr data-unit="([\w-]+)"[^>]*>\s*<td>.*?</td>\s*<td><a[^>]*>(\d+)</a></td>\s*'
+    r'<td>(\d+)</td>\s*<td class="overdue-count">(?:<a[^>]*>)?(\d+)',
+    re.S,
+)
+
+
+@pytest.fixture
+def site(app: App) -> Iterator[str]:
+    for person in (TOWN, REPORTER):
+        app.credentials.set_password(person, PASSWORD)
+    with serving(create_api(app)) as base:
+        yield base
+
+
+@contextmanager
+def signed_in(base: str, person: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base, timeout=30) as client:
+        token = CSRF.search(client.get("/ui/login").text)
+        assert token is not None
+        data = {"csrf": token.group(1), "login": person, "password": PASSWORD}
+        assert client.post("/ui/login", data=data).status_code == 303
+        yield client
+
+
+def counts(page: httpx.Response) -> dict[str, tuple[int, int, int]]:
+    assert page.status_code == 200, page.text
+    return {m[0]: (int(m[1]), int(m[2]), int(m[3])) for m in ROW.findall(page.text)}
+
+
+def test_the_board_counts_open_due_soon_and_overdue_per_unit(
+    app: App, site: str, clock: FixedClock
+) -> None:
+    late = open_case(app)  # 新华村一组, 2 h to stop it
+    clock.advance(timedelta(hours=3))
+    soon = open_case(app)
+    theirs = app.cases.create_case(
+        "farmland_violation",
+        OTHER_UNIT,
+        OTHER_MEMBER,
+        {"address": "胜利村一组", "land_type": "一般耕地", "source": "村级巡查"},
+    ).id
+    clock.advance(timedelta(minutes=90))  # soon and theirs: 30 min left, inside the 1 h reminder
+    with signed_in(site, TOWN) as town:
+        top = counts(town.get("/ui/board"))
+        assert top == {"ddk": (3, 2, 1)}  # the town leader is also a member of the district grid
+        villages = counts(town.get("/ui/board?unit=ddk-bq"))
+        assert villages["ddk-bq-xh"] == (2, 1, 1)
+        assert villages["ddk-bq-sl"] == (1, 1, 0)
+        assert villages["ddk-bq-fs"] == (0, 0, 0)
+        overdue = town.get("/ui/board/cases?unit=ddk-bq-xh&only=overdue").text
+        assert late in overdue and soon not in overdue and theirs not in overdue
+        everything = town.get("/ui/board/cases?unit=ddk-bq").text
+        assert all(case in everything for case in (late, soon, theirs))
+    with signed_in(site, REPORTER) as member:
+        assert counts(member.get("/ui/board")) == {"ddk-bq-xh-1": (2, 1, 1)}
+        for outside in ("/ui/board?unit=ddk-bq-sl", "/ui/board/cases?unit=ddk-bq-sl-1"):
+            refused = member.get(outside)
+            assert refused.status_code == 404 and theirs not in refused.text
