@@ -44,7 +44,8 @@ from engine.definitions import Workflow
 from engine.definitions.values import validate_data
 from engine.errors import MigrationRefused, UnknownWorkflow
 from engine.grid.visibility import ADMIN, Viewer, visible
-from engine.store import for_update, transaction
+from engine.store import connection, for_update, transaction
+from engine.store.db import read_only
 from engine.store.prepared import Prepared
 from engine.store.tables import cases, timers, units, workflow_versions
 from engine.timers import wake
@@ -163,7 +164,13 @@ class VersionMoves:
         against the target's deadlines (:mod:`engine.versions.replay`).  A *viewer* moves
         (and replays) only the cases of its units; another's read as missing."""
         mapping = dict(state_map or {})
-        with transaction(self.engine, "migrate cases in") as conn:
+        # A dry run reads beside the writers (no lock); a real run locks the cases.
+        opened = (
+            connection(read_only(self.engine))
+            if dry_run
+            else transaction(self.engine, "migrate cases in")
+        )
+        with opened as conn:
             target = self._definition(conn, workflow, to_version)
             source = (
                 self._definition(conn, workflow, from_version) if from_version is not None else None
@@ -173,7 +180,9 @@ class VersionMoves:
                 {"case": None, "state": old, "reason": reason}
                 for old, reason in _map_problems(wf, mapping, to_version)
             ]
-            rows, missing = self._rows(conn, workflow, target, source, case_ids, viewer)
+            rows, missing = self._rows(
+                conn, workflow, target, source, case_ids, viewer, lock=not dry_run
+            )
             problems += missing
             moves = [self._plan(conn, row, target, to_version, wf, mapping) for row in rows]
             problems += [
@@ -203,7 +212,6 @@ class VersionMoves:
                 replay=replay,
             )
             if dry_run:
-                conn.rollback()
                 return plan
             if problems:
                 raise MigrationRefused(problems)
@@ -236,6 +244,8 @@ class VersionMoves:
         source: int | None,
         case_ids: Collection[str] | None,
         viewer: Viewer,
+        *,
+        lock: bool,
     ) -> tuple[list[Any], list[dict[str, Any]]]:
         c = cases.c
         query = select(cases).where(c.workflow == workflow, c.closed_at.is_(None))
@@ -247,7 +257,8 @@ class VersionMoves:
             query = query.where(c.definition_id == source)
         if case_ids is not None:
             query = query.where(c.id.in_(sorted(set(case_ids))))
-        rows = list(conn.execute(for_update(query.order_by(c.id), conn, key_share=True)))
+        query = query.order_by(c.id)
+        rows = list(conn.execute(for_update(query, conn, key_share=True) if lock else query))
         problems: list[dict[str, Any]] = []
         if case_ids is not None:
             found = {r.id for r in rows}
