@@ -419,7 +419,11 @@ def check_timers(database_url: str, engine: Engine, rng: random.Random) -> int:
         fired = set(
             conn.execute(sa.select(timers.c.id).where(timers.c.status == "fired")).scalars()
         )
-        overdue_kinds = timers.c.kind.in_(("deadline", "escalation"))
+        # a state's deadline and rungs; a duty's (签收 …) unless it was settled (stale)
+        duty_late = timers.c.kind.like("%.deadline") | timers.c.kind.like("%.escalation")
+        overdue_kinds = timers.c.kind.in_(("deadline", "escalation")) | (
+            duty_late & ~timers.c.detail.like("stale:%")
+        )
         late = set(
             conn.execute(
                 sa.select(timers.c.id).where(timers.c.status == "fired", overdue_kinds)
