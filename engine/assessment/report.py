@@ -44,6 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, bindparam, select, text
 
 from engine.assessment.config import MEASURES, AssessmentConfig
+from engine.assessment.overlaps import geometry_hits
 from engine.assessment.sql import Dialect, ancestors
 from engine.errors import InvalidDateRange, UnknownUnit
 from engine.grid import registry as grid
@@ -415,6 +416,10 @@ def _findings(
     params: dict[str, Any],
     rows: dict[str, UnitRow],
 ) -> None:
+    params = {
+        **params,
+        "geo_hits": geometry_hits(conn, dialect, params["d0"], params["d1"], config.workflow),
+    }
     ctes = f"""WITH f AS (
     SELECT id, ref, unit_code, found_until, lng, lat, m_per_deg_lng, m_per_deg_lat
     FROM survey_findings WHERE found_on >= :d0 AND found_on <= :d1
