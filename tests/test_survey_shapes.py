@@ -8,6 +8,8 @@ Findings arrive as a GeoJSON FeatureCollection (``gengbao survey import``) or a 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -134,3 +136,15 @@ def test_bad_shapes_are_reported_by_feature_and_the_rest_imported(app: App, tmp_
     (item,) = list_findings(app.engine, None, None, radius_m=50)
     assert item["geometry"] == square(106.4700, 29.4800, 0.001)
     assert item["area_m2"] == pytest.approx(10_760, rel=0.01)  # geodesic, from the shape
+
+
+def test_building_the_app_does_not_load_shapely() -> None:
+    """numpy (under shapely) starts threads when imported; a command that blocks signals
+    before its loop (``gengbao worker``) must not have such threads started before it."""
+    probe = (
+        "import sys, engine.app, engine.cli; print(sorted({'numpy', 'shapely'} & set(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import Date, Engine, bindparam, text
 
-from engine.assessment.overlaps import geometry_hits
 from engine.assessment.sql import Dialect
 from engine.grid import registry as grid
 from engine.store import connection
@@ -52,6 +51,8 @@ SELECT f.id, f.ref, f.unit_code, u.path, f.found_on, f.area_m2, f.lng, f.lat, f.
 FROM f JOIN units u ON u.code = f.unit_code
 LEFT JOIN hits h ON h.finding_id = f.id
 ORDER BY f.found_on, f.ref, h.how DESC, h.case_id"""
+    from engine.assessment.overlaps import geometry_hits  # shapely loads when it is needed
+
     out: dict[int, dict[str, Any]] = {}
     with connection(read_only(engine)) as conn:
         prefix = grid.subtree_prefix(conn, unit) if unit is not None else None

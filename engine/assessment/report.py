@@ -44,7 +44,6 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, bindparam, select, text
 
 from engine.assessment.config import MEASURES, AssessmentConfig
-from engine.assessment.overlaps import geometry_hits
 from engine.assessment.sql import Dialect, ancestors
 from engine.errors import InvalidDateRange, UnknownUnit
 from engine.grid import registry as grid
@@ -416,6 +415,10 @@ def _findings(
     params: dict[str, Any],
     rows: dict[str, UnitRow],
 ) -> None:
+    # shapely (and numpy, whose threads would miss the CLI's blocked signals) loads
+    # when a report runs, not when the App is built
+    from engine.assessment.overlaps import geometry_hits
+
     params = {
         **params,
         "geo_hits": geometry_hits(conn, dialect, params["d0"], params["d1"], config.workflow),

@@ -39,8 +39,6 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from engine.clock import Clock
 from engine.errors import InvalidGeometry, SurveyFileError
-from engine.geo.area import area_m2 as geodesic_area
-from engine.geo.shapes import as_geojson, parse_geometry
 from engine.store import map_storage_errors
 from engine.store.tables import survey_findings, units
 
@@ -247,6 +245,8 @@ def _row(
     if shape is not None and shape.geom_type == "Point" and lng is None and lat is None:
         lng, lat = shape.x, shape.y
     if shape is not None and area is None and shape.geom_type != "Point":
+        from engine.geo.area import area_m2 as geodesic_area
+
         area = round(geodesic_area(shape), 2)
     if why:
         problems.append(RowProblem(line, "; ".join(why), ref))
@@ -262,7 +262,7 @@ def _row(
         "area_m2": area,
         "lng": lng,
         "lat": lat,
-        "geometry": as_geojson(shape) if shape is not None else None,
+        "geometry": _plain_shape(shape),
         "m_per_deg_lng": m_lng,
         "m_per_deg_lat": m_lat,
         "note": record.get("note") or None,
@@ -271,9 +271,13 @@ def _row(
 
 
 def _shape(text: str, why: list[str]) -> Any:
-    """The shapely shape of a GeoJSON cell, or None (empty, or a problem added to *why*)."""
+    """The shapely shape of a GeoJSON cell, or None (empty, or a problem added to *why*).
+    shapely loads here, not with the module: numpy's threads must not start with every
+    command (they would miss the signals ``gengbao worker`` blocks)."""
     if not text:
         return None
+    from engine.geo.shapes import parse_geometry
+
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
@@ -284,6 +288,14 @@ def _shape(text: str, why: list[str]) -> Any:
     except InvalidGeometry as exc:
         why.append(f"{exc.where}: {exc.problem}")
         return None
+
+
+def _plain_shape(shape: Any) -> dict[str, Any] | None:
+    if shape is None:
+        return None
+    from engine.geo.shapes import as_geojson
+
+    return as_geojson(shape)
 
 
 def _is_geojson(file: Path, text: str) -> bool:
