@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ from engine.assessment.sql import Dialect, descendants
 from engine.errors import InvalidGeometry
 from engine.geo.shapes import GEOMETRY_TYPES, parse_geometry
 
-__all__ = ["case_shapes", "geometry_hits"]
+__all__ = ["case_shapes", "geometry_hits", "intersecting"]
 
 
 def geometry_hits(
@@ -79,7 +79,7 @@ WHERE c.opened_at < f.found_until {wf} AND {dialect.has_shape("c.data")}"""
         if row.case_id not in cases:
             cases[row.case_id] = list(case_shapes(_plain(row.data)))
         allowed.add((row.id, row.case_id))
-    return json.dumps(_intersecting(findings, cases, allowed))
+    return json.dumps(intersecting(findings, cases, allowed))
 
 
 def case_shapes(data: Mapping[str, Any]) -> Iterator[BaseGeometry]:
@@ -93,11 +93,13 @@ def case_shapes(data: Mapping[str, Any]) -> Iterator[BaseGeometry]:
             yield shapely.Point(float(value[0]), float(value[1]))
 
 
-def _intersecting(
+def intersecting(
     findings: dict[int, BaseGeometry],
     cases: dict[str, list[BaseGeometry]],
-    allowed: set[tuple[int, str]],
+    allowed: Container[tuple[int, str]],
 ) -> list[list[Any]]:
+    """``[finding_id, case_id]`` of each *allowed* pair whose shapes intersect, sorted:
+    one STRtree over every case shape, queried with every (prepared) finding at once."""
     owners = [case_id for case_id, shapes in cases.items() for _ in shapes]
     shapes = [shape for found in cases.values() for shape in found]
     if not findings or not shapes:
@@ -108,7 +110,7 @@ def _intersecting(
     shapely.prepare(probes)
     which, hit = tree.query(probes, predicate="intersects")
     pairs = {(ids[int(i)], owners[int(s)]) for i, s in zip(which, hit, strict=True)}
-    return [[f, c] for f, c in sorted(pairs & allowed)]
+    return [[f, c] for f, c in sorted(p for p in pairs if p in allowed)]
 
 
 def _shape(value: Any) -> BaseGeometry | None:
