@@ -541,7 +541,11 @@ def test_workflows_come_with_their_definition_and_a_mermaid_diagram(
 ) -> None:
     client = as_actor(REPORTER)
     listed = client.get("/workflows").json()
-    assert [(w["workflow"], w["latest_version"]) for w in listed] == [(WORKFLOW, 1)]
+    # the bundled folder: the farmland workflow and the satellite-spot one
+    assert sorted((w["workflow"], w["latest_version"]) for w in listed) == [
+        (WORKFLOW, 1),
+        ("satellite_spot", 1),
+    ]
     shown = client.get(f"/workflows/{WORKFLOW}").json()
     assert shown["version"] == 1 and [v["version"] for v in shown["versions"]] == [1]
     assert shown["diagram"]["mermaid"].startswith("stateDiagram-v2")

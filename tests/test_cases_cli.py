@@ -64,7 +64,8 @@ def test_the_farmland_lifecycle_one_process_per_step(database: Database) -> None
     assert [c["id"] for c in listed] == [case_id]
     versions = run_json(database, "workflow", "list")
     assert [(v["workflow"], v["version"], v["open_cases"]) for v in versions] == [
-        ("farmland_violation", 1, 0)
+        ("farmland_violation", 1, 0),
+        ("satellite_spot", 1, 0),  # the other bundled workflow, synced from the folder
     ]
 
 
@@ -305,8 +306,12 @@ def test_roles_are_checked_against_the_grid(database: Database, tmp_path: Path) 
     run(database, "grid", "load", str(GRID_FILE))
     refused = run(database, "workflow", "load", str(misspelt), check=False)
     assert refused.returncode == 1 and "no town unit of the grid has the role" in refused.stderr
-    # Nothing of the misspelt file was registered: only the bundled version exists.
-    assert [v["version"] for v in run_json(database, "workflow", "list")] == [1]
+    # Nothing of the misspelt file was registered: only the bundled versions exist.
+    listed = run_json(database, "workflow", "list")
+    assert [(v["workflow"], v["version"]) for v in listed] == [
+        ("farmland_violation", 1),
+        ("satellite_spot", 1),
+    ]
     assert run(database, "workflow", "load", str(WORKFLOW_FILE)).returncode == 0
 
 

@@ -103,6 +103,13 @@ def test_a_role_revoked_by_another_process_is_refused_on_the_next_event(
     assert stop(app, second) == "stopped"
 
 
+def grid_text() -> str:
+    """The demo grid as text, its boundaries file named by absolute path (text has no folder)."""
+    text = GRID_FILE.read_text(encoding="utf-8")
+    name = "dadukou-boundaries.geojson"
+    return text.replace(f"boundaries: {name}", f"boundaries: {GRID_FILE.parent / name}")
+
+
 def test_every_grid_load_moves_the_stamp(app: App, database: Database) -> None:
     engine = database.new_engine()
 
@@ -114,7 +121,7 @@ def test_every_grid_load_moves_the_stamp(app: App, database: Database) -> None:
     before = stamp()
     load_grid(engine, GRID_FILE)  # the same grid again: rows are compared, nothing changes
     unchanged = stamp()
-    text = GRID_FILE.read_text(encoding="utf-8")
+    text = grid_text()
     assert "name: 新华村一组," in text
     load_grid(engine, text.replace("name: 新华村一组,", "name: 新华村第一组,"))  # a unit renamed
     assert stamp() > unchanged >= before
@@ -126,7 +133,7 @@ def test_a_second_service_on_the_same_database_sees_a_grid_load_by_the_first(
     other = farmland_app(database.url, clock)
     try:
         case_id = other.cases.create_case(WORKFLOW, UNIT, REPORTER, CASE_DATA).id  # warm
-        removed = GRID_FILE.read_text(encoding="utf-8")
+        removed = grid_text()
         app.cases.create_case(WORKFLOW, UNIT, REPORTER, CASE_DATA)
         with app.engine.begin() as conn:
             conn.execute(sa.update(person_roles).values(active=False))

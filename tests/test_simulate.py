@@ -146,3 +146,26 @@ def test_a_returned_transfer_and_a_late_party_in_the_bundled_scenario(tmp_path: 
     assert party == ["party.reminder", "party.deadline", "party.escalation"]
     assert ("notify", "escalation 'countersign_overdue' → district.office") in what
     assert ("notify", "reminder 'countersign_reminder' → district.dept_agri") in what
+
+
+def test_the_bundled_spot_scenario_checks_late_and_closes_after_review(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'unused.db'}", source=REPO / "config" / "gengbao.yaml"
+    )
+    scenario = load_scenario(REPO / "workflows" / "scenarios" / "spot_month.yaml")
+    lines = simulate(settings, REPO / "workflows" / "satellite_spot.yaml", scenario)
+    rendered = [line.render("Asia/Shanghai") for line in lines]
+    # the month's deadline: 24:00 on verify_by, then the town and, three days on, the district
+    assert "2026-10-01 Thu 00:00  deadline    issued: deadline passed" in rendered, rendered
+    assert (
+        "2026-10-04 Sun 00:00  notify      escalation 'spot_supervise' → district.office"
+        in rendered
+    ), rendered
+    events = [line.text for line in lines if line.what == "event"]
+    assert [e.split(" by ")[0] for e in events[1:]] == [
+        "check → checked (待认定)",
+        "judge → town_handling (镇街处置)",
+        "order_rectify → rectifying (整改中)",
+        "rectified → review (区级审核)",
+        "pass → closed (已销号)",
+    ]

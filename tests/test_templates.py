@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from jinja2.exceptions import TemplateRuntimeError
 
+from engine.definitions import load_definition
 from notifications.templates import SMS_LIMIT, TemplateError, TemplateStore
 
 STORE = TemplateStore()
@@ -54,10 +55,34 @@ DEADLINE = {
 }
 
 
-def context(kind: str) -> dict[str, Any]:
+# A satellite spot (workflows/satellite_spot.yaml) for its spot_* templates: every field
+# the workflow declares is in case.data (None when unset), as the dispatcher gives them.
+SPOT_FIELDS = load_definition(Path(__file__).parent.parent / "workflows" / "satellite_spot.yaml")
+SPOT_CASE: dict[str, Any] = {
+    **CASE,
+    "workflow": "satellite_spot",
+    "workflow_title": "卫片图斑核查处置",
+    "state": "review",
+    "state_title": "区级审核",
+    "data": {
+        **dict.fromkeys((f.name for f in SPOT_FIELDS.fields), None),
+        "spot_no": "500104-2026-09-0002",
+        "land_type": "一般耕地",
+        "area_m2": 1150,
+        "batch": "2026-09",
+        "verify_by": "2026-09-30",
+        "verdict": "违法",
+        "violation_kind": "挖湖造景",
+        "decision": "责令恢复耕作条件",
+        "rectify_by": "2026-10-30",
+    },
+}
+
+
+def context(kind: str, name: str = "") -> dict[str, Any]:
     return {
         "kind": kind,
-        "case": CASE,
+        "case": SPOT_CASE if name.startswith("spot_") else CASE,
         "event": EVENT if kind == "transition" else None,
         "deadline": None if kind == "transition" else DEADLINE,
         "recipient": {"id": "p-bq-leader", "name": "王镇长"},
@@ -68,7 +93,7 @@ def context(kind: str) -> dict[str, Any]:
 def kinds_for(name: str) -> list[str]:
     if name in ("reminder", "generic_reminder"):
         return ["reminder"]
-    if name in ("overdue", "supervise", "generic_escalation"):
+    if name in ("overdue", "supervise", "generic_escalation", "spot_overdue", "spot_supervise"):
         return ["escalation"]
     return ["transition"]
 
@@ -76,7 +101,7 @@ def kinds_for(name: str) -> list[str]:
 @pytest.mark.parametrize("name", CASE_TEMPLATES)
 def test_bundled_template_renders_within_limits(name: str) -> None:
     for kind in kinds_for(name):
-        out = STORE.get(name).render(context(kind))
+        out = STORE.get(name).render(context(kind, name))
         assert "\n" not in out["subject"] and out["subject"]
         assert len(out["short"]) <= SMS_LIMIT, out["short"]
         assert CASE["id"] in out["subject"] + out["body"] + out["short"]

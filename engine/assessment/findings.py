@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from sqlalchemy import Date, Engine, bindparam, text
@@ -41,18 +42,21 @@ def list_findings(
         params["workflow"] = workflow
     sql = f"""WITH f AS (
     SELECT id, ref, unit_code, found_on, found_until, area_m2, lng, lat,
-           m_per_deg_lng, m_per_deg_lat, note, source
+           m_per_deg_lng, m_per_deg_lat, note, source, geometry
     FROM survey_findings WHERE {" AND ".join(where)}
 ),
 {dialect.hits(workflow is not None)}
 SELECT f.id, f.ref, f.unit_code, u.path, f.found_on, f.area_m2, f.lng, f.lat, f.note,
-       f.source, h.case_id, h.how
+       f.source, f.geometry, h.case_id, h.how
 FROM f JOIN units u ON u.code = f.unit_code
 LEFT JOIN hits h ON h.finding_id = f.id
 ORDER BY f.found_on, f.ref, h.how DESC, h.case_id"""
+    from engine.assessment.overlaps import geometry_hits  # shapely loads when it is needed
+
     out: dict[int, dict[str, Any]] = {}
     with connection(read_only(engine)) as conn:
         prefix = grid.subtree_prefix(conn, unit) if unit is not None else None
+        params["geo_hits"] = geometry_hits(conn, dialect, date_from, date_to, workflow)
         for r in conn.execute(text(sql).bindparams(*binds), params):
             if prefix is not None and not r.path.startswith(prefix):
                 continue
@@ -65,6 +69,7 @@ ORDER BY f.found_on, f.ref, h.how DESC, h.case_id"""
                     "area_m2": r.area_m2,
                     "lng": r.lng,
                     "lat": r.lat,
+                    "geometry": _plain(r.geometry),
                     "note": r.note,
                     "source": r.source,
                     "missed": True,
@@ -76,3 +81,7 @@ ORDER BY f.found_on, f.ref, h.how DESC, h.case_id"""
                 item["found_by"].append({"case": r.case_id, "how": r.how})
     items = list(out.values())
     return [i for i in items if i["missed"]] if missed_only else items
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value

@@ -415,6 +415,14 @@ def _findings(
     params: dict[str, Any],
     rows: dict[str, UnitRow],
 ) -> None:
+    # shapely (and numpy, whose threads would miss the CLI's blocked signals) loads
+    # when a report runs, not when the App is built
+    from engine.assessment.overlaps import geometry_hits
+
+    params = {
+        **params,
+        "geo_hits": geometry_hits(conn, dialect, params["d0"], params["d1"], config.workflow),
+    }
     ctes = f"""WITH f AS (
     SELECT id, ref, unit_code, found_until, lng, lat, m_per_deg_lng, m_per_deg_lat
     FROM survey_findings WHERE found_on >= :d0 AND found_on <= :d1

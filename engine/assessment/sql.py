@@ -23,7 +23,9 @@ finding through ``units.parent_code`` and ``cases.unit_code`` (both
 indexed), and the JSON tests run on those candidates only.  Distances use the
 local metres per degree stored with the finding (an equirectangular
 approximation: well under a metre of error at the tens of metres that
-matter here).
+matter here).  A finding with a shape is also found by a case whose geometry
+intersects it: shapely decides that (:mod:`engine.assessment.overlaps`), and
+its pairs arrive as the JSON parameter ``:geo_hits``, expanded here.
 """
 
 from __future__ import annotations
@@ -106,9 +108,33 @@ class Dialect:
         dy = f"(({lat} - {f}.lat) * {f}.m_per_deg_lat)"
         return f"({f}.lng IS NOT NULL AND {is_point} AND {dx} * {dx} + {dy} * {dy} <= :r2)"
 
+    def has_shape(self, data: str) -> str:
+        """The JSON document *data* may hold a shape: a GeoJSON object somewhere, or a
+        ``location`` array (a cheap filter; :mod:`engine.assessment.overlaps` decides)."""
+        if self.pg:
+            return (
+                f"(({data})::text LIKE '%\"coordinates\"%' "
+                f"OR jsonb_typeof({data}->'location') = 'array')"
+            )
+        return f"({data} LIKE '%\"coordinates\"%' OR json_type({data}, '$.location') = 'array')"
+
+    def geo_pairs(self) -> str:
+        """``(finding_id, case_id)`` rows of the JSON text parameter ``:geo_hits``."""
+        if self.pg:
+            return (
+                "SELECT (j.value->>0)::integer, j.value->>1 "
+                "FROM jsonb_array_elements(CAST(:geo_hits AS jsonb)) j"
+            )
+        return (
+            "SELECT CAST(json_extract(j.value, '$[0]') AS INTEGER), "
+            "json_extract(j.value, '$[1]') FROM json_each(:geo_hits) j"
+        )
+
     def hits(self, workflow: bool) -> str:
         """CTEs ending in ``hits(finding_id, case_id, how)``, over CTE ``f`` (the findings
-        in scope: ``id, ref, unit_code, found_until, lng, lat, m_per_deg_lng/_lat``)."""
+        in scope: ``id, ref, unit_code, found_until, lng, lat, m_per_deg_lng/_lat``) and
+        the parameter ``:geo_hits`` (:func:`engine.assessment.overlaps.geometry_hits`);
+        ``how`` is ``ref``, ``distance`` or ``geometry``, one row per finding and case."""
         materialized = "MATERIALIZED " if self.pg else ""
         ref = self.ref_match("p.data", "f.ref")
         wf = "AND c.workflow = :workflow" if workflow else ""
@@ -122,10 +148,21 @@ pairs(finding_id, case_id, data) AS {materialized}(
     JOIN cases c ON c.unit_code = b.code
     WHERE c.opened_at < f.found_until {wf}
 ),
-hits(finding_id, case_id, how) AS (
+near(finding_id, case_id, how) AS (
     SELECT p.finding_id, p.case_id, CASE WHEN {ref} THEN 'ref' ELSE 'distance' END
     FROM pairs p JOIN f ON f.id = p.finding_id
     WHERE {ref} OR {self.near("p.data", "f")}
+),
+shaped(finding_id, case_id) AS (
+    {self.geo_pairs()}
+),
+hits(finding_id, case_id, how) AS (
+    SELECT finding_id, case_id, how FROM near
+    UNION ALL
+    SELECT s.finding_id, s.case_id, 'geometry' FROM shaped s
+    WHERE NOT EXISTS (
+        SELECT 1 FROM near n WHERE n.finding_id = s.finding_id AND n.case_id = s.case_id
+    )
 )"""
 
 

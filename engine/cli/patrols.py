@@ -162,8 +162,12 @@ def add_commands(commands: Any) -> None:
 
     survey = commands.add_parser("survey", help="survey and satellite findings")
     sub = survey.add_subparsers(dest="survey_command", metavar="COMMAND", required=True)
-    p = sub.add_parser("import", help="import findings from CSV (ref,unit,found_on,...)")
-    p.add_argument("file", metavar="FILE.csv")
+    p = sub.add_parser(
+        "import",
+        help="import findings from CSV (ref,unit,found_on,...,geometry) or a GeoJSON "
+        "FeatureCollection",
+    )
+    p.add_argument("file", metavar="FILE.csv|FILE.geojson")
     add_choice(p, "--source", choices=_sources, default=DEFAULT_SOURCE)
     add_json(p)
     p.set_defaults(handler=survey_import)

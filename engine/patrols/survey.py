@@ -1,10 +1,16 @@
-"""Survey and satellite findings (年度变更调查 / 卫片图斑) imported from CSV.
+"""Survey and satellite findings (年度变更调查 / 卫片图斑) imported from CSV or GeoJSON.
 
-The file is UTF-8 (a byte-order mark from Excel is fine) with a header row
-naming the columns ``ref, unit, found_on, area_m2, lng, lat, note`` in any
-order (Chinese titles are accepted too: 图斑编号/编号, 单位/所属单位, 发现日期,
-面积, 经度, 纬度, 备注).  ``ref``, ``unit`` and ``found_on`` are required in
-every row; ``lng``/``lat`` come together or not at all.
+A CSV file is UTF-8 (a byte-order mark from Excel is fine) with a header row
+naming the columns ``ref, unit, found_on, area_m2, lng, lat, geometry, note`` in
+any order (Chinese titles are accepted too: 图斑编号/编号, 单位/所属单位, 发现日期,
+面积, 经度, 纬度, 范围/图斑范围, 备注).  ``ref``, ``unit`` and ``found_on`` are
+required in every row; ``lng``/``lat`` come together or not at all; ``geometry``
+is a GeoJSON Point, Polygon or MultiPolygon in the cell, checked like every
+shape (:func:`engine.geo.shapes.parse_geometry`).  A ``.geojson`` file is a
+FeatureCollection, one finding per feature: its ``properties`` are the same
+columns, its geometry the finding's shape, and "line" N is feature N.  A point
+shape gives ``lng``/``lat`` when they are missing, a polygon its geodesic area
+when ``area_m2`` is.
 
 Every bad row is reported with its line number and the good rows are
 imported — in one transaction, so a crash imports nothing.  A ``ref``
@@ -21,6 +27,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,7 +38,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from engine.clock import Clock
-from engine.errors import SurveyFileError
+from engine.errors import InvalidGeometry, SurveyFileError
 from engine.store import map_storage_errors
 from engine.store.tables import survey_findings, units
 
@@ -44,7 +51,7 @@ __all__ = [
     "metres_per_degree",
 ]
 
-COLUMNS = ("ref", "unit", "found_on", "area_m2", "lng", "lat", "note")
+COLUMNS = ("ref", "unit", "found_on", "area_m2", "lng", "lat", "geometry", "note")
 REQUIRED = ("ref", "unit", "found_on")
 ALIASES = {
     "编号": "ref",
@@ -57,10 +64,12 @@ ALIASES = {
     "面积（平方米）": "area_m2",
     "经度": "lng",
     "纬度": "lat",
+    "范围": "geometry",
+    "图斑范围": "geometry",
     "备注": "note",
 }
 SOURCES = ("年度变更调查", "卫片图斑")
-_COMPARED = ("unit_code", "found_on", "area_m2", "lng", "lat", "note", "source")
+_COMPARED = ("unit_code", "found_on", "area_m2", "lng", "lat", "geometry", "note", "source")
 
 
 @dataclass(frozen=True)
@@ -126,7 +135,8 @@ def import_csv(
     result = ImportResult(str(file))
     with map_storage_errors(engine, "import findings into"), engine.begin() as conn:
         known = set(conn.execute(select(units.c.code).where(units.c.active.is_(True))).scalars())
-        rows = _parse(text, str(file), known, timezone, result.problems)
+        parse = _parse_geojson if _is_geojson(file, text) else _parse
+        rows = parse(text, str(file), known, timezone, result.problems)
         for row in rows:
             row.update(source=source, file=file.name, imported_at=now)
         _store(conn, rows, result)
@@ -231,6 +241,13 @@ def _row(
     lat = _number(record.get("lat", ""), "lat", why, -90, 90)
     if (lng is None) != (lat is None) and not any(w.startswith(("lng", "lat")) for w in why):
         why.append("lng and lat go together: give both or neither")
+    shape = _shape(record.get("geometry", ""), why)
+    if shape is not None and shape.geom_type == "Point" and lng is None and lat is None:
+        lng, lat = shape.x, shape.y
+    if shape is not None and area is None and shape.geom_type != "Point":
+        from engine.geo.area import area_m2 as geodesic_area
+
+        area = round(geodesic_area(shape), 2)
     if why:
         problems.append(RowProblem(line, "; ".join(why), ref))
         return None
@@ -245,11 +262,87 @@ def _row(
         "area_m2": area,
         "lng": lng,
         "lat": lat,
+        "geometry": _plain_shape(shape),
         "m_per_deg_lng": m_lng,
         "m_per_deg_lat": m_lat,
         "note": record.get("note") or None,
         "line": line,
     }
+
+
+def _shape(text: str, why: list[str]) -> Any:
+    """The shapely shape of a GeoJSON cell, or None (empty, or a problem added to *why*).
+    shapely loads here, not with the module: numpy's threads must not start with every
+    command (they would miss the signals ``gengbao worker`` blocks)."""
+    if not text:
+        return None
+    from engine.geo.shapes import parse_geometry
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        why.append("geometry is not GeoJSON (a Point, Polygon or MultiPolygon object)")
+        return None
+    try:
+        return parse_geometry(value)
+    except InvalidGeometry as exc:
+        why.append(f"{exc.where}: {exc.problem}")
+        return None
+
+
+def _plain_shape(shape: Any) -> dict[str, Any] | None:
+    if shape is None:
+        return None
+    from engine.geo.shapes import as_geojson
+
+    return as_geojson(shape)
+
+
+def _is_geojson(file: Path, text: str) -> bool:
+    if file.suffix.lower() == ".geojson":
+        return True
+    head = text.lstrip()
+    return head.startswith("{") and '"FeatureCollection"' in head[:2000]
+
+
+def _parse_geojson(
+    text: str, filename: str, known: set[str], timezone: str, problems: list[RowProblem]
+) -> list[dict[str, Any]]:
+    """The rows of a FeatureCollection: feature N's properties as columns, its shape."""
+    try:
+        collection = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SurveyFileError(
+            f"{filename}:{exc.lineno}: not valid JSON: {exc.msg}", file=filename, line=exc.lineno
+        ) from None
+    features = collection.get("features") if isinstance(collection, dict) else None
+    if not isinstance(features, list):
+        raise SurveyFileError(f"{filename}: not a GeoJSON FeatureCollection", file=filename)
+    zone = ZoneInfo(timezone)
+    rows: list[dict[str, Any]] = []
+    first: dict[str, int] = {}
+    for number, feature in enumerate(features, start=1):
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            problems.append(RowProblem(number, "not a GeoJSON Feature"))
+            continue
+        props = feature.get("properties") or {}
+        record: dict[str, str] = {}
+        for key, value in props.items() if isinstance(props, dict) else []:
+            name = ALIASES.get(str(key).strip(), str(key).strip().lower())
+            if name in COLUMNS and name != "geometry" and value is not None:
+                record[name] = str(value).strip()
+        if feature.get("geometry") is not None:
+            record["geometry"] = json.dumps(feature["geometry"])
+        row = _row(record, number, known, zone, problems, 1, 1)
+        if row is None:
+            continue
+        if row["ref"] in first:
+            message = f"ref {row['ref']!r} is already feature {first[row['ref']]}"
+            problems.append(RowProblem(number, message, row["ref"]))
+            continue
+        first[row["ref"]] = number
+        rows.append(row)
+    return rows
 
 
 def _date(text: str, why: list[str]) -> dt.date | None:

@@ -537,6 +537,9 @@ survey_findings = Table(
     Column("m_per_deg_lat", Float, nullable=True),
     Column("note", Text, nullable=True),
     Column("source", Text, nullable=False),
+    # The finding's shape (GeoJSON Point, Polygon or MultiPolygon, lng/lat), when the
+    # file gives one: a case whose geometry intersects it found it (migration 0018).
+    Column("geometry", OptionalJSON, nullable=True),
     Column("file", Text, nullable=True),
     Column("line", Integer, nullable=True),
     Column("imported_at", UTCDateTime, nullable=False),

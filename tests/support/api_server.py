@@ -45,8 +45,10 @@ PHOTO_MAX_BYTES = 65536  # photos.max_bytes of the test server: an oversized one
 
 
 def write_grid(path: Path) -> Path:
-    """The demo grid plus the service account."""
+    """The demo grid (its boundaries file by absolute path) plus the service account."""
     grid: dict[str, Any] = yaml.safe_load(GRID_FILE.read_text(encoding="utf-8"))
+    if "boundaries" in grid:  # the demo boundaries, found from the copy's folder too
+        grid["boundaries"] = str(GRID_FILE.parent / grid["boundaries"])
     grid["people"].append(
         {
             "id": SERVICE,
