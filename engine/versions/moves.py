@@ -191,7 +191,7 @@ class VersionMoves:
                 for reason in m.problems
             ]
             replay = None
-            if replay_days is not None:
+            if replay_days is not None and dry_run:  # a replay only reports
                 replay = replay_closed(
                     conn,
                     self.catalog,
