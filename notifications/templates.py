@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -95,16 +95,28 @@ def _blank_none(value: Any) -> Any:
 
 @dataclass(frozen=True, kw_only=True)
 class TemplateSet:
+    """One template's three parts, parsed and checked; each part is compiled to Python
+    the first time it renders (the validator reads only the parsed trees, so
+    ``gengbao validate`` does not pay for code generation)."""
+
     name: str
     path: Path
-    subject: jinja2.Template
-    body: jinja2.Template
-    short: jinja2.Template
+    env: jinja2.Environment
     asts: Mapping[str, nodes.Template]
     first_lines: Mapping[str, int]  # the line of the file where each part's text starts
+    _compiled: dict[str, jinja2.Template] = field(default_factory=dict, compare=False)
+
+    def part(self, part: str) -> jinja2.Template:
+        """*part* compiled (once: a race compiles it twice, harmlessly)."""
+        found = self._compiled.get(part)
+        if found is None:
+            code = self.env.compile(self.asts[part], f"{self.name}.{part}", f"{self.path}#{part}")
+            found = self.env.template_class.from_code(self.env, code, self.env.make_globals(None))
+            self._compiled[part] = found
+        return found
 
     def render(self, context: Mapping[str, Any]) -> dict[str, str]:
-        out = {part: getattr(self, part).render(**context).strip() for part in PARTS}
+        out = {part: self.part(part).render(**context).strip() for part in PARTS}
         for part, text in out.items():
             if len(text) > MAX_OUTPUT:
                 raise SecurityError(f"{self.name}.{part} rendered too long")
@@ -273,17 +285,13 @@ class TemplateStore:
                 column=first.column,
             )
         raw = top.plain()
-        compiled: dict[str, jinja2.Template] = {}
         asts: dict[str, nodes.Template] = {}
         first_lines = {part: _first_line(top, part) for part in PARTS}
         for part in PARTS:
             source = raw[part]
             try:
                 asts[part] = ast = self.env.parse(source)
-                code = self.env.compile(ast, f"{name}.{part}", f"{path}#{part}")
-                compiled[part] = self.env.template_class.from_code(
-                    self.env, code, self.env.make_globals(None)
-                )
+                _check_compilable(self.env, ast)
             except jinja2.TemplateSyntaxError as exc:
                 raise TemplateError(
                     f"template {name!r} ({path}) {part}, line {exc.lineno}: {exc.message}"
@@ -303,15 +311,23 @@ class TemplateStore:
                     line=line,
                     column=1,
                 )
-        return TemplateSet(
-            name=name,
-            path=path,
-            subject=compiled["subject"],
-            body=compiled["body"],
-            short=compiled["short"],
-            asts=asts,
-            first_lines=first_lines,
-        )
+        return TemplateSet(name=name, path=path, env=self.env, asts=asts, first_lines=first_lines)
+
+
+def _check_compilable(env: jinja2.Environment, ast: nodes.Template) -> None:
+    """What Jinja2's compiler would refuse, found on the parsed tree: an unknown
+    filter or test (anywhere: the compiler lets one inside ``{% if %}`` through to fail
+    at send time) and a block defined twice."""
+    for node in ast.find_all((nodes.Filter, nodes.Test)):
+        known = env.filters if isinstance(node, nodes.Filter) else env.tests
+        if node.name not in known:
+            what = "filter" if isinstance(node, nodes.Filter) else "test"
+            raise jinja2.TemplateAssertionError(f"No {what} named {node.name!r}.", node.lineno)
+    seen: set[str] = set()
+    for block in ast.find_all(nodes.Block):
+        if block.name in seen:
+            raise jinja2.TemplateAssertionError(f"block {block.name!r} defined twice", block.lineno)
+        seen.add(block.name)
 
 
 def _shown(path: Path) -> str:

@@ -134,3 +134,40 @@ def test_a_value_outside_them_is_refused_with_the_list() -> None:
     code, _, _, errors = loaded("timers", "list", "--status", "stale")
     assert code == 2
     assert "argument --status: invalid choice: 'stale' (choose from 'pending', " in errors
+
+
+def test_the_table_of_groups_is_what_each_module_registers() -> None:
+    import importlib
+
+    from engine.cli import GROUPS
+
+    for name, commands in GROUPS.items():
+        parser = argparse.ArgumentParser()
+        subparsers = parser.add_subparsers()
+        importlib.import_module(f"engine.cli.{name}").add_commands(subparsers)
+        assert tuple(subparsers.choices) == commands, name
+    every = [c for commands in GROUPS.values() for c in commands]
+    whole = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(whole.choices) == every
+
+
+def test_a_command_imports_only_the_module_that_registers_it() -> None:
+    for argv in (["validate", "x.yaml"], ["--now", "2026-09-18T09:00:00+08:00", "validate"]):
+        code, _, _, _ = loaded(*argv, "--help")
+        assert code == 0
+    probe = (
+        "import sys; from engine.cli import main\n"
+        "try: main(sys.argv[1:])\nexcept SystemExit: pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('engine.cli.')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "--config=x.yaml", "validate", "--help"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1] == "['engine.cli.common', 'engine.cli.definitions']"
+
+
+def test_a_mistyped_command_is_answered_by_the_whole_parser() -> None:
+    code, _, _, errors = loaded("validat", "x.yaml")
+    assert code == 2
+    assert "invalid choice: 'validat'" in errors and "'report'" in errors

@@ -151,3 +151,38 @@ def test_admin_overrides_win_and_unknown_names_are_caught(tmp_path: Path) -> Non
     problem = store.problem("typo")
     assert problem is not None and "unknown name(s) cse" in problem
     assert "does not exist" in (store.problem("nope") or "")
+
+
+@pytest.mark.parametrize(
+    ("body", "refusal"),
+    [
+        ("{{ case.id | shout }}", "line 1: No filter named 'shout'"),
+        ("x\n{% if case.id %}{{ case.id | shout }}{% endif %}", "line 2: No filter named 'shout'"),
+        ("{% if case.id is loud %}x{% endif %}", "line 1: No test named 'loud'"),
+        (
+            "{% block a %}{% endblock %}{% block a %}{% endblock %}",
+            "line 1: block 'a' defined twice",
+        ),
+    ],
+)
+def test_what_the_compiler_would_refuse_is_refused_at_load(
+    tmp_path: Path, body: str, refusal: str
+) -> None:
+    """Parts compile on first render, so the load checks what compiling would refuse;
+    an unknown filter inside ``{% if %}`` (which Jinja2 itself would only refuse when the
+    branch runs, at send time) is refused too."""
+    (tmp_path / "bad.yaml").write_text(
+        f"subject: x\nbody: {body!r}\nshort: x\n".replace("'", '"'), encoding="utf-8"
+    )
+    problem = TemplateStore([tmp_path]).problem("bad")
+    assert problem is not None and f"body, {refusal}" in problem, problem
+
+
+def test_a_part_compiles_once_on_first_render() -> None:
+    store = TemplateStore()
+    template = store.get("overdue")
+    first = template.render(context("escalation"))
+    compiled = dict(template._compiled)
+    assert set(compiled) == {"subject", "body", "short"}
+    assert template.render(context("escalation")) == first
+    assert all(template._compiled[p] is compiled[p] for p in compiled)

@@ -9,9 +9,10 @@ escaped a service unmapped is mapped here by the services' own rules
 (:func:`engine.store.storage_error_for`).  No traceback reaches a user unless
 ``GENGBAO_DEBUG=1`` is set.
 
-The parser is built from every command module before one command runs, so a
-command module imports only what declares its arguments; each handler imports
-the services it calls when it runs (``gengbao --help`` loads no storage, no
+A run imports the one command module that registers the command it names
+(:data:`GROUPS`); ``--help`` and a mistyped command build the parser from every
+module.  A command module imports only what declares its arguments; each handler
+imports the services it calls when it runs (``gengbao --help`` loads no storage, no
 HTTP stack, no scheduler, no templates: ``tests/test_cli_imports.py``).
 """
 
@@ -19,48 +20,56 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import os
 import sys
 import traceback
 from collections.abc import Sequence
+from types import ModuleType
 
-from engine.cli import (
-    board,
-    case,
-    db,
-    definitions,
-    grid,
-    notifications,
-    patrols,
-    person,
-    report,
-    serve,
-    tasks,
-    timers,
-    token,
-    workflow,
-)
 from engine.cli.common import Context, Failure
 from engine.errors import ConfigError, GengbaoError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["GROUPS", "build_parser", "main"]
 
-_GROUPS = (
-    definitions,
-    db,
-    grid,
-    workflow,
-    case,
-    tasks,
-    board,
-    timers,
-    notifications,
-    serve,
-    token,
-    person,
-    patrols,
-    report,
-)
+# Each command module and the top-level commands it registers, in the order of
+# ``gengbao --help``.  A run names one command, so only its module is imported
+# (``tests/test_cli_imports.py`` checks this table against what each module registers).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "definitions": ("validate", "graph", "schema"),
+    "db": ("db",),
+    "grid": ("grid",),
+    "workflow": ("workflow",),
+    "case": ("case",),
+    "tasks": ("tasks",),
+    "board": ("board",),
+    "timers": ("timers", "worker", "simulate"),
+    "notifications": ("notifications",),
+    "serve": ("serve",),
+    "token": ("token",),
+    "person": ("person",),
+    "patrols": ("patrol", "survey"),
+    "report": ("report",),
+}
+_GLOBAL_WITH_VALUE = ("--config", "--now")
+
+
+def _group(name: str) -> ModuleType:
+    return importlib.import_module(f"engine.cli.{name}")
+
+
+def _command_named(argv: Sequence[str]) -> str | None:
+    """The command *argv* runs (its first word after the global options), or None
+    when it names none (``--help``, a mistake: the whole parser answers those)."""
+    words = iter(argv)
+    for word in words:
+        if word in _GLOBAL_WITH_VALUE:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+        elif not word.startswith(tuple(f"{o}=" for o in _GLOBAL_WITH_VALUE)):
+            return None
+    return None
 
 
 def _parse_now(text: str) -> dt.datetime:
@@ -85,7 +94,8 @@ def _driver_error() -> type[Exception] | tuple[()]:
     return DRIVER_ERROR
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of the module registering *command* alone."""
     parser = argparse.ArgumentParser(
         prog="gengbao",
         description="gengbao: farmland-protection workflows on a three-level grid",
@@ -100,14 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="run on a fixed clock at this instant (simulations, tests, replays)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in _GROUPS:
-        group.add_commands(commands)
+    wanted = [g for g, names in GROUPS.items() if command in names] or list(GROUPS)
+    for name in wanted:
+        _group(name).add_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_named(words))
+    args = parser.parse_args(words)
     context = Context(config=args.config, now=args.now)
     try:
         result: int = args.handler(args, context)
