@@ -296,7 +296,7 @@ class TemplateStore:
                 raise TemplateError(
                     f"template {name!r} ({path}) {part}, line {exc.lineno}: {exc.message}"
                 ) from exc
-            stray = sorted(meta.find_undeclared_variables(ast) - CONTEXT_NAMES)
+            stray = sorted(_undeclared(ast) - CONTEXT_NAMES)
             if stray:
                 raise TemplateError(
                     f"template {name!r} ({path}) {part} uses unknown name(s) {', '.join(stray)}; "
@@ -312,6 +312,22 @@ class TemplateStore:
                     column=1,
                 )
         return TemplateSet(name=name, path=path, env=self.env, asts=asts, first_lines=first_lines)
+
+
+def _undeclared(ast: nodes.Template) -> set[str]:
+    """The names *ast* reads from its context.  A template that assigns no name
+    (no ``set``, ``for``, ``macro``…: almost every one) and mentions none of the
+    generator's own (``self``, ``loop``…) reads each name it mentions from the
+    context, so its names are the answer; otherwise Jinja2's own analysis
+    answers, which follows the scopes (it runs the code generator, the dearer way)."""
+    names = list(ast.find_all(nodes.Name))
+    if all(n.ctx == "load" and n.name not in _SPECIAL_NAMES for n in names):
+        return {n.name for n in names}
+    return meta.find_undeclared_variables(ast)
+
+
+# Names Jinja2's code generator gives a meaning of its own in some places.
+_SPECIAL_NAMES = frozenset({"self", "loop", "caller", "varargs", "kwargs", "super"})
 
 
 def _check_compilable(env: jinja2.Environment, ast: nodes.Template) -> None:

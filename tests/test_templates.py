@@ -186,3 +186,22 @@ def test_a_part_compiles_once_on_first_render() -> None:
     assert set(compiled) == {"subject", "body", "short"}
     assert template.render(context("escalation")) == first
     assert all(template._compiled[p] is compiled[p] for p in compiled)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{ case.id }} {{ nope.x }}",  # no name assigned: the quick way
+        "{% for f in case.fields %}{{ f.title }}{% endfor %}{{ f }}{{ nope }}",  # scopes
+        "{% set n = case.id %}{{ n }}{{ nope }}",
+    ],
+)
+def test_a_name_the_context_lacks_is_refused_whether_or_not_names_are_assigned(
+    tmp_path: Path, body: str
+) -> None:
+    (tmp_path / "stray.yaml").write_text(
+        f"subject: x\nbody: {body!r}\nshort: x\n".replace("'", '"'), encoding="utf-8"
+    )
+    problem = TemplateStore([tmp_path]).problem("stray")
+    stray = "f, nope" if "for f" in body else "nope"
+    assert problem is not None and f"body uses unknown name(s) {stray};" in problem, problem
