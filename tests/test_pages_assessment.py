@@ -207,6 +207,12 @@ def test_the_table_shows_the_services_numbers_for_the_period(app: App, site: str
         assert '<option value="2026-Q3" selected>' in quarter.text
         october = town.get("/ui/assessment", params={"period": "2026-10"})
         assert table(october)["v1"]["patrols_done"] == "0"
+        lower = town.get("/ui/assessment", params={"period": "2026-q3"})
+        assert shown(table(lower)) == expected(q3)
+        assert '<option value="2026-Q3" selected>' in lower.text
+        further = town.get("/ui/assessment", params={"period": "2024-02"})  # not offered
+        assert '<option value="2024-02" selected>' in further.text
+        assert "2024-02-01 至 2024-02-29" in further.text
 
 
 def test_the_charts_are_svg_of_the_same_report(app: App, site: str) -> None:

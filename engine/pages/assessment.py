@@ -146,7 +146,7 @@ def assessment(request: Request) -> Response:
     today = app.clock.now().astimezone(ZoneInfo(app.settings.timezone)).date()
     groups = period_choices(today)
     if all(c.value != period for _, cs in groups for c in cs):  # a period further back
-        groups.insert(0, ("所选", [Choice(period, period)]))
+        groups.insert(0, ("其他期间", [Choice(period, period)]))
     base = min((r.depth for r in report.rows), default=0)
     return page(
         request,
