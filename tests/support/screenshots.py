@@ -70,6 +70,8 @@ def shoot(folder: Path) -> list[Path]:
                 desk.goto(f"{server.base_url}/ui/login")
                 sign_in(desk, TOWN)
                 snap("6-next-holder-tasks-desktop", desk)
+                phone.goto(f"{server.base_url}/ui/assessment")
+                snap("9-assessment")
                 browser.close()
         finally:
             server.close()
