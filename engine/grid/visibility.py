@@ -36,6 +36,16 @@ __all__ = [
 
 VIEWER_PARAM = "viewer"
 
+# The aliases the rule's subqueries read, made once: an alias builds its column
+# collection on first use, which was most of the cost of building the rule per read.
+# Every subquery names its own FROM (``correlate_except``), so one alias object can
+# appear in several subqueries of one statement.
+_SCOPE = units.alias("scope_unit")
+_ROLE = person_roles.alias("scope_role")
+_PERSON = people.alias("scope_person")
+_SENT = case_transfers.alias("pending_transfer")
+_RECEIVER = units.alias("receiving_unit")
+
 
 @dataclass(frozen=True)
 class Viewer:
@@ -69,8 +79,7 @@ def visible_case(
     who = as_viewer(viewer)
     if who.everything:
         return sa.true()
-    sent = case_transfers.alias("pending_transfer")
-    receiver = units.alias("receiving_unit")
+    sent, receiver = _SENT, _RECEIVER
     waiting = (
         select(sa.literal(1))
         .select_from(sent.join(receiver, receiver.c.code == sent.c.to_unit))
@@ -114,9 +123,7 @@ def _holds(
 def _exists_held(
     actor: str | ColumnElement[str], where: Callable[[ColumnElement[str]], ColumnElement[bool]]
 ) -> ColumnElement[bool]:
-    scope = units.alias("scope_unit")
-    role = person_roles.alias("scope_role")
-    person = people.alias("scope_person")
+    scope, role, person = _SCOPE, _ROLE, _PERSON
     held = (
         select(sa.literal(1))
         .select_from(
