@@ -172,7 +172,9 @@ def test_a_refused_form_keeps_what_was_typed_and_writes_nothing(
 def test_a_form_without_its_csrf_token_is_refused_and_writes_nothing(app: App, site: str) -> None:
     with signed_in(site, REPORTER) as member:
         for token in ({}, {"csrf": "forged"}):
-            refused = member.post("/ui/patrols", data={**token, **form()}, files=photos(("a.png", RED)))
+            refused = member.post(
+                "/ui/patrols", data={**token, **form()}, files=photos(("a.png", RED))
+            )
             assert refused.status_code == 403
             assert "安全校验未通过" in refused.text
     assert written(app) == (0, 0)
@@ -206,7 +208,8 @@ def test_a_script_in_the_findings_is_shown_as_text(app: App, site: str) -> None:
     script = "<script>alert(1)</script>"
     with signed_in(site, REPORTER) as member:
         sent = member.post(
-            "/ui/patrols", data={"csrf": csrf_of(member), **form(findings=script, route_note=script)}
+            "/ui/patrols",
+            data={"csrf": csrf_of(member), **form(findings=script, route_note=script)},
         )
         assert sent.status_code == 303
         shown = member.get("/ui/patrols").text
@@ -214,9 +217,7 @@ def test_a_script_in_the_findings_is_shown_as_text(app: App, site: str) -> None:
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
 
 
-def test_another_villages_person_sees_neither_the_patrol_nor_its_photo(
-    app: App, site: str
-) -> None:
+def test_another_villages_person_sees_neither_the_patrol_nor_its_photo(app: App, site: str) -> None:
     with signed_in(site, REPORTER) as member:
         sent = member.post(
             "/ui/patrols", data={"csrf": csrf_of(member), **form()}, files=photos(("a.png", RED))

@@ -163,9 +163,7 @@ def _patrol_page(
     viewer = session.person
     units = app.patrols.ledger.units_for(viewer)
     top = min((u["depth"] for u in units), default=0)
-    options = [
-        {"code": u["code"], "label": "　" * (u["depth"] - top) + u["name"]} for u in units
-    ]
+    options = [{"code": u["code"], "label": "　" * (u["depth"] - top) + u["name"]} for u in units]
     values = dict(typed or {})
     values.setdefault("unit", units[0]["code"] if len(units) == 1 else "")
     values.setdefault("started", _local_input(now, tz))
