@@ -186,7 +186,7 @@ def _patrol_page(
         message=message,
         recorded=recorded,
         max_photos=MAX_PHOTOS,
-        max_mb=round(app.photos.max_bytes / (1 << 20), 1),
+        max_size=_size(app.photos.max_bytes),
         ledger=[_ledger_row(v, photos.get(v.id, []), tz) for v in recent],
         ledger_days=LEDGER_DAYS,
         ledger_limit=LEDGER_LIMIT,
@@ -231,10 +231,17 @@ def _started(text: str, now: dt.datetime, tz: str, problems: dict[str, str]) -> 
     return moment
 
 
-def _photo_problem(name: str, exc: InvalidPhoto, max_mb: float) -> str:
+def _size(max_bytes: int) -> str:
+    """``10 MB``, ``512 KB``: the limit as the form states it."""
+    if max_bytes >= 1 << 20:
+        return f"{max_bytes / (1 << 20):.3g} MB"
+    return f"{max(1, max_bytes // 1024)} KB"
+
+
+def _photo_problem(name: str, exc: InvalidPhoto, max_size: str) -> str:
     shown = f"“{name}”" if name else "照片"
     if isinstance(exc, PhotoTooLarge):
-        return f"{shown}超过 {max_mb} MB，请压缩后再传"
+        return f"{shown}超过 {max_size}，请压缩后再传"
     if isinstance(exc, UnsupportedPhotoType):
         return f"{shown}不是照片（只收 JPEG、PNG、WebP、HEIC）"
     return f"{shown}是空文件"
@@ -268,12 +275,12 @@ def _check(request: Request, session: UiSession, form: PatrolForm) -> dict[str, 
         problems["findings"] = f"不超过 {MAX_FINDINGS} 字"
     if len(form.photos) > MAX_PHOTOS:
         problems["photos"] = f"一次最多上传 {MAX_PHOTOS} 张照片"
-    max_mb = round(app.photos.max_bytes / (1 << 20), 1)
     for upload in form.photos:
         try:
             app.photos.check(upload.content)
         except InvalidPhoto as exc:
-            problems.setdefault("photos", _photo_problem(upload.name, exc, max_mb))
+            max_size = _size(app.photos.max_bytes)
+            problems.setdefault("photos", _photo_problem(upload.name, exc, max_size))
     return problems
 
 
