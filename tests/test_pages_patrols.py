@@ -226,8 +226,8 @@ def test_another_villages_person_sees_neither_the_patrol_nor_its_photo(app: App,
     (patrol,) = app.patrols.ledger.list()
     sha = hashlib.sha256(RED).hexdigest()
     with signed_in(site, OTHER_MEMBER) as other:
-        theirs = other.get("/ui/patrols")
-        assert theirs.status_code == 200
+        theirs = other.get(f"/ui/patrols?recorded={patrol.id}")  # no notice of it either
+        assert theirs.status_code == 200 and "巡查已记录" not in theirs.text
         assert patrol.id not in theirs.text and sha not in theirs.text
         assert f'<option value="{OTHER_UNIT}" selected>' in theirs.text
         refused = other.get(f"/ui/photos/{sha}")

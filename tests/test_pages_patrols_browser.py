@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, FilePayload, Page
 
 from tests.support.api_server import ApiServer, running_server
 from tests.support.browser import PHONE, chromium
@@ -57,7 +57,11 @@ def test_a_patrol_recorded_on_a_phone_is_in_the_ledger(phone: Page) -> None:
 
     phone.fill("#patrol-route", "一组王家湾—二组水库—三组")
     phone.fill("#patrol-findings", "二组水库边有新开挖痕迹，约 200 平方米" * 3)
-    photo = {"name": "IMG_0001.png", "mimeType": "image/png", "buffer": png((40, 120, 200))}
+    photo: FilePayload = {
+        "name": "IMG_0001.png",
+        "mimeType": "image/png",
+        "buffer": png((40, 120, 200)),
+    }
     phone.set_input_files("#patrol-photos", [photo])
     phone.click("#patrol-form button[type=submit]")
 

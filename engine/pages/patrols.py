@@ -45,6 +45,7 @@ from engine.errors import (
     InvalidPhoto,
     NotPermitted,
     PhotoTooLarge,
+    UnknownPatrol,
     UnknownUnit,
     UnsupportedPhotoType,
 )
@@ -174,7 +175,7 @@ def _patrol_page(
     )
     photos = app.photos.of_patrols([v.id for v in recent], viewer=viewer)
     periods = app.patrols.obligations.periods(viewer=viewer)
-    recorded = request.query_params.get("recorded", "")[:40]
+    recorded = _recorded(request, viewer)
     return page(
         request,
         "patrols.html",
@@ -196,6 +197,18 @@ def _patrol_page(
         ],
         more_periods=len(periods) > STATUS_LIMIT,
     )
+
+
+def _recorded(request: Request, viewer: str) -> str:
+    """The patrol ``?recorded=`` names, if the viewer sees it: the notice after posting
+    (a link naming another id shows none)."""
+    patrol_id = request.query_params.get("recorded", "")[:100]
+    if not patrol_id:
+        return ""
+    try:
+        return app_of(request).patrols.ledger.get(patrol_id, viewer=viewer).id
+    except (UnknownPatrol, NotPermitted):
+        return ""
 
 
 @router.get("/patrols")
@@ -255,8 +268,11 @@ def _findings(route_note: str, findings: str) -> str | None:
     return "\n".join(lines) or None
 
 
-def _check(request: Request, session: UiSession, form: PatrolForm) -> dict[str, str]:
-    """Every problem of the form, by field name, found without writing anything."""
+def _check(
+    request: Request, session: UiSession, form: PatrolForm
+) -> tuple[dict[str, str], dt.datetime | None]:
+    """Every problem of the form, by field name, found without writing anything; and
+    the time of the patrol, when it could be read."""
     app = app_of(request)
     problems: dict[str, str] = {}
     text = {k: form.text.get(k, "").strip() for k in FIELDS}
@@ -268,7 +284,7 @@ def _check(request: Request, session: UiSession, form: PatrolForm) -> dict[str, 
         problems["unit"] = "请选择网格单元"
     elif unit not in {u["code"] for u in app.patrols.ledger.units_for(session.person)}:
         problems["unit"] = "您不能为这个网格单元记录巡查"
-    _started(text["started"], app.clock.now(), app.settings.timezone, problems)
+    started = _started(text["started"], app.clock.now(), app.settings.timezone, problems)
     if len(text["route_note"]) > MAX_ROUTE or "\n" in text["route_note"]:
         problems["route_note"] = f"请在一行内填写，不超过 {MAX_ROUTE} 字"
     if len(text["findings"]) > MAX_FINDINGS:
@@ -281,7 +297,7 @@ def _check(request: Request, session: UiSession, form: PatrolForm) -> dict[str, 
         except InvalidPhoto as exc:
             max_size = _size(app.photos.max_bytes)
             problems.setdefault("photos", _photo_problem(upload.name, exc, max_size))
-    return problems
+    return problems, started
 
 
 def _field_of(service_field: str) -> str:
@@ -311,12 +327,10 @@ def record_patrol(request: Request, form: PatrolFormDep) -> Response:
         return to_login(request)
     check_csrf(session, form.text.get("csrf"))
     typed = {k: form.text.get(k, "") for k in FIELDS}
-    problems = _check(request, session, form)
+    problems, started = _check(request, session, form)
     if problems:
         return _refused(request, session, typed, problems)
     app = app_of(request)
-    tz = app.settings.timezone
-    started = _started(typed["started"].strip(), app.clock.now(), tz, {})
     try:
         view = app.patrols.ledger.record(
             typed["unit"].strip(),

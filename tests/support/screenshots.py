@@ -23,7 +23,7 @@ from tests.support.images import png
 from tests.support.pages import LEADER, TOWN, open_case, set_passwords, sign_in
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, ViewportSize
+    from playwright.sync_api import FilePayload, Page, ViewportSize
 
 __all__ = ["main", "shoot"]
 
@@ -77,7 +77,11 @@ def shoot(folder: Path) -> list[Path]:
                 phone.fill("#patrol-route", "新华村一组—二组水库")
                 phone.fill("#patrol-findings", "二组水库边有新开挖痕迹，约 200 平方米")
                 field = png((60, 130, 80), 96, 72)
-                shot = {"name": "IMG_0001.png", "mimeType": "image/png", "buffer": field}
+                shot: FilePayload = {
+                    "name": "IMG_0001.png",
+                    "mimeType": "image/png",
+                    "buffer": field,
+                }
                 phone.set_input_files("#patrol-photos", [shot])
                 phone.click("#patrol-form button[type=submit]")
                 snap("8-patrols")
