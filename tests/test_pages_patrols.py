@@ -166,6 +166,8 @@ def test_a_refused_form_keeps_what_was_typed_and_writes_nothing(
         assert f'value="{typed["started"]}"' in refused.text
         assert f'value="{typed["route_note"]}"' in refused.text
         assert f">{typed['findings']}</textarea>" in refused.text
+        if files:  # a file input cannot be filled in again: the page says to choose again
+            assert f"刚才选择的 {len(files)} 张照片没有保存" in refused.text
         assert written(app) == before == (0, 0)
 
 

@@ -157,7 +157,10 @@ def _patrol_page(
     problems: dict[str, str] | None = None,
     message: str = "",
     status_code: int = 200,
+    photos_sent: int = 0,
 ) -> Response:
+    """The page; a refused form comes back with *typed*, its *problems* by field and
+    how many photos were sent (a browser does not keep a file input's choice)."""
     app = app_of(request)
     tz = app.settings.timezone
     now = app.clock.now()
@@ -187,6 +190,7 @@ def _patrol_page(
         message=message,
         recorded=recorded,
         max_photos=MAX_PHOTOS,
+        photos_sent=photos_sent,
         max_size=_size(app.photos.max_bytes),
         ledger=[_ledger_row(v, photos.get(v.id, []), tz) for v in recent],
         ledger_days=LEDGER_DAYS,
@@ -308,15 +312,16 @@ def _field_of(service_field: str) -> str:
 
 
 def _refused(
-    request: Request, session: UiSession, typed: dict[str, str], problems: dict[str, str]
+    request: Request, session: UiSession, form: PatrolForm, problems: dict[str, str]
 ) -> Response:
     return _patrol_page(
         request,
         session,
-        typed=typed,
+        typed={k: form.text.get(k, "") for k in FIELDS},
         problems=problems,
         message="请检查标出的项目，巡查尚未记录。",
         status_code=422,
+        photos_sent=len(form.photos),
     )
 
 
@@ -326,23 +331,23 @@ def record_patrol(request: Request, form: PatrolFormDep) -> Response:
     if session is None:
         return to_login(request)
     check_csrf(session, form.text.get("csrf"))
-    typed = {k: form.text.get(k, "") for k in FIELDS}
     problems, started = _check(request, session, form)
     if problems:
-        return _refused(request, session, typed, problems)
+        return _refused(request, session, form, problems)
     app = app_of(request)
+    typed = {k: form.text.get(k, "").strip() for k in FIELDS}
     try:
         view = app.patrols.ledger.record(
-            typed["unit"].strip(),
+            typed["unit"],
             session.person,
             started=started,
-            findings=_findings(typed["route_note"].strip(), typed["findings"].strip()),
+            findings=_findings(typed["route_note"], typed["findings"]),
         )
     except InvalidData as exc:  # checked above: only a race gets here
         refused = {_field_of(k): message_of(str(v)) for k, v in exc.problems.items()}
-        return _refused(request, session, typed, refused)
+        return _refused(request, session, form, refused)
     except (NotPermitted, UnknownUnit):  # a role or the unit gone since the check
-        return _refused(request, session, typed, {"unit": "您不能为这个网格单元记录巡查"})
+        return _refused(request, session, form, {"unit": "您不能为这个网格单元记录巡查"})
     for upload in form.photos:
         app.photos.add(view.id, upload.content, session.person)
     return RedirectResponse(f"/ui/patrols?recorded={view.id}", 303)
