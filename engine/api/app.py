@@ -28,6 +28,7 @@ from engine.api.routes import ROUTERS
 from engine.api.routes.photos import MULTIPART_SLACK, PHOTO_UPLOAD
 from engine.api.strict import known_query_parameters
 from engine.pages import PREFIX, create_pages
+from engine.pages.patrols import PATROL_FORM, form_limit
 
 if TYPE_CHECKING:
     from engine.api.loops import ServeLoops
@@ -88,7 +89,11 @@ def create_api(
     api.add_middleware(OneCheckout, engine=app.engine, counters=counters)  # innermost
     api.add_middleware(CleanURL)
     photo_limit = app.settings.photos.max_bytes + MULTIPART_SLACK
+    patrol_form = (PATROL_FORM, form_limit(app.settings.photos.max_bytes))  # with its photos
     api.add_middleware(
-        BodyLimit, max_bytes=options.max_body_bytes, uploads=[(PHOTO_UPLOAD, photo_limit)]
+        BodyLimit,
+        max_bytes=options.max_body_bytes,
+        uploads=[(PHOTO_UPLOAD, photo_limit), patrol_form],
+        pages=PREFIX,
     )
     return api

@@ -10,7 +10,10 @@ pool once the response is sent; it counts the requests and their checkouts for
 counts the bytes of a body sent without one (chunked), refusing it as soon as
 it passes the limit; either way the client gets 413 in the usual error shape.
 An upload route (``uploads``: a path pattern and its own limit, e.g. the patrol
-photos' ``photos.max_bytes`` plus the multipart framing) gets its own limit.
+photos' ``photos.max_bytes`` plus the multipart framing) gets its own limit.  A
+path under ``pages`` (``/ui``) is refused by the pages' own 413 page (HTML, not the
+API's JSON): its body is refused as the route reads it — at the first read when
+the declared length is already over — and the pages' error handler answers.
 ``CleanURL`` refuses a path or query string holding a NUL character (422): no
 text column holds one, and PostgreSQL would refuse it with a driver error.
 """
@@ -58,10 +61,12 @@ class BodyLimit:
         app: ASGIApp,
         max_bytes: int,
         uploads: Sequence[tuple[re.Pattern[str], int]] = (),
+        pages: str | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.uploads = list(uploads)
+        self.pages = pages
 
     def _limit(self, scope: Scope) -> int:
         path = str(scope.get("path", ""))
@@ -77,7 +82,10 @@ class BodyLimit:
         max_bytes = self._limit(scope)
         refusal = f"request body is larger than {max_bytes} bytes"
         declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+        over = declared is not None and declared.isdigit() and int(declared) > max_bytes
+        path = str(scope.get("path", ""))
+        pages = self.pages is not None and (path + "/").startswith(self.pages.rstrip("/") + "/")
+        if declared is not None and (not declared.isdigit() or over) and not (over and pages):
             if declared.isdigit():
                 response = error_response(413, "body_too_large", refusal, {"max_bytes": max_bytes})
             else:
@@ -88,6 +96,8 @@ class BodyLimit:
 
         async def limited() -> Message:
             nonlocal received
+            if over:  # a page's declared body is over: refused at its first read
+                raise HTTPException(413, refusal)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))

@@ -16,6 +16,8 @@ work on an intranet with no internet access, and every action is a plain HTML fo
     actions.py   the forms posted from it: events, 签收, signatures, transfers, replies
     board.py     /ui/board and /ui/board/cases
     forms.py     form fields from the workflow's payload fields, typed values back
+    patrols.py   /ui/patrols (巡查: record a patrol with photos, the ledger), /ui/photos/{sha256}
+    assessment.py  /ui/assessment (考核: the report, its charts, CSV and XLSX)
 """
 
 from __future__ import annotations

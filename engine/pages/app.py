@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from engine.pages import actions, assessment, board, cases, errors, signin, tasks
+from engine.pages import actions, assessment, board, cases, errors, patrols, signin, tasks
 
 if TYPE_CHECKING:
     from engine.app import App
@@ -35,7 +35,7 @@ def create_pages(app: App, status_of: Callable[[GengbaoError], int]) -> FastAPI:
     pages.state.status_of = status_of
     static = files("engine.pages") / "static"
     pages.mount("/static", StaticFiles(directory=str(static)), name="static")
-    for module in (signin, tasks, cases, actions, board, assessment):
+    for module in (signin, tasks, cases, actions, board, patrols, assessment):
         pages.include_router(module.router)
 
     @pages.get("/")

@@ -231,6 +231,34 @@ class Ledger:
                     )
             return view
 
+    def recent(
+        self, since: dt.datetime, *, viewer: Viewer | str, limit: int = 100
+    ) -> list[PatrolView]:
+        """The patrols started at or after *since* that *viewer* reads, newest first, at
+        most *limit* (the ledger as the patrol page shows it)."""
+        p = patrols.c
+        query = _base().where(p.started_at >= since).order_by(p.started_at.desc(), p.id.desc())
+        with connection(read_only(self.engine)) as conn:
+            who = as_viewer(viewer)
+            if not who.everything:
+                grid.get_person(conn, who.actor)
+                query = query.where(visible(who, units.c.path))
+            rows = conn.execute(query.limit(limit)).all()
+            linked = _cases_of(conn, [r.id for r in rows])
+        return [_view(r, linked.get(r.id, [])) for r in rows]
+
+    def units_for(self, actor: str) -> list[dict[str, Any]]:
+        """The active units *actor* may record a patrol for: those in its scope (the
+        subtrees of the active units where it actively holds a role), in grid order,
+        each ``{code, name, level, depth}``.  :meth:`record` still checks the one sent."""
+        with connection(read_only(self.engine)) as conn:
+            rows = conn.execute(
+                select(units.c.code, units.c.name, units.c.level, units.c.depth)
+                .where(units.c.active.is_(True), visible(actor, units.c.path))
+                .order_by(units.c.path)
+            ).all()
+        return [{"code": c, "name": n, "level": lv, "depth": d} for c, n, lv, d in rows]
+
     def list(
         self,
         unit: str | None = None,

@@ -27,6 +27,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,13 +139,7 @@ class PatrolPhotos:
     def add(self, patrol_id: str, content: bytes, actor: str) -> Photo:
         """Store *content* as a photo of the patrol, uploaded by *actor*, who must see the
         patrol (a role on its unit's chain; UnknownPatrol otherwise)."""
-        if len(content) > self.max_bytes:
-            raise PhotoTooLarge(len(content), self.max_bytes)
-        if not content:
-            raise InvalidPhoto("the file is empty", bytes=0)
-        media_type = media_type_of(content[:16])
-        if media_type is None:
-            raise UnsupportedType(("JPEG", "PNG", "WebP", "HEIC"))
+        media_type = self.check(content)
         with connection(read_only(self.engine)) as conn:
             self._visible_patrol(conn, patrol_id, actor)
         sha256 = hashlib.sha256(content).hexdigest()
@@ -194,6 +189,20 @@ class PatrolPhotos:
             cases=tuple(filed),
         )
 
+    def check(self, content: bytes) -> str:
+        """The media type of *content* if it may be stored as a photo: at most
+        ``max_bytes`` (PhotoTooLarge), not empty (InvalidPhoto), a JPEG, PNG, WebP or
+        HEIC/HEIF by its first bytes (UnsupportedPhotoType).  Writes nothing: a form
+        with several photos checks them all before recording anything."""
+        if len(content) > self.max_bytes:
+            raise PhotoTooLarge(len(content), self.max_bytes)
+        if not content:
+            raise InvalidPhoto("the file is empty", bytes=0)
+        media_type = media_type_of(content[:16])
+        if media_type is None:
+            raise UnsupportedType(("JPEG", "PNG", "WebP", "HEIC"))
+        return media_type
+
     def _store(self, sha256: str, content: bytes) -> None:
         """Write the file unless it is there with the right content (an altered one is
         replaced: the upload is the evidence again)."""
@@ -223,6 +232,27 @@ class PatrolPhotos:
                 .order_by(patrol_photos.c.uploaded_at, patrol_photos.c.sha256)
             ).all()
         return [_photo(r) for r in rows]
+
+    def of_patrols(
+        self, patrol_ids: Sequence[str], *, viewer: Viewer | str = ADMIN
+    ) -> dict[str, list[Photo]]:
+        """The photos of each of these patrols that *viewer* sees, in upload order (one
+        query per 500 patrols, for a ledger page); a patrol it does not see has none."""
+        out: dict[str, list[Photo]] = {}
+        p = patrol_photos.c
+        with connection(read_only(self.engine)) as conn:
+            for start in range(0, len(patrol_ids), 500):
+                chunk = list(patrol_ids[start : start + 500])
+                rows = conn.execute(
+                    select(patrol_photos)
+                    .join(patrols, patrols.c.id == p.patrol_id)
+                    .join(units, units.c.code == patrols.c.unit_code)
+                    .where(p.patrol_id.in_(chunk), visible(viewer, units.c.path))
+                    .order_by(p.patrol_id, p.uploaded_at, p.sha256)
+                ).all()
+                for r in rows:
+                    out.setdefault(r.patrol_id, []).append(_photo(r))
+        return out
 
     def open(self, sha256: str, *, viewer: Viewer | str = ADMIN) -> tuple[Path, str]:
         """The file and media type of a photo of a patrol *viewer* sees (UnknownPhoto

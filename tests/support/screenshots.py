@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING
 
 from tests.support.api_server import ApiServer
 from tests.support.browser import CHROMIUM, PHONE
-from tests.support.farmland import REPORTER
+from tests.support.farmland import REPORTER, ROOT
+from tests.support.images import png
 from tests.support.pages import LEADER, TOWN, open_case, set_passwords, sign_in
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, ViewportSize
+    from playwright.sync_api import FilePayload, Page, ViewportSize
 
 __all__ = ["main", "shoot"]
 
@@ -70,6 +71,20 @@ def shoot(folder: Path) -> list[Path]:
                 desk.goto(f"{server.base_url}/ui/login")
                 sign_in(desk, TOWN)
                 snap("6-next-holder-tasks-desktop", desk)
+                server.cli("patrol", "rules", "load", str(ROOT / "config" / "patrols.yaml"))
+                phone.goto(f"{server.base_url}/ui/patrols")  # 巡查: a patrol with a photo
+                phone.select_option("#patrol-unit", "ddk-bq-xh")
+                phone.fill("#patrol-route", "新华村一组—二组水库")
+                phone.fill("#patrol-findings", "二组水库边有新开挖痕迹，约 200 平方米")
+                field = png((60, 130, 80), 96, 72)
+                shot: FilePayload = {
+                    "name": "IMG_0001.png",
+                    "mimeType": "image/png",
+                    "buffer": field,
+                }
+                phone.set_input_files("#patrol-photos", [shot])
+                phone.click("#patrol-form button[type=submit]")
+                snap("8-patrols")
                 phone.goto(f"{server.base_url}/ui/assessment")
                 snap("9-assessment")
                 browser.close()
