@@ -5,7 +5,8 @@ fresh SQLite database in a temporary folder (the demo grid, the bundled workflow
 sets two passwords with the CLI, opens a case over the API as the group's 网格员
 (stopped without success), and walks the pages in Chromium at the width of a phone
 (360 px): sign-in, my tasks, the case page, a refused form, the case after acting,
-the next holder's tasks on a desktop, and the overdue board.  Needs Chromium
+the next holder's tasks on a desktop, the overdue board, a patrol recorded with a
+photo and the assessment dashboard.  Needs Chromium
 (``/usr/bin/chromium``) and, for the Chinese text, a CJK font.
 """
 
