@@ -236,3 +236,20 @@ def test_another_villages_person_sees_neither_the_patrol_nor_its_photo(app: App,
         assert refused.status_code == 404
         assert refused.headers["content-type"].startswith("text/html")
         assert other.get("/ui/photos/not-a-hash").status_code == 404
+
+
+def test_a_photo_that_cannot_be_stored_leaves_no_patrol_behind(app: App, site: str) -> None:
+    """The photos' folder is a file, so no photo can be written: the patrol is not
+    recorded either (the patrol and its photos are one record, or none)."""
+    folder = app.photos.folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.write_text("not a folder", encoding="utf-8")
+    with signed_in(site, REPORTER) as member:
+        failed = member.post(
+            "/ui/patrols",
+            data={"csrf": csrf_of(member), **form()},
+            files=photos(("IMG_0001.jpg", RED)),
+        )
+        assert failed.status_code == 500
+        assert "Traceback" not in failed.text
+    assert app.patrols.ledger.list() == []

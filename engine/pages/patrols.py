@@ -11,12 +11,11 @@ Posting checks everything first — the CSRF token, the unit (in the person's sc
 the time (not in the future), the lengths, and every photo with
 :meth:`PatrolPhotos.check` (size ``photos.max_bytes``, type by its first bytes) — and
 a refusal shows the form again as it was typed, the message next to its field (422),
-having written nothing.  Then the patrol is recorded by the ledger service and each
-photo added by the photo service, as ``POST /patrols`` and ``POST /patrols/{id}/photos``
-do (the signed-in person as the actor): content-addressed under the data folder, the
-hash in ``patrol_photos`` and in the history of every case the patrol filed.  These are
-two services, so two transactions: a photo that fails to be stored *after* the checks
-(a full disk) leaves the patrol recorded with the photos stored before it.
+having written nothing.  Then :meth:`PatrolPhotos.record_with_photos` records the
+patrol and its photos as one record, or none (the signed-in person as the actor):
+the files first, content-addressed under the data folder, then in one transaction
+the patrol, each hash in ``patrol_photos`` and in the history of every case the
+patrol filed — a photo that cannot be stored (a full disk) leaves no patrol behind.
 
 A patrol record has no text field for a route note (its ``route`` is a list of map
 points), so the note is kept in the findings text, as its first line
@@ -336,10 +335,12 @@ def record_patrol(request: Request, form: PatrolFormDep) -> Response:
         return _refused(request, session, form, problems)
     app = app_of(request)
     typed = {k: form.text.get(k, "").strip() for k in FIELDS}
-    try:
-        view = app.patrols.ledger.record(
+    try:  # the patrol and its photos: one record, or none
+        view, _ = app.photos.record_with_photos(
+            app.patrols.ledger,
             typed["unit"],
             session.person,
+            [upload.content for upload in form.photos],
             started=started,
             findings=_findings(typed["route_note"], typed["findings"]),
         )
@@ -348,8 +349,6 @@ def record_patrol(request: Request, form: PatrolFormDep) -> Response:
         return _refused(request, session, form, refused)
     except (NotPermitted, UnknownUnit):  # a role or the unit gone since the check
         return _refused(request, session, form, {"unit": "您不能为这个网格单元记录巡查"})
-    for upload in form.photos:
-        app.photos.add(view.id, upload.content, session.person)
     return RedirectResponse(f"/ui/patrols?recorded={view.id}", 303)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -130,8 +130,10 @@ class Ledger:
         findings: str | None = None,
         suspected: Sequence[Any] = (),
         attachments: Sequence[str] = (),
+        within: Callable[[Connection, str], None] | None = None,
     ) -> PatrolView:
-        """Record one patrol and count it for the obligations it fulfils."""
+        """Record one patrol and count it for the obligations it fulfils; *within*, if
+        given, runs in the same transaction with the new patrol's id (its photos)."""
         now = self.clock.now()
         start = started or now
         problems: dict[str, str] = {}
@@ -173,6 +175,8 @@ class Ledger:
             )
             chain = {u.level: u.code for u in grid.chain(conn, unit)}
             credited = self.obligations.credit(conn, chain, held, start, now)
+            if within is not None:
+                within(conn, patrol_id)
             view = self._get(conn, patrol_id)
         return PatrolView(**{**view.__dict__, "credited": credited})
 

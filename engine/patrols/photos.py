@@ -30,7 +30,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select
 
@@ -43,6 +43,9 @@ from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible
 from engine.store import connection, insert_or_ignore, transaction
 from engine.store.db import read_only
 from engine.store.tables import patrol_cases, patrol_photos, patrols, units
+
+if TYPE_CHECKING:
+    from engine.patrols.ledger import Ledger, PatrolView
 
 __all__ = [
     "MEDIA_TYPES",
@@ -144,41 +147,79 @@ class PatrolPhotos:
             self._visible_patrol(conn, patrol_id, actor)
         sha256 = hashlib.sha256(content).hexdigest()
         self._store(sha256, content)
-        now = self.clock.now()
         with transaction(self.engine) as conn:
             self._visible_patrol(conn, patrol_id, actor)
-            inserted = conn.execute(
-                insert_or_ignore(patrol_photos, conn)
-                .values(
-                    patrol_id=patrol_id,
-                    sha256=sha256,
-                    bytes=len(content),
-                    media_type=media_type,
-                    uploaded_by=actor,
-                    uploaded_at=now,
-                )
-                .returning(patrol_photos.c.sha256)
-            ).first()
-            if inserted is None:  # the same bytes on the same patrol: recorded already
-                row = conn.execute(
-                    select(patrol_photos).where(
-                        patrol_photos.c.patrol_id == patrol_id, patrol_photos.c.sha256 == sha256
-                    )
-                ).one()
-                return _photo(row, new=False)
-            filed = list(
-                conn.execute(
-                    select(patrol_cases.c.case_id)
-                    .where(patrol_cases.c.patrol_id == patrol_id)
-                    .order_by(patrol_cases.c.case_id)
-                ).scalars()
+            return self._attach(conn, patrol_id, content, sha256, media_type, actor)
+
+    def record_with_photos(
+        self,
+        ledger: Ledger,
+        unit: str,
+        actor: str,
+        photos: Sequence[bytes],
+        **patrol: Any,
+    ) -> tuple[PatrolView, list[Photo]]:
+        """Record a patrol (:meth:`Ledger.record` with *patrol*'s fields) and its
+        *photos* as one record, or none: every photo is checked and its file stored
+        first (a file without a row is harmless: content-addressed, written again by
+        the next upload of the same bytes), then the patrol and every photo row commit
+        in one transaction.  The page's form; the API adds photos one request each."""
+        checked = [(content, self.check(content)) for content in photos]
+        hashes = [hashlib.sha256(content).hexdigest() for content, _ in checked]
+        for sha256, (content, _) in zip(hashes, checked, strict=True):
+            self._store(sha256, content)
+        attached: list[Photo] = []
+
+        def attach(conn: Connection, patrol_id: str) -> None:
+            for sha256, (content, media_type) in zip(hashes, checked, strict=True):
+                attached.append(self._attach(conn, patrol_id, content, sha256, media_type, actor))
+
+        view = ledger.record(unit, actor, within=attach, **patrol)
+        return view, attached
+
+    def _attach(
+        self,
+        conn: Connection,
+        patrol_id: str,
+        content: bytes,
+        sha256: str,
+        media_type: str,
+        actor: str,
+    ) -> Photo:
+        """The photo's row, and a note in the history of each case filed from the patrol."""
+        now = self.clock.now()
+        inserted = conn.execute(
+            insert_or_ignore(patrol_photos, conn)
+            .values(
+                patrol_id=patrol_id,
+                sha256=sha256,
+                bytes=len(content),
+                media_type=media_type,
+                uploaded_by=actor,
+                uploaded_at=now,
             )
-            note = {"patrol": patrol_id, "sha256": sha256, "bytes": len(content)}
-            for case_id in filed:
-                locked = self.cases.lock(conn, case_id)
-                self.cases.note(
-                    conn, locked, NOTE_TRIGGER, {**note, "media_type": media_type}, actor=actor
+            .returning(patrol_photos.c.sha256)
+        ).first()
+        if inserted is None:  # the same bytes on the same patrol: recorded already
+            row = conn.execute(
+                select(patrol_photos).where(
+                    patrol_photos.c.patrol_id == patrol_id, patrol_photos.c.sha256 == sha256
                 )
+            ).one()
+            return _photo(row, new=False)
+        filed = list(
+            conn.execute(
+                select(patrol_cases.c.case_id)
+                .where(patrol_cases.c.patrol_id == patrol_id)
+                .order_by(patrol_cases.c.case_id)
+            ).scalars()
+        )
+        note = {"patrol": patrol_id, "sha256": sha256, "bytes": len(content)}
+        for case_id in filed:
+            locked = self.cases.lock(conn, case_id)
+            self.cases.note(
+                conn, locked, NOTE_TRIGGER, {**note, "media_type": media_type}, actor=actor
+            )
         return Photo(
             patrol=patrol_id,
             sha256=sha256,
