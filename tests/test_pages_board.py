@@ -78,3 +78,58 @@ def test_the_board_counts_open_due_soon_and_overdue_per_unit(
         for outside in ("/ui/board?unit=ddk-bq-sl", "/ui/board/cases?unit=ddk-bq-sl-1"):
             refused = member.get(outside)
             assert refused.status_code == 404 and theirs not in refused.text
+
+
+PATROL_WORKFLOW = """
+workflow: quick_check
+title: 巡查复核
+initial: waiting
+roles: [group.member, town.leader]
+fields:
+  address: {type: string}
+states:
+  waiting:
+    title: 待复核
+    deadline: {within: 2h}
+  checked:
+    title: 已复核
+    deadline: {within: 1d}
+  done: {final: true}
+transitions:
+  - {trigger: check, from: waiting, to: checked, roles: [group.member]}
+  - {trigger: close, from: checked, to: done, roles: [town.leader]}
+"""
+
+
+def test_the_board_filters_by_workflow_and_state_and_its_links_keep_them(
+    app: App, site: str, clock: FixedClock
+) -> None:
+    app.catalog.register_text(PATROL_WORKFLOW, "quick_check.yaml")
+    farmland = open_case(app)  # discovered
+    waiting = app.cases.create_case("quick_check", "ddk-bq-xh-1", REPORTER, {"address": "一组"}).id
+    checked = app.cases.create_case("quick_check", "ddk-bq-xh-1", REPORTER, {"address": "二号"}).id
+    app.cases.submit_event(checked, "check", REPORTER, {})  # 1 d: inside the 24 h window
+    clock.advance(timedelta(hours=3))  # the farmland case and `waiting` are overdue
+    with signed_in(site, TOWN) as town:
+        page = town.get("/ui/board?unit=ddk-bq")
+        assert '<option value="quick_check">巡查复核</option>' in page.text
+        assert counts(page)["ddk-bq-xh"] == (3, 1, 2)
+        only = town.get("/ui/board?unit=ddk-bq&workflow=quick_check")
+        assert counts(only)["ddk-bq-xh"] == (2, 1, 1)
+        assert '<option value="waiting">待复核</option>' in only.text
+        assert "discovered" not in only.text  # the states offered are the workflow's
+        assert 'href="/ui/board?workflow=quick_check&amp;unit=ddk-bq-xh"' in only.text
+        assert 'href="/ui/board/cases?workflow=quick_check&amp;unit=ddk-bq-xh"' in only.text
+        state = town.get("/ui/board?unit=ddk-bq&workflow=quick_check&state=checked")
+        assert counts(state)["ddk-bq-xh"] == (1, 1, 0)
+        listed = town.get("/ui/board/cases?workflow=quick_check&unit=ddk-bq-xh").text
+        assert waiting in listed and checked in listed and farmland not in listed
+        listed = town.get("/ui/board/cases?workflow=quick_check&state=waiting&unit=ddk-bq-xh")
+        assert waiting in listed.text and checked not in listed.text
+        for bad, named in (
+            ("workflow=nope", "没有这个流程：nope"),
+            ("state=gone", "没有这个状态：gone"),
+        ):
+            for path in ("/ui/board", "/ui/board/cases"):
+                refused = town.get(f"{path}?unit=ddk-bq&{bad}")
+                assert refused.status_code == 422 and named in refused.text

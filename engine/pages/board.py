@@ -10,6 +10,9 @@ as ``GET /board`` and ``gengbao board``): due soon is each state's reminder wind
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -32,6 +35,45 @@ def _param(request: Request, name: str) -> str | None:
     return value[:100] if value else None
 
 
+@dataclass
+class Choices:
+    """The board's filters: the workflow and state chosen (``?workflow=&state=``), the
+    choices each select offers, and what was wrong with a value given."""
+
+    workflow: str | None
+    state: str | None
+    workflows: list[dict[str, str]] = field(default_factory=list)
+    states: list[dict[str, str]] = field(default_factory=list)
+    problem: str = ""
+
+    def query(self, **more: str | None) -> str:
+        """The query string of a link that keeps these filters (and adds *more*)."""
+        given = {"workflow": self.workflow, "state": self.state, **more}
+        return urlencode({k: v for k, v in given.items() if v})
+
+
+def _choices(request: Request) -> Choices:
+    """The registered workflows (by title) and the states a case can be open in: the
+    chosen workflow's, or every workflow's when none is chosen."""
+    catalog = app_of(request).catalog
+    chosen = Choices(_param(request, "workflow"), _param(request, "state"))
+    names = sorted({v.workflow for v in catalog.versions()})
+    compiled = {name: catalog.compiled_latest(name).workflow for name in names}
+    chosen.workflows = [{"name": n, "title": compiled[n].title or n} for n in names]
+    if chosen.workflow is not None and chosen.workflow not in compiled:
+        chosen.problem = f"没有这个流程：{chosen.workflow}"
+        return chosen
+    states: dict[str, str] = {}
+    for name in [chosen.workflow] if chosen.workflow else names:
+        for state in compiled[name].states:
+            if not state.final:
+                states.setdefault(state.name, state.title or state.name)
+    chosen.states = [{"name": k, "title": v} for k, v in states.items()]
+    if chosen.state is not None and chosen.state not in states:
+        chosen.problem = f"没有这个状态：{chosen.state}"
+    return chosen
+
+
 @router.get("/board")
 def board(request: Request) -> Response:
     session = current(request)
@@ -40,7 +82,11 @@ def board(request: Request) -> Response:
     app = app_of(request)
     unit = _param(request, "unit")
     here = app.grid.unit(unit, viewer=session.person) if unit else None  # else a 404
-    counted = app.board.board(BoardFilter(unit=unit), viewer=session.person).units
+    chosen = _choices(request)
+    if chosen.problem:
+        return error_page(request, 422, chosen.problem)
+    wanted = BoardFilter(unit=unit, workflow=chosen.workflow, state=chosen.state)
+    counted = app.board.board(wanted, viewer=session.person).units
     depth = 1 if unit else 0  # the unit's children, or the viewer's outermost units
     rows = [
         {
@@ -60,6 +106,7 @@ def board(request: Request) -> Response:
         title="超期预警",
         rows=rows,
         here=here,
+        chosen=chosen,
         totals={k: sum(getattr(u, k) for u in counted if u.depth == depth) for k in _COUNTS},
     )
 
@@ -75,8 +122,16 @@ def board_cases(request: Request) -> Response:
     if unit is None:
         return error_page(request, 404, "没有指定网格单元。")
     here = app.grid.unit(unit, viewer=session.person)  # out of scope: UnknownUnit, a 404
+    chosen = _choices(request)
+    if chosen.problem:
+        return error_page(request, 422, chosen.problem)
     wanted = CaseFilter(
-        unit=unit, open=True, overdue=True if only == "overdue" else None, limit=LIST_LIMIT
+        unit=unit,
+        workflow=chosen.workflow,
+        state=chosen.state,
+        open=True,
+        overdue=True if only == "overdue" else None,
+        limit=LIST_LIMIT,
     )
     try:
         found = app.cases.list_cases(wanted, viewer=session.person)
@@ -89,6 +144,7 @@ def board_cases(request: Request) -> Response:
         title="案件列表",
         here=here,
         only=only,
+        chosen=chosen,
         cases=[
             {
                 "id": c.id,
