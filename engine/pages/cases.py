@@ -13,15 +13,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 
+from engine.assessment.overlaps import case_shapes
 from engine.pages.forms import fields_of
+from engine.pages.maps import CaseMark, UnitArea, svg_map
 from engine.pages.render import local_time, page, span_left
 from engine.pages.session import app_of, current, to_login
 from engine.people import UiSession
+
+if TYPE_CHECKING:
+    from engine.app import App
 
 __all__ = ["CaseId", "Refusal", "SubjectId", "case_page", "router"]
 
@@ -185,10 +191,31 @@ def case_page(
             for n in notices
         ],
         forms=forms,
+        place=_place(app, view.id, view.data, unit, viewer),
         refusal=refusal,
         done=request.query_params.get("done", ""),
         csrf=session.csrf,
     )
+
+
+def _place(
+    app: App, case_id: str, data: Mapping[str, Any], unit: dict[str, Any], viewer: str
+) -> Markup | None:
+    """The 位置 map: the case's shapes (its geometry fields and ``location``, as the
+    findings are matched: :func:`~engine.assessment.overlaps.case_shapes`) over the
+    boundary of its unit or, when that has none, of its nearest ancestor that has one
+    (read with the grid service as *viewer*, who sees their chain); None when there
+    is neither a shape nor a boundary."""
+    marks = [CaseMark(case_id, shape) for shape in case_shapes(data)]
+    holder = unit
+    for ref in unit["chain"]:  # nearest first
+        if holder.get("boundary") is not None:
+            break
+        holder = app.grid.unit(ref["code"], viewer=viewer)
+    areas = []
+    if holder.get("boundary") is not None:
+        areas.append(UnitArea(holder["code"], holder["name"], holder["boundary"]))
+    return svg_map(areas, marks, label=f"案件 {case_id} 的位置")
 
 
 def _forms(tasks: list[Any], refusal: Refusal | None) -> list[dict[str, Any]]:
