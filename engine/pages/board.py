@@ -121,7 +121,7 @@ def _board_map(
         css = "overdue" if case_id in late else "open"
         biggest = max(shapes, key=lambda shape: shape.area)  # a spot's outline, not its check
         marks.append(CaseMark(case_id, biggest, css))
-    return svg_map(areas, marks, label="网格单元与在办案件"), capped
+    return svg_map(areas, marks, label="网格单元与在办案件", names=True), capped
 
 
 def _open_cases(

@@ -56,7 +56,8 @@ WIDTH = 1000.0  # the viewBox: 4:3, wide enough for a phone held upright or a de
 HEIGHT = 750.0
 MARGIN = 24.0  # viewBox units kept free around the drawing
 MIN_SPAN = 0.002  # degrees (about 200 m): the least extent drawn, so one point has a map
-POINT_RADIUS = 9.0  # a case point, in viewBox units (about 3 px on a 360 px phone)
+POINT_RADIUS = 14.0  # a case point, in viewBox units (about 5 px on a 360 px phone)
+LABEL_SIZE = 34.0  # a unit's name, in viewBox units (about 12 px on a 360 px phone)
 SIMPLIFY = 0.5  # viewBox units
 
 
@@ -78,7 +79,7 @@ class CaseMark:
     ``overdue``."""
 
     case_id: str
-    shape: BaseGeometry | Mapping[str, Any]
+    shape: BaseGeometry | Mapping[str, Any] | Sequence[float]  # a point field: [lng, lat]
     css: str = ""
 
 
@@ -158,10 +159,15 @@ def projection(bounds: tuple[float, float, float, float]) -> Projection:
 
 
 def svg_map(
-    units: Iterable[UnitArea], cases: Iterable[CaseMark], *, label: str = "地图"
+    units: Iterable[UnitArea],
+    cases: Iterable[CaseMark],
+    *,
+    label: str = "地图",
+    names: bool = False,
 ) -> Markup | None:
     """The ``<svg>`` drawing *units* (below) and *cases* (on top), fitted to all of
-    them; None when there is nothing to draw (no usable shape)."""
+    them, *label* its accessible name; with *names*, each unit's name is written
+    inside it (the board's map).  None when there is nothing to draw."""
     drawn_units = [(u, s) for u in units if (s := as_shape(u.shape)) is not None]
     drawn_cases = [(c, s) for c in cases if (s := as_shape(c.shape)) is not None]
     shapes = [s for _, s in drawn_units] + [s for _, s in drawn_cases]
@@ -177,6 +183,10 @@ def svg_map(
     ]
     for unit, shape in drawn_units:
         parts.append(_unit(unit, proj.shape(shape)))
+    if names:
+        parts.append(f'</g><g class="labels" text-anchor="middle" font-size="{LABEL_SIZE:g}">')
+        for unit, shape in drawn_units:
+            parts.append(_label(unit, proj.shape(shape)))
     parts.append('</g><g class="cases" fill="#c0392b" stroke="#ffffff" stroke-width="2">')
     for case, shape in drawn_cases:
         parts.append(_case(case, proj.shape(shape)))
@@ -190,6 +200,12 @@ def _unit(unit: UnitArea, shape: BaseGeometry) -> str:
     if unit.href is None:
         return group
     return f'<a href="{escape(unit.href)}">{group}</a>'
+
+
+def _label(unit: UnitArea, shape: BaseGeometry) -> str:
+    """The unit's name at a point inside it (below the cases: a case stays tappable)."""
+    at = shape.representative_point()
+    return f'<text x="{at.x:.1f}" y="{at.y + LABEL_SIZE / 3:.1f}">{escape(unit.name)}</text>'
 
 
 def _case(case: CaseMark, shape: BaseGeometry) -> str:
