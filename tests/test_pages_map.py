@@ -25,7 +25,7 @@ import shapely
 from engine.api.app import create_api
 from engine.app import App
 from engine.clock import FixedClock
-from engine.pages.board import band
+from engine.pages.board import band, case_marks
 from engine.pages.maps import HEIGHT, WIDTH, CaseMark, UnitArea, svg_map
 from tests.support.databases import Database
 from tests.support.farmland import GRID_FILE, REPORTER, farmland_app, open_case
@@ -146,6 +146,22 @@ def test_nothing_to_draw_is_no_map() -> None:
 
 def test_the_overdue_bands() -> None:
     assert [band(n) for n in (0, 1, 4, 5, 50)] == ["none", "some", "some", "many", "many"]
+
+
+def test_the_boards_case_marks_are_capped_and_say_so() -> None:
+    point = {"type": "Point", "coordinates": [106.47, 29.47]}
+    found: list[tuple[str, dict[str, Any]]] = [
+        ("C1", {"address": "无坐标"}),
+        ("C2", {"outline": square(106.47, 29.47, 0.001), "check_position": point}),
+        ("C3", {"location": [106.48, 29.48]}),
+        ("C4", {"check_position": point}),
+    ]
+    marks, capped = case_marks(found, late={"C3"}, limit=2)
+    assert capped and [(m.case_id, m.css) for m in marks] == [("C2", "open"), ("C3", "overdue")]
+    assert getattr(marks[0].shape, "geom_type", None) == "Polygon"  # the outline, not the check
+    marks, capped = case_marks(found, late=set(), limit=3)
+    assert not capped and [m.case_id for m in marks] == ["C2", "C3", "C4"]
+    assert case_marks(found[:3], late=set(), limit=2) == (case_marks(found, set(), 2)[0], False)
 
 
 # -- the pages ---------------------------------------------------------------------

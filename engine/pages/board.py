@@ -16,7 +16,7 @@ holds nothing the table would not.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
@@ -34,7 +34,7 @@ from engine.pages.session import app_of, current, to_login
 if TYPE_CHECKING:
     from engine.app import App
 
-__all__ = ["band", "router"]
+__all__ = ["band", "case_marks", "router"]
 
 router = APIRouter()
 
@@ -109,19 +109,27 @@ def _board_map(
     if not areas:
         return None, False
     late = set(_open_case_ids(app, unit, viewer, overdue=True))
+    marks, capped = case_marks(_open_cases(app, unit, viewer), late)
+    return svg_map(areas, marks, label="网格单元与在办案件", names=True), capped
+
+
+def case_marks(
+    found: Iterable[tuple[str, Mapping[str, Any]]], late: Container[str], limit: int = MAP_LIMIT
+) -> tuple[list[CaseMark], bool]:
+    """One mark per case of *found* (id, data) that has a shape — its biggest, so a spot
+    is its outline rather than where it was checked — ``overdue`` for those in *late*;
+    at most *limit*, and whether more were left off.  Cases without a shape are skipped
+    (and read no further once the limit is passed)."""
     marks: list[CaseMark] = []
-    capped = False
-    for case_id, data in _open_cases(app, unit, viewer):
+    for case_id, data in found:
         shapes = list(case_shapes(data))
         if not shapes:
             continue
-        if len(marks) >= MAP_LIMIT:
-            capped = True
-            break
-        css = "overdue" if case_id in late else "open"
-        biggest = max(shapes, key=lambda shape: shape.area)  # a spot's outline, not its check
-        marks.append(CaseMark(case_id, biggest, css))
-    return svg_map(areas, marks, label="网格单元与在办案件", names=True), capped
+        if len(marks) >= limit:
+            return marks, True
+        biggest = max(shapes, key=lambda shape: shape.area)
+        marks.append(CaseMark(case_id, biggest, "overdue" if case_id in late else "open"))
+    return marks, False
 
 
 def _open_cases(
