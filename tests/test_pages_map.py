@@ -200,10 +200,13 @@ def bare_app(database: Database, clock: FixedClock, tmp_path: Path) -> Iterator[
 def test_the_case_page_draws_the_spot_over_its_village(app: App, site: str) -> None:
     case = spot(app, "ddk-bq-xh", square(106.4700, 29.4800, 0.0003), "S-1")
     with signed_in(site, VILLAGE) as village:
-        svg = svg_of(village.get(f"/ui/cases/{case}"), "place")
+        shown = village.get(f"/ui/cases/{case}")
+    svg = svg_of(shown, "place")
     assert '<g class="unit" data-unit="ddk-bq-xh"><title>新华村</title><polygon' in svg
     assert re.search(rf'<a href="/ui/cases/{case}"[^>]*><title>{case}</title><polygon', svg)
     assert svg.count("data-unit=") == 1 and svg.count("data-case=") == 1
+    # the outline's coordinates are not printed in the facts: the map shows it
+    assert "<dt>图斑范围</dt><dd>见位置图</dd>" in shown.text and "coordinates" not in shown.text
 
 
 def test_a_case_without_a_shape_of_a_group_shows_its_village(app: App, site: str) -> None:

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from engine.assessment.overlaps import case_shapes
+from engine.geo.shapes import GEOMETRY_TYPES
 from engine.pages.forms import fields_of
 from engine.pages.maps import CaseMark, UnitArea, svg_map
 from engine.pages.render import local_time, page, span_left
@@ -248,6 +249,11 @@ def _forms(tasks: list[Any], refusal: Refusal | None) -> list[dict[str, Any]]:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, Mapping) and value.get("type") in GEOMETRY_TYPES:
+        if value["type"] == "Point":  # a GeoJSON point: its position, readable as such
+            lng, lat, *_ = value.get("coordinates") or [None, None]
+            return f"{lng}, {lat}（见位置图）"
+        return "见位置图"  # an outline's coordinates say nothing on a phone: the map shows it
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, list):
