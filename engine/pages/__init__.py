@@ -16,6 +16,7 @@ work on an intranet with no internet access, and every action is a plain HTML fo
     actions.py   the forms posted from it: events, 签收, signatures, transfers, replies
     board.py     /ui/board and /ui/board/cases
     forms.py     form fields from the workflow's payload fields, typed values back
+    maps.py      boundaries and case shapes as inline SVG, for the case page and the board
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ person as the viewer: a case outside their units' chains is the services'
 UnknownCase, a 404 page.  The actions offered are the person's tasks on this case
 (:meth:`~engine.duties.tasks.Tasks.for_actor` with ``case=``), so what the page
 offers is what the API would accept; the services decide again when a form is
-posted (:mod:`engine.pages.actions`).
+posted (:mod:`engine.pages.actions`).  When the case has a shape or its unit (or
+the nearest unit above it) a boundary, a 位置 section draws them (:mod:`engine.pages.maps`).
 """
 
 from __future__ import annotations
