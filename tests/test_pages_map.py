@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.api.app import create_api
 from engine.app import App
@@ -31,6 +33,7 @@ from tests.support.databases import Database
 from tests.support.farmland import GRID_FILE, REPORTER, farmland_app, open_case
 from tests.support.geometry import square
 from tests.support.pages import PASSWORD
+from tests.support.properties import examples
 from tests.support.serving import serving
 from tests.test_pages_board import signed_in
 
@@ -92,6 +95,31 @@ def test_a_shape_fits_the_viewbox_keeping_its_aspect_ratio(
     assert (max(xs) - min(xs)) / (max(ys) - min(ys)) == pytest.approx(ground, rel=0.01)
     # fitted: it fills the viewBox one way or the other, less the margins
     assert max(max(xs) - min(xs) - WIDTH, max(ys) - min(ys) - HEIGHT) > -60
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=73.0, max_value=135.0),  # China, roughly, and then some
+            st.floats(min_value=-60.0, max_value=60.0),
+            st.floats(min_value=0.0001, max_value=0.5),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_whatever_is_drawn_stays_inside_the_viewbox(
+    squares: list[tuple[float, float, float]],
+) -> None:
+    units = [
+        UnitArea(f"u{i}", "单元", square(x, y, size)) for i, (x, y, size) in enumerate(squares)
+    ]
+    cases = [CaseMark(f"C{i}", [x, y]) for i, (x, y, _) in enumerate(squares)]
+    svg = svg_map(units, cases)
+    assert svg is not None
+    drawn = vertices(svg) + [(float(x), float(y)) for x, y in CIRCLE.findall(svg)]
+    assert drawn and all(0 <= x <= WIDTH and 0 <= y <= HEIGHT for x, y in drawn)
 
 
 def test_north_is_up_and_east_is_right() -> None:
