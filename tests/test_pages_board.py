@@ -124,8 +124,8 @@ def test_the_board_filters_by_workflow_and_state_and_its_links_keep_them(
         assert counts(state)["ddk-bq-xh"] == (1, 1, 0)
         listed = town.get("/ui/board/cases?workflow=quick_check&unit=ddk-bq-xh").text
         assert waiting in listed and checked in listed and farmland not in listed
-        listed = town.get("/ui/board/cases?workflow=quick_check&state=waiting&unit=ddk-bq-xh")
-        assert waiting in listed.text and checked not in listed.text
+        one = town.get("/ui/board/cases?workflow=quick_check&state=waiting&unit=ddk-bq-xh").text
+        assert waiting in one and checked not in one
         for bad, named in (
             ("workflow=nope", "没有这个流程：nope"),
             ("state=gone", "没有这个状态：gone"),

@@ -223,6 +223,26 @@ def test_every_page_fits_a_360_px_phone(
     assert phone.evaluate(width) <= 360
 
 
+def test_the_maps_fit_a_360_px_phone(site: ApiServer, tokens: dict[str, str], phone: Page) -> None:
+    case = open_case(site, tokens[REPORTER], location=[106.4705, 29.4805])
+    width = "document.documentElement.scrollWidth"
+    phone.goto("/ui/login")
+    sign_in(phone, LEADER)
+    phone.goto(f"/ui/cases/{case}")
+    drawn = phone.locator("#place svg.map")
+    box = drawn.bounding_box()
+    assert box is not None and 0 < box["width"] <= 360
+    assert box["height"] == pytest.approx(box["width"] * 0.75, abs=2)  # the viewBox's 4:3
+    assert drawn.locator(f"a[data-case='{case}'] circle").count() == 1
+    assert phone.evaluate(width) <= 360
+    phone.goto("/ui/board?unit=ddk-bq")
+    board = phone.locator("#board-map svg.map").bounding_box()
+    assert board is not None and 0 < board["width"] <= 360
+    assert phone.evaluate(width) <= 360
+    phone.locator(f"#board-map a[data-case='{case}']").click()  # a tap on the map opens the case
+    assert phone.url.endswith(f"/ui/cases/{case}")
+
+
 def test_another_villages_case_is_a_404_page(
     site: ApiServer, tokens: dict[str, str], browser: Browser
 ) -> None:

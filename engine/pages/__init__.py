@@ -18,6 +18,7 @@ work on an intranet with no internet access, and every action is a plain HTML fo
     forms.py     form fields from the workflow's payload fields, typed values back
     patrols.py   /ui/patrols (巡查: record a patrol with photos, the ledger), /ui/photos/{sha256}
     assessment.py  /ui/assessment (考核: the report, its charts, CSV and XLSX)
+    maps.py      boundaries and case shapes as inline SVG, for the case page and the board
 """
 
 from __future__ import annotations

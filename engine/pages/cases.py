@@ -6,22 +6,30 @@ person as the viewer: a case outside their units' chains is the services'
 UnknownCase, a 404 page.  The actions offered are the person's tasks on this case
 (:meth:`~engine.duties.tasks.Tasks.for_actor` with ``case=``), so what the page
 offers is what the API would accept; the services decide again when a form is
-posted (:mod:`engine.pages.actions`).
+posted (:mod:`engine.pages.actions`).  When the case has a shape or its unit (or
+the nearest unit above it) a boundary, a 位置 section draws them (:mod:`engine.pages.maps`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 
+from engine.assessment.overlaps import case_shapes
+from engine.geo.shapes import GEOMETRY_TYPES
 from engine.pages.forms import fields_of
+from engine.pages.maps import CaseMark, UnitArea, svg_map
 from engine.pages.render import local_time, page, span_left
 from engine.pages.session import app_of, current, to_login
 from engine.people import UiSession
+
+if TYPE_CHECKING:
+    from engine.app import App
 
 __all__ = ["CaseId", "Refusal", "SubjectId", "case_page", "router"]
 
@@ -185,10 +193,31 @@ def case_page(
             for n in notices
         ],
         forms=forms,
+        place=_place(app, view.id, view.data, unit, viewer),
         refusal=refusal,
         done=request.query_params.get("done", ""),
         csrf=session.csrf,
     )
+
+
+def _place(
+    app: App, case_id: str, data: Mapping[str, Any], unit: dict[str, Any], viewer: str
+) -> Markup | None:
+    """The 位置 map: the case's shapes (its geometry fields and ``location``, as the
+    findings are matched: :func:`~engine.assessment.overlaps.case_shapes`) over the
+    boundary of its unit or, when that has none, of its nearest ancestor that has one
+    (read with the grid service as *viewer*, who sees their chain); None when there
+    is neither a shape nor a boundary."""
+    marks = [CaseMark(case_id, shape) for shape in case_shapes(data)]
+    holder = unit
+    for ref in unit["chain"]:  # nearest first
+        if holder.get("boundary") is not None:
+            break
+        holder = app.grid.unit(ref["code"], viewer=viewer)
+    areas = []
+    if holder.get("boundary") is not None:
+        areas.append(UnitArea(holder["code"], holder["name"], holder["boundary"]))
+    return svg_map(areas, marks, label=f"案件 {case_id} 的位置")
 
 
 def _forms(tasks: list[Any], refusal: Refusal | None) -> list[dict[str, Any]]:
@@ -221,6 +250,11 @@ def _forms(tasks: list[Any], refusal: Refusal | None) -> list[dict[str, Any]]:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, Mapping) and value.get("type") in GEOMETRY_TYPES:
+        if value["type"] == "Point":  # a GeoJSON point: its position, readable as such
+            lng, lat, *_ = value.get("coordinates") or [None, None]
+            return f"{lng}, {lat}（见位置图）"
+        return "见位置图"  # an outline's coordinates say nothing on a phone: the map shows it
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, list):
