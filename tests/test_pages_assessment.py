@@ -15,7 +15,6 @@ import io
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from engine.grid.registry import parse_grid
 from engine.grid.visibility import Viewer
 from tests.support.databases import Database
 from tests.support.farmland import CASE_DATA, farmland_app, local
-from tests.support.pages import PASSWORD
+from tests.support.pages import PASSWORD, signed_in
 from tests.support.patrolling import write_rules
 from tests.support.serving import serving
 
@@ -70,7 +69,6 @@ patrols:
 """
 PERIOD = "2026-09"
 PAGE = "/ui/assessment"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 ROW = re.compile(r'<tr data-unit="([\w-]+)">(.*?)</tr>', re.S)
 CELL = re.compile(r'data-k="(\w+)"[^>]*>([^<]*)<')
 CHARTS = ("scores", "patrols", "overdue")
@@ -131,16 +129,6 @@ def _september(app: App, clock: FixedClock, tmp_path: Path) -> None:
 def site(app: App) -> Iterator[str]:
     with serving(create_api(app)) as base:
         yield base
-
-
-@contextmanager
-def signed_in(base: str, person: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base, timeout=30) as client:
-        token = CSRF.search(client.get("/ui/login").text)
-        assert token is not None
-        data = {"csrf": token.group(1), "login": person, "password": PASSWORD}
-        assert client.post("/ui/login", data=data).status_code == 303
-        yield client
 
 
 def service_report(app: App, person: str) -> Report:

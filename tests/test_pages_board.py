@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import httpx
@@ -15,10 +14,9 @@ from engine.api.app import create_api
 from engine.app import App
 from engine.clock import FixedClock
 from tests.support.farmland import REPORTER, open_case
-from tests.support.pages import OTHER_MEMBER, OTHER_UNIT, PASSWORD, TOWN
+from tests.support.pages import OTHER_MEMBER, OTHER_UNIT, PASSWORD, TOWN, signed_in
 from tests.support.serving import serving
 
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 ROW = re.compile(
     r'<tr data-unit="([\w-]+)"[^>]*>\s*<td>.*?</td>\s*<td><a[^>]*>(\d+)</a></td>\s*'
     r'<td>(\d+)</td>\s*<td class="overdue-count">(?:<a[^>]*>)?(\d+)',
@@ -32,16 +30,6 @@ def site(app: App) -> Iterator[str]:
         app.credentials.set_password(person, PASSWORD)
     with serving(create_api(app)) as base:
         yield base
-
-
-@contextmanager
-def signed_in(base: str, person: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base, timeout=30) as client:
-        token = CSRF.search(client.get("/ui/login").text)
-        assert token is not None
-        data = {"csrf": token.group(1), "login": person, "password": PASSWORD}
-        assert client.post("/ui/login", data=data).status_code == 303
-        yield client
 
 
 def counts(page: httpx.Response) -> dict[str, tuple[int, int, int]]:

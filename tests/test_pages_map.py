@@ -32,10 +32,9 @@ from engine.pages.maps import HEIGHT, WIDTH, CaseMark, UnitArea, svg_map
 from tests.support.databases import Database
 from tests.support.farmland import GRID_FILE, REPORTER, farmland_app, open_case
 from tests.support.geometry import square
-from tests.support.pages import PASSWORD
+from tests.support.pages import PASSWORD, signed_in
 from tests.support.properties import examples
 from tests.support.serving import serving
-from tests.test_pages_board import signed_in
 
 SPOT_FILE = Path(__file__).resolve().parent.parent / "workflows" / "satellite_spot.yaml"
 ISSUER = "p-ddk-office1"  # issues spots anywhere in the district

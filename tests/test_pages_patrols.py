@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,10 @@ from engine.app import App
 from engine.pages.patrols import form_limit
 from tests.support.farmland import REPORTER, UNIT
 from tests.support.images import png
-from tests.support.pages import LEADER, OTHER_MEMBER, OTHER_UNIT, PASSWORD
+from tests.support.pages import CSRF, LEADER, OTHER_MEMBER, OTHER_UNIT, PASSWORD, signed_in
 from tests.support.patrolling import write_rules
 from tests.support.serving import serving
 
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 MAX_BYTES = 2000
 RED, GREEN = png((200, 30, 30)), png((30, 160, 60), 6, 6)
 Files = list[tuple[str, tuple[str, bytes, str]]]
@@ -48,16 +46,6 @@ def site(app: App, tmp_path: Path) -> Iterator[str]:
         app.credentials.set_password(person, PASSWORD)
     with serving(create_api(app)) as base:
         yield base
-
-
-@contextmanager
-def signed_in(base: str, person: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base, timeout=30) as client:
-        token = CSRF.search(client.get("/ui/login").text)
-        assert token is not None
-        data = {"csrf": token.group(1), "login": person, "password": PASSWORD}
-        assert client.post("/ui/login", data=data).status_code == 303
-        yield client
 
 
 def csrf_of(client: httpx.Client) -> str:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from tests.support.api_server import ApiServer
 from tests.support.farmland import CASE_DATA, UNIT
@@ -16,6 +20,7 @@ if TYPE_CHECKING:
     from tests.support.receivers import ReceivedRequest
 
 __all__ = [
+    "CSRF",
     "LEADER",
     "OTHER_MEMBER",
     "OTHER_UNIT",
@@ -25,6 +30,7 @@ __all__ = [
     "open_case",
     "set_passwords",
     "sign_in",
+    "signed_in",
 ]
 
 PASSWORD = "gengbao-duty-2026"
@@ -32,6 +38,7 @@ LEADER = "p-bq-xh-leader"  # 新华村 网格长: reports a case the group could
 TOWN = "p-bq-leader"  # 八桥镇 网格长: verifies it next
 OTHER_UNIT = "ddk-bq-sl-1"  # 胜利村一组: another village of the same town
 OTHER_MEMBER = "p-bq-sl-1-member"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 LINK = re.compile(r"查看和办理：(http[^\s\"\\]+)")
 
 
@@ -71,3 +78,14 @@ def sign_in(page: Page, person: str, password: str = PASSWORD) -> None:
     page.fill("#login", person)
     page.fill("#password", password)
     page.click("button[type=submit]")
+
+
+@contextmanager
+def signed_in(base: str, person: str, password: str = PASSWORD) -> Iterator[httpx.Client]:
+    """An HTTP client of the pages at *base*, signed in as *person* through the form."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        token = CSRF.search(client.get("/ui/login").text)
+        assert token is not None
+        data = {"csrf": token.group(1), "login": person, "password": password}
+        assert client.post("/ui/login", data=data).status_code == 303
+        yield client
