@@ -166,13 +166,20 @@ class TimerService:
 
     def _lock(self, conn: Connection, rows: Sequence[Any]) -> tuple[set[int], dict[str, Any]]:
         """The ids of *rows* this transaction may fire (SQLite: all; it holds the database),
-        and the case rows of those, read and locked in one statement."""
-        wanted = sorted({r.case_id for r in rows if not self._own(r)})
+        and the case rows of those, read and locked in one statement.
+
+        A timer of a case is fired only by the sweeper holding the case's row — a duty's
+        (签收, transfer) as well as the case's own: firing a duty writes rows that point
+        at the case, which would hold it against the sweeper that has its other timers
+        (each then skipping what the other holds; both could end with them unfired).
+        A timer of another subsystem also needs its own row (``SKIP LOCKED``)."""
+        wanted = sorted({r.case_id for r in rows if r.case_id is not None})
         case_rows: dict[str, Any] = {}
         if wanted:
             query = select(*CASE_COLUMNS).where(cases.c.id.in_(wanted)).order_by(cases.c.id)
             case_rows = {c.id: c for c in conn.execute(skip_locked(query, conn))}
-        locked_own = _skip_locked(conn, timers.c.id, {r.id for r in rows if self._own(r)})
+        own = {r.id for r in rows if self._own(r) and (r.case_id is None or r.case_id in case_rows)}
+        locked_own = _skip_locked(conn, timers.c.id, own)
         held = {
             r.id for r in rows if (r.id in locked_own if self._own(r) else r.case_id in case_rows)
         }
