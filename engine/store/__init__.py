@@ -5,6 +5,8 @@ errors.py       SQLAlchemy's exceptions → the :class:`~engine.errors.StorageEr
                 (:func:`transaction`, :func:`connection`, :func:`map_storage_errors`)
 checkout.py     one pooled connection for a whole HTTP request (:func:`one_checkout`),
                 reused by :func:`connection` and :func:`transaction`; pool checkout counts
+sqlite_writers.py  SQLite writers of one process queue on a lock that wakes the next at
+                once, not in SQLite's sleeping busy handler
 dialect.py      the differences between SQLite and PostgreSQL that services meet:
                 ``FOR UPDATE`` (:func:`for_update`), ``SKIP LOCKED`` (:func:`skip_locked`),
                 insert-or-ignore (:func:`insert_or_ignore`), ``ON CONFLICT``

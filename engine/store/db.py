@@ -3,7 +3,10 @@
 SQLite connections run with ``journal_mode=WAL``, ``synchronous=FULL``,
 ``foreign_keys=ON`` and a busy timeout, and every transaction starts with
 ``BEGIN IMMEDIATE`` so a writer takes the write lock before it reads (no
-lock upgrade deadlock between two read-then-write transactions).  Pure
+lock upgrade deadlock between two read-then-write transactions).  Writers of
+one process first queue on a lock of their own, which wakes the next one the
+moment the file is free instead of SQLite's sleeping busy handler
+(:mod:`engine.store.sqlite_writers`).  Pure
 readers may opt out with :func:`read_only`.  This is SQLAlchemy's documented
 pysqlite recipe: the driver's own transaction handling is switched off
 (``isolation_level = None``) and the ``begin`` event emits ``BEGIN``.
@@ -15,7 +18,9 @@ settings ``database: {sqlite_synchronous: normal}``) syncs only at
 checkpoints: faster, still never corrupt, but the last commits before such a
 crash may roll back.  A process crash (``kill -9``) loses nothing under
 either.  PostgreSQL is durable by its own settings (``synchronous_commit``,
-``fsync``: on by default).
+``fsync``: on by default).  Bookkeeping whose loss is redone safely (the
+dispatcher's claims and send outcomes) commits without waiting for the disk
+on either database: :func:`lazy_commit`.
 
 PostgreSQL connections are not pinged on checkout (no ``pool_pre_ping``: it
 cost a round trip per checkout).  SQLAlchemy's optimistic disconnect handling
@@ -45,6 +50,7 @@ from sqlalchemy.engine import URL, make_url
 from engine.errors import StorageError
 from engine.store.checkout import READ_ONLY_OPTION, count_checkouts
 from engine.store.errors import map_storage_errors, masked_url
+from engine.store.sqlite_writers import WriterQueuedConnection, queued_file
 
 if TYPE_CHECKING:  # alembic is imported only when migrating (it is slow to import)
     from alembic.config import Config
@@ -55,6 +61,7 @@ __all__ = [
     "SQLITE_SYNCHRONOUS_LEVELS",
     "alembic_config",
     "ensure_schema",
+    "lazy_commit",
     "make_engine",
     "masked_url",
     "normalize_url",
@@ -68,6 +75,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_SQLITE_SYNCHRONOUS = "full"
 SQLITE_SYNCHRONOUS_LEVELS = {"normal": 1, "full": 2, "extra": 3}  # PRAGMA synchronous values
+LAZY_COMMIT_OPTION = "gengbao_lazy_commit"  # see lazy_commit()
 _PG_UPGRADE_LOCK = 0x67656E6762616F  # "gengbao": serializes concurrent upgrades
 
 
@@ -115,16 +123,28 @@ def make_engine(
     if backend == "sqlite":
         _make_sqlite_folder(parsed)
         kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000}
+        if queued_file(parsed.database or ""):
+            kwargs["connect_args"]["factory"] = WriterQueuedConnection
     try:
         engine = sa.create_engine(parsed, **kwargs)
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
         raise StorageError(f"cannot use {masked_url(parsed)}: {error}") from error
     if backend == "sqlite":
         _configure_sqlite(engine, busy_timeout_ms, sqlite_synchronous.upper())
-    elif "application_name" not in parsed.query:
-        _name_connections(engine)
+    else:
+        _configure_postgres(engine, name="application_name" not in parsed.query)
     count_checkouts(engine)
     return engine
+
+
+def _configure_postgres(engine: Engine, *, name: bool) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        if connection.get_execution_options().get(LAZY_COMMIT_OPTION, False):
+            connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+
+    if name:
+        _name_connections(engine)
 
 
 def _name_connections(engine: Engine) -> None:
@@ -156,11 +176,40 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int, synchronous: str) ->
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()
+        if isinstance(dbapi_connection, WriterQueuedConnection):
+            dbapi_connection.synchronous = synchronous
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        readonly = connection.get_execution_options().get(READ_ONLY_OPTION, False)
-        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        options = connection.get_execution_options()
+        if options.get(READ_ONLY_OPTION, False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        if isinstance(dbapi_connection, WriterQueuedConnection):
+            lazy = options.get(LAZY_COMMIT_OPTION, False)
+            dbapi_connection.use_synchronous("NORMAL" if lazy else synchronous)
+            dbapi_connection.queue_for_write(busy_timeout_ms / 1000)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if isinstance(dbapi_connection, WriterQueuedConnection):
+                dbapi_connection.writer_done()
+            raise
+
+
+def lazy_commit(engine: Engine) -> Engine:
+    """A view of *engine* whose write transactions commit without waiting for the disk.
+
+    SQLite commits them with ``synchronous=NORMAL`` (the WAL is not synced; the next
+    durable commit syncs them with it), PostgreSQL with ``synchronous_commit = off``.
+    A process crash loses none of them; a power loss or an OS crash may roll back
+    the last ones, never corrupting anything.  So use it only for bookkeeping whose
+    loss is redone safely: the dispatcher's expansions, claims and send outcomes (a
+    lost one means a message is sent again under its dedupe key, as after a
+    dispatcher died mid-send).  Never for a case's change, its timers or its outbox.
+    """
+    return engine.execution_options(**{LAZY_COMMIT_OPTION: True})
 
 
 def read_only(engine: Engine) -> Engine:
