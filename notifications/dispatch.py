@@ -11,10 +11,17 @@ Two steps, each safe to run in several processes at once:
 2. **send** — due deliveries are claimed with a lease (``FOR UPDATE SKIP
    LOCKED`` on PostgreSQL), the claim committed, then each is rendered and
    sent outside any transaction (a slow endpoint holds no lock), and marked
-   ``sent``; a failure is retried with exponential backoff and jitter up to
+   ``sent`` (the outcomes of sends finishing together share one commit:
+   :mod:`notifications.outcomes`); a failure is retried with exponential backoff and jitter up to
    ``max_attempts``, then marked ``dead`` (retry by hand with ``retry``).  A
    dispatcher that dies mid-send loses its lease; the row is sent again under
    the same dedupe key, which receivers use to drop the repeat.
+
+Expansions, claims and outcomes commit without waiting for the disk
+(:func:`engine.store.db.lazy_commit`): a power loss can take back only the last
+of them, and each is then redone — a message sent again under its dedupe key,
+as after a dispatcher that died mid-send.  The notification itself was
+committed durably with its case's change.
 
 Urgent rows (``priority`` 1, from transitions marked ``urgent: true``) are
 expanded and claimed before the others.  :meth:`Dispatcher.run_once` does
@@ -33,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, or_, select, update
 
 from engine.clock import Clock
 from engine.errors import NotFound, UnknownCase
@@ -41,7 +48,7 @@ from engine.grid import registry as grid
 from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible
 from engine.process import worker_id
 from engine.store import connection, skip_locked, transaction
-from engine.store.db import read_only
+from engine.store.db import lazy_commit, read_only
 from engine.store.tables import (
     cases,
     deliveries,
@@ -52,6 +59,7 @@ from engine.store.tables import (
 )
 from notifications.channels.base import Channel, DeliveryFailed, Message, Recipient
 from notifications.dispatch_policy import DispatchPolicy
+from notifications.outcomes import GroupCommit
 from notifications.render import CaseContext
 from notifications.templates import TemplateStore
 
@@ -73,6 +81,15 @@ class Backlog:
     @property
     def idle(self) -> bool:
         return not self.pending_notifications and not self.due_channels
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a send changes on its delivery row."""
+
+    delivery_id: int
+    notification_id: int
+    values: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -115,6 +132,12 @@ class Dispatcher:
         self.policy = policy or DispatchPolicy()
         self.worker = worker_id()
         self._rng = random.Random(seed)
+        # Expansions, claims and outcomes are redone safely if lost: they commit lazily.
+        self._bookkeeping = lazy_commit(engine)
+        # Sends on a lane's threads record their outcomes together (notifications/outcomes.py).
+        self._outcomes: GroupCommit[_Outcome] = GroupCommit(
+            lambda: transaction(self._bookkeeping), self._write_outcomes
+        )
 
     # -- the loop body ---------------------------------------------------
     def run_once(self) -> list[Sent]:
@@ -135,7 +158,7 @@ class Dispatcher:
             .limit(self.policy.batch),
             self.engine,
         )
-        with transaction(self.engine) as conn:
+        with transaction(self._bookkeeping) as conn:
             rows = conn.execute(query).all()
             for row in rows:
                 try:
@@ -165,10 +188,12 @@ class Dispatcher:
             unit = conn.execute(
                 select(cases.c.unit_code).where(cases.c.id == row.case_id)
             ).scalar_one()
+        by_role = grid.holders_by_role(conn, unit, row.roles, include_inactive=True)
+        planned: list[dict[str, Any]] = []  # in the order of the roles, people, channels
         seen: set[str] = set()
         made = 0
         for role in row.roles:
-            everyone = grid.holders(conn, unit, role, include_inactive=True)
+            everyone = by_role[role]
             if not any(p.active for p in everyone):
                 log.warning(
                     "notification %s (%s, case %s): role %s resolves to nobody on %s",
@@ -183,9 +208,14 @@ class Dispatcher:
                     continue
                 seen.add(person.id)
                 if person.active:
-                    made += self._deliveries_for(conn, row, _recipient(person), now)
-                else:
-                    self._skipped(conn, row, person.id, now)
+                    found = self._deliveries_for(row, _recipient(person), now)
+                    made += len(found)
+                    planned += found
+                else:  # deactivated since: recorded as skipped, not silently lost
+                    planned.append(
+                        _delivery(row, person.id, "-", person.id, now, "skipped", "deactivated")
+                    )
+        self._insert_new(conn, planned)
         status = "expanded" if made else "undeliverable"
         if not made:
             log.warning(
@@ -199,55 +229,34 @@ class Dispatcher:
             update(notifications).where(notifications.c.id == row.id).values(status=status)
         )
 
-    def _skipped(self, conn: Connection, row: Any, person_id: str, now: dt.datetime) -> None:
-        """Record a holder of the role deactivated since: not sent, and not silently lost."""
-        key = f"{row.dedupe_key}:skipped:{person_id}"
-        if conn.execute(select(deliveries.c.id).where(deliveries.c.dedupe_key == key)).first():
-            return
-        conn.execute(
-            insert(deliveries).values(
-                notification_id=row.id,
-                person_id=person_id,
-                channel="-",
-                address=person_id,
-                dedupe_key=key,
-                status="skipped",
-                attempts=0,
-                next_attempt_at=now,
-                last_error="deactivated",
-                created_at=now,
-            )
-        )
-
     def _deliveries_for(
-        self, conn: Connection, row: Any, recipient: Recipient, now: dt.datetime
-    ) -> int:
-        made = 0
+        self, row: Any, recipient: Recipient, now: dt.datetime
+    ) -> list[dict[str, Any]]:
+        found = []
         for name, channel in self.channels.items():
             address = channel.address(recipient)
-            if not address:
-                continue
-            key = f"{row.dedupe_key}:{name}:{address}"
-            exists = conn.execute(
-                select(deliveries.c.id).where(deliveries.c.dedupe_key == key)
-            ).first()
-            if exists is None:
-                conn.execute(
-                    insert(deliveries).values(
-                        notification_id=row.id,
-                        person_id=recipient.id,
-                        channel=name,
-                        address=address,
-                        dedupe_key=key,
-                        status="pending",
-                        attempts=0,
-                        next_attempt_at=now,
-                        created_at=now,
-                        priority=row.priority,
-                    )
-                )
-            made += 1
-        return made
+            if address:
+                found.append(_delivery(row, recipient.id, name, address, now, "pending"))
+        return found
+
+    @staticmethod
+    def _insert_new(conn: Connection, planned: list[dict[str, Any]]) -> None:
+        """Insert the planned deliveries not already there — a re-expansion after a lost
+        commit finds some, and a group's address (one webhook for everyone) is planned
+        once per person — with one read of their keys and one ``executemany``."""
+        if not planned:
+            return
+        by_key = {d["dedupe_key"]: d for d in reversed(planned)}  # the first of each key
+        there = set(
+            conn.execute(
+                select(deliveries.c.dedupe_key).where(deliveries.c.dedupe_key.in_(by_key))
+            ).scalars()
+        )
+        new = [
+            d for d in planned if by_key.get(d["dedupe_key"]) is d and d["dedupe_key"] not in there
+        ]
+        if new:
+            conn.execute(insert(deliveries), new)
 
     # -- step 2: deliveries → channels ---------------------------------
     def send_due(self) -> list[Sent]:
@@ -266,11 +275,7 @@ class Dispatcher:
         """
         now = self.clock.now()
         d = deliveries.c
-        due = or_(
-            (d.status == "pending") & (d.next_attempt_at <= now),
-            (d.status == "sending") & (d.claimed_until < now),  # a dead dispatcher's lease
-        )
-        query = select(deliveries).where(due)
+        query = select(deliveries).where(_due(now))
         if channel == UNCONFIGURED:
             query = query.where(d.channel.not_in(sorted(self.channels)))
         elif channel is not None:
@@ -279,7 +284,7 @@ class Dispatcher:
         query = skip_locked(query.limit(limit or self.policy.batch), self.engine)
         lease = now + dt.timedelta(seconds=self.policy.lease_seconds)
         claimed = []
-        with transaction(self.engine) as conn:
+        with transaction(self._bookkeeping) as conn:
             for row in conn.execute(query).all():
                 won = conn.execute(
                     update(deliveries)
@@ -305,7 +310,7 @@ class Dispatcher:
         now = self.clock.now()
         d = deliveries.c
         pending, sending = d.status == "pending", d.status == "sending"
-        due = or_(pending & (d.next_attempt_at <= now), sending & (d.claimed_until < now))
+        due = _due(now)
         names = sorted(self.channels)
         with connection(read_only(self.engine)) as conn:
 
@@ -358,13 +363,8 @@ class Dispatcher:
             )
             return self._failed(row, attempts, f"{type(exc).__name__}: {exc}", False)
         now = self.clock.now()
-        with transaction(self.engine) as conn:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == row.id)
-                .values(status="sent", sent_at=now, claimed_until=None, last_error=None)
-            )
-            self._settle(conn, row.notification_id)
+        values = {"status": "sent", "sent_at": now, "claimed_until": None, "last_error": None}
+        self._outcomes.record(_Outcome(row.id, row.notification_id, values))
         return Sent(row.id, row.channel, row.address, "sent", attempts)
 
     def _failed(self, row: Any, attempts: int, reason: str, retryable: bool) -> Sent:
@@ -379,8 +379,7 @@ class Dispatcher:
         if not dead:
             delay = self.policy.delay(attempts, self._rng)
             values["next_attempt_at"] = now + dt.timedelta(seconds=delay)
-        with transaction(self.engine) as conn:
-            conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
+        self._outcomes.record(_Outcome(row.id, row.notification_id, values))
         level = logging.ERROR if dead else logging.WARNING
         log.log(
             level,
@@ -393,6 +392,19 @@ class Dispatcher:
             " — dead" if dead else "",
         )
         return Sent(row.id, row.channel, row.address, status, attempts, reason)
+
+    def _write_outcomes(self, conn: Connection, outcomes: Sequence[_Outcome]) -> None:
+        """The outcomes of sends, in one transaction (:class:`GroupCommit`); then each
+        notification whose deliveries all ended is ``sent``."""
+        for outcome in outcomes:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == outcome.delivery_id)
+                .values(**outcome.values)
+            )
+        sent = {o.notification_id for o in outcomes if o.values["status"] == "sent"}
+        for notification_id in sorted(sent):
+            self._settle(conn, notification_id)
 
     def _settle(self, conn: Connection, notification_id: int) -> None:
         left = conn.execute(
@@ -409,7 +421,7 @@ class Dispatcher:
             )
 
     def _message(self, row: Any) -> Message:
-        with connection(self.engine) as conn:
+        with connection(read_only(self.engine)) as conn:  # beside writers, not behind them
             note = conn.execute(
                 select(notifications).where(notifications.c.id == row.notification_id)
             ).one()
@@ -555,6 +567,52 @@ class Dispatcher:
                 }
                 for r in conn.execute(query)
             ]
+
+
+def _delivery(
+    row: Any,
+    person_id: str,
+    channel: str,
+    address: str,
+    now: dt.datetime,
+    status: str,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """A delivery row of notification *row*; its dedupe key is the cause × channel × address
+    (a skipped person's: the cause × ``skipped`` × the person)."""
+    if status == "skipped":
+        key = f"{row.dedupe_key}:skipped:{person_id}"
+    else:
+        key = f"{row.dedupe_key}:{channel}:{address}"
+    return {
+        "notification_id": row.id,
+        "person_id": person_id,
+        "channel": channel,
+        "address": address,
+        "dedupe_key": key,
+        "status": status,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": error,
+        "created_at": now,
+        "priority": row.priority if status == "pending" else 0,
+    }
+
+
+def _due(now: dt.datetime) -> ColumnElement[bool]:
+    """Deliveries to send now: pending and due, or a dead dispatcher's lapsed lease.
+
+    The ``status IN`` comes first so the (channel, status, …) index reads only the rows
+    still to send, never every row a channel ever sent (tests/test_dispatch_scaling.py).
+    """
+    d = deliveries.c
+    return and_(
+        d.status.in_(("pending", "sending")),
+        or_(
+            (d.status == "pending") & (d.next_attempt_at <= now),
+            (d.status == "sending") & (d.claimed_until < now),
+        ),
+    )
 
 
 def _recipient(person: Any) -> Recipient:

@@ -19,6 +19,7 @@ from engine.grid.registry import (
     get_person,
     get_unit,
     holders,
+    holders_by_role,
     in_subtree,
     is_within,
     load_grid,
@@ -281,6 +282,23 @@ def test_holders_walk_up_the_chain_by_level(engine: Engine) -> None:
             holders(conn, "nowhere", "town.leader")
         with pytest.raises(GridError, match=r"LEVEL\.ROLE"):
             holders(conn, "d-t", "leader")
+
+
+def test_holders_of_several_roles_at_once_are_each_roles_holders(engine: Engine) -> None:
+    load_grid(engine, GRID)
+    refs = ["village.member", "town.member", "town.leader", "person:wang", "person:nobody"]
+    with engine.connect() as conn:
+        found = holders_by_role(conn, "d-t-v-g1", refs)
+        assert {ref: _ids(people) for ref, people in found.items()} == {
+            "village.member": ["wang"],  # li is a member at town level, not at village level
+            "town.member": ["li"],
+            "town.leader": ["zhang"],
+            "person:wang": ["wang"],
+            "person:nobody": [],
+        }
+        assert holders_by_role(conn, "nowhere", ["person:wang"])["person:wang"]  # no chain
+        with pytest.raises(UnknownUnit):
+            holders_by_role(conn, "nowhere", ["town.leader"])
 
 
 def test_person_roles_on_chain(engine: Engine) -> None:

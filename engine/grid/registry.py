@@ -33,12 +33,12 @@ A grid file::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, bindparam, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, func, select, tuple_
 
 from engine.errors import GridError, UnknownPerson, UnknownUnit
 from engine.grid.parse import (
@@ -391,35 +391,45 @@ def holders(
     With *include_inactive*, people deactivated since also come back (their
     ``active`` is false), so a sender can record whom it skipped.
     """
-    if role_ref.startswith(PERSON_PREFIX):  # one person by id (an assignee), wherever they sit
-        found = conn.execute(
-            select(people).where(people.c.id == role_ref[len(PERSON_PREFIX) :])
-        ).one_or_none()
-        if found is None or not (include_inactive or found.active):
-            return []
-        return [_person(found)]
-    level, role = parse_role_ref(role_ref)
-    codes = _chain_codes(conn, unit_code)
-    stmt = (
-        select(people)
-        .join(person_roles, person_roles.c.person_id == people.c.id)
-        .join(units, units.c.code == person_roles.c.unit_code)
-        .where(
-            units.c.code.in_(codes),
-            units.c.level == level,
-            person_roles.c.role == role,
-            *(
-                ()
-                if include_inactive
-                else (person_roles.c.active.is_(True), people.c.active.is_(True))
-            ),
+    return holders_by_role(conn, unit_code, [role_ref], include_inactive=include_inactive)[role_ref]
+
+
+def holders_by_role(
+    conn: Connection, unit_code: str, role_refs: Sequence[str], *, include_inactive: bool = False
+) -> dict[str, list[PersonRow]]:
+    """:func:`holders` of each of *role_refs* at once: one query for the chain, one for
+    every ``LEVEL.ROLE`` together, one for every ``person:ID`` together."""
+    found: dict[str, list[PersonRow]] = {ref: [] for ref in role_refs}
+    named = {ref[len(PERSON_PREFIX) :]: ref for ref in found if ref.startswith(PERSON_PREFIX)}
+    pairs = {parse_role_ref(ref): ref for ref in found if not ref.startswith(PERSON_PREFIX)}
+    if named:
+        rows = conn.execute(select(people).where(people.c.id.in_(sorted(named)))).all()
+        for row in rows:
+            if include_inactive or row.active:
+                found[named[row.id]].append(_person(row))
+    if pairs:
+        codes = _chain_codes(conn, unit_code)
+        stmt = (
+            select(people, units.c.level.label("held_level"), person_roles.c.role.label("held"))
+            .join(person_roles, person_roles.c.person_id == people.c.id)
+            .join(units, units.c.code == person_roles.c.unit_code)
+            .where(
+                units.c.code.in_(codes),
+                tuple_(units.c.level, person_roles.c.role).in_(sorted(pairs)),
+                *(
+                    ()
+                    if include_inactive
+                    else (person_roles.c.active.is_(True), people.c.active.is_(True))
+                ),
+            )
+            .order_by(units.c.depth.desc(), people.c.id)
         )
-        .order_by(units.c.depth.desc(), people.c.id)
-    )
-    seen: dict[str, PersonRow] = {}
-    for row in conn.execute(stmt):
-        seen.setdefault(row.id, _person(row))
-    return list(seen.values())
+        seen: dict[str, dict[str, PersonRow]] = {ref: {} for ref in pairs.values()}
+        for row in conn.execute(stmt):
+            seen[pairs[(row.held_level, row.held)]].setdefault(row.id, _person(row))
+        for ref, people_of in seen.items():
+            found[ref] = list(people_of.values())
+    return found
 
 
 def person_roles_on_chain(conn: Connection, person_id: str, unit_code: str) -> set[str]:
