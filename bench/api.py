@@ -18,10 +18,13 @@ bench reads each worker's ``/metrics``: requests answered and the pool
 checkouts they made (counted in the server by a pool ``checkout`` listener),
 printed as checkouts per request.  Its timer sweep and dispatcher run,
 but once an hour: the console channel would otherwise print every
-notification of the run into the measurement.  The in-process rate is
-``bench/events.py``'s engine path with the same effects the server runs
-(timer rows, notification outbox: ``--deployed``), one thread, on its own
-fresh database.
+notification of the run into the measurement.  Two in-process rates, each
+one thread on its own fresh database: ``bench/events.py``'s engine path with
+the effects the server writes (timer rows, notification outbox:
+``--deployed``), and the same work the server does — an App whose timer sweep
+and dispatcher run beside the thread and deliver every message (console,
+discarded), as in ``gengbao serve``.  HTTP ÷ that one ("÷ same work") is what
+HTTP costs.
 
 Runs alternate between the paths within each repeat; the table shows medians
 with min–max.  The machine may be shared and noisy (2 cores here: the
@@ -32,6 +35,7 @@ ratios; nothing here asserts a speed.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -39,7 +43,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -153,6 +157,60 @@ class HttpBench:
         return cases * OPS_PER_CASE / seconds
 
 
+# ---------------------------------------------------- in process, delivering
+
+
+class DeliveringApp:
+    """What the server does, without HTTP: an :class:`~engine.app.App` with its timer
+    sweep and dispatcher running as ``gengbao serve`` runs them (console channel, its
+    output discarded), driven by one thread calling the case service."""
+
+    def __init__(self, url: str) -> None:
+        from engine.api.loops import ServeLoops
+        from engine.clock import SystemClock
+        from engine.timers import SweepLoop
+        from notifications.dispatch_loop import DispatchLoop
+        from tests.support.farmland import farmland_app
+
+        self.app = farmland_app(url, SystemClock(), notifications={"channels": {"console": {}}})
+        self.loops = ServeLoops(
+            SweepLoop(self.app.timers, LOOP_SECONDS),
+            DispatchLoop(self.app.dispatcher, poll_seconds=LOOP_SECONDS),
+        )
+
+    def run(self, cases: int) -> float:
+        service = self.app.cases
+        with open(os.devnull, "w", encoding="utf-8") as sink, redirect_stdout(sink):
+            started = perf_counter()
+            for _ in range(cases):
+                case_id = service.create_case(WORKFLOW, UNIT, REPORTER, CASE_DATA).id
+                for trigger, actor, payload, _reached in LIFECYCLE:
+                    service.submit_event(case_id, trigger, actor, payload)
+            return cases * OPS_PER_CASE / (perf_counter() - started)
+
+    def __enter__(self) -> DeliveringApp:
+        self.loops.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        with open(os.devnull, "w", encoding="utf-8") as sink, redirect_stdout(sink):
+            self.loops.stop()
+        self.app.close()
+
+
+@contextmanager
+def delivering_app(backend: str, postgres: str | None) -> Iterator[DeliveringApp]:
+    with tempfile.TemporaryDirectory(prefix="gengbao-bench-api-") as folder:
+        schemas = PostgresSchemas(postgres) if backend == "postgres" and postgres else None
+        url = schemas.create("bench_inproc") if schemas else f"sqlite:///{folder}/inproc.db"
+        try:
+            with DeliveringApp(url) as delivering:
+                yield delivering
+        finally:
+            if schemas is not None:
+                schemas.close()
+
+
 # ---------------------------------------------------------------- databases
 
 
@@ -183,9 +241,11 @@ def measure(
     worker_counts: Sequence[int],
 ) -> list[Series]:
     inproc = Series(backend, "in-process, 1 thread", [])
-    results = [inproc]
-    with open_bench() as bench:
+    delivering = Series(backend, "in-process + delivery", [])
+    results = [inproc, delivering]
+    with open_bench() as bench, delivering_app(backend, postgres) as same_work:
         bench.run_engine(WARMUP_CASES)
+        same_work.run(WARMUP_CASES)
         for workers in worker_counts:
             http = {
                 c: Series(
@@ -201,15 +261,18 @@ def measure(
                 client = HttpBench(server)
                 client.run(WARMUP_CASES, 1)
                 for r in range(repeat):
-                    order: list[int | None] = [None, *CONCURRENCY]  # None: in-process
+                    order: list[int] = [0, -1, *CONCURRENCY]  # 0, -1: in-process
                     for clients in order if r % 2 == 0 else reversed(order):
-                        if clients is None:
+                        if clients == 0:
                             inproc.rates.append(bench.run_engine(cases).rate("lifecycle"))
+                        elif clients == -1:
+                            delivering.rates.append(same_work.run(cases))
                         else:
                             http[clients].rates.append(client.run(cases, clients))
                     print(
                         f"  {backend} {workers} worker(s) repeat {r + 1}/{repeat}: "
                         f"in-process {inproc.rates[-1]:,.0f} ops/s, "
+                        f"with delivery {delivering.rates[-1]:,.0f}, "
                         + ", ".join(
                             f"HTTP×{c} {http[c].rates[-1]:,.0f} ops/s" for c in CONCURRENCY
                         ),
@@ -235,7 +298,7 @@ def print_table(results: Sequence[Series], cases: int, repeat: int) -> None:
     )
     header = (
         f"{'backend':<9} {'path':<24} {'ops/s':>22} {'ms/op':>7} {'÷ in-process':>13} "
-        f"{'÷ 1 client':>11} {'checkouts/req':>14}"
+        f"{'÷ same work':>12} {'÷ 1 client':>11} {'checkouts/req':>14}"
     )
     print(header)
     print("-" * len(header))
@@ -243,7 +306,7 @@ def print_table(results: Sequence[Series], cases: int, repeat: int) -> None:
     for s in results:
         by_backend.setdefault(s.backend, []).append(s)
     for backend, series in by_backend.items():
-        base = series[0].median()
+        base, same = series[0].median(), series[1].median()
         one = {s.workers: s.median() for s in series if s.workers and s.clients == 1}
         for s in series:
             per_client = f"{s.median() / one[s.workers]:.2f}" if s.workers else ""
@@ -252,8 +315,8 @@ def print_table(results: Sequence[Series], cases: int, repeat: int) -> None:
             )
             print(
                 f"{backend:<9} {s.path:<24} {spread(s.rates, ',.0f'):>22} "
-                f"{1000 / s.median():>7.2f} {s.median() / base:>13.2f} {per_client:>11} "
-                f"{checkouts:>14}"
+                f"{1000 / s.median():>7.2f} {s.median() / base:>13.2f} "
+                f"{s.median() / same:>12.2f} {per_client:>11} {checkouts:>14}"
             )
             if s.workers:
                 record(
@@ -262,16 +325,18 @@ def print_table(results: Sequence[Series], cases: int, repeat: int) -> None:
                         name=f"{s.path}, {backend}",
                         value=s.median(),
                         unit="ops/s",
-                        baseline="in-process",
-                        baseline_value=base,
-                        ratio=s.median() / base,
+                        baseline="in-process + delivery",
+                        baseline_value=same,
+                        ratio=s.median() / same,
                         target="≥ 0.6" if s.clients == max(CONCURRENCY) else "",
                     )
                 )
     print(
         "(ms/op for 8 clients is wall time per op with 8 in flight; ÷ in-process compares "
-        "each rate with the engine called directly; ÷ 1 client, with 1 client on as many "
-        "workers; checkouts/req: pool checkouts per HTTP request, the server's own count)"
+        "each rate with the engine called directly, ÷ same work with the engine called "
+        "directly while its timer sweep and dispatcher run and deliver, as in the server; "
+        "÷ 1 client, with 1 client on as many workers; checkouts/req: pool checkouts per "
+        "HTTP request, the server's own count)"
     )
 
 
