@@ -246,15 +246,17 @@ class Dispatcher:
         once per person — with one read of their keys and one ``executemany``."""
         if not planned:
             return
-        by_key = {d["dedupe_key"]: d for d in reversed(planned)}  # the first of each key
-        there = set(
+        keys = {d["dedupe_key"] for d in planned}
+        seen = set(
             conn.execute(
-                select(deliveries.c.dedupe_key).where(deliveries.c.dedupe_key.in_(by_key))
+                select(deliveries.c.dedupe_key).where(deliveries.c.dedupe_key.in_(keys))
             ).scalars()
         )
-        new = [
-            d for d in planned if by_key.get(d["dedupe_key"]) is d and d["dedupe_key"] not in there
-        ]
+        new = []
+        for delivery in planned:
+            if delivery["dedupe_key"] not in seen:
+                seen.add(delivery["dedupe_key"])
+                new.append(delivery)
         if new:
             conn.execute(insert(deliveries), new)
 

@@ -9,7 +9,6 @@ waits on what the receivers got, never sleeps standing in for a timer.
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -30,20 +29,12 @@ from notifications.wakeup import Wakeup
 from tests.support.databases import Database
 from tests.support.farmland import LIFECYCLE, START, WORKFLOW_FILE, farmland_app, open_case
 from tests.support.receivers import HttpReceiver, Reply, SmtpReceiver
+from tests.support.waiting import wait_for
 
 HOUR = 3600.0  # the fallback poll: longer than any test
 PATIENCE = 30.0  # seconds a test waits for something that should take milliseconds
 STOP_FAIL = LIFECYCLE[0]  # urgent: notifies village.leader, town.duty, town.office (3 emails)
 REPORT = LIFECYCLE[1]  # not urgent: notifies town.leader, town.office, town.duty
-
-
-def wait_for(what: str, done: Callable[[], bool], timeout: float = PATIENCE) -> None:
-    """Return as soon as *done()*; fail after *timeout* seconds (a bound, not a duration)."""
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout:g} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def settings(

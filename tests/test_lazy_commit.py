@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from engine.app import App
 from engine.store import transaction
-from engine.store.db import LAZY_COMMIT_OPTION, lazy_commit
+from engine.store.db import LAZY_COMMIT_OPTION, READ_ONLY_OPTION, lazy_commit
 from tests.support.farmland import LIFECYCLE, open_case
 
 
@@ -35,7 +35,7 @@ def test_a_lazy_transaction_skips_the_wait_and_the_next_one_waits_again(engine: 
 def _record_begins(engine: sa.Engine, into: list[bool]) -> Any:
     def on_begin(conn: sa.Connection) -> None:
         options = conn.get_execution_options()
-        if not options.get("gengbao_read_only", False):
+        if not options.get(READ_ONLY_OPTION, False):
             into.append(bool(options.get(LAZY_COMMIT_OPTION, False)))
 
     sa.event.listen(engine, "begin", on_begin)

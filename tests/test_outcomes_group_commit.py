@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 from engine.store import transaction
 from engine.store.db import make_engine
 from notifications.outcomes import GroupCommit
+from tests.support.waiting import wait_for
 
 WAIT = 10.0  # seconds: a bound on waiting for other threads, never reached when all is well
 
@@ -31,27 +31,31 @@ def _written(engine: sa.Engine) -> list[str]:
         return sorted(conn.exec_driver_sql("SELECT item FROM outcomes").scalars())
 
 
-def _until(condition: object, what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.001)
+def _insert(conn: sa.Connection, items: Sequence[str]) -> None:
+    for item in items:
+        conn.execute(sa.text("INSERT INTO outcomes VALUES (:i)"), {"i": item})
+
+
+class HeldWrites:
+    """Inserts the items it is handed, holding the write of *first* alone until released."""
+
+    def __init__(self, first: str) -> None:
+        self.first = first
+        self.writing, self.release = threading.Event(), threading.Event()
+        self.batches: list[list[str]] = []
+
+    def __call__(self, conn: sa.Connection, items: Sequence[str]) -> None:
+        self.batches.append(list(items))
+        if list(items) == [self.first]:
+            self.writing.set()
+            assert self.release.wait(WAIT)
+        _insert(conn, items)
 
 
 def test_outcomes_that_arrive_during_a_write_share_the_next_commit(
     table_engine: sa.Engine,
 ) -> None:
-    first_writing, release = threading.Event(), threading.Event()
-    batches: list[list[str]] = []
-
-    def write(conn: sa.Connection, items: Sequence[str]) -> None:
-        batches.append(list(items))
-        if items == ["a"]:
-            first_writing.set()
-            assert release.wait(WAIT)
-        for item in items:
-            conn.execute(sa.text("INSERT INTO outcomes VALUES (:i)"), {"i": item})
-
+    write = HeldWrites("a")
     group = GroupCommit(lambda: transaction(table_engine), write)
     returned: list[str] = []
 
@@ -61,17 +65,17 @@ def test_outcomes_that_arrive_during_a_write_share_the_next_commit(
 
     first = threading.Thread(target=record, args=("a",))
     first.start()
-    assert first_writing.wait(WAIT)
+    assert write.writing.wait(WAIT)
     others = [threading.Thread(target=record, args=(item,)) for item in "bcde"]
     for thread in others:
         thread.start()
-    _until(lambda: group.waiting == 4, "four outcomes to queue behind the first write")
+    wait_for("four outcomes to queue behind the first write", lambda: group.waiting == 4, WAIT)
     assert returned == []  # nobody returns before its outcome is committed
-    release.set()
+    write.release.set()
     for thread in (first, *others):
         thread.join(WAIT)
-    assert len(batches) == 2 and batches[0] == ["a"]  # the four queued in any order
-    assert sorted(batches[1]) == list("bcde")
+    assert len(write.batches) == 2 and write.batches[0] == ["a"]  # the four in any order
+    assert sorted(write.batches[1]) == list("bcde")
     assert group.commits == 2
     assert sorted(returned) == list("abcde")
     assert _written(table_engine) == list("abcde")
@@ -80,15 +84,7 @@ def test_outcomes_that_arrive_during_a_write_share_the_next_commit(
 def test_an_outcome_that_cannot_be_written_fails_only_its_own_caller(
     table_engine: sa.Engine,
 ) -> None:
-    hold, release = threading.Event(), threading.Event()
-
-    def write(conn: sa.Connection, items: Sequence[str]) -> None:
-        if items == ["first"]:
-            hold.set()
-            assert release.wait(WAIT)
-        for item in items:
-            conn.execute(sa.text("INSERT INTO outcomes VALUES (:i)"), {"i": item})
-
+    write = HeldWrites("first")
     group = GroupCommit(lambda: transaction(table_engine), write)
     errors: dict[str, BaseException] = {}
 
@@ -100,12 +96,12 @@ def test_an_outcome_that_cannot_be_written_fails_only_its_own_caller(
 
     first = threading.Thread(target=record, args=("first",))
     first.start()
-    assert hold.wait(WAIT)
+    assert write.writing.wait(WAIT)
     others = [threading.Thread(target=record, args=(item,)) for item in ("ok1", "bad", "ok2")]
     for thread in others:
         thread.start()
-    _until(lambda: group.waiting == 3, "three outcomes to queue")
-    release.set()
+    wait_for("three outcomes to queue", lambda: group.waiting == 3, WAIT)
+    write.release.set()
     for thread in (first, *others):
         thread.join(WAIT)
     assert list(errors) == ["bad"] and "CHECK constraint" in str(errors["bad"])
@@ -113,11 +109,7 @@ def test_an_outcome_that_cannot_be_written_fails_only_its_own_caller(
 
 
 def test_one_caller_alone_commits_its_outcome_at_once(table_engine: sa.Engine) -> None:
-    def write(conn: sa.Connection, items: Sequence[str]) -> None:
-        for item in items:
-            conn.execute(sa.text("INSERT INTO outcomes VALUES (:i)"), {"i": item})
-
-    group = GroupCommit(lambda: transaction(table_engine), write)
+    group = GroupCommit(lambda: transaction(table_engine), _insert)
     group.record("x")
     assert _written(table_engine) == ["x"]
     with pytest.raises(Exception, match="CHECK constraint"):
