@@ -13,6 +13,11 @@ commands: ``gengbao --help`` (builds the whole parser: every command module is
 imported) and ``gengbao validate workflows/farmland_violation.yaml`` (reads the
 settings, checks one workflow and its templates).  Nothing is asserted: the
 machine may be shared and noisy, so read medians and ratios.
+
+The children run with ``PYTHONDONTWRITEBYTECODE`` removed from their
+environment, so the warm-up runs leave ``.pyc`` files as an installed package
+has them (``pip install`` compiles its modules); with it set, every run would
+compile the project's modules from source again.
 """
 
 from __future__ import annotations
@@ -50,11 +55,21 @@ class Run:
     cpu: float
 
 
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run(argv: list[str]) -> Run:
     """One whole process: wall seconds, and the child's own user + system seconds."""
     before = os.times()
     start = time.perf_counter()
-    subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(
+        argv,
+        cwd=ROOT,
+        env=CHILD_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
     wall = time.perf_counter() - start
     after = os.times()
     cpu = (after.children_user - before.children_user) + (

@@ -28,6 +28,7 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from jinja2 import nodes
 from jinja2 import sandbox as _sandbox
@@ -154,6 +155,7 @@ def unknown_names(ast: nodes.Template, context: Record, kind: str) -> list[Findi
     return walker.found
 
 
+@lru_cache(maxsize=512)  # a template is checked once per notification using it
 def _bound_names(ast: nodes.Template) -> frozenset[str]:
     """Names the template assigns itself (``for``, ``set``, macro parameters)."""
     return frozenset(n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param"))
