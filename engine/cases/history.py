@@ -93,14 +93,16 @@ def canonical_number(value: int | float) -> str:
 
 def _canonical(value: Any) -> str:
     """Scheme 2: JSON-like text with sorted keys and canonical numbers."""
-    if value is None or isinstance(value, bool):
-        return json.dumps(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, (int, float)):
         return canonical_number(value)
     if isinstance(value, str):
         return encode_basestring(value)
     if isinstance(value, datetime):
-        return json.dumps(_timestamp(value))
+        return encode_basestring(_timestamp(value))
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_canonical(v) for v in value) + "]"
     if isinstance(value, Mapping):

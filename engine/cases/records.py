@@ -161,6 +161,25 @@ class HistoryRow:
 
 
 def jsonable(value: Any) -> Any:
+    """*value* as ``json.loads(json.dumps(value, default=str))`` gives it back, without
+    writing the text: plain dicts, lists and scalars are copied (tuples become lists);
+    anything else (a datetime, a non-text key, a dict subclass) takes the round trip."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is dict:
+        copy = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                return _round_trip(value)
+            copy[key] = jsonable(item)
+        return copy
+    if kind is list or kind is tuple:
+        return [jsonable(item) for item in value]
+    return _round_trip(value)
+
+
+def _round_trip(value: Any) -> Any:
     return json.loads(json.dumps(value, ensure_ascii=False, default=str))
 
 

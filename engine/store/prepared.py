@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, CursorResult
@@ -38,14 +39,25 @@ class _Compiled:
     processors: tuple[Processor, ...]
     positional: bool
     constants: dict[str, Any]  # literal values the statement itself carries
+    _values: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(init=False, repr=False)
+    _converted: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # the values in order by one C-level itemgetter; only the columns with a
+        # processor (timestamps, JSON) are touched again in Python
+        object.__setattr__(self, "_values", _getter(self.names))
+        converted = tuple((i, p) for i, p in enumerate(self.processors) if p is not None)
+        object.__setattr__(self, "_converted", converted)
 
     def bind(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         given = {**self.constants, **params} if self.constants else params
-        values = [
-            given[name] if proc is None else proc(given[name])
-            for name, proc in zip(self.names, self.processors, strict=True)
-        ]
-        return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
+        values: Sequence[Any] = self._values(given)
+        if self._converted:
+            values = list(values)
+            for i, process in self._converted:
+                values[i] = process(values[i])
+            values = tuple(values)
+        return values if self.positional else dict(zip(self.names, values, strict=True))
 
     def memoized(self) -> _Compiled:
         """The same, with each processor remembering its answers (for one batch)."""
@@ -56,6 +68,16 @@ class _Compiled:
             self.positional,
             self.constants,
         )
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """``given → tuple(given[n] for n in names)``, by one ``itemgetter`` where it can."""
+    if len(names) > 1:
+        return itemgetter(*names)
+    if names:
+        one = itemgetter(names[0])
+        return lambda given: (one(given),)
+    return lambda given: ()
 
 
 _UNHASHED = (dict, list)  # JSON documents: processed every time

@@ -324,7 +324,14 @@ timers = Table(
         postgresql_where=text("status = 'failed'"),
     ),
     Index("ix_timers_case_id_status", "case_id", "status"),
-    Index("ix_timers_rule_id_status", "rule_id", "status"),
+    # Patrol-period timers only: a case's timers (no rule) take no entry here.
+    Index(
+        "ix_timers_rule_id_status",
+        "rule_id",
+        "status",
+        sqlite_where=text("rule_id IS NOT NULL"),
+        postgresql_where=text("rule_id IS NOT NULL"),
+    ),
 )
 
 # What assessment counts: a deadline that passed (rung NULL) and each rung
