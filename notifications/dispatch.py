@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Integer, Select, bindparam, or_, select, update
 
 from engine.clock import Clock
 from engine.errors import NotFound, UnknownCase
@@ -54,9 +54,9 @@ from engine.store.tables import (
     deliveries,
     notification_reads,
     notifications,
-    people,
     units,
 )
+from notifications import dispatch_statements as sql
 from notifications.channels.base import Channel, DeliveryFailed, Message, Recipient
 from notifications.dispatch_policy import DispatchPolicy
 from notifications.outcomes import GroupCommit
@@ -138,6 +138,17 @@ class Dispatcher:
         self._outcomes: GroupCommit[_Outcome] = GroupCommit(
             lambda: transaction(self._bookkeeping), self._write_outcomes
         )
+        # Built once (notifications/dispatch_statements.py): building cost more than running.
+        self._pending = skip_locked(
+            select(notifications)
+            .where(notifications.c.status == "pending")
+            .order_by(notifications.c.priority.desc(), notifications.c.id)
+            .limit(self.policy.batch),
+            engine,
+        )
+        self._claims = {kind: _claim_query(kind, engine) for kind in ("any", "one", "elsewhere")}
+        self._channel_names = sorted(self.channels)
+        self._backlog = sql.backlog_query(self._channel_names)
 
     # -- the loop body ---------------------------------------------------
     def run_once(self) -> list[Sent]:
@@ -151,15 +162,8 @@ class Dispatcher:
 
     # -- step 1: notifications → deliveries ----------------------------
     def expand(self) -> int:
-        query = skip_locked(
-            select(notifications)
-            .where(notifications.c.status == "pending")
-            .order_by(notifications.c.priority.desc(), notifications.c.id)
-            .limit(self.policy.batch),
-            self.engine,
-        )
         with transaction(self._bookkeeping) as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(self._pending).all()
             for row in rows:
                 try:
                     with conn.begin_nested():
@@ -173,11 +177,7 @@ class Dispatcher:
                         exc,
                         exc_info=log.isEnabledFor(logging.DEBUG),
                     )
-                    conn.execute(
-                        update(notifications)
-                        .where(notifications.c.id == row.id)
-                        .values(status="dead")
-                    )
+                    sql.set_notification_status(conn, row.id, "dead")
         return len(rows)
 
     def _expand_one(self, conn: Connection, row: Any) -> None:
@@ -185,9 +185,7 @@ class Dispatcher:
         if row.unit_code is not None:  # a patrol notice, or a notice to a transfer's receiver
             unit = row.unit_code
         else:
-            unit = conn.execute(
-                select(cases.c.unit_code).where(cases.c.id == row.case_id)
-            ).scalar_one()
+            unit = conn.execute(sql.CASE_UNIT, {"case_id": row.case_id}).scalar_one()
         by_role = grid.holders_by_role(conn, unit, row.roles, include_inactive=True)
         planned: list[dict[str, Any]] = []  # in the order of the roles, people, channels
         seen: set[str] = set()
@@ -225,9 +223,7 @@ class Dispatcher:
                 row.case_id,
                 ", ".join(row.roles),
             )
-        conn.execute(
-            update(notifications).where(notifications.c.id == row.id).values(status=status)
-        )
+        sql.set_notification_status(conn, row.id, status)
 
     def _deliveries_for(
         self, row: Any, recipient: Recipient, now: dt.datetime
@@ -246,19 +242,14 @@ class Dispatcher:
         once per person — with one read of their keys and one ``executemany``."""
         if not planned:
             return
-        keys = {d["dedupe_key"] for d in planned}
-        seen = set(
-            conn.execute(
-                select(deliveries.c.dedupe_key).where(deliveries.c.dedupe_key.in_(keys))
-            ).scalars()
-        )
+        keys = sorted({d["dedupe_key"] for d in planned})
+        seen = set(conn.execute(sql.EXISTING_KEYS, {"keys": keys}).scalars())
         new = []
         for delivery in planned:
             if delivery["dedupe_key"] not in seen:
                 seen.add(delivery["dedupe_key"])
                 new.append(delivery)
-        if new:
-            conn.execute(insert(deliveries), new)
+        sql.INSERT_DELIVERIES.executemany(conn, new)
 
     # -- step 2: deliveries → channels ---------------------------------
     def send_due(self) -> list[Sent]:
@@ -276,27 +267,26 @@ class Dispatcher:
         died) makes the row due again, to be sent under the same dedupe key.
         """
         now = self.clock.now()
-        d = deliveries.c
-        query = select(deliveries).where(_due(now))
-        if channel == UNCONFIGURED:
-            query = query.where(d.channel.not_in(sorted(self.channels)))
-        elif channel is not None:
-            query = query.where(d.channel == channel)
-        query = query.order_by(d.priority.desc(), d.next_attempt_at, d.id)
-        query = skip_locked(query.limit(limit or self.policy.batch), self.engine)
+        kind = "any" if channel is None else "elsewhere" if channel == UNCONFIGURED else "one"
+        params = {
+            "now": now,
+            "limit": limit or self.policy.batch,
+            "channel": channel,
+            "channels": sorted(self.channels),
+        }
         lease = now + dt.timedelta(seconds=self.policy.lease_seconds)
         claimed = []
         with transaction(self._bookkeeping) as conn:
-            for row in conn.execute(query).all():
-                won = conn.execute(
-                    update(deliveries)
-                    .where(d.id == row.id, d.status == row.status)
-                    .values(
-                        status="sending",
-                        claimed_until=lease,
-                        claimed_by=self.worker,
-                        attempts=row.attempts + 1,
-                    )
+            for row in conn.execute(self._claims[kind], params).all():
+                won = sql.TAKE_LEASE.execute(
+                    conn,
+                    {
+                        "p_id": row.id,
+                        "p_status": row.status,
+                        "claimed_until": lease,
+                        "claimed_by": self.worker,
+                        "attempts": row.attempts + 1,
+                    },
                 ).rowcount
                 if won == 1:
                     claimed.append(row)
@@ -305,37 +295,20 @@ class Dispatcher:
     def backlog(self) -> Backlog:
         """Pending notifications, the channels with due deliveries, the next due time.
 
-        One cheap probe per configured channel (``LIMIT 1`` on the channel's
-        index), so a large backlog costs nothing here; deliveries of a channel
-        that is no longer configured show up as :data:`UNCONFIGURED`.
+        One statement: a cheap probe per configured channel (``LIMIT 1`` on the
+        channel's index), so a large backlog costs nothing here; deliveries of a
+        channel that is no longer configured show up as :data:`UNCONFIGURED`.
         """
-        now = self.clock.now()
-        d = deliveries.c
-        pending, sending = d.status == "pending", d.status == "sending"
-        due = _due(now)
-        names = sorted(self.channels)
+        names = self._channel_names
         with connection(read_only(self.engine)) as conn:
-
-            def exists(*where: Any) -> bool:
-                return conn.execute(select(d.id).where(*where).limit(1)).first() is not None
-
-            waiting = conn.execute(
-                select(notifications.c.id).where(notifications.c.status == "pending").limit(1)
-            ).first()
-            due_channels = {name for name in names if exists(d.channel == name, due)}
-            if exists(d.channel.not_in(names), due):
-                due_channels.add(UNCONFIGURED)
-            later = [
-                conn.execute(
-                    select(func.min(d.next_attempt_at)).where(pending, d.next_attempt_at > now)
-                ).scalar(),
-                conn.execute(
-                    select(func.min(d.claimed_until)).where(sending, d.claimed_until >= now)
-                ).scalar(),
-            ]
-        times = [t for t in later if t is not None]
+            found = conn.execute(self._backlog, {"now": self.clock.now()}).one()
+        due = found._mapping
+        due_channels = {name for i, name in enumerate(names) if due[f"due_{i}"] is not None}
+        if found.due_elsewhere is not None:
+            due_channels.add(UNCONFIGURED)
+        times = [t for t in (found.next_retry, found.next_lease_end) if t is not None]
         return Backlog(
-            pending_notifications=waiting is not None,
+            pending_notifications=found.waiting is not None,
             due_channels=frozenset(due_channels),
             next_due=min(times) if times else None,
         )
@@ -399,35 +372,23 @@ class Dispatcher:
         """The outcomes of sends, in one transaction (:class:`GroupCommit`); then each
         notification whose deliveries all ended is ``sent``."""
         for outcome in outcomes:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == outcome.delivery_id)
-                .values(**outcome.values)
+            columns = tuple(outcome.values)
+            sql.outcome_update(columns).execute(
+                conn, {**outcome.values, "p_id": outcome.delivery_id}
             )
         sent = {o.notification_id for o in outcomes if o.values["status"] == "sent"}
         for notification_id in sorted(sent):
             self._settle(conn, notification_id)
 
     def _settle(self, conn: Connection, notification_id: int) -> None:
-        left = conn.execute(
-            select(deliveries.c.id).where(
-                deliveries.c.notification_id == notification_id,
-                deliveries.c.status.in_(("pending", "sending")),
-            )
-        ).first()
+        left = conn.execute(sql.SETTLE_LEFT, {"notification_id": notification_id}).first()
         if left is None:
-            conn.execute(
-                update(notifications)
-                .where(notifications.c.id == notification_id)
-                .values(status="sent")
-            )
+            sql.set_notification_status(conn, notification_id, "sent")
 
     def _message(self, row: Any) -> Message:
         with connection(read_only(self.engine)) as conn:  # beside writers, not behind them
-            note = conn.execute(
-                select(notifications).where(notifications.c.id == row.notification_id)
-            ).one()
-            person = conn.execute(select(people).where(people.c.id == row.person_id)).one()
+            note = conn.execute(sql.NOTIFICATION, {"id": row.notification_id}).one()
+            person = conn.execute(sql.PERSON, {"id": row.person_id}).one()
             context = self.context.build(conn, note, self.clock.now())
         recipient = _recipient(person)
         context = self.context.with_recipient(context, recipient)
@@ -601,20 +562,17 @@ def _delivery(
     }
 
 
-def _due(now: dt.datetime) -> ColumnElement[bool]:
-    """Deliveries to send now: pending and due, or a dead dispatcher's lapsed lease.
-
-    The ``status IN`` comes first so the (channel, status, …) index reads only the rows
-    still to send, never every row a channel ever sent (tests/test_dispatch_scaling.py).
-    """
+def _claim_query(kind: str, engine: Engine) -> Select[Any]:
+    """Due deliveries, urgent first, up to ``:limit``: of any channel (*kind* ``any``), of
+    ``:channel`` (``one``), or of none of ``:channels`` (``elsewhere``: not configured)."""
     d = deliveries.c
-    return and_(
-        d.status.in_(("pending", "sending")),
-        or_(
-            (d.status == "pending") & (d.next_attempt_at <= now),
-            (d.status == "sending") & (d.claimed_until < now),
-        ),
-    )
+    query = select(deliveries).where(sql.DUE)
+    if kind == "one":
+        query = query.where(d.channel == bindparam("channel"))
+    elif kind == "elsewhere":
+        query = query.where(d.channel.not_in(bindparam("channels", expanding=True)))
+    query = query.order_by(d.priority.desc(), d.next_attempt_at, d.id)
+    return skip_locked(query.limit(bindparam("limit", type_=Integer)), engine)
 
 
 def _recipient(person: Any) -> Recipient:

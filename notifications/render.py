@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from functools import cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -58,14 +59,11 @@ class CaseContext:
         self.base_url = base_url.rstrip("/") if base_url else None
 
     def build(self, conn: Connection, notification: Any, now: dt.datetime) -> dict[str, Any]:
-        from sqlalchemy import select
-
         from engine.grid import registry as grid
-        from engine.store.tables import cases
 
         if notification.case_id is None:
             return self._patrol(conn, notification, now)
-        case = conn.execute(select(cases).where(cases.c.id == notification.case_id)).one()
+        case = conn.execute(_statements().case, {"id": notification.case_id}).one()
         wf = self.catalog.compiled(conn, case.definition_id).workflow
         tz = wf.timezone or self.timezone
         chain = grid.chain(conn, case.unit_code)
@@ -222,13 +220,27 @@ def context_shape(
 
 
 def _person_name(conn: Connection, person_id: str) -> str:
-    from sqlalchemy import select
-
-    from engine.store.tables import people
-
     if person_id == "system":
         return "系统"
     name: str | None = conn.execute(
-        select(people.c.name).where(people.c.id == person_id)
+        _statements().person_name, {"id": person_id}
     ).scalar_one_or_none()
     return name or person_id
+
+
+class _Statements:
+    """The builder's two reads, built once (on first use: the validator imports this
+    module and must not load SQLAlchemy)."""
+
+    def __init__(self) -> None:
+        from sqlalchemy import bindparam, select
+
+        from engine.store.tables import cases, people
+
+        self.case = select(cases).where(cases.c.id == bindparam("id"))
+        self.person_name = select(people.c.name).where(people.c.id == bindparam("id"))
+
+
+@cache
+def _statements() -> _Statements:
+    return _Statements()

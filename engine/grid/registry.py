@@ -349,24 +349,50 @@ def parse_role_ref(ref: str) -> tuple[str, str]:
     return level, role
 
 
+# The hot lookups, built once (building a statement costs more than running it here).
+_UNIT = select(units).where(units.c.code == bindparam("code"))
+_UNITS = select(units).where(units.c.code.in_(bindparam("codes", expanding=True)))
+_UNIT_PATH = select(units.c.path).where(units.c.code == bindparam("code"))
+_PERSON = select(people).where(people.c.id == bindparam("id"))
+_PEOPLE = select(people).where(people.c.id.in_(bindparam("ids", expanding=True)))
+_HELD = (
+    select(people, units.c.level.label("held_level"), person_roles.c.role.label("held"))
+    .join(person_roles, person_roles.c.person_id == people.c.id)
+    .join(units, units.c.code == person_roles.c.unit_code)
+    .where(
+        units.c.code.in_(bindparam("codes", expanding=True)),
+        tuple_(units.c.level, person_roles.c.role).in_(bindparam("pairs", expanding=True)),
+    )
+    .order_by(units.c.depth.desc(), people.c.id)
+)
+_HELD_ACTIVE = _HELD.where(person_roles.c.active.is_(True), people.c.active.is_(True))
+_ROLES_ON_PATH = (
+    select(units.c.level, person_roles.c.role)
+    .join(units, units.c.code == person_roles.c.unit_code)
+    .where(
+        person_roles.c.person_id == bindparam("person_id"),
+        person_roles.c.active.is_(True),
+        units.c.code.in_(bindparam("codes", expanding=True)),
+    )
+)
+
+
 def get_unit(conn: Connection, code: str) -> UnitRow:
-    row = conn.execute(select(units).where(units.c.code == code)).one_or_none()
+    row = conn.execute(_UNIT, {"code": code}).one_or_none()
     if row is None:
         raise UnknownUnit(code)
     return _unit(row)
 
 
 def get_person(conn: Connection, person_id: str) -> PersonRow:
-    row = conn.execute(select(people).where(people.c.id == person_id)).one_or_none()
+    row = conn.execute(_PERSON, {"id": person_id}).one_or_none()
     if row is None:
         raise UnknownPerson(person_id)
     return _person(row)
 
 
 def _chain_codes(conn: Connection, unit_code: str) -> list[str]:
-    path: str | None = conn.execute(
-        select(units.c.path).where(units.c.code == unit_code)
-    ).scalar_one_or_none()
+    path: str | None = conn.execute(_UNIT_PATH, {"code": unit_code}).scalar_one_or_none()
     if path is None:
         raise UnknownUnit(unit_code)
     return path.strip("/").split("/")
@@ -375,7 +401,7 @@ def _chain_codes(conn: Connection, unit_code: str) -> list[str]:
 def chain(conn: Connection, unit_code: str) -> list[UnitRow]:
     """The unit and its ancestors, nearest first."""
     codes = _chain_codes(conn, unit_code)
-    rows = conn.execute(select(units).where(units.c.code.in_(codes))).all()
+    rows = conn.execute(_UNITS, {"codes": codes}).all()
     return sorted((_unit(r) for r in rows), key=lambda u: -u.depth)
 
 
@@ -403,29 +429,15 @@ def holders_by_role(
     named = {ref[len(PERSON_PREFIX) :]: ref for ref in found if ref.startswith(PERSON_PREFIX)}
     pairs = {parse_role_ref(ref): ref for ref in found if not ref.startswith(PERSON_PREFIX)}
     if named:
-        rows = conn.execute(select(people).where(people.c.id.in_(sorted(named)))).all()
+        rows = conn.execute(_PEOPLE, {"ids": sorted(named)}).all()
         for row in rows:
             if include_inactive or row.active:
                 found[named[row.id]].append(_person(row))
     if pairs:
         codes = _chain_codes(conn, unit_code)
-        stmt = (
-            select(people, units.c.level.label("held_level"), person_roles.c.role.label("held"))
-            .join(person_roles, person_roles.c.person_id == people.c.id)
-            .join(units, units.c.code == person_roles.c.unit_code)
-            .where(
-                units.c.code.in_(codes),
-                tuple_(units.c.level, person_roles.c.role).in_(sorted(pairs)),
-                *(
-                    ()
-                    if include_inactive
-                    else (person_roles.c.active.is_(True), people.c.active.is_(True))
-                ),
-            )
-            .order_by(units.c.depth.desc(), people.c.id)
-        )
+        stmt = _HELD if include_inactive else _HELD_ACTIVE
         seen: dict[str, dict[str, PersonRow]] = {ref: {} for ref in pairs.values()}
-        for row in conn.execute(stmt):
+        for row in conn.execute(stmt, {"codes": codes, "pairs": sorted(pairs)}):
             seen[pairs[(row.held_level, row.held)]].setdefault(row.id, _person(row))
         for ref, people_of in seen.items():
             found[ref] = list(people_of.values())
@@ -446,16 +458,8 @@ def roles_on_path(conn: Connection, person_id: str, path: str) -> set[str]:
     active), so this is one query — the hot path of every event.
     """
     codes = path.strip("/").split("/")
-    stmt = (
-        select(units.c.level, person_roles.c.role)
-        .join(units, units.c.code == person_roles.c.unit_code)
-        .where(
-            person_roles.c.person_id == person_id,
-            person_roles.c.active.is_(True),
-            units.c.code.in_(codes),
-        )
-    )
-    return {f"{level}.{role}" for level, role in conn.execute(stmt)}
+    rows = conn.execute(_ROLES_ON_PATH, {"person_id": person_id, "codes": codes})
+    return {f"{level}.{role}" for level, role in rows}
 
 
 def is_within(conn: Connection, unit_code: str, ancestor_code: str) -> bool:
