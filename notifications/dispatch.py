@@ -60,6 +60,7 @@ from notifications import dispatch_statements as sql
 from notifications.channels.base import Channel, DeliveryFailed, Message, Recipient
 from notifications.dispatch_policy import DispatchPolicy
 from notifications.outcomes import GroupCommit
+from notifications.recently_read import RecentlyRead
 from notifications.render import CaseContext
 from notifications.templates import TemplateStore
 
@@ -68,6 +69,9 @@ __all__ = ["UNCONFIGURED", "Backlog", "DispatchPolicy", "Dispatcher", "Sent"]
 log = logging.getLogger(__name__)
 
 UNCONFIGURED = "(unconfigured)"  # claim(): deliveries of channels not configured any more
+# A notification's message context (its case, the unit chain, the actor's name) is read
+# once for the deliveries that send it within this many seconds of each other.
+CONTEXT_SECONDS = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,6 +152,8 @@ class Dispatcher:
         )
         self._claims = {kind: _claim_query(kind, engine) for kind in ("any", "one", "elsewhere")}
         self._channel_names = sorted(self.channels)
+        # A notification's context, read once for its deliveries sent together.
+        self._recent: RecentlyRead[int, tuple[Any, dict[str, Any]]] = RecentlyRead(CONTEXT_SECONDS)
         self._backlog = sql.backlog_query(self._channel_names)
 
     # -- the loop body ---------------------------------------------------
@@ -387,9 +393,10 @@ class Dispatcher:
 
     def _message(self, row: Any) -> Message:
         with connection(read_only(self.engine)) as conn:  # beside writers, not behind them
-            note = conn.execute(sql.NOTIFICATION, {"id": row.notification_id}).one()
             person = conn.execute(sql.PERSON, {"id": row.person_id}).one()
-            context = self.context.build(conn, note, self.clock.now())
+            note, context = self._recent.get(
+                row.notification_id, lambda: self._read_context(conn, row.notification_id)
+            )
         recipient = _recipient(person)
         context = self.context.with_recipient(context, recipient)
         rendered = self.templates.render(note.template, note.kind, context)
@@ -402,6 +409,10 @@ class Dispatcher:
             case_id=note.case_id,
             kind=note.kind,
         )
+
+    def _read_context(self, conn: Connection, notification_id: int) -> tuple[Any, dict[str, Any]]:
+        note = conn.execute(sql.NOTIFICATION, {"id": notification_id}).one()
+        return note, self.context.build(conn, note, self.clock.now())
 
     # -- administration --------------------------------------------------
     def retry(self, delivery_id: int) -> None:
