@@ -168,6 +168,21 @@ class Dispatcher:
 
     # -- step 1: notifications → deliveries ----------------------------
     def expand(self) -> int:
+        """Expand a batch of pending notifications in one transaction.
+
+        The batch is tried without savepoints (two statements each, which
+        SQLAlchemy compiles anew every time).  If any row fails, that transaction
+        is rolled back and the batch is expanded again, each row under its own
+        savepoint, so one bad row is marked dead and holds back none of the others.
+        """
+        try:
+            with transaction(self._bookkeeping) as conn:
+                rows = conn.execute(self._pending).all()
+                for row in rows:
+                    self._expand_one(conn, row)
+            return len(rows)
+        except Exception:  # each row is tried again alone below
+            pass
         with transaction(self._bookkeeping) as conn:
             rows = conn.execute(self._pending).all()
             for row in rows:

@@ -325,3 +325,38 @@ def test_a_message_that_cannot_be_built_is_one_warning_line(
     assert "ZeroDivisionError: a bug in a channel" in failures[0].getMessage()
     assert not failures[0].exc_info
     assert {d.status for d in deliveries_of(app, "webhook")} == {"dead"}
+
+
+def test_a_notification_that_cannot_expand_is_dead_and_holds_back_none_of_its_batch(
+    app: App, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    case_id = open_case(app)
+    trigger, actor, payload, _ = LIFECYCLE[0]
+    app.cases.submit_event(case_id, trigger, actor, payload)
+    with app.engine.begin() as conn:  # urgent, so the batch meets it first
+        bad = conn.execute(
+            sa.insert(notifications)
+            .values(
+                case_id=None,
+                kind="patrol_reminder",
+                template="patrol_reminder",
+                roles=["village.leader"],
+                context={},
+                dedupe_key="bad-unit",
+                status="pending",
+                created_at=clock.now(),
+                unit_code="no-such-unit",
+                priority=1,
+            )
+            .returning(notifications.c.id)
+        ).scalar_one()
+    with caplog.at_level(logging.WARNING):
+        expanded = app.dispatcher.expand()
+    with app.engine.connect() as conn:
+        status = dict(conn.execute(sa.select(notifications.c.id, notifications.c.status)).all())
+    assert expanded == len(status)
+    assert status.pop(bad) == "dead"
+    assert status and set(status.values()) == {"expanded"}
+    assert {d.notification_id for d in deliveries_of(app)} == set(status)
+    warnings = [r.getMessage() for r in caplog.records if "cannot expand" in r.getMessage()]
+    assert len(warnings) == 1 and f"notification {bad} " in warnings[0]
