@@ -43,7 +43,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Integer, Select, bindparam, or_, select, update
 
 from engine.clock import Clock
-from engine.errors import NotFound, UnknownCase
+from engine.errors import NotFound, UnknownCase, UnknownUnit
 from engine.grid import registry as grid
 from engine.grid.visibility import ADMIN, Viewer, as_viewer, visible
 from engine.process import worker_id
@@ -143,13 +143,7 @@ class Dispatcher:
             lambda: transaction(self._bookkeeping), self._write_outcomes
         )
         # Built once (notifications/dispatch_statements.py): building cost more than running.
-        self._pending = skip_locked(
-            select(notifications)
-            .where(notifications.c.status == "pending")
-            .order_by(notifications.c.priority.desc(), notifications.c.id)
-            .limit(self.policy.batch),
-            engine,
-        )
+        self._pending = skip_locked(sql.pending_query(self.policy.batch), engine)
         self._claims = {kind: _claim_query(kind, engine) for kind in ("any", "one", "elsewhere")}
         self._channel_names = sorted(self.channels)
         # A notification's context, read once for its deliveries sent together.
@@ -203,11 +197,16 @@ class Dispatcher:
 
     def _expand_one(self, conn: Connection, row: Any) -> None:
         now = self.clock.now()
-        if row.unit_code is not None:  # a patrol notice, or a notice to a transfer's receiver
-            unit = row.unit_code
-        else:
-            unit = conn.execute(sql.CASE_UNIT, {"case_id": row.case_id}).scalar_one()
-        by_role = grid.holders_by_role(conn, unit, row.roles, include_inactive=True)
+        # the unit is the notice's own (a patrol notice, or one to a transfer's receiver)
+        # or its case's; the pending query read it and its path (sql.pending_query)
+        unit = row.notice_unit
+        if unit is None:
+            raise UnknownCase(row.case_id)
+        if row.notice_path is None:
+            raise UnknownUnit(unit)
+        by_role = grid.holders_by_role(
+            conn, unit, row.roles, include_inactive=True, path=row.notice_path
+        )
         planned: list[dict[str, Any]] = []  # in the order of the roles, people, channels
         seen: set[str] = set()
         made = 0

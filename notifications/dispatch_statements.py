@@ -17,10 +17,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, insert, or_, select, update
 
 from engine.store.prepared import Prepared
-from engine.store.tables import cases, deliveries, notifications, people
+from engine.store.tables import cases, deliveries, notifications, people, units
 
 __all__ = [
-    "CASE_UNIT",
     "DELIVERY_COLUMNS",
     "DUE",
     "EXISTING_KEYS",
@@ -31,6 +30,7 @@ __all__ = [
     "TAKE_LEASE",
     "backlog_query",
     "outcome_update",
+    "pending_query",
     "set_notification_status",
 ]
 
@@ -78,7 +78,33 @@ def backlog_query(channels: Sequence[str]) -> Select[Any]:
 
 
 # -- expansion --------------------------------------------------------------
-CASE_UNIT = select(cases.c.unit_code).where(cases.c.id == bindparam("case_id"))
+
+
+def pending_query(batch: int) -> Select[Any]:
+    """Up to *batch* pending notifications, urgent first, each with the unit whose chain
+    resolves its roles (``notice_unit``: its own ``unit_code``, else its case's) and that
+    unit's materialized path (``notice_path``), read in the same statement."""
+    n = notifications.c
+    # correlated to the notification row explicitly: nested two deep, auto-correlation
+    # would read every notification in the inner query
+    case_unit = (
+        select(cases.c.unit_code)
+        .where(cases.c.id == n.case_id)
+        .correlate(notifications)
+        .scalar_subquery()
+    )
+    unit = func.coalesce(n.unit_code, case_unit)
+    path = (
+        select(units.c.path).where(units.c.code == unit).correlate(notifications).scalar_subquery()
+    )
+    return (
+        select(notifications, unit.label("notice_unit"), path.label("notice_path"))
+        .where(n.status == "pending")
+        .order_by(n.priority.desc(), n.id)
+        .limit(batch)
+    )
+
+
 EXISTING_KEYS = select(_d.dedupe_key).where(_d.dedupe_key.in_(bindparam("keys", expanding=True)))
 DELIVERY_COLUMNS = (
     "notification_id",

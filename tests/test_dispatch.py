@@ -360,3 +360,24 @@ def test_a_notification_that_cannot_expand_is_dead_and_holds_back_none_of_its_ba
     assert {d.notification_id for d in deliveries_of(app)} == set(status)
     warnings = [r.getMessage() for r in caplog.records if "cannot expand" in r.getMessage()]
     assert len(warnings) == 1 and f"notification {bad} " in warnings[0]
+
+
+def test_each_notification_reaches_the_people_of_its_own_case_unit(app: App) -> None:
+    near = open_case(app)  # 八桥镇 / 新华村一组
+    far = app.cases.create_case(  # 建胜镇 / 百花村一社: another town
+        "farmland_violation", "ddk-js-bh-1", "p-js-bh-1-member", CASE_DATA
+    ).id
+    trigger, _actor, payload, _ = LIFECYCLE[0]
+    app.cases.submit_event(far, trigger, "p-js-bh-1-member", payload)  # the far one first
+    app.cases.submit_event(near, trigger, REPORTER, payload)
+    app.dispatcher.expand()
+    with app.engine.connect() as conn:
+        reached = conn.execute(
+            sa.select(notifications.c.case_id, deliveries.c.person_id).join(
+                deliveries, deliveries.c.notification_id == notifications.c.id
+            )
+        ).all()
+    people = {case: {p for c, p in reached if c == case} for case in (near, far)}
+    assert "p-bq-xh-leader" in people[near] and "p-js-bh-leader" in people[far]
+    assert not {p for p in people[near] if p.startswith("p-js-")}
+    assert not {p for p in people[far] if p.startswith("p-bq-")}

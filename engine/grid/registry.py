@@ -421,10 +421,16 @@ def holders(
 
 
 def holders_by_role(
-    conn: Connection, unit_code: str, role_refs: Sequence[str], *, include_inactive: bool = False
+    conn: Connection,
+    unit_code: str,
+    role_refs: Sequence[str],
+    *,
+    include_inactive: bool = False,
+    path: str | None = None,
 ) -> dict[str, list[PersonRow]]:
     """:func:`holders` of each of *role_refs* at once: one query for the chain, one for
-    every ``LEVEL.ROLE`` together, one for every ``person:ID`` together."""
+    every ``LEVEL.ROLE`` together, one for every ``person:ID`` together.  A caller that
+    read the unit's materialized *path* with its own query passes it: no chain query."""
     found: dict[str, list[PersonRow]] = {ref: [] for ref in role_refs}
     named = {ref[len(PERSON_PREFIX) :]: ref for ref in found if ref.startswith(PERSON_PREFIX)}
     pairs = {parse_role_ref(ref): ref for ref in found if not ref.startswith(PERSON_PREFIX)}
@@ -434,7 +440,7 @@ def holders_by_role(
             if include_inactive or row.active:
                 found[named[row.id]].append(_person(row))
     if pairs:
-        codes = _chain_codes(conn, unit_code)
+        codes = path.strip("/").split("/") if path else _chain_codes(conn, unit_code)
         stmt = _HELD if include_inactive else _HELD_ACTIVE
         seen: dict[str, dict[str, PersonRow]] = {ref: {} for ref in pairs.values()}
         for row in conn.execute(stmt, {"codes": codes, "pairs": sorted(pairs)}):
