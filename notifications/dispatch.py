@@ -64,7 +64,7 @@ from notifications.recently_read import RecentlyRead
 from notifications.render import CaseContext
 from notifications.templates import TemplateStore
 
-__all__ = ["UNCONFIGURED", "Backlog", "DispatchPolicy", "Dispatcher", "Sent"]
+__all__ = ["UNCONFIGURED", "Backlog", "DispatchPolicy", "Dispatcher", "Expansion", "Sent"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,15 @@ class Backlog:
     @property
     def idle(self) -> bool:
         return not self.pending_notifications and not self.due_channels
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """What one expansion did: notifications expanded (or marked dead), and the channels
+    of the deliveries it planned (due now)."""
+
+    notifications: int
+    channels: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -162,6 +171,10 @@ class Dispatcher:
 
     # -- step 1: notifications → deliveries ----------------------------
     def expand(self) -> int:
+        """Expand a batch of pending notifications; how many."""
+        return self.expand_batch().notifications
+
+    def expand_batch(self) -> Expansion:
         """Expand a batch of pending notifications in one transaction.
 
         The batch is tried without savepoints (two statements each, which
@@ -169,20 +182,21 @@ class Dispatcher:
         is rolled back and the batch is expanded again, each row under its own
         savepoint, so one bad row is marked dead and holds back none of the others.
         """
+        channels: set[str] = set()
         try:
             with transaction(self._bookkeeping) as conn:
                 rows = conn.execute(self._pending).all()
                 for row in rows:
-                    self._expand_one(conn, row)
-            return len(rows)
+                    channels |= self._expand_one(conn, row)
+            return Expansion(len(rows), frozenset(channels))
         except Exception:  # each row is tried again alone below
-            pass
+            channels.clear()
         with transaction(self._bookkeeping) as conn:
             rows = conn.execute(self._pending).all()
             for row in rows:
                 try:
                     with conn.begin_nested():
-                        self._expand_one(conn, row)
+                        channels |= self._expand_one(conn, row)
                 except Exception as exc:  # one bad row must not hold back the batch
                     log.warning(
                         "notification %s (%s): cannot expand; marked dead: %s: %s",
@@ -193,9 +207,10 @@ class Dispatcher:
                         exc_info=log.isEnabledFor(logging.DEBUG),
                     )
                     sql.set_notification_status(conn, row.id, "dead")
-        return len(rows)
+        return Expansion(len(rows), frozenset(channels))
 
-    def _expand_one(self, conn: Connection, row: Any) -> None:
+    def _expand_one(self, conn: Connection, row: Any) -> set[str]:
+        """Plan and insert *row*'s deliveries; the channels they are due on."""
         now = self.clock.now()
         # the unit is the notice's own (a patrol notice, or one to a transfer's receiver)
         # or its case's; the pending query read it and its path (sql.pending_query)
@@ -244,6 +259,7 @@ class Dispatcher:
                 ", ".join(row.roles),
             )
         sql.set_notification_status(conn, row.id, status)
+        return {d["channel"] for d in planned if d["status"] == "pending"}
 
     def _deliveries_for(
         self, row: Any, recipient: Recipient, now: dt.datetime

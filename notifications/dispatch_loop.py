@@ -98,11 +98,14 @@ class DispatchLoop:
         d = self.dispatcher
         self.passes += 1
         backlog = d.backlog()  # read-only: an idle pass takes no write lock
-        expanded = d.expand() if backlog.pending_notifications else 0
-        if expanded:
-            backlog = d.backlog()  # the new deliveries are due now
+        due = set(backlog.due_channels)
+        expanded = 0
+        if backlog.pending_notifications:
+            expansion = d.expand_batch()
+            expanded = expansion.notifications
+            due |= expansion.channels  # the new deliveries are due now
         claimed = 0
-        for name in sorted(backlog.due_channels):
+        for name in sorted(due):
             lane = self.lane(name)
             free = lane.free()
             if free <= 0:
