@@ -70,7 +70,8 @@ log = logging.getLogger(__name__)
 
 UNCONFIGURED = "(unconfigured)"  # claim(): deliveries of channels not configured any more
 # A notification's message context (its case, the unit chain, the actor's name) is read
-# once for the deliveries that send it within this many seconds of each other.
+# once for the deliveries that send it within this many seconds of each other; so is a
+# recipient's row for the messages it gets within them.
 CONTEXT_SECONDS = 1.0
 
 
@@ -157,6 +158,7 @@ class Dispatcher:
         self._channel_names = sorted(self.channels)
         # A notification's context, read once for its deliveries sent together.
         self._recent: RecentlyRead[int, tuple[Any, dict[str, Any]]] = RecentlyRead(CONTEXT_SECONDS)
+        self._people: RecentlyRead[str, Any] = RecentlyRead(CONTEXT_SECONDS)  # recipients too
         self._backlog = sql.backlog_query(self._channel_names)
 
     # -- the loop body ---------------------------------------------------
@@ -422,11 +424,10 @@ class Dispatcher:
             sql.set_notification_status(conn, notification_id, "sent")
 
     def _message(self, row: Any) -> Message:
-        with connection(read_only(self.engine)) as conn:  # beside writers, not behind them
-            person = conn.execute(sql.PERSON, {"id": row.person_id}).one()
-            note, context = self._recent.get(
-                row.notification_id, lambda: self._read_context(conn, row.notification_id)
-            )
+        person = self._people.get(row.person_id, lambda: self._read_person(row.person_id))
+        note, context = self._recent.get(
+            row.notification_id, lambda: self._read_context(row.notification_id)
+        )
         recipient = _recipient(person)
         context = self.context.with_recipient(context, recipient)
         rendered = self.templates.render(note.template, note.kind, context)
@@ -440,9 +441,14 @@ class Dispatcher:
             kind=note.kind,
         )
 
-    def _read_context(self, conn: Connection, notification_id: int) -> tuple[Any, dict[str, Any]]:
-        note = conn.execute(sql.NOTIFICATION, {"id": notification_id}).one()
-        return note, self.context.build(conn, note, self.clock.now())
+    def _read_context(self, notification_id: int) -> tuple[Any, dict[str, Any]]:
+        with connection(read_only(self.engine)) as conn:  # beside writers, not behind them
+            note = conn.execute(sql.NOTIFICATION, {"id": notification_id}).one()
+            return note, self.context.build(conn, note, self.clock.now())
+
+    def _read_person(self, person_id: str) -> Any:
+        with connection(read_only(self.engine)) as conn:
+            return conn.execute(sql.PERSON, {"id": person_id}).one()
 
     # -- administration --------------------------------------------------
     def retry(self, delivery_id: int) -> None:
