@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Integer, Select, bindparam, or_, select, update
+from sqlalchemy import Connection, Engine, or_, select, update
 
 from engine.clock import Clock
 from engine.errors import NotFound, UnknownCase, UnknownUnit
@@ -154,7 +154,9 @@ class Dispatcher:
         )
         # Built once (notifications/dispatch_statements.py): building cost more than running.
         self._pending = skip_locked(sql.pending_query(self.policy.batch), engine)
-        self._claims = {kind: _claim_query(kind, engine) for kind in ("any", "one", "elsewhere")}
+        self._claims = {
+            kind: skip_locked(sql.claim_query(kind), engine) for kind in ("any", "one", "elsewhere")
+        }
         self._channel_names = sorted(self.channels)
         # A notification's context, read once for its deliveries sent together.
         self._recent: RecentlyRead[int, tuple[Any, dict[str, Any]]] = RecentlyRead(CONTEXT_SECONDS)
@@ -607,19 +609,6 @@ def _delivery(
         "created_at": now,
         "priority": row.priority if status == "pending" else 0,
     }
-
-
-def _claim_query(kind: str, engine: Engine) -> Select[Any]:
-    """Due deliveries, urgent first, up to ``:limit``: of any channel (*kind* ``any``), of
-    ``:channel`` (``one``), or of none of ``:channels`` (``elsewhere``: not configured)."""
-    d = deliveries.c
-    query = select(deliveries).where(sql.DUE)
-    if kind == "one":
-        query = query.where(d.channel == bindparam("channel"))
-    elif kind == "elsewhere":
-        query = query.where(d.channel.not_in(bindparam("channels", expanding=True)))
-    query = query.order_by(d.priority.desc(), d.next_attempt_at, d.id)
-    return skip_locked(query.limit(bindparam("limit", type_=Integer)), engine)
 
 
 def _recipient(person: Any) -> Recipient:

@@ -14,7 +14,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from engine.store.prepared import Prepared
 from engine.store.tables import cases, deliveries, notifications, people, units
@@ -29,6 +40,7 @@ __all__ = [
     "SETTLE_LEFT",
     "TAKE_LEASE",
     "backlog_query",
+    "claim_query",
     "outcome_update",
     "pending_query",
     "set_notification_status",
@@ -133,6 +145,18 @@ def set_notification_status(conn: Any, notification_id: int, status: str) -> Non
 
 
 # -- claims and outcomes ------------------------------------------------------
+def claim_query(kind: str) -> Select[Any]:
+    """Due deliveries, urgent first, up to ``:limit``: of any channel (*kind* ``any``), of
+    ``:channel`` (``one``), or of none of ``:channels`` (``elsewhere``: not configured)."""
+    query = select(deliveries).where(DUE)
+    if kind == "one":
+        query = query.where(_d.channel == bindparam("channel"))
+    elif kind == "elsewhere":
+        query = query.where(_d.channel.not_in(bindparam("channels", expanding=True)))
+    query = query.order_by(_d.priority.desc(), _d.next_attempt_at, _d.id)
+    return query.limit(bindparam("limit", type_=Integer))
+
+
 TAKE_LEASE = Prepared(
     update(deliveries)
     .where(_d.id == bindparam("p_id"), _d.status == bindparam("p_status"))
