@@ -26,6 +26,7 @@ from sqlalchemy import text
 from tests.support.api_server import ApiServer, running_server
 from tests.support.databases import PostgresSchemas
 from tests.support.farmland import CASE_DATA, LIFECYCLE, REPORTER, UNIT
+from tests.support.waiting import wait_for
 
 WORKFLOW = "farmland_violation"
 OFFICE = "p-ddk-office1"  # reads /metrics
@@ -56,6 +57,32 @@ def scrape(client: httpx.Client) -> Scrape:
         requests=value("gengbao_http_requests_total"),
         checkouts=value("gengbao_http_pool_checkouts_total"),
     )
+
+
+def counted_since(client: httpx.Client, before: Scrape, expected: int) -> tuple[int, int, int]:
+    """Once *expected* requests since *before* are counted: (those requests, all requests
+    counted since *before*, their pool checkouts).
+
+    A request is counted when its connection is back in the pool, just after its
+    answer: a scrape sent right after the last answer may come before it is.  So
+    this scrapes until *expected* are counted, leaving out its own earlier scrapes
+    (each counts too, after its answer); more than *expected* fails the caller's
+    equality.  Each request's checkouts are counted with it, so the last two agree
+    whenever the counters are read.
+    """
+    polls = 0
+    seen = (0, 0, 0)
+
+    def done() -> bool:
+        nonlocal polls, seen
+        now = scrape(client)
+        counted = now.requests - before.requests
+        seen = (counted - polls, counted, now.checkouts - before.checkouts)
+        polls += 1
+        return seen[0] >= expected
+
+    wait_for(f"{expected} requests counted in /metrics", done)
+    return seen
 
 
 def lifecycle(server: ApiServer, tokens: dict[str, str], client: httpx.Client) -> str:
@@ -100,10 +127,10 @@ def test_each_request_checks_out_one_connection(server: ApiServer, tokens: dict[
             f"/cases/{case_id}/events", json={"trigger": "report", "payload": {}}, headers=auth
         )
         assert refused.status_code in (403, 409), refused.text
-        after = scrape(office)
-    requests = after.requests - before.requests
-    assert requests == 1 + 1 + len(LIFECYCLE) + 3 + 1  # the first scrape counts after it
-    assert after.checkouts - before.checkouts == requests
+        expected = 1 + 1 + len(LIFECYCLE) + 3 + 1  # the first scrape counts after it
+        requests, counted, checkouts = counted_since(office, before, expected)
+    assert requests == expected
+    assert checkouts == counted
 
 
 def test_concurrent_clients_each_request_one_checkout(
@@ -131,11 +158,11 @@ def test_concurrent_clients_each_request_one_checkout(
             t.start()
         for t in threads:
             t.join()
-        after = scrape(office)
-    assert not failures, failures[0]
-    requests = after.requests - before.requests
-    assert requests == clients * rounds * (1 + len(LIFECYCLE)) + 1
-    assert after.checkouts - before.checkouts == requests
+        assert not failures, failures[0]
+        expected = clients * rounds * (1 + len(LIFECYCLE)) + 1
+        requests, counted, checkouts = counted_since(office, before, expected)
+    assert requests == expected
+    assert checkouts == counted
 
 
 # ---------------------------------------------------------------- no ping: dead connections
