@@ -160,7 +160,7 @@ class Dispatcher:
         self._channel_names = sorted(self.channels)
         # A notification's context, read once for its deliveries sent together.
         self._recent: RecentlyRead[int, tuple[Any, dict[str, Any]]] = RecentlyRead(CONTEXT_SECONDS)
-        self._people: RecentlyRead[str, Any] = RecentlyRead(CONTEXT_SECONDS)  # recipients too
+        self._people: RecentlyRead[str, grid.PersonRow] = RecentlyRead(CONTEXT_SECONDS)
         self._backlog = sql.backlog_query(self._channel_names)
 
     # -- the loop body ---------------------------------------------------
@@ -312,7 +312,7 @@ class Dispatcher:
             "now": now,
             "limit": limit or self.policy.batch,
             "channel": channel,
-            "channels": sorted(self.channels),
+            "channels": self._channel_names,
         }
         lease = now + dt.timedelta(seconds=self.policy.lease_seconds)
         claimed = []
@@ -448,9 +448,9 @@ class Dispatcher:
             note = conn.execute(sql.NOTIFICATION, {"id": notification_id}).one()
             return note, self.context.build(conn, note, self.clock.now())
 
-    def _read_person(self, person_id: str) -> Any:
+    def _read_person(self, person_id: str) -> grid.PersonRow:
         with connection(read_only(self.engine)) as conn:
-            return conn.execute(sql.PERSON, {"id": person_id}).one()
+            return grid.get_person(conn, person_id)
 
     # -- administration --------------------------------------------------
     def retry(self, delivery_id: int) -> None:

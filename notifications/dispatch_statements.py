@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Integer,
     Select,
     and_,
@@ -28,7 +29,7 @@ from sqlalchemy import (
 )
 
 from engine.store.prepared import Prepared
-from engine.store.tables import cases, deliveries, notifications, people, units
+from engine.store.tables import cases, deliveries, notifications, units
 
 __all__ = [
     "DELIVERY_COLUMNS",
@@ -36,7 +37,6 @@ __all__ = [
     "EXISTING_KEYS",
     "INSERT_DELIVERIES",
     "NOTIFICATION",
-    "PERSON",
     "SETTLE_LEFT",
     "TAKE_LEASE",
     "backlog_query",
@@ -140,7 +140,7 @@ _SET_STATUS = Prepared(
 )
 
 
-def set_notification_status(conn: Any, notification_id: int, status: str) -> None:
+def set_notification_status(conn: Connection, notification_id: int, status: str) -> None:
     _SET_STATUS.execute(conn, {"p_id": notification_id, "p_status": status})
 
 
@@ -192,4 +192,3 @@ SETTLE_LEFT = (
 
 # -- a message -----------------------------------------------------------------
 NOTIFICATION = select(notifications).where(notifications.c.id == bindparam("id"))
-PERSON = select(people).where(people.c.id == bindparam("id"))
